@@ -1,0 +1,77 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Targets, bottom to top (see ARCHITECTURE.md):
+//   CNetfilter      system-library module over libnftnl + libmnl + the netfilter uapi headers
+//   CLinux          compiled C shim for GNU-only syscalls Swift's Glibc module hides (splice, pipe2, accept4, setns, ...)
+//   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
+//   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
+//   NFTRelay        userland relay engine (epoll + splice); no dependency on the CLI or on nftables
+//   nftfwd          the CLI
+//   nftfwd-proxy    docker-proxy drop-in over NFTRelay
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "nftfwd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "nftfwd", targets: ["nftfwd"]),
+        .executable(name: "nftfwd-proxy", targets: ["nftfwd-proxy"]),
+        .library(name: "NFTables", targets: ["NFTables"]),
+        .library(name: "PortForwarding", targets: ["PortForwarding"]),
+        .library(name: "NFTRelay", targets: ["NFTRelay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CNetfilter",
+            path: "Modules/CNetfilter",
+            pkgConfig: "libnftnl",
+            providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
+        ),
+        .target(
+            name: "CLinux",
+            path: "Modules/CLinux",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "NFTables",
+            dependencies: ["CNetfilter"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PortForwarding",
+            dependencies: ["NFTables"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "NFTRelay",
+            dependencies: ["CLinux"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nftfwd",
+            dependencies: [
+                "PortForwarding",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nftfwd-proxy",
+            dependencies: ["NFTRelay"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/Support",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "NFTablesTests", dependencies: ["NFTables"], swiftSettings: strict),
+        .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding"], swiftSettings: strict),
+        .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
+    ]
+)

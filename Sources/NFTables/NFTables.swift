@@ -1,0 +1,328 @@
+import CNetfilter
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Talks nf_tables over one netlink socket: reads tables, chains, maps, rules and elements,
+/// and commits batches. Knows nothing of ports or mappings.
+///
+/// Concurrency model: like its socket, owned by one thread at a time.
+public final class NFTables {
+    public let socket: NetlinkSocket
+
+    public init() throws(NetlinkError) {
+        socket = try NetlinkSocket()
+    }
+
+    // MARK: - Generation
+
+    /// The ruleset generation id: it changes with every committed batch, by anyone.
+    public func generation() throws(NetlinkError) -> UInt32 {
+        var id: UInt32?
+        try request(UInt16(NFT_MSG_GETGEN.rawValue), family: .inet, flags: NLM_F_ACK, what: "get generation",
+                    build: { _ in }) { nlh throws(NetlinkError) in
+            guard nftfwd_nlmsg_type(nlh) & 0xff == UInt32(NFT_MSG_NEWGEN.rawValue) else { return }
+            let gen = nftnl_gen_alloc()!
+            defer { nftnl_gen_free(gen) }
+            guard nftnl_gen_nlmsg_parse(nlh, gen) >= 0 else { throw .malformedReply("generation") }
+            id = nftnl_gen_get_u32(gen, UInt16(NFTNL_GEN_ID))
+        }
+        guard let id else { throw .malformedReply("no generation id in reply") }
+        return id
+    }
+
+    // MARK: - Reading a table
+
+    /// Whether the table exists.
+    public func tableExists(_ table: TableSpec) throws(NetlinkError) -> Bool {
+        let t = nftnl_table_alloc()!
+        defer { nftnl_table_free(t) }
+        nftnl_table_set_str(t, UInt16(NFTNL_TABLE_NAME.rawValue), table.name)
+        do throws(NetlinkError) {
+            try request(UInt16(NFT_MSG_GETTABLE.rawValue), family: table.family, flags: NLM_F_ACK,
+                        what: "get table \(table.family) \(table.name)",
+                        build: { nftnl_table_nlmsg_build_payload($0, t) }, parse: { _ in })
+            return true
+        } catch {
+            if case .request(_, let e) = error, e == .noEntry { return false }
+            throw error
+        }
+    }
+
+    public func chains(of table: TableSpec) throws(NetlinkError) -> [ChainRecord] {
+        var out: [ChainRecord] = []
+        let filter = nftnl_chain_alloc()!
+        defer { nftnl_chain_free(filter) }
+        nftnl_chain_set_str(filter, UInt16(NFTNL_CHAIN_TABLE.rawValue), table.name)
+        try dump(UInt16(NFT_MSG_GETCHAIN.rawValue), family: table.family, what: "list chains",
+                 build: { nftnl_chain_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
+            let c = nftnl_chain_alloc()!
+            defer { nftnl_chain_free(c) }
+            guard nftnl_chain_nlmsg_parse(nlh, c) >= 0 else { throw .malformedReply("chain") }
+            guard string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TABLE.rawValue))) == table.name else { return }
+            func has(_ a: nftnl_chain_attr) -> Bool { nftnl_chain_is_set(c, UInt16(a.rawValue)) }
+            out.append(ChainRecord(
+                name: string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_NAME.rawValue))),
+                type: has(NFTNL_CHAIN_TYPE) ? string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TYPE.rawValue))) : nil,
+                hook: has(NFTNL_CHAIN_HOOKNUM) ? nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue)) : nil,
+                priority: has(NFTNL_CHAIN_PRIO) ? nftnl_chain_get_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue)) : nil,
+                policy: has(NFTNL_CHAIN_POLICY) ? nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_POLICY.rawValue)) : nil))
+        }
+        return out
+    }
+
+    public func sets(of table: TableSpec) throws(NetlinkError) -> [SetRecord] {
+        var out: [SetRecord] = []
+        let filter = nftnl_set_alloc()!
+        defer { nftnl_set_free(filter) }
+        nftnl_set_set_str(filter, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+        try dump(UInt16(NFT_MSG_GETSET.rawValue), family: table.family, what: "list maps",
+                 build: { nftnl_set_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
+            let s = nftnl_set_alloc()!
+            defer { nftnl_set_free(s) }
+            guard nftnl_set_nlmsg_parse(nlh, s) >= 0 else { throw .malformedReply("set") }
+            guard string(nftnl_set_get_str(s, UInt16(NFTNL_SET_TABLE.rawValue))) == table.name else { return }
+            func u32(_ a: nftnl_set_attr) -> UInt32 { nftnl_set_get_u32(s, UInt16(a.rawValue)) }
+            var names = ExpressionNames()
+            _ = withUnsafeMutablePointer(to: &names) { ptr in
+                nftnl_set_expr_foreach(s, { e, data in
+                    let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? "?"
+                    data!.assumingMemoryBound(to: ExpressionNames.self).pointee.names.append(name)
+                    return 0
+                }, ptr)
+            }
+            out.append(SetRecord(
+                name: string(nftnl_set_get_str(s, UInt16(NFTNL_SET_NAME.rawValue))),
+                flags: u32(NFTNL_SET_FLAGS), keyType: u32(NFTNL_SET_KEY_TYPE), keyLength: u32(NFTNL_SET_KEY_LEN),
+                dataType: u32(NFTNL_SET_DATA_TYPE), dataLength: u32(NFTNL_SET_DATA_LEN), expressions: names.names))
+        }
+        return out
+    }
+
+    public func rules(of table: TableSpec) throws(NetlinkError) -> [RuleRecord] {
+        var out: [RuleRecord] = []
+        let filter = nftnl_rule_alloc()!
+        defer { nftnl_rule_free(filter) }
+        nftnl_rule_set_str(filter, UInt16(NFTNL_RULE_TABLE.rawValue), table.name)
+        try dump(UInt16(NFT_MSG_GETRULE.rawValue), family: table.family, what: "list rules",
+                 build: { nftnl_rule_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
+            let r = nftnl_rule_alloc()!
+            defer { nftnl_rule_free(r) }
+            guard nftnl_rule_nlmsg_parse(nlh, r) >= 0 else { throw .malformedReply("rule") }
+            guard string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_TABLE.rawValue))) == table.name else { return }
+            var texts: [String] = []
+            let iter = nftnl_expr_iter_create(r)!
+            defer { nftnl_expr_iter_destroy(iter) }
+            while let e = nftnl_expr_iter_next(iter) { texts.append(Expression.text(of: e)) }
+            out.append(RuleRecord(
+                chain: string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue))),
+                handle: nftnl_rule_get_u64(r, UInt16(NFTNL_RULE_HANDLE.rawValue)),
+                expressions: texts))
+        }
+        return out
+    }
+
+    /// Every element of a map.
+    public func elements(of table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord] {
+        var out: [ElementRecord] = []
+        let s = nftnl_set_alloc()!
+        defer { nftnl_set_free(s) }
+        nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+        nftnl_set_set_str(s, UInt16(NFTNL_SET_NAME.rawValue), map)
+        try dump(UInt16(NFT_MSG_GETSETELEM.rawValue), family: table.family, what: "list elements of \(map)",
+                 build: { nftnl_set_elems_nlmsg_build_payload($0, s) }) { nlh throws(NetlinkError) in
+            out += try NFTables.parseElements(nlh)
+        }
+        return out
+    }
+
+    /// Looks up the given keys in a map, one pipelined round trip for all of them.
+    /// Returns the element for each key, or nil where the map has no such key.
+    public func lookup(_ keys: [[UInt8]], in table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord?] {
+        guard !keys.isEmpty else { return [] }
+        var datagram: [UInt8] = []
+        var indexBySeq: [UInt32: Int] = [:]
+        for (index, key) in keys.enumerated() {
+            let seq = socket.allocateSeq()
+            indexBySeq[seq] = index
+            let s = nftnl_set_alloc()!
+            defer { nftnl_set_free(s) }
+            nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+            nftnl_set_set_str(s, UInt16(NFTNL_SET_NAME.rawValue), map)
+            nftnl_set_elem_add(s, Batch.makeElement(Element(key: key, value: [])))
+            Batch.withScratch { buffer in
+                let nlh = nftnl_nlmsg_build_hdr(buffer, UInt16(NFT_MSG_GETSETELEM.rawValue), UInt16(table.family.kernelValue),
+                                                UInt16(NLM_F_REQUEST | NLM_F_ACK), seq)!
+                nftnl_set_elems_nlmsg_build_payload(nlh, s)
+                datagram.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: nftfwd_nlmsg_align(Int(nlh.pointee.nlmsg_len))))
+            }
+        }
+        var results = [ElementRecord?](repeating: nil, count: keys.count)
+        var pending = keys.count
+        socket.reserve(sendBytes: datagram.count, expectedReplies: keys.count * 2)
+        try socket.send(datagram)
+        try socket.receive { nlh throws(NetlinkError) in
+            guard let index = indexBySeq[nlh.pointee.nlmsg_seq] else { return .more }
+            if nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) {
+                var err = nftfwd_nlerr()
+                nftfwd_parse_error(nlh, &err)
+                if err.error != 0 && err.error != ENOENT {
+                    throw .request(what: "get element of \(map)", errno: Errno(err.error))
+                }
+                pending -= 1
+                return pending == 0 ? .stop : .more
+            }
+            results[index] = try NFTables.parseElements(nlh).first
+            return .more
+        }
+        return results
+    }
+
+    static func parseElements(_ nlh: UnsafePointer<nlmsghdr>) throws(NetlinkError) -> [ElementRecord] {
+        let set = nftnl_set_alloc()!
+        defer { nftnl_set_free(set) }
+        guard nftnl_set_elems_nlmsg_parse(nlh, set) >= 0 else { throw .malformedReply("set elements") }
+        var out: [ElementRecord] = []
+        let iter = nftnl_set_elems_iter_create(set)!
+        defer { nftnl_set_elems_iter_destroy(iter) }
+        var element = nftnl_set_elems_iter_cur(iter)
+        while let e = element {
+            func bytes(_ attr: Int) -> [UInt8] {
+                var length: UInt32 = 0
+                guard nftnl_set_elem_is_set(e, UInt16(attr)),
+                      let p = nftnl_set_elem_get(e, UInt16(attr), &length) else { return [] }
+                return Array(UnsafeRawBufferPointer(start: p, count: Int(length)))
+            }
+            var counter = CounterValues()
+            _ = withUnsafeMutablePointer(to: &counter) { ptr in
+                nftnl_set_elem_expr_foreach(e, { expr, data in
+                    let name = nftnl_expr_get_str(expr, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) }
+                    if name == "counter" {
+                        let c = data!.assumingMemoryBound(to: CounterValues.self)
+                        c.pointee.packets = nftnl_expr_get_u64(expr, UInt16(NFTNL_EXPR_CTR_PACKETS))
+                        c.pointee.bytes = nftnl_expr_get_u64(expr, UInt16(NFTNL_EXPR_CTR_BYTES))
+                    }
+                    return 0
+                }, ptr)
+            }
+            let udata = bytes(Int(NFTNL_SET_ELEM_USERDATA))
+            out.append(ElementRecord(key: bytes(Int(NFTNL_SET_ELEM_KEY)), value: bytes(Int(NFTNL_SET_ELEM_DATA)),
+                                     comment: udata.isEmpty ? nil : Element.comment(fromUserdata: udata),
+                                     packets: counter.packets, bytes: counter.bytes))
+            element = nftnl_set_elems_iter_next(iter)
+        }
+        return out
+    }
+
+    // MARK: - Committing
+
+    /// Sends the batch in one datagram and reports whether the kernel committed it.
+    ///
+    /// The kernel processes a batch inside `sendto` and applies none of it if any message
+    /// fails; it then reports every failing message. A GETGEN request sent right after acts
+    /// as a fence: its reply comes after every reply to the batch, so once it arrives we know
+    /// all errors have been seen. No error at all means committed. Returns the new generation.
+    @discardableResult
+    public func commit(_ batch: Batch, expectingGeneration generation: UInt32?) throws(NetlinkError) -> UInt32 {
+        let datagram = batch.framed(generation: generation)
+        socket.reserve(sendBytes: datagram.count, expectedReplies: batch.count)
+        try socket.send(datagram)
+        var rejections: [NetlinkError.Rejection] = []
+        var overflowed = false
+        let fenceSeq = socket.allocateSeq()
+        try sendRequest(UInt16(NFT_MSG_GETGEN.rawValue), family: .inet, flags: NLM_F_ACK, seq: fenceSeq) { _ in }
+        var newGeneration: UInt32 = 0
+        do throws(NetlinkError) {
+            try socket.receive { nlh throws(NetlinkError) in
+                let seq = nlh.pointee.nlmsg_seq
+                if seq == fenceSeq {
+                    if nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) { return .stop }
+                    let gen = nftnl_gen_alloc()!
+                    defer { nftnl_gen_free(gen) }
+                    if nftnl_gen_nlmsg_parse(nlh, gen) >= 0 { newGeneration = nftnl_gen_get_u32(gen, UInt16(NFTNL_GEN_ID)) }
+                    return .more
+                }
+                guard nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) else { return .more }
+                var err = nftfwd_nlerr()
+                nftfwd_parse_error(nlh, &err)
+                guard err.error != 0 else { return .more }
+                let detail = withUnsafeBytes(of: err.msg) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                let what: String
+                if let op = batch.operations[seq] { what = op }
+                else if seq == batch.firstSeq &- 1 { what = "begin batch" }
+                else { what = "batch (message \(seq))" }
+                rejections.append(.init(operation: what, errno: Errno(err.error), detail: detail.isEmpty ? nil : detail))
+                return .more
+            }
+        } catch {
+            // Replies were dropped: there were so many errors that they overflowed our buffer,
+            // which only happens when the kernel refused the batch.
+            guard case .system(_, let e) = error, e == .noBufferSpace else { throw error }
+            overflowed = true
+        }
+        if overflowed && rejections.isEmpty {
+            rejections.append(.init(operation: "batch", errno: .noBufferSpace, detail: "replies overflowed the socket buffer"))
+        }
+        if !rejections.isEmpty { throw .rejected(rejections) }
+        return newGeneration
+    }
+
+    // MARK: - Request plumbing
+
+    private func sendRequest(_ type: UInt16, family: Family, flags: Int32, seq: UInt32,
+                             build: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws(NetlinkError) {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 8192)
+        defer { buffer.deallocate() }
+        let nlh = nftnl_nlmsg_build_hdr(buffer, type, UInt16(family.kernelValue), UInt16(NLM_F_REQUEST | flags), seq)!
+        build(nlh)
+        try socket.send(UnsafeRawBufferPointer(start: buffer, count: Int(nlh.pointee.nlmsg_len)))
+    }
+
+    /// One request, replies until its ACK or error.
+    private func request(_ type: UInt16, family: Family, flags: Int32, what: String,
+                         build: (UnsafeMutablePointer<nlmsghdr>) -> Void,
+                         parse: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
+        let seq = socket.allocateSeq()
+        try sendRequest(type, family: family, flags: flags, seq: seq, build: build)
+        try socket.receive { nlh throws(NetlinkError) in
+            guard nlh.pointee.nlmsg_seq == seq else { return .more }
+            if nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) {
+                var err = nftfwd_nlerr()
+                nftfwd_parse_error(nlh, &err)
+                if err.error != 0 { throw .request(what: what, errno: Errno(err.error)) }
+                return .stop
+            }
+            try parse(nlh)
+            return .more
+        }
+    }
+
+    /// A dump: replies until NLMSG_DONE.
+    private func dump(_ type: UInt16, family: Family, what: String,
+                      build: (UnsafeMutablePointer<nlmsghdr>) -> Void,
+                      parse: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
+        let seq = socket.allocateSeq()
+        try sendRequest(type, family: family, flags: NLM_F_DUMP, seq: seq, build: build)
+        try socket.receive { nlh throws(NetlinkError) in
+            guard nlh.pointee.nlmsg_seq == seq else { return .more }
+            switch nlh.pointee.nlmsg_type {
+            case UInt16(NLMSG_DONE): return .stop
+            case UInt16(NLMSG_ERROR):
+                var err = nftfwd_nlerr()
+                nftfwd_parse_error(nlh, &err)
+                if err.error != 0 { throw .request(what: what, errno: Errno(err.error)) }
+                return .stop
+            default:
+                try parse(nlh)
+                return .more
+            }
+        }
+    }
+}
+
+private struct ExpressionNames { var names: [String] = [] }
+private struct CounterValues { var packets: UInt64 = 0; var bytes: UInt64 = 0 }
+
+private func string(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }

@@ -1,0 +1,109 @@
+import CNetfilter
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A NETLINK_NETFILTER socket (libmnl), bound to the network namespace of the thread that
+/// opened it: run `nftfwd` under `ip netns exec NS` and every query and batch goes to NS.
+///
+/// Concurrency model: not thread-safe; one owner at a time (a CLI call, or the thread of a
+/// long-running daemon). The socket is close-on-exec so children never inherit it.
+public final class NetlinkSocket {
+    private let nl: OpaquePointer
+    public let portID: UInt32
+    private var nextSeq: UInt32
+    /// One receive buffer for the socket's life; dump replies are at most a few pages each.
+    private let receiveBuffer: UnsafeMutableRawBufferPointer
+    private var sendBufferSize = 0
+
+    public init() throws(NetlinkError) {
+        guard let nl = mnl_socket_open2(NETLINK_NETFILTER, Int32(SOCK_CLOEXEC.rawValue)) else {
+            throw .system(call: "socket(NETLINK_NETFILTER)", errno: .current)
+        }
+        self.nl = nl
+        if mnl_socket_bind(nl, 0, pid_t(MNL_SOCKET_AUTOPID)) < 0 {
+            let e = Errno.current
+            mnl_socket_close(nl)
+            throw .system(call: "bind", errno: e)
+        }
+        portID = mnl_socket_get_portid(nl)
+        // Extended ACKs carry the offset of the attribute the kernel disliked; capped ACKs
+        // keep error replies small, so a batch with many failures cannot overflow us.
+        var one: Int32 = 1
+        _ = mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+        _ = mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+        receiveBuffer = .allocate(byteCount: 1 << 16, alignment: 16)
+        var seed = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &seed)
+        nextSeq = UInt32(truncatingIfNeeded: seed.tv_nsec) | 1
+    }
+
+    deinit {
+        mnl_socket_close(nl)
+        receiveBuffer.deallocate()
+    }
+
+    /// A fresh sequence number for a request.
+    public func allocateSeq() -> UInt32 {
+        nextSeq &+= 1
+        if nextSeq == 0 { nextSeq = 1 }
+        return nextSeq
+    }
+
+    /// Makes sure one `sendto` of `bytes` fits the socket's send buffer: netlink refuses a
+    /// datagram larger than it (EMSGSIZE) rather than splitting it. As root, the FORCE variant
+    /// lifts the sysctl cap; the receive side grows too, so a reply per message still fits.
+    func reserve(sendBytes bytes: Int, expectedReplies: Int) {
+        guard bytes > sendBufferSize else { return }
+        var size = Int32(clamping: bytes + 65536)
+        _ = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(4))
+        var rcv = Int32(clamping: max(1 << 22, expectedReplies * 1024))
+        _ = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, socklen_t(4))
+        sendBufferSize = bytes
+    }
+
+    /// Sends one datagram (which may hold many netlink messages).
+    func send(_ bytes: UnsafeRawBufferPointer) throws(NetlinkError) {
+        reserve(sendBytes: bytes.count, expectedReplies: 0)
+        while true {
+            let n = mnl_socket_sendto(nl, bytes.baseAddress, bytes.count)
+            if n >= 0 { return }
+            if errno == EINTR { continue }
+            throw .system(call: "sendto", errno: .current)
+        }
+    }
+
+    /// Sends one datagram held in an array.
+    func send(_ bytes: [UInt8]) throws(NetlinkError) {
+        let result: Result<Void, NetlinkError> = bytes.withUnsafeBytes { raw in
+            do throws(NetlinkError) { try send(raw); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    /// Reads replies until `handle` returns `.stop`. Each call of `handle` gets one message.
+    func receive(_ handle: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> ReceiveAction) throws(NetlinkError) {
+        while true {
+            let n = mnl_socket_recvfrom(nl, receiveBuffer.baseAddress, receiveBuffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .system(call: "recvfrom", errno: .current)
+            }
+            var offset = 0
+            let total = Int(n)
+            while offset + MemoryLayout<nlmsghdr>.size <= total {
+                let header = (receiveBuffer.baseAddress! + offset).assumingMemoryBound(to: nlmsghdr.self)
+                let length = Int(header.pointee.nlmsg_len)
+                guard length >= MemoryLayout<nlmsghdr>.size, offset + length <= total else {
+                    throw .malformedReply("truncated netlink message (\(length) bytes at \(offset) of \(total))")
+                }
+                if header.pointee.nlmsg_pid == portID || header.pointee.nlmsg_pid == 0 {
+                    if try handle(UnsafePointer(header)) == .stop { return }
+                }
+                offset += nftfwd_nlmsg_align(length)
+            }
+        }
+    }
+
+    enum ReceiveAction { case more, stop }
+}

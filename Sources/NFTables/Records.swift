@@ -1,0 +1,38 @@
+/// What the kernel holds, as read back: plain values, no libnftnl pointers.
+
+/// A chain as listed.
+public struct ChainRecord: Sendable, Equatable {
+    public var name: String
+    public var type: String?
+    public var hook: UInt32?
+    public var priority: Int32?
+    public var policy: UInt32?
+}
+
+/// A set or map as listed.
+public struct SetRecord: Sendable, Equatable {
+    public var name: String
+    public var flags: UInt32
+    public var keyType: UInt32
+    public var keyLength: UInt32
+    public var dataType: UInt32
+    public var dataLength: UInt32
+    /// Names of the set's expressions (`counter`).
+    public var expressions: [String]
+}
+
+/// A rule as listed: its chain, handle and the text of each expression.
+public struct RuleRecord: Sendable, Equatable {
+    public var chain: String
+    public var handle: UInt64
+    public var expressions: [String]
+}
+
+/// An element as listed, with its counter when it has one.
+public struct ElementRecord: Sendable, Equatable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+    public var comment: String?
+    public var packets: UInt64
+    public var bytes: UInt64
+}

@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An IPv4 or IPv6 address, parsed strictly: dotted quad without leading zeros for IPv4,
+/// RFC 4291 text for IPv6 (no zone, no brackets here).
+public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
+    case v4([UInt8])
+    case v6([UInt8])
+
+    public enum Family: String, Sendable, Comparable {
+        case ipv4, ipv6
+        public static func < (a: Family, b: Family) -> Bool { a == .ipv4 && b == .ipv6 }
+    }
+
+    public var family: Family {
+        if case .v4 = self { return .ipv4 }
+        return .ipv6
+    }
+
+    public var bytes: [UInt8] {
+        switch self { case .v4(let b), .v6(let b): return b }
+    }
+
+    /// 127.0.0.0/8 or ::1: the kernel cannot NAT these without route_localnet.
+    public var isLoopback: Bool {
+        switch self {
+        case .v4(let b): return b[0] == 127
+        case .v6(let b): return b == [UInt8](repeating: 0, count: 15) + [1]
+        }
+    }
+
+    /// 0.0.0.0 or ::, which as a host address means "every local address".
+    public var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
+
+    public static func parse(_ text: String) -> IPAddress? {
+        if text.contains(":") { return parseV6(text) }
+        return parseV4(text)
+    }
+
+    static func parseV4(_ text: String) -> IPAddress? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var out: [UInt8] = []
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  part == "0" || !part.hasPrefix("0"), let v = UInt8(part) else { return nil }
+            out.append(v)
+        }
+        return .v4(out)
+    }
+
+    static func parseV6(_ text: String) -> IPAddress? {
+        guard !text.contains("%"), !text.contains("[") else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let ok = buffer.withUnsafeMutableBytes { inet_pton(AF_INET6, text, $0.baseAddress) }
+        return ok == 1 ? .v6(buffer) : nil
+    }
+
+    /// Canonical text (inet_ntop): `10.0.0.2`, `fd00::2`.
+    public var description: String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let af = family == .ipv4 ? AF_INET : AF_INET6
+        _ = bytes.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        return String(cString: buffer)
+    }
+
+    /// Text for `ADDR:PORT` forms: IPv6 in brackets.
+    public var bracketed: String { family == .ipv6 ? "[\(description)]" : description }
+
+    public static func < (a: IPAddress, b: IPAddress) -> Bool {
+        if a.family != b.family { return a.family < b.family }
+        return a.bytes.lexicographicallyPrecedes(b.bytes)
+    }
+}

@@ -1,0 +1,197 @@
+/// A small JSON value with a strict parser and a stable printer: enough for `ls --json` and
+/// `apply`, without pulling Foundation (and its start-up cost) into every CLI call.
+public enum JSON: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSON])
+    case object([(String, JSON)])
+
+    public static func == (a: JSON, b: JSON) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.number(let x), .number(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)): return x.map(\.0) == y.map(\.0) && x.map(\.1) == y.map(\.1)
+        default: return false
+        }
+    }
+
+    public subscript(key: String) -> JSON? {
+        guard case .object(let fields) = self else { return nil }
+        return fields.first { $0.0 == key }?.1
+    }
+
+    // MARK: - Printing
+
+    /// Pretty-printed with two-space indentation; objects keep their field order.
+    public func rendered(indent: String = "") -> String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let n):
+            if n == n.rounded(), abs(n) < 1e15 { return String(Int64(n)) }
+            return String(n)
+        case .string(let s): return JSON.quote(s)
+        case .array(let items):
+            if items.isEmpty { return "[]" }
+            let inner = indent + "  "
+            return "[\n" + items.map { inner + $0.rendered(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+        case .object(let fields):
+            if fields.isEmpty { return "{}" }
+            let inner = indent + "  "
+            return "{\n" + fields.map { "\(inner)\(JSON.quote($0.0)): \($0.1.rendered(indent: inner))" }.joined(separator: ",\n") + "\n\(indent)}"
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    // MARK: - Parsing
+
+    public struct ParseError: Error, CustomStringConvertible {
+        public var message: String
+        public var line: Int
+        public var description: String { "line \(line): \(message)" }
+    }
+
+    public static func parse(_ text: String) throws -> JSON {
+        var parser = Parser(bytes: Array(text.utf8))
+        parser.skipSpace()
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.at == parser.bytes.count else { throw parser.error("unexpected text after the JSON value") }
+        return value
+    }
+
+    struct Parser {
+        let bytes: [UInt8]
+        var at = 0
+
+        func error(_ message: String) -> ParseError {
+            ParseError(message: message, line: 1 + bytes[..<min(at, bytes.count)].filter { $0 == 10 }.count)
+        }
+
+        mutating func skipSpace() {
+            while at < bytes.count, [9, 10, 13, 32].contains(bytes[at]) { at += 1 }
+        }
+
+        mutating func expect(_ literal: String, _ value: JSON) throws -> JSON {
+            let l = Array(literal.utf8)
+            guard at + l.count <= bytes.count, Array(bytes[at..<at + l.count]) == l else { throw error("invalid literal") }
+            at += l.count
+            return value
+        }
+
+        mutating func value(depth: Int) throws -> JSON {
+            guard depth < 64 else { throw error("nested too deeply") }
+            guard at < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[at] {
+            case UInt8(ascii: "{"):
+                at += 1
+                var fields: [(String, JSON)] = []
+                skipSpace()
+                if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object(fields) }
+                while true {
+                    skipSpace()
+                    guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a field name in quotes") }
+                    let key = try string()
+                    skipSpace()
+                    guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after \"\(key)\"") }
+                    at += 1
+                    skipSpace()
+                    fields.append((key, try value(depth: depth + 1)))
+                    skipSpace()
+                    guard at < bytes.count else { throw error("unterminated object") }
+                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                    if bytes[at] == UInt8(ascii: "}") { at += 1; return .object(fields) }
+                    throw error("expected ',' or '}'")
+                }
+            case UInt8(ascii: "["):
+                at += 1
+                var items: [JSON] = []
+                skipSpace()
+                if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items) }
+                while true {
+                    skipSpace()
+                    items.append(try value(depth: depth + 1))
+                    skipSpace()
+                    guard at < bytes.count else { throw error("unterminated array") }
+                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                    if bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items) }
+                    throw error("expected ',' or ']'")
+                }
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): return try expect("true", .bool(true))
+            case UInt8(ascii: "f"): return try expect("false", .bool(false))
+            case UInt8(ascii: "n"): return try expect("null", .null)
+            default: return try number()
+            }
+        }
+
+        mutating func number() throws -> JSON {
+            let start = at
+            while at < bytes.count, "-+.eE0123456789".utf8.contains(bytes[at]) { at += 1 }
+            guard at > start, let n = Double(String(decoding: bytes[start..<at], as: UTF8.self)) else {
+                throw error("unexpected character")
+            }
+            return .number(n)
+        }
+
+        mutating func string() throws -> String {
+            at += 1
+            var scalars = String.UnicodeScalarView()
+            var raw: [UInt8] = []
+            func flush() { scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars); raw.removeAll() }
+            while at < bytes.count {
+                let b = bytes[at]
+                at += 1
+                if b == UInt8(ascii: "\"") { flush(); return String(scalars) }
+                if b < 0x20 { throw error("control character in string") }
+                if b != UInt8(ascii: "\\") { raw.append(b); continue }
+                guard at < bytes.count else { break }
+                let e = bytes[at]
+                at += 1
+                flush()
+                switch e {
+                case UInt8(ascii: "\""): scalars.append("\"")
+                case UInt8(ascii: "\\"): scalars.append("\\")
+                case UInt8(ascii: "/"): scalars.append("/")
+                case UInt8(ascii: "n"): scalars.append("\n")
+                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "r"): scalars.append("\r")
+                case UInt8(ascii: "b"): scalars.append("\u{8}")
+                case UInt8(ascii: "f"): scalars.append("\u{c}")
+                case UInt8(ascii: "u"):
+                    guard at + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16),
+                          let s = Unicode.Scalar(v) else { throw error("bad \\u escape") }
+                    at += 4
+                    scalars.append(s)
+                default: throw error("bad escape")
+                }
+            }
+            throw error("unterminated string")
+        }
+    }
+}

@@ -1,0 +1,107 @@
+/// A published port: traffic to `host` (proto/port, optionally one host address) goes to `target`.
+///
+/// Always valid once constructed: ports in range, ranges of equal length, one address family,
+/// a concrete target address, a comment that fits in the element's userdata.
+public struct Mapping: Hashable, Sendable, CustomStringConvertible {
+    public let proto: Proto
+    /// The host side; `address == nil` means every local address of `family`.
+    public let host: Endpoint
+    /// The target; its address is never nil.
+    public let target: Endpoint
+    public let comment: String
+
+    /// The longest user comment accepted; the element comment also holds the mapping itself.
+    public static let maxCommentLength = 64
+
+    public init(proto: Proto, host: Endpoint, target: Endpoint, comment: String = "") throws(MappingError) {
+        guard let targetAddress = target.address else {
+            throw .invalid("target '\(target)' needs an address: write ADDR:PORT, e.g. 10.0.0.2:\(target.ports)")
+        }
+        if targetAddress.isUnspecified {
+            throw .invalid("target address \(targetAddress) is not a host: name the address the service listens on")
+        }
+        var host = host
+        if let address = host.address, address.isUnspecified {
+            guard address.family == targetAddress.family else {
+                throw Mapping.familyMix(host: host, target: target)
+            }
+            host.address = nil   // 0.0.0.0 and [::] mean "every local address"
+        }
+        if let address = host.address, address.family != targetAddress.family {
+            throw Mapping.familyMix(host: host, target: target)
+        }
+        if targetAddress.isLoopback && host.address?.isLoopback != true {
+            throw .invalid("target \(target) is a loopback address: the kernel cannot forward other hosts' traffic to it; publish the service on an address it can reach")
+        }
+        guard host.ports.count == target.ports.count else {
+            throw .invalid("host ports \(host.ports) (\(host.ports.count)) and target ports \(target.ports) (\(target.ports.count)) differ in length: give ranges of the same length")
+        }
+        if host.ports.count > 1 && target.ports.isSingle {
+            throw .invalid("host range \(host.ports) needs a target range of the same length")
+        }
+        try Mapping.checkComment(comment)
+        self.proto = proto
+        self.host = host
+        self.target = target
+        self.comment = comment
+    }
+
+    /// Parses the CLI's and the JSON file's text forms.
+    public static func parse(host: String, target: String, proto: String = "tcp", comment: String = "") throws(MappingError) -> Mapping {
+        let p = try Proto.parse(proto)
+        let h = try Endpoint.parse(host, what: "host")
+        let t = try Endpoint.parse(target, what: "target")
+        return try Mapping(proto: p, host: h, target: t, comment: comment)
+    }
+
+    static func familyMix(host: Endpoint, target: Endpoint) -> MappingError {
+        .invalid("host \(host) and target \(target) are of different address families: the kernel cannot translate between IPv4 and IPv6; use addresses of one family")
+    }
+
+    static func checkComment(_ comment: String) throws(MappingError) {
+        if comment.utf8.count > maxCommentLength {
+            throw .invalid("comment is \(comment.utf8.count) bytes long: keep it to \(maxCommentLength)")
+        }
+        if comment.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\"" || $0 == "\u{7f}" || $0 == "#" }) {
+            throw .invalid("comment '\(comment)' contains a control character, '\"' or '#': use plain text")
+        }
+    }
+
+    public var family: IPAddress.Family { target.address!.family }
+
+    /// True when the host side is a loopback address: recorded, served by the relay, never DNAT'd.
+    public var isLoopbackOnly: Bool { host.address?.isLoopback == true }
+
+    /// `8080/tcp -> 10.0.0.2:80`: how messages and the element comments name the mapping.
+    public var label: String { "\(host)/\(proto) -> \(target)" }
+
+    public var description: String { comment.isEmpty ? label : "\(label) (\(comment))" }
+
+    /// Whether both would claim some packet: same protocol and family, overlapping host
+    /// addresses (equal, or either is every address) and overlapping ports.
+    public func conflicts(with other: Mapping) -> Bool {
+        guard proto == other.proto, family == other.family, host.ports.overlaps(other.host.ports) else { return false }
+        guard let a = host.address, let b = other.host.address else { return true }
+        return a == b
+    }
+
+    /// The target port for a host port of this mapping (same offset into both ranges).
+    public func targetPort(for hostPort: UInt16) -> UInt16 {
+        target.ports.first + (hostPort - host.ports.first)
+    }
+}
+
+extension Mapping: Comparable {
+    public static func < (a: Mapping, b: Mapping) -> Bool {
+        if a.proto != b.proto { return a.proto < b.proto }
+        if a.host.ports != b.host.ports { return a.host.ports < b.host.ports }
+        if a.family != b.family { return a.family < b.family }
+        switch (a.host.address, b.host.address) {
+        case (nil, nil): break
+        case (nil, _): return true
+        case (_, nil): return false
+        case (let x?, let y?): if x != y { return x < y }
+        }
+        return a.target.description < b.target.description
+    }
+}

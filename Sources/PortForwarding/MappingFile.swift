@@ -1,0 +1,57 @@
+/// The JSON that `nftfwd ls --json` prints and `nftfwd apply` reads: an array of objects
+/// `{"proto", "host", "target", "comment", "family", "packets", "bytes"}`. `apply` needs
+/// `host` and `target`; `proto` defaults to tcp, `comment` to none; counters are ignored.
+public enum MappingFile {
+    public static func render(_ mappings: [PublishedMapping]) -> String {
+        JSON.array(mappings.map { p in
+            .object([
+                ("proto", .string(p.mapping.proto.rawValue)),
+                ("family", .string(p.mapping.family.rawValue)),
+                ("host", .string(p.mapping.host.description)),
+                ("target", .string(p.mapping.target.description)),
+                ("comment", .string(p.mapping.comment)),
+                ("kernel", .string(p.mapping.isLoopbackOnly ? "relay-only" : "dnat")),
+                ("packets", .number(Double(p.packets))),
+                ("bytes", .number(Double(p.bytes))),
+            ])
+        }).rendered() + "\n"
+    }
+
+    static let known: Set<String> = ["proto", "family", "host", "target", "comment", "kernel", "packets", "bytes"]
+
+    /// Parses a whole file; any bad entry fails it all, naming the entry.
+    public static func parse(_ text: String) throws(MappingError) -> [Mapping] {
+        let json: JSON
+        do { json = try JSON.parse(text) } catch { throw .invalid("mapping file is not valid JSON: \(error)") }
+        guard case .array(let items) = json else {
+            throw .invalid("mapping file must be a JSON array of mappings, as 'nftfwd ls --json' prints")
+        }
+        var out: [Mapping] = []
+        for (index, item) in items.enumerated() {
+            let n = index + 1
+            guard case .object(let fields) = item else { throw .invalid("entry \(n): expected an object") }
+            for (key, _) in fields where !known.contains(key) {
+                throw .invalid("entry \(n): unknown field '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
+            }
+            func text(_ key: String, default value: String? = nil) throws(MappingError) -> String {
+                switch item[key] {
+                case .string(let s)?: return s
+                case nil: if let value { return value }; throw .invalid("entry \(n): missing \"\(key)\"")
+                default: throw .invalid("entry \(n): \"\(key)\" must be a string")
+                }
+            }
+            do throws(MappingError) {
+                let mapping = try Mapping.parse(host: try text("host"), target: try text("target"),
+                                                proto: try text("proto", default: "tcp"), comment: try text("comment", default: ""))
+                if case .string(let family)? = item["family"], family != mapping.family.rawValue {
+                    throw MappingError.invalid("family \"\(family)\" does not match target \(mapping.target)")
+                }
+                out.append(mapping)
+            } catch {
+                if case .invalid(let why) = error, why.hasPrefix("entry ") { throw error }
+                throw .invalid("entry \(n): \(error)")
+            }
+        }
+        return out
+    }
+}

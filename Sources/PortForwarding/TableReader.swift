@@ -1,0 +1,182 @@
+import NFTables
+
+/// A mapping as the kernel holds it, with the counters of its elements summed.
+public struct PublishedMapping: Sendable, Equatable {
+    public var mapping: Mapping
+    public var map: TableLayout.MapName
+    public var packets: UInt64
+    public var bytes: UInt64
+}
+
+/// What the table holds right now, and the ruleset generation it was read at.
+public struct TableSnapshot: Sendable {
+    public var exists: Bool
+    public var generation: UInt32
+    public var mappings: [PublishedMapping]
+}
+
+/// The table exists but holds something nftfwd did not write, so nftfwd refuses to guess.
+public struct ForeignTableError: Error, Sendable, CustomStringConvertible {
+    public var table: String
+    public var problem: String
+    public var description: String {
+        "table inet \(table) was changed outside nftfwd: \(problem). Inspect it with 'nft list table inet \(table)'; 'nftfwd flush' removes it (and every mapping in it)"
+    }
+}
+
+/// Reads an nftfwd table back from the kernel and turns its elements into mappings.
+/// The kernel is the only record: there is no state file.
+public struct TableReader {
+    public let layout: TableLayout
+    public let nft: NFTables
+
+    public init(layout: TableLayout, nft: NFTables) {
+        self.layout = layout
+        self.nft = nft
+    }
+
+    public func snapshot() throws -> TableSnapshot {
+        let generation = try nft.generation()
+        guard try nft.tableExists(layout.table) else {
+            return TableSnapshot(exists: false, generation: generation, mappings: [])
+        }
+        try verifyStructure()
+        var mappings: [PublishedMapping] = []
+        for name in TableLayout.MapName.allCases {
+            mappings += try decode(try nft.elements(of: layout.table, map: name.rawValue), in: name)
+        }
+        return TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping })
+    }
+
+    /// Checks that chains, maps and rules are exactly those nftfwd creates, comparing the
+    /// kernel's listing of each rule expression with the one we would write.
+    public func verifyStructure() throws {
+        let name = layout.table.name
+        func foreign(_ problem: String) -> ForeignTableError { ForeignTableError(table: name, problem: problem) }
+
+        let chains = try nft.chains(of: layout.table)
+        let expectedChains = TableLayout.chains
+        for chain in chains where !expectedChains.contains(where: { $0.name == chain.name }) {
+            throw foreign("it has a chain '\(chain.name)' nftfwd does not create")
+        }
+        for expected in expectedChains {
+            guard let chain = chains.first(where: { $0.name == expected.name }) else {
+                throw foreign("chain '\(expected.name)' is missing")
+            }
+            if let base = expected.base {
+                guard chain.type == base.type, chain.hook == base.hook.kernelValue, chain.priority == base.priority else {
+                    throw foreign("chain '\(expected.name)' has another type, hook or priority")
+                }
+            } else if chain.hook != nil {
+                throw foreign("chain '\(expected.name)' should not be a base chain")
+            }
+        }
+
+        let sets = try nft.sets(of: layout.table)
+        for set in sets where TableLayout.MapName(rawValue: set.name) == nil {
+            throw foreign("it has a set or map '\(set.name)' nftfwd does not create")
+        }
+        for mapName in TableLayout.MapName.allCases {
+            let spec = TableLayout.mapSpec(mapName)
+            guard let set = sets.first(where: { $0.name == spec.name }) else { throw foreign("map '\(spec.name)' is missing") }
+            guard set.keyType == DataType.concat(spec.key), set.keyLength == UInt32(spec.keyLength),
+                  set.dataType == DataType.concat(spec.value), set.dataLength == UInt32(spec.valueLength) else {
+                throw foreign("map '\(spec.name)' has another key or value type")
+            }
+        }
+
+        let rules = try nft.rules(of: layout.table)
+        for chain in expectedChains {
+            let expected = TableLayout.rules.filter { $0.rule.chain == chain.name }
+            let actual = rules.filter { $0.chain == chain.name }
+            guard actual.count == expected.count else {
+                throw foreign("chain '\(chain.name)' has \(actual.count) rules where nftfwd wrote \(expected.count)")
+            }
+            for (have, want) in zip(actual, expected) where have.expressions != want.rule.expressions.map(\.fingerprint) {
+                throw foreign("rule \(have.handle) of chain '\(chain.name)' is not '\(want.what)'")
+            }
+        }
+    }
+
+    /// Turns one map's elements into mappings, checking each element against the mapping its
+    /// comment names: key and value must be exactly what nftfwd would have written, and a
+    /// mapping must have an element for every one of its ports.
+    func decode(_ records: [ElementRecord], in map: TableLayout.MapName) throws -> [PublishedMapping] {
+        var byComment: [String: (mapping: Mapping, ports: Set<UInt16>, packets: UInt64, bytes: UInt64)] = [:]
+        var order: [String] = []
+        for record in records {
+            let describe = "element \(hex(record.key)) of map \(map.rawValue)"
+            guard let comment = record.comment else {
+                throw ForeignTableError(table: layout.table.name, problem: "\(describe) has no nftfwd comment")
+            }
+            if byComment[comment] == nil {
+                guard let mapping = TableReader.parseComment(comment, map: map) else {
+                    throw ForeignTableError(table: layout.table.name, problem: "\(describe) has a comment nftfwd cannot read: \"\(comment)\"")
+                }
+                byComment[comment] = (mapping, [], 0, 0)
+                order.append(comment)
+            }
+            let mapping = byComment[comment]!.mapping
+            guard let port = TableReader.port(of: record.key, for: mapping),
+                  record.key == TableLayout.key(for: mapping, port: port),
+                  record.value == TableLayout.value(for: mapping, port: port) else {
+                throw ForeignTableError(table: layout.table.name, problem: "\(describe) does not match its comment \"\(comment)\"")
+            }
+            byComment[comment]!.ports.insert(port)
+            byComment[comment]!.packets &+= record.packets
+            byComment[comment]!.bytes &+= record.bytes
+        }
+        return try order.map { comment in
+            let entry = byComment[comment]!
+            guard entry.ports.count == entry.mapping.host.ports.count else {
+                throw ForeignTableError(table: layout.table.name,
+                                        problem: "mapping \(entry.mapping.label) has \(entry.ports.count) of its \(entry.mapping.host.ports.count) elements in map \(map.rawValue)")
+            }
+            return PublishedMapping(mapping: entry.mapping, map: map, packets: entry.packets, bytes: entry.bytes)
+        }
+    }
+
+    /// `HOST/PROTO -> TARGET[ # COMMENT]` back into a mapping that belongs in `map`.
+    static func parseComment(_ text: String, map: TableLayout.MapName) -> Mapping? {
+        var label = Substring(text), user = ""
+        if let hash = text.range(of: " # ") {
+            label = text[..<hash.lowerBound]
+            user = String(text[hash.upperBound...])
+        }
+        guard let arrow = label.range(of: " -> ") else { return nil }
+        let left = label[..<arrow.lowerBound], target = label[arrow.upperBound...]
+        guard let slash = left.lastIndex(of: "/") else { return nil }
+        let host = left[..<slash], proto = left[left.index(after: slash)...]
+        guard let mapping = try? Mapping.parse(host: String(host), target: String(target), proto: String(proto), comment: user),
+              TableLayout.map(for: mapping) == map, TableLayout.elementComment(for: mapping) == text else { return nil }
+        return mapping
+    }
+
+    /// The host port a key encodes, if it lies in the mapping's range.
+    static func port(of key: [UInt8], for mapping: Mapping) -> UInt16? {
+        guard key.count >= 4 else { return nil }
+        let port = UInt16(key[key.count - 4]) << 8 | UInt16(key[key.count - 3])
+        return mapping.host.ports.ports.contains(port) ? port : nil
+    }
+
+    func hex(_ bytes: [UInt8]) -> String {
+        "0x" + bytes.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
+    }
+}
+
+extension String {
+    /// First occurrence of `needle` (no Foundation).
+    func range(of needle: String) -> Range<String.Index>? { Substring(self).range(of: needle) }
+}
+
+extension Substring {
+    func range(of needle: String) -> Range<String.Index>? {
+        guard !needle.isEmpty else { return nil }
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import PortForwarding
+
+struct AddCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Publish HOST (a port or range, optionally on one address) to TARGET.",
+        discussion: """
+        HOST   = [ADDR:]PORT[-PORT]   no ADDR (or 0.0.0.0, [::]) = every local address of the target's family
+        TARGET = ADDR:PORT[-PORT]     same family as HOST; a range as long as HOST's
+
+        A host address of 127.0.0.1 or ::1 is recorded but gets no kernel DNAT (the kernel cannot NAT \
+        loopback without route_localnet, which nftfwd never sets); the userland relay serves it.
+        Adding a mapping that is already published changes nothing and succeeds.
+
+        Examples:
+          nftfwd add 8080 10.0.0.2:80
+          nftfwd add 192.0.2.10:8443 10.0.0.2:443 --comment "web tls"
+          nftfwd add 5353 10.0.0.3:53 --proto udp
+          nftfwd add 8000-8099 10.0.0.2:8000-8099
+          nftfwd add [2001:db8::10]:8080 [fd00::2]:80
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("Host side: [ADDR:]PORT[-PORT].", valueName: "host"))
+    var host: String
+
+    @Argument(help: ArgumentHelp("Target: ADDR:PORT[-PORT].", valueName: "target"))
+    var target: String
+
+    @Option(name: .long, help: ArgumentHelp("tcp, udp or sctp.", valueName: "proto"))
+    var proto: String = "tcp"
+
+    @Option(name: .long, help: ArgumentHelp("Text shown by 'nftfwd ls' and in the nft listing (up to \(Mapping.maxCommentLength) bytes).", valueName: "text"))
+    var comment: String = ""
+
+    func run() throws {
+        let mapping = try Mapping.parse(host: host, target: target, proto: proto, comment: comment)
+        let publisher = try global.publisher()
+        switch try publisher.add(mapping) {
+        case .added:
+            global.note("added \(mapping.host.ports.count) element(s) to map \(TableLayout.map(for: mapping).rawValue)")
+            Console.out("published \(mapping)\n")
+        case .alreadyPublished:
+            Console.out("already published: \(mapping)\n")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import PortForwarding
+
+struct ApplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Make the table hold exactly the mappings in FILE, in one atomic batch.",
+        discussion: """
+        FILE is the JSON that 'nftfwd ls --json' prints ('-' reads standard input): an array of \
+        {"proto": "tcp", "host": "8080", "target": "10.0.0.2:80", "comment": "web"}. Mappings \
+        already published stay untouched (their counters keep counting), the others are added or \
+        removed. One bad entry and nothing changes.
+
+        Examples:
+          nftfwd ls --json > published.json; nftfwd apply published.json
+          echo '[{"host": "8080", "target": "10.0.0.2:80"}]' | nftfwd apply -
+          echo '[]' | nftfwd apply -            remove every mapping, keep the table
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("JSON file, or - for standard input.", valueName: "file"))
+    var file: String
+
+    func run() throws {
+        let text = try ApplyCommand.read(file)
+        let mappings = try MappingFile.parse(text)
+        let summary = try global.publisher().apply(mappings)
+        Console.out("applied \(mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged\n")
+    }
+
+    static func read(_ path: String) throws -> String {
+        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { if fd != 0 { close(fd) } }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw FileError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import NFTables
+import PortForwarding
+
+/// Output, and the one place errors become messages and exit codes.
+enum Console {
+    static func out(_ text: String) {
+        write(all: text, to: 1)
+    }
+
+    static func error(_ text: String) {
+        write(all: text.hasSuffix("\n") ? text : text + "\n", to: 2)
+    }
+
+    /// Unbuffered, whole-string writes (no stdio globals, which strict concurrency rejects).
+    private static func write(all text: String, to fd: Int32) {
+        var text = text
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+
+    /// Exit codes: 1 for a request that cannot be carried out as asked (nothing changed),
+    /// 2 for a failure of the system (permissions, netlink, a table nftfwd cannot read).
+    static func exitCode(reporting failure: any Error) -> Int32 {
+        switch failure {
+        case let e as MappingError:
+            error("nftfwd: \(e)")
+            return 1
+        case let e as ForeignTableError:
+            error("nftfwd: \(e)")
+            return 2
+        case let e as NetlinkError:
+            if e.errno == .permission {
+                error("nftfwd: the kernel refused access to nftables: \(Errno.permission). Managing nftables needs CAP_NET_ADMIN: run nftfwd as root.")
+            } else {
+                error("nftfwd: \(e)")
+            }
+            return 2
+        case let e as FileError:
+            error("nftfwd: \(e)")
+            return 1
+        default:
+            error("nftfwd: \(failure)")
+            return 2
+        }
+    }
+}
+
+struct FileError: Error, CustomStringConvertible {
+    var description: String
+}
+
+@main
+enum Main {
+    static func main() {
+        let command: ParsableCommand
+        do {
+            command = try Nftfwd.parseAsRoot()
+        } catch {
+            // --help and --version exit 0 through the library; usage errors exit 1 with its message.
+            if Nftfwd.exitCode(for: error) == .success { Nftfwd.exit(withError: error) }
+            Console.error(Nftfwd.fullMessage(for: error))
+            exit(1)
+        }
+        do {
+            var command = command
+            try command.run()
+        } catch {
+            if let code = error as? ExitCode { exit(code.rawValue) }
+            exit(Console.exitCode(reporting: error))
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import PortForwarding
+
+/// The root command: only configuration; each subcommand lives in its own file.
+struct Nftfwd: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "nftfwd",
+        abstract: "Publish host ports to services through one nftables table.",
+        discussion: """
+        nftfwd keeps every published port as an element of an nftables map in one table it owns \
+        (inet nftfwd), so publishing a port never adds a rule, and a lookup costs the same at 10 or \
+        10,000 ports. The kernel table is the only record: run under 'ip netns exec NS' to manage \
+        the table of namespace NS.
+
+        Examples:
+          nftfwd add 8080 10.0.0.2:80                 every local IPv4 address, port 8080 -> 10.0.0.2:80
+          nftfwd add 192.0.2.10:53 10.0.0.3:53 --proto udp
+          nftfwd add 8000-8099 10.0.0.2:9000-9099     a range, port by port
+          nftfwd add [::]:8080 [fd00::2]:80           IPv6
+          nftfwd ls
+          nftfwd rm 8080
+          nftfwd ls --json > published.json; nftfwd apply published.json
+          nftfwd flush
+
+        Exit status: 0 success, 1 a mistake in the request (nothing changed), 2 a system error \
+        (not root, netlink failure, a table changed by someone else).
+        """,
+        version: version,
+        subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self, ApplyCommand.self, FlushCommand.self]
+    )
+}
+
+/// Options every subcommand takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The nftables table nftfwd owns (family inet).", valueName: "name"))
+    var table: String = "nftfwd"
+
+    @Flag(name: .shortAndLong, help: "Say what is sent to the kernel.")
+    var verbose = false
+
+    func validate() throws {
+        do { try TableLayout.validate(tableName: table) } catch { throw ValidationError(error.description) }
+    }
+
+    func publisher() throws -> Publisher { try Publisher(tableName: table) }
+
+    func note(_ text: String) {
+        if verbose { Console.error("nftfwd: \(text)") }
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import PortForwarding
+
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm",
+        abstract: "Remove the mapping(s) published on exactly HOST.",
+        discussion: """
+        HOST is written as for 'add'. Without an address it removes the mappings on every local \
+        address (IPv4 and IPv6); a range removes the whole range at once. It is an error (exit 1) \
+        if nothing is published on exactly HOST.
+
+        Examples:
+          nftfwd rm 8080
+          nftfwd rm 192.0.2.10:5353 --proto udp
+          nftfwd rm 8000-8099
+        """,
+        aliases: ["remove"]
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("Host side as published: [ADDR:]PORT[-PORT].", valueName: "host"))
+    var host: String
+
+    @Option(name: .long, help: ArgumentHelp("tcp, udp or sctp.", valueName: "proto"))
+    var proto: String = "tcp"
+
+    func run() throws {
+        let endpoint = try Endpoint.parse(host, what: "host")
+        let p = try Proto.parse(proto)
+        let removed = try global.publisher().remove(host: endpoint, proto: p)
+        for mapping in removed { Console.out("removed \(mapping)\n") }
+    }
+}

@@ -1,0 +1,113 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// True when the tests run as root, which the kernel tests need (namespaces, nftables).
+public var runningAsRoot: Bool { geteuid() == 0 }
+
+/// True when CI=true is set: there, tests that need root must run, never skip.
+public var runningInCI: Bool { getenv("CI").map { String(cString: $0) == "true" } ?? false }
+
+/// A set of network namespaces created for one test, with names unique to this process and test,
+/// removed by `destroy()` (call it in a `defer`, so it runs when the test fails too).
+public final class TestNetwork: @unchecked Sendable {
+    public let prefix: String
+    private(set) public var namespaces: [String] = []
+    private var pids: [pid_t] = []
+
+    nonisolated(unsafe) private static var counter = 0
+    private static let lock = Mutex()
+
+    public init(_ label: String) {
+        let n = Self.lock.withLock { Self.counter += 1; return Self.counter }
+        prefix = "nft\(getpid() % 100000)\(label.prefix(4))\(n)"
+    }
+
+    /// Creates namespace `<prefix>-<role>` with loopback up and returns its name.
+    @discardableResult
+    public func add(_ role: String) throws -> String {
+        let name = "\(prefix)-\(role)"
+        try Command.check(["ip", "netns", "add", name])
+        namespaces.append(name)
+        try exec(name, ["ip", "link", "set", "lo", "up"])
+        return name
+    }
+
+    /// Runs argv inside namespace `ns`.
+    @discardableResult
+    public func run(_ ns: String, _ argv: [String], stdin: String? = nil, timeout: Double = 120) -> CommandResult {
+        Command.run(["ip", "netns", "exec", ns] + argv, stdin: stdin, timeout: timeout)
+    }
+
+    /// Like `run`, throwing unless it exits 0.
+    @discardableResult
+    public func exec(_ ns: String, _ argv: [String], stdin: String? = nil, timeout: Double = 120) throws -> CommandResult {
+        try Command.check(["ip", "netns", "exec", ns] + argv, stdin: stdin, timeout: timeout)
+    }
+
+    /// Runs a bash snippet inside `ns`, throwing unless it exits 0.
+    @discardableResult
+    public func sh(_ ns: String, _ script: String, timeout: Double = 120) throws -> CommandResult {
+        try exec(ns, ["/bin/bash", "-c", script], timeout: timeout)
+    }
+
+    /// Starts a background process inside `ns`; it is killed by `destroy()`.
+    @discardableResult
+    public func background(_ ns: String, _ argv: [String], log: String = "/dev/null") -> pid_t? {
+        guard let pid = Command.start(["ip", "netns", "exec", ns] + argv, logPath: log) else { return nil }
+        Self.lock.withLock { pids.append(pid) }
+        return pid
+    }
+
+    /// Connects two namespaces with a veth pair: `aIf` in `a`, `bIf` in `b`, both up, with the
+    /// given addresses (CIDR, IPv4 or IPv6; several allowed).
+    public func link(_ a: String, _ aIf: String, _ aAddrs: [String], _ b: String, _ bIf: String, _ bAddrs: [String]) throws {
+        let tmpA = "v\(abs(prefix.hashValue) % 100000)a\(namespaces.count)\(aIf.count)"
+        let tmpB = "v\(abs(prefix.hashValue) % 100000)b\(namespaces.count)\(bIf.count)"
+        try Command.check(["ip", "link", "add", tmpA, "netns", a, "type", "veth", "peer", "name", tmpB, "netns", b])
+        try exec(a, ["ip", "link", "set", tmpA, "name", aIf])
+        try exec(b, ["ip", "link", "set", tmpB, "name", bIf])
+        for (ns, ifname, addrs) in [(a, aIf, aAddrs), (b, bIf, bAddrs)] {
+            for addr in addrs {
+                let v6 = addr.contains(":")
+                try exec(ns, ["ip"] + (v6 ? ["-6"] : []) + ["addr", "add", addr, "dev", ifname] + (v6 ? ["nodad"] : []))
+            }
+            try exec(ns, ["ip", "link", "set", ifname, "up"])
+        }
+    }
+
+    /// Waits until `condition` holds, polling every 10 ms, for at most `timeout` seconds.
+    public static func waitUntil(timeout: Double = 10, _ condition: () -> Bool) -> Bool {
+        let deadline = Command.monotonicSeconds() + timeout
+        while Command.monotonicSeconds() < deadline {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
+    /// Kills background processes and deletes every namespace this network created.
+    public func destroy() {
+        for pid in pids { kill(pid, SIGKILL); _ = Command.wait(pid: pid, timeout: 5) }
+        pids.removeAll()
+        for ns in namespaces.reversed() {
+            // Processes started with `ip netns exec` outside our pid list (e.g. by a shell) go too.
+            Command.run(["/bin/bash", "-c", "ip netns pids \(ns) 2>/dev/null | xargs -r kill -9"])
+            Command.run(["ip", "netns", "del", ns])
+        }
+        namespaces.removeAll()
+    }
+
+    deinit { destroy() }
+}
+
+/// A minimal pthread mutex (no Foundation, no Synchronization-availability dance).
+final class Mutex: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return try body()
+    }
+}
