@@ -66,12 +66,13 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
+            dependencies: ["CLinux"],
             path: "Tests/Support",
             swiftSettings: strict
         ),
         .testTarget(name: "NFTablesTests", dependencies: ["NFTables"], swiftSettings: strict),
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding"], swiftSettings: strict),
-        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables"], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -111,3 +111,46 @@ final class Mutex: @unchecked Sendable {
         return try body()
     }
 }
+
+import CLinux
+
+/// Runs `body` on a fresh thread that has joined network namespace `name` (setns changes only
+/// the calling thread, and a Swift task may hop threads, so a thread of our own does it).
+/// Sockets opened inside `body` stay bound to that namespace.
+public func inNamespace<T>(_ name: String, _ body: @escaping () throws -> T) throws -> T {
+    let result = ResultBox<T>()
+    let job = NamespaceJob(path: "/run/netns/\(name)") { result.value = Result { try body() } }
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { raw in
+        let job = Unmanaged<NamespaceJob>.fromOpaque(raw!).takeRetainedValue()
+        let fd = open(job.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0, clinux_setns_net(fd) == 0 else {
+            job.failure = "cannot join \(job.path): errno \(errno)"
+            if fd >= 0 { close(fd) }
+            return nil
+        }
+        close(fd)
+        job.run()
+        return nil
+    }, Unmanaged.passRetained(job).toOpaque())
+    guard rc == 0 else { throw NamespaceError(description: "pthread_create failed: \(rc)") }
+    pthread_join(thread, nil)
+    if let failure = job.failure { throw NamespaceError(description: failure) }
+    return try result.value!.get()
+}
+
+public struct NamespaceError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
+private final class ResultBox<T>: @unchecked Sendable {
+    var value: Result<T, any Error>?
+}
+
+private final class NamespaceJob: @unchecked Sendable {
+    let path: String
+    let run: () -> Void
+    var failure: String?
+    init(path: String, run: @escaping () -> Void) { self.path = path; self.run = run }
+}

@@ -1,0 +1,141 @@
+import Testing
+import TestSupport
+
+/// What the kernel holds after add/rm, compared with nft's own listing, character for character.
+@Suite("Kernel: the table as nft lists it", .enabled(if: needsRoot, "kernel tests need root (network namespaces, nftables)"))
+struct ListingTests {
+    @Test("add and rm show exactly the expected table, IPv4 and IPv6, tcp/udp/sctp, ranges, bound addresses")
+    func golden() throws {
+        let lab = try Lab(hostOnly: "gold")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80", "--comment", "web")
+        try lab.nftfwdOK("add", "5353", "198.18.2.2:53", "--proto", "udp")
+        try lab.nftfwdOK("add", "9000-9002", "198.18.2.2:7000-7002", "--proto", "sctp")
+        try lab.nftfwdOK("add", "198.18.1.3:8443", "198.18.2.2:443")
+        try lab.nftfwdOK("add", "[::]:8080", "[2001:db8:2::2]:80")
+        try lab.nftfwdOK("add", "[2001:db8:1::3]:53", "[2001:db8:2::2]:53", "--proto", "udp")
+        try lab.nftfwdOK("add", "127.0.0.1:6379", "198.18.2.2:6379", "--comment", "relay only")
+        try lab.nftfwdOK("add", "[::1]:6379", "[2001:db8:2::2]:6379")
+        #expect(normalized(try lab.table()) == normalized(Self.golden(
+            dnat4Any: """
+            elements = { tcp . 8080 counter packets 0 bytes 0 comment "8080/tcp -> 198.18.2.2:80 # web" : 198.18.2.2 . 80,
+            \t\t\t     udp . 5353 counter packets 0 bytes 0 comment "5353/udp -> 198.18.2.2:53" : 198.18.2.2 . 53,
+            \t\t\t     sctp . 9000 counter packets 0 bytes 0 comment "9000-9002/sctp -> 198.18.2.2:7000-7002" : 198.18.2.2 . 7000,
+            \t\t\t     sctp . 9001 counter packets 0 bytes 0 comment "9000-9002/sctp -> 198.18.2.2:7000-7002" : 198.18.2.2 . 7001,
+            \t\t\t     sctp . 9002 counter packets 0 bytes 0 comment "9000-9002/sctp -> 198.18.2.2:7000-7002" : 198.18.2.2 . 7002 }
+            """,
+            dnat4Addr: """
+            elements = { 198.18.1.3 . tcp . 8443 counter packets 0 bytes 0 comment "198.18.1.3:8443/tcp -> 198.18.2.2:443" : 198.18.2.2 . 443 }
+            """,
+            dnat6Any: """
+            elements = { tcp . 8080 counter packets 0 bytes 0 comment "8080/tcp -> [2001:db8:2::2]:80" : 2001:db8:2::2 . 80 }
+            """,
+            dnat6Addr: """
+            elements = { 2001:db8:1::3 . udp . 53 counter packets 0 bytes 0 comment "[2001:db8:1::3]:53/udp -> [2001:db8:2::2]:53" : 2001:db8:2::2 . 53 }
+            """,
+            loopback4: """
+            elements = { 127.0.0.1 . tcp . 6379 counter packets 0 bytes 0 comment "127.0.0.1:6379/tcp -> 198.18.2.2:6379 # relay only" : 198.18.2.2 . 6379 }
+            """,
+            loopback6: """
+            elements = { ::1 . tcp . 6379 counter packets 0 bytes 0 comment "[::1]:6379/tcp -> [2001:db8:2::2]:6379" : 2001:db8:2::2 . 6379 }
+            """)))
+
+        // nft's JSON view of the same table parses and holds every element.
+        let json = try lab.net.exec(lab.host, ["nft", "-j", "list", "table", "inet", "nftfwd"]).stdout
+        #expect(json.components("\"elem\": {\"val\"") == 10)
+
+        try lab.nftfwdOK("rm", "9000-9002", "--proto", "sctp")
+        try lab.nftfwdOK("rm", "8080")                       // both families
+        try lab.nftfwdOK("rm", "[2001:db8:1::3]:53", "--proto", "udp")
+        try lab.nftfwdOK("rm", "127.0.0.1:6379")
+        try lab.nftfwdOK("rm", "[::1]:6379")
+        try lab.nftfwdOK("rm", "198.18.1.3:8443")
+        #expect(normalized(try lab.table()) == normalized(Self.golden(
+            dnat4Any: """
+            elements = { udp . 5353 counter packets 0 bytes 0 comment "5353/udp -> 198.18.2.2:53" : 198.18.2.2 . 53 }
+            """)))
+
+        try lab.nftfwdOK("flush")
+        #expect(try lab.ruleset() == "")
+    }
+
+    @Test("ls shows every mapping once, ranges as one row")
+    func listing() throws {
+        let lab = try Lab(hostOnly: "ls")
+        defer { lab.destroy() }
+        #expect(try lab.nftfwdOK("ls").stdout == "nothing published (table inet nftfwd does not exist)\n")
+        try lab.nftfwdOK("add", "8000-8099", "198.18.2.2:9000-9099", "--comment", "range")
+        try lab.nftfwdOK("add", "[::1]:53", "[2001:db8:2::2]:53", "--proto", "udp")
+        #expect(try lab.nftfwdOK("ls").stdout == """
+        PROTO  FAMILY  HOST       TARGET                KERNEL      PACKETS  BYTES  COMMENT
+        tcp    ipv4    8000-8099  198.18.2.2:9000-9099  dnat        0        0      range
+        udp    ipv6    [::1]:53   [2001:db8:2::2]:53    relay-only  0        0
+
+        """)
+    }
+
+    /// The listing of an nftfwd table; each map's elements line given (or none).
+    static func golden(dnat4Any: String? = nil, dnat4Addr: String? = nil, dnat6Any: String? = nil,
+                       dnat6Addr: String? = nil, loopback4: String? = nil, loopback6: String? = nil) -> String {
+        func map(_ name: String, _ key: String, _ value: String, _ elements: String?) -> String {
+            "\tmap \(name) {\n\t\ttype \(key) : \(value)\n\t\tcounter\n" + (elements.map { "\t\t\($0)\n" } ?? "") + "\t}\n"
+        }
+        let a4 = "ipv4_addr . inet_proto . inet_service", a6 = "ipv6_addr . inet_proto . inet_service"
+        let any = "inet_proto . inet_service", v4 = "ipv4_addr . inet_service", v6 = "ipv6_addr . inet_service"
+        return "table inet nftfwd {\n" + [
+            map("dnat4_any", any, v4, dnat4Any), map("dnat4_addr", a4, v4, dnat4Addr),
+            map("dnat6_any", any, v6, dnat6Any), map("dnat6_addr", a6, v6, dnat6Addr),
+            map("loopback4", a4, v4, loopback4), map("loopback6", a6, v6, loopback6),
+            """
+            \tchain publish {
+            \t\tip daddr 127.0.0.0/8 return
+            \t\tip6 daddr ::1 return
+            \t\tfib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
+            \t\tmeta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any
+            \t\tfib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+            \t\tmeta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any
+            \t}
+
+            """,
+            """
+            \tchain prerouting {
+            \t\ttype nat hook prerouting priority dstnat; policy accept;
+            \t\tjump publish
+            \t}
+
+            """,
+            """
+            \tchain output {
+            \t\ttype nat hook output priority -100; policy accept;
+            \t\tjump publish
+            \t}
+
+            """,
+        ].joined(separator: "\n") + "}\n"
+    }
+}
+
+/// The listing with each map's elements sorted: a hash map lists its elements in hash
+/// order, which changes with the kernel's per-set random seed.
+func normalized(_ listing: String) -> String {
+    let separator = ",\n\t\t\t     "
+    var out = ""
+    var rest = Substring(listing)
+    while let start = rest.firstRange(of: "elements = { "), let end = rest[start.upperBound...].firstRange(of: " }\n") {
+        out += rest[..<start.upperBound]
+        let items = rest[start.upperBound..<end.lowerBound].split(separator: separator).map(String.init).sorted()
+        out += items.joined(separator: separator)
+        rest = rest[end.lowerBound...]
+    }
+    return out + rest
+}
+
+extension String {
+    /// How many times `needle` occurs.
+    func components(_ needle: String) -> Int {
+        var count = 0
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: needle) { count += 1; rest = rest[r.upperBound...] }
+        return count
+    }
+}

@@ -1,0 +1,85 @@
+import Testing
+@testable import PortForwarding
+
+@Suite("Parsing and validation")
+struct ParsingTests {
+    @Test("good host and target forms", arguments: [
+        ("8080", "10.0.0.2:80", "8080/tcp -> 10.0.0.2:80"),
+        ("0.0.0.0:8080", "10.0.0.2:80", "8080/tcp -> 10.0.0.2:80"),
+        ("192.0.2.10:8080", "10.0.0.2:80", "192.0.2.10:8080/tcp -> 10.0.0.2:80"),
+        ("8000-8099", "10.0.0.2:9000-9099", "8000-8099/tcp -> 10.0.0.2:9000-9099"),
+        ("[::]:8080", "[fd00::2]:80", "8080/tcp -> [fd00::2]:80"),
+        ("[2001:db8::10]:8080", "[fd00:0::2]:80", "[2001:db8::10]:8080/tcp -> [fd00::2]:80"),
+        ("127.0.0.1:8080", "10.0.0.2:80", "127.0.0.1:8080/tcp -> 10.0.0.2:80"),
+        ("[::1]:8080", "[::1]:80", "[::1]:8080/tcp -> [::1]:80"),
+        ("65535", "10.0.0.2:1", "65535/tcp -> 10.0.0.2:1"),
+    ])
+    func good(host: String, target: String, label: String) throws {
+        let m = try Mapping.parse(host: host, target: target)
+        #expect(m.label == label)
+    }
+
+    @Test("bad input is refused with a message saying what would be right", arguments: [
+        ("0", "10.0.0.2:80", "tcp", "host: port 0 is out of range: use 1-65535"),
+        ("70000", "10.0.0.2:80", "tcp", "host: port 70000 is out of range: use 1-65535"),
+        ("80a", "10.0.0.2:80", "tcp", "host: '80a' is not a port number: use 1-65535"),
+        ("8080", "10.0.0.2:80", "icmp", "unknown protocol 'icmp': use tcp, udp or sctp"),
+        ("8099-8000", "10.0.0.2:80-99", "tcp", "host: range 8099-8000 is reversed: write 8000-8099"),
+        ("8000-8099", "10.0.0.2:9000-9009", "tcp", "host ports 8000-8099 (100) and target ports 9000-9009 (10) differ in length: give ranges of the same length"),
+        ("8080", "80", "tcp", "target '80' needs an address: write ADDR:PORT, e.g. 10.0.0.2:80"),
+        ("192.0.2.10:8080", "[fd00::2]:80", "tcp", "host 192.0.2.10:8080 and target [fd00::2]:80 are of different address families: the kernel cannot translate between IPv4 and IPv6; use addresses of one family"),
+        ("[::]:8080", "10.0.0.2:80", "tcp", "host [::]:8080 and target 10.0.0.2:80 are of different address families: the kernel cannot translate between IPv4 and IPv6; use addresses of one family"),
+        ("fd00::1:8080", "[fd00::2]:80", "tcp", "host 'fd00::1:8080': put an IPv6 address in brackets, e.g. [fd00::1:8080]:8080 or [::1]:8080"),
+        ("1.2.3:8080", "10.0.0.2:80", "tcp", "host '1.2.3:8080': '1.2.3' is not an IPv4 address (IPv6 goes in brackets)"),
+        ("010.0.0.1:8080", "10.0.0.2:80", "tcp", "host '010.0.0.1:8080': '010.0.0.1' is not an IPv4 address (IPv6 goes in brackets)"),
+        ("256.0.0.1:8080", "10.0.0.2:80", "tcp", "host '256.0.0.1:8080': '256.0.0.1' is not an IPv4 address (IPv6 goes in brackets)"),
+        ("[fd00::1:8080", "[fd00::2]:80", "tcp", "host '[fd00::1:8080': missing ']' after the IPv6 address, e.g. [fd00::2]:80"),
+        ("[fd00::1]", "[fd00::2]:80", "tcp", "host '[fd00::1]': a port must follow the address, e.g. [fd00::1]:8080"),
+        ("8080", "0.0.0.0:80", "tcp", "target address 0.0.0.0 is not a host: name the address the service listens on"),
+        ("8080", "127.0.0.1:80", "tcp", "target 127.0.0.1:80 is a loopback address: the kernel cannot forward other hosts' traffic to it; publish the service on an address it can reach"),
+        ("", "10.0.0.2:80", "tcp", "host is empty: write [ADDR:]PORT, e.g. 8080 or 10.0.0.2:80"),
+    ])
+    func bad(host: String, target: String, proto: String, message: String) {
+        #expect(throws: MappingError.invalid(message)) {
+            try Mapping.parse(host: host, target: target, proto: proto)
+        }
+    }
+
+    @Test func comments() throws {
+        #expect(try Mapping.parse(host: "80", target: "10.0.0.2:80", comment: "web server").comment == "web server")
+        #expect(throws: MappingError.self) { try Mapping.parse(host: "80", target: "10.0.0.2:80", comment: "a\"b") }
+        #expect(throws: MappingError.self) { try Mapping.parse(host: "80", target: "10.0.0.2:80", comment: "a # b") }
+        #expect(throws: MappingError.self) { try Mapping.parse(host: "80", target: "10.0.0.2:80", comment: String(repeating: "x", count: 65)) }
+    }
+
+    @Test("protocols parse in any case and only the three known")
+    func protocols() throws {
+        #expect(try Proto.parse("TCP") == .tcp)
+        #expect(try Proto.parse("sctp") == .sctp)
+        #expect(throws: MappingError.self) { try Proto.parse("tcp6") }
+    }
+
+    @Test("conflicts: same proto and family, overlapping address and ports")
+    func conflicts() throws {
+        func m(_ h: String, _ t: String, _ p: String = "tcp") throws -> Mapping { try Mapping.parse(host: h, target: t, proto: p) }
+        let wildcard = try m("8080", "10.0.0.2:80")
+        #expect(wildcard.conflicts(with: try m("192.0.2.1:8080", "10.0.0.3:80")))       // wildcard vs bound
+        #expect(wildcard.conflicts(with: try m("127.0.0.1:8080", "10.0.0.3:80")))       // wildcard covers loopback
+        #expect(wildcard.conflicts(with: try m("8000-8080", "10.0.0.3:1-81")))          // overlapping range
+        #expect(!wildcard.conflicts(with: try m("8080", "[fd00::2]:80")))               // other family
+        #expect(!wildcard.conflicts(with: try m("8080", "10.0.0.2:80", "udp")))         // other protocol
+        #expect(!wildcard.conflicts(with: try m("8081-8090", "10.0.0.2:81-90")))        // adjacent range
+        #expect(!(try m("192.0.2.1:8080", "10.0.0.2:80")).conflicts(with: try m("192.0.2.2:8080", "10.0.0.2:80")))
+    }
+
+    @Test("a list with two claims on one port is refused, naming both")
+    func listConflicts() throws {
+        let a = try Mapping.parse(host: "8000-8010", target: "10.0.0.2:8000-8010")
+        let b = try Mapping.parse(host: "8010", target: "10.0.0.3:80")
+        #expect(throws: MappingError.conflict(new: b.description, existing: a.description)) {
+            try Publisher.checkNoConflicts([a, b])
+        }
+        #expect(throws: MappingError.self) { try Publisher.checkNoConflicts([a, a]) }
+        try Publisher.checkNoConflicts([a, try Mapping.parse(host: "8010", target: "10.0.0.3:80", proto: "udp")])
+    }
+}
