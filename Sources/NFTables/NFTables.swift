@@ -185,8 +185,8 @@ public final class NFTables {
         var out: [ElementRecord] = []
         let iter = nftnl_set_elems_iter_create(set)!
         defer { nftnl_set_elems_iter_destroy(iter) }
-        var element = nftnl_set_elems_iter_cur(iter)
-        while let e = element {
+        // nftnl_set_elems_iter_next returns the current element and then advances.
+        while let e = nftnl_set_elems_iter_next(iter) {
             func bytes(_ attr: Int) -> [UInt8] {
                 var length: UInt32 = 0
                 guard nftnl_set_elem_is_set(e, UInt16(attr)),
@@ -209,7 +209,6 @@ public final class NFTables {
             out.append(ElementRecord(key: bytes(Int(NFTNL_SET_ELEM_KEY)), value: bytes(Int(NFTNL_SET_ELEM_DATA)),
                                      comment: udata.isEmpty ? nil : Element.comment(fromUserdata: udata),
                                      packets: counter.packets, bytes: counter.bytes))
-            element = nftnl_set_elems_iter_next(iter)
         }
         return out
     }

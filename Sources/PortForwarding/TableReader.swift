@@ -122,7 +122,9 @@ public struct TableReader {
                   record.value == TableLayout.value(for: mapping, port: port) else {
                 throw ForeignTableError(table: layout.table.name, problem: "\(describe) does not match its comment \"\(comment)\"")
             }
-            byComment[comment]!.ports.insert(port)
+            guard byComment[comment]!.ports.insert(port).inserted else {
+                throw ForeignTableError(table: layout.table.name, problem: "\(describe) was listed twice")
+            }
             byComment[comment]!.packets &+= record.packets
             byComment[comment]!.bytes &+= record.bytes
         }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what nftfwd needs to build and test on Debian 12, then builds it.
+# Sourced by contrib/demo.sh and contrib/test.sh; safe to run again (installs only what is missing).
+set -euo pipefail
+
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "nftfwd: $1 needs root (network namespaces, nftables): run it with sudo" >&2
+        exit 2
+    fi
+}
+
+install_packages() {
+    # command/file each package provides, so a present tool is not reinstalled.
+    local missing=()
+    [ -f /usr/include/libnftnl/table.h ] || missing+=(libnftnl-dev)
+    [ -f /usr/include/libmnl/libmnl.h ] || missing+=(libmnl-dev)
+    command -v nft >/dev/null || missing+=(nftables)
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v python3 >/dev/null || missing+=(python3)
+    command -v curl >/dev/null || missing+=(curl)
+    command -v setpriv >/dev/null || missing+=(util-linux)
+    command -v pkg-config >/dev/null || missing+=(pkg-config)
+    command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "==> installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+find_swift() {
+    if ! command -v swift >/dev/null; then
+        for dir in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+            [ -x "$dir/swift" ] && export PATH="$dir:$PATH" && break
+        done
+    fi
+    if ! command -v swift >/dev/null; then
+        echo "nftfwd: no Swift toolchain found (swift 6 is needed: https://www.swift.org/install/linux/)" >&2
+        exit 2
+    fi
+}
+
+build() {
+    echo "==> building nftfwd ($(swift --version 2>/dev/null | head -n 1))"
+    swift build "$@" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|^Building for|^Write |^Compiling|^Emitting' || true
+    test "${PIPESTATUS[0]}" = 0
+}
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
