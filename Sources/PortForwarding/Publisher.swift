@@ -22,45 +22,96 @@ public final class Publisher {
     public enum AddOutcome: Sendable, Equatable { case added, alreadyPublished }
 
     /// Publishes `mapping`. Idempotent: an identical mapping is left as it is.
+    ///
+    /// Reads only what could conflict, so adding costs the same at 10 or 10,000 published
+    /// ports: point lookups of the mapping's own keys, of the wildcard keys a bound mapping
+    /// would shadow, and (for a wildcard) the bound maps of its family, which stay small.
     public func add(_ mapping: Mapping) throws -> AddOutcome {
         try retryingOnRestart {
-            let snapshot = try reader.snapshot()
-            if snapshot.mappings.contains(where: { $0.mapping == mapping }) { return .alreadyPublished }
-            if let existing = snapshot.mappings.first(where: { $0.mapping.conflicts(with: mapping) }) {
-                throw MappingError.conflict(new: mapping.description, existing: existing.mapping.description)
+            let generation = try nft.generation()
+            let exists = try nft.tableExists(layout.table)
+            var nearby: [Mapping] = []
+            if exists {
+                let reader = self.reader
+                try reader.verifyStructure()
+                for (map, keys) in Publisher.probes(for: mapping) {
+                    if let keys { nearby += try reader.mappings(owning: keys, in: map) }
+                    else { nearby += try reader.mappings(in: map).map(\.mapping) }
+                }
+            }
+            if nearby.contains(mapping) { return .alreadyPublished }
+            if let existing = nearby.first(where: { $0.conflicts(with: mapping) }) {
+                throw MappingError.conflict(new: mapping.description, existing: existing.description)
             }
             var batch = Batch(table: layout.table)
-            if !snapshot.exists { layout.create(in: &batch) }
+            if !exists { layout.create(in: &batch) }
             addElements(of: mapping, to: &batch)
-            try nft.commit(batch, expectingGeneration: snapshot.generation)
+            try nft.commit(batch, expectingGeneration: generation)
             return .added
         }
+    }
+
+    /// Where a mapping's rivals can be: each map with the keys to look up, or nil for "read it all".
+    static func probes(for mapping: Mapping) -> [(TableLayout.MapName, [[UInt8]]?)] {
+        let v4 = mapping.family == .ipv4
+        let own = TableLayout.map(for: mapping)
+        let ownKeys = mapping.host.ports.ports.map { TableLayout.key(for: mapping, port: $0) }
+        guard mapping.host.address != nil else {
+            // A wildcard collides with any bound mapping of its family on these ports.
+            return [(own, ownKeys), (v4 ? .dnat4Addr : .dnat6Addr, nil), (v4 ? .loopback4 : .loopback6, nil)]
+        }
+        // A bound mapping collides with the same address or with the wildcard on these ports.
+        let wildcardKeys = mapping.host.ports.ports.map { TableLayout.key(address: nil, proto: mapping.proto, port: $0) }
+        return [(own, ownKeys), (v4 ? .dnat4Any : .dnat6Any, wildcardKeys)]
     }
 
     /// Removes the mappings published on exactly `host` for `proto` (both families when the
     /// host has no address). Returns what was removed; throws `.notFound` if nothing was.
     @discardableResult
     public func remove(host: Endpoint, proto: Proto) throws -> [Mapping] {
-        try retryingOnRestart {
-            let snapshot = try reader.snapshot()
-            var wanted = host
-            if let a = wanted.address, a.isUnspecified { wanted.address = nil }
-            let family = host.address?.family
-            let victims = snapshot.mappings.map(\.mapping).filter {
-                $0.proto == proto && $0.host.ports == wanted.ports && $0.host.address == wanted.address &&
-                    (family == nil || $0.family == family)
+        var wanted = host
+        if let a = wanted.address, a.isUnspecified { wanted.address = nil }
+        let family = host.address?.family
+        return try retryingOnRestart {
+            let generation = try nft.generation()
+            var victims: [Mapping] = []
+            if try nft.tableExists(layout.table) {
+                let reader = self.reader
+                try reader.verifyStructure()
+                // The mapping owning the first port tells the whole range: one lookup per map.
+                let key = TableLayout.key(address: wanted.address, proto: proto, port: wanted.ports.first)
+                for map in Publisher.maps(holding: wanted, family: family) {
+                    victims += try reader.mappings(owning: [key], in: map).filter {
+                        $0.proto == proto && $0.host == wanted
+                    }
+                }
             }
             guard !victims.isEmpty else {
-                let near = snapshot.mappings.map(\.mapping).filter { $0.proto == proto && $0.host.ports.overlaps(host.ports) }
+                let all = (try? reader.snapshot().mappings.map(\.mapping)) ?? []
+                let near = all.filter { $0.proto == proto && $0.host.ports.overlaps(host.ports) }
                 let hint = near.isEmpty ? "'nftfwd ls' lists what is published"
                     : "published nearby: " + near.map(\.label).joined(separator: ", ")
                 throw MappingError.notFound("nothing is published on exactly \(host)/\(proto): \(hint)")
             }
             var batch = Batch(table: layout.table)
             for mapping in victims { deleteElements(of: mapping, from: &batch) }
-            try nft.commit(batch, expectingGeneration: snapshot.generation)
+            try nft.commit(batch, expectingGeneration: generation)
             return victims
         }
+    }
+
+    /// The maps a host endpoint's mappings can live in.
+    static func maps(holding host: Endpoint, family: IPAddress.Family?) -> [TableLayout.MapName] {
+        guard let address = host.address else {
+            switch family {
+            case .ipv4?: return [.dnat4Any]
+            case .ipv6?: return [.dnat6Any]
+            case nil: return [.dnat4Any, .dnat6Any]
+            }
+        }
+        let v4 = address.family == .ipv4
+        if address.isLoopback { return [v4 ? .loopback4 : .loopback6] }
+        return [v4 ? .dnat4Addr : .dnat6Addr]
     }
 
     /// Every mapping, with counters.

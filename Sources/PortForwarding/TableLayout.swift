@@ -75,11 +75,12 @@ public struct TableLayout: Sendable {
 
     /// The key of host port `port` of `mapping` in its map.
     public static func key(for mapping: Mapping, port: UInt16) -> [UInt8] {
-        var key: [UInt8] = []
-        if let address = mapping.host.address { key += address.bytes }
-        key += [mapping.proto.number, 0, 0, 0]
-        key += [UInt8(port >> 8), UInt8(port & 0xff), 0, 0]
-        return key
+        key(address: mapping.host.address, proto: mapping.proto, port: port)
+    }
+
+    /// `[address .] proto . port`, each field padded to 4 bytes, the port in network order.
+    public static func key(address: IPAddress?, proto: Proto, port: UInt16) -> [UInt8] {
+        (address?.bytes ?? []) + [proto.number, 0, 0, 0, UInt8(port >> 8), UInt8(port & 0xff), 0, 0]
     }
 
     public static func value(for mapping: Mapping, port: UInt16) -> [UInt8] {

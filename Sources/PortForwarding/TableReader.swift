@@ -42,10 +42,20 @@ public struct TableReader {
         }
         try verifyStructure()
         var mappings: [PublishedMapping] = []
-        for name in TableLayout.MapName.allCases {
-            mappings += try decode(try nft.elements(of: layout.table, map: name.rawValue), in: name)
-        }
+        for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
         return TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping })
+    }
+
+    /// Every mapping of one map.
+    public func mappings(in map: TableLayout.MapName) throws -> [PublishedMapping] {
+        try decode(try nft.elements(of: layout.table, map: map.rawValue), in: map, complete: true)
+    }
+
+    /// The mappings owning any of `keys` in `map`, found by point lookups (one round trip),
+    /// so the cost does not grow with the number of published ports.
+    public func mappings(owning keys: [[UInt8]], in map: TableLayout.MapName) throws -> [Mapping] {
+        let found = try nft.lookup(keys, in: layout.table, map: map.rawValue).compactMap { $0 }
+        return try decode(found, in: map, complete: false).map(\.mapping)
     }
 
     /// Checks that chains, maps and rules are exactly those nftfwd creates, comparing the
@@ -101,7 +111,8 @@ public struct TableReader {
     /// Turns one map's elements into mappings, checking each element against the mapping its
     /// comment names: key and value must be exactly what nftfwd would have written, and a
     /// mapping must have an element for every one of its ports.
-    func decode(_ records: [ElementRecord], in map: TableLayout.MapName) throws -> [PublishedMapping] {
+    /// With `complete`, `records` is the whole map and every mapping must have all its ports.
+    func decode(_ records: [ElementRecord], in map: TableLayout.MapName, complete: Bool) throws -> [PublishedMapping] {
         var byComment: [String: (mapping: Mapping, ports: Set<UInt16>, packets: UInt64, bytes: UInt64)] = [:]
         var order: [String] = []
         for record in records {
@@ -130,7 +141,7 @@ public struct TableReader {
         }
         return try order.map { comment in
             let entry = byComment[comment]!
-            guard entry.ports.count == entry.mapping.host.ports.count else {
+            guard !complete || entry.ports.count == entry.mapping.host.ports.count else {
                 throw ForeignTableError(table: layout.table.name,
                                         problem: "mapping \(entry.mapping.label) has \(entry.ports.count) of its \(entry.mapping.host.ports.count) elements in map \(map.rawValue)")
             }

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Kernel-path benchmark: nftfwd's map layout against nft's own tools and against the
+# per-port ("linear", Docker's) layout. Everything runs in network namespaces this script
+# creates and removes; figures are medians, printed with ratios from the same run.
+#
+#   sudo bash contrib/bench/rules.sh            (N=10000 RUNS=3 WRK_SECONDS=5)
+#
+# 1. publishing N mappings at once: nftfwd apply | nft -f (same map table) | nft -f (N linear
+#    rules) | iptables-nft-restore (N rules in a DOCKER chain). Process start included.
+# 2. adding one mapping when 0, 1,000 and N exist: nftfwd add | nft add element | nft add rule
+#    (linear) | iptables-nft -A (what Docker runs per port).
+# 3. new TCP connections per second through DNAT (wrk, Connection: close, client netns ->
+#    host -> target netns running nginx), at 1 and N mappings, hitting the last-added port.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
+need_root "the benchmark"
+install_packages
+for tool in wrk:wrk nginx:nginx-light iptables-nft-restore:iptables; do
+    command -v "${tool%%:*}" >/dev/null || { apt-get install -y -qq "${tool#*:}" >/dev/null; }
+done
+find_swift
+build -c release --product nftfwd
+NFTFWD="$(swift build -c release --show-bin-path)/nftfwd"
+
+N=${N:-10000}
+RUNS=${RUNS:-3}
+WRK_SECONDS=${WRK_SECONDS:-5}
+TMP=$(mktemp -d)
+PREFIX="nfb$$"
+cleanup() {
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$PREFIX" || true); do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+# Called in command substitutions (subshells), so the counter lives in a file.
+echo 0 > "$TMP/seq"
+fresh_ns() {
+    local n; n=$(( $(cat "$TMP/seq") + 1 )); echo "$n" > "$TMP/seq"
+    local ns="$PREFIX-$n"; ip netns add "$ns"; ip -n "$ns" link set lo up; echo "$ns"
+}
+drop_ns() { ip netns pids "$1" 2>/dev/null | xargs -r kill -9 2>/dev/null || true; ip netns del "$1"; }
+now_ns() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+
+# --- inputs -------------------------------------------------------------------------------
+gen_json() { # count firstport
+    awk -v n="$1" -v p="$2" 'BEGIN { printf "["; for (i = 0; i < n; i++) printf "%s{\"host\": \"%d\", \"target\": \"198.18.2.2:80\"}", (i ? ",\n" : ""), p + i; print "]" }'
+}
+gen_map_nft() { # the same table nftfwd builds, as nft text, with N elements
+    cat <<'NFT'
+table inet nftfwd {
+  map dnat4_any { type inet_proto . inet_service : ipv4_addr . inet_service; counter; }
+  map dnat4_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter; }
+  map dnat6_any { type inet_proto . inet_service : ipv6_addr . inet_service; counter; }
+  map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
+  map loopback4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter; }
+  map loopback6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
+  chain publish {
+    ip daddr 127.0.0.0/8 return
+    ip6 daddr ::1 return
+    fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
+    meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any
+    fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+    meta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any
+  }
+  chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump publish; }
+  chain output { type nat hook output priority -100; policy accept; jump publish; }
+}
+NFT
+    [ "$1" -gt 0 ] && awk -v n="$1" -v p="$2" 'BEGIN { printf "add element inet nftfwd dnat4_any { "; for (i = 0; i < n; i++) printf "%stcp . %d counter comment \"%d/tcp -> 198.18.2.2:80\" : 198.18.2.2 . 80", (i ? ", " : ""), p + i, p + i; print " }" }'
+    return 0
+}
+gen_linear_nft() { # Docker's layout in nft: one rule per port
+    echo "table ip nat {"
+    echo "  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump DOCKER; }"
+    echo "  chain output { type nat hook output priority -100; policy accept; ip daddr != 127.0.0.0/8 fib daddr type local jump DOCKER; }"
+    echo "  chain DOCKER {"
+    awk -v n="$1" -v p="$2" 'BEGIN { for (i = 0; i < n; i++) printf "    tcp dport %d dnat to 198.18.2.2:80\n", p + i }'
+    echo "  }"
+    echo "}"
+}
+gen_iptables() {
+    echo "*nat"
+    echo ":PREROUTING ACCEPT [0:0]"
+    echo ":OUTPUT ACCEPT [0:0]"
+    echo ":DOCKER - [0:0]"
+    echo "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"
+    echo "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER"
+    awk -v n="$1" -v p="$2" 'BEGIN { for (i = 0; i < n; i++) printf "-A DOCKER -p tcp -m tcp --dport %d -j DNAT --to-destination 198.18.2.2:80\n", p + i }'
+    echo "COMMIT"
+}
+gen_json "$N" 10000 > "$TMP/n.json"
+gen_map_nft "$N" 10000 > "$TMP/map.nft"
+gen_linear_nft "$N" 10000 > "$TMP/linear.nft"
+gen_iptables "$N" 10000 > "$TMP/iptables.rules"
+
+# --- 1. publish N at once -----------------------------------------------------------------
+time_load() { # label command... ; prints median ms over RUNS fresh namespaces
+    local samples=()
+    for _ in $(seq "$RUNS"); do
+        local ns; ns=$(fresh_ns)
+        local t0; t0=$(now_ns)
+        ip netns exec "$ns" "$@" >/dev/null
+        local t1; t1=$(now_ns)
+        samples+=("$(( (t1 - t0) / 1000 ))")
+        drop_ns "$ns"
+    done
+    printf '%s\n' "${samples[@]}" | awk '{print $1/1000}' | median
+}
+echo "== 1. publish $N mappings at once (ms, median of $RUNS, process start included)"
+t_nftfwd=$(time_load "$NFTFWD" apply "$TMP/n.json")
+t_map=$(time_load nft -f "$TMP/map.nft")
+t_linear=$(time_load nft -f "$TMP/linear.nft")
+t_ipt=$(time_load iptables-nft-restore "$TMP/iptables.rules")
+printf '%-34s %10s %8s\n' "" "ms" "ratio"
+printf '%-34s %10s %8s\n' "nftfwd apply" "$t_nftfwd" "$(ratio "$t_nftfwd" "$t_map")"
+printf '%-34s %10s %8s\n' "nft -f (same map table) [baseline]" "$t_map" "1.00"
+printf '%-34s %10s %8s\n' "nft -f (linear rules)" "$t_linear" "$(ratio "$t_linear" "$t_map")"
+printf '%-34s %10s %8s\n' "iptables-nft-restore (linear)" "$t_ipt" "$(ratio "$t_ipt" "$t_map")"
+
+# --- 2. one more mapping --------------------------------------------------------------------
+ADDS=5
+time_adds() { # ns, then a function name taking (ns, port): median ms of ADDS adds
+    local ns=$1 fn=$2 samples=()
+    for i in $(seq "$ADDS"); do
+        local port=$((40000 + i)) t0 t1
+        t0=$(now_ns); "$fn" "$ns" "$port" >/dev/null; t1=$(now_ns)
+        samples+=("$(( (t1 - t0) / 1000 ))")
+    done
+    printf '%s\n' "${samples[@]}" | awk '{print $1/1000}' | median
+}
+add_nftfwd() { ip netns exec "$1" "$NFTFWD" add "$2" 198.18.2.2:80; }
+add_element() { ip netns exec "$1" nft add element inet nftfwd dnat4_any "{ tcp . $2 counter comment \"$2/tcp -> 198.18.2.2:80\" : 198.18.2.2 . 80 }"; }
+add_rule() { ip netns exec "$1" nft add rule ip nat DOCKER tcp dport "$2" dnat to 198.18.2.2:80; }
+add_iptables() { ip netns exec "$1" iptables-nft -t nat -A DOCKER -p tcp --dport "$2" -j DNAT --to-destination 198.18.2.2:80; }
+echo
+echo "== 2. add one mapping when some exist (ms, median of $ADDS adds)"
+printf '%-10s %12s %16s %16s %16s\n' "existing" "nftfwd add" "nft add element" "nft add rule" "iptables-nft -A"
+declare -A at
+for existing in 0 1000 "$N"; do
+    gen_json "$existing" 10000 > "$TMP/e.json"
+    ns=$(fresh_ns); ip netns exec "$ns" "$NFTFWD" apply "$TMP/e.json" >/dev/null; a=$(time_adds "$ns" add_nftfwd); drop_ns "$ns"
+    ns=$(fresh_ns); ip netns exec "$ns" "$NFTFWD" apply "$TMP/e.json" >/dev/null; b=$(time_adds "$ns" add_element); drop_ns "$ns"
+    ns=$(fresh_ns); gen_linear_nft "$existing" 10000 | ip netns exec "$ns" nft -f -; c=$(time_adds "$ns" add_rule); drop_ns "$ns"
+    ns=$(fresh_ns); gen_iptables "$existing" 10000 | ip netns exec "$ns" iptables-nft-restore; d=$(time_adds "$ns" add_iptables); drop_ns "$ns"
+    at[$existing]=$a
+    printf '%-10s %12s %16s %16s %16s\n' "$existing" "$a" "$b" "$c" "$d"
+done
+echo "nftfwd add at $N vs at 0: $(ratio "${at[$N]}" "${at[0]}")x"
+
+# --- 3. new connections per second ----------------------------------------------------------
+echo
+echo "== 3. new TCP connections/s through DNAT (wrk -t2 -c50 -d${WRK_SECONDS}s, Connection: close, median of $RUNS)"
+cat > "$TMP/nginx.conf" <<NGINX
+worker_processes 1;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    server { listen 198.18.2.2:80 reuseport backlog=4096; location / { return 200 "ok\n"; } }
+}
+NGINX
+lab() { # builds client -- host -- target; echoes the host namespace name
+    local c h t
+    c=$(fresh_ns); h=$(fresh_ns); t=$(fresh_ns)
+    ip link add "$h-a" netns "$c" type veth peer name "$h-b" netns "$h"
+    ip link add "$h-c" netns "$h" type veth peer name "$h-d" netns "$t"
+    ip -n "$c" addr add 198.18.1.2/24 dev "$h-a"; ip -n "$c" link set "$h-a" up
+    ip -n "$h" addr add 198.18.1.1/24 dev "$h-b"; ip -n "$h" link set "$h-b" up
+    ip -n "$h" addr add 198.18.2.1/24 dev "$h-c"; ip -n "$h" link set "$h-c" up
+    ip -n "$t" addr add 198.18.2.2/24 dev "$h-d"; ip -n "$t" link set "$h-d" up
+    ip -n "$c" route add default via 198.18.1.1
+    ip -n "$t" route add default via 198.18.2.1
+    ip netns exec "$h" sysctl -qw net.ipv4.ip_forward=1
+    ip netns exec "$c" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
+    ip netns exec "$t" sysctl -qw net.core.somaxconn=4096
+    ip netns exec "$t" nginx -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log"
+    for _ in $(seq 100); do ip netns exec "$t" ss -ltn | grep -q '198.18.2.2:80 ' && break; sleep 0.1; done
+    echo "$c $h $t"
+}
+conn_rate() { # layout count
+    local layout=$1 count=$2 samples=()
+    for _ in $(seq "$RUNS"); do
+        read -r c h t < <(lab)
+        if [ "$layout" = map ]; then
+            gen_json "$count" 10000 > "$TMP/w.json"; ip netns exec "$h" "$NFTFWD" apply "$TMP/w.json" >/dev/null
+        else
+            gen_linear_nft "$count" 10000 | ip netns exec "$h" nft -f -
+        fi
+        local port=$((10000 + count - 1))
+        local rps
+        rps=$(ip netns exec "$c" timeout $((WRK_SECONDS + 20)) wrk -t2 -c50 -d"${WRK_SECONDS}s" -H 'Connection: close' "http://198.18.1.1:$port/" | awk '/Requests\/sec/ {print $2}')
+        samples+=("${rps:-0}")
+        [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
+        drop_ns "$c"; drop_ns "$h"; drop_ns "$t"
+    done
+    printf '%s\n' "${samples[@]}" | median
+}
+m1=$(conn_rate map 1); mN=$(conn_rate map "$N"); l1=$(conn_rate linear 1); lN=$(conn_rate linear "$N")
+printf '%-24s %14s %14s %10s\n' "" "1 mapping" "$N mappings" "N/1"
+printf '%-24s %14s %14s %10s\n' "nftfwd (map)" "$m1" "$mN" "$(ratio "$mN" "$m1")"
+printf '%-24s %14s %14s %10s\n' "linear rules (Docker)" "$l1" "$lN" "$(ratio "$lN" "$l1")"
+echo "nftfwd at $N vs linear at $N: $(ratio "$mN" "$lN")x"
