@@ -48,4 +48,15 @@ build() {
     test "${PIPESTATUS[0]}" = 0
 }
 
+# Release build with the Swift runtime linked in: each nftfwd call is a short process, and
+# loading the shared Swift libraries was half its run time (6.0 ms vs 3.2 ms for --version).
+# It lives in its own build folder so the test build (debug, dynamic) is not redone.
+RELEASE_SCRATCH=.build-release
+build_release() { # products...
+    for product in "$@"; do
+        build -c release --static-swift-stdlib --scratch-path "$RELEASE_SCRATCH" --product "$product"
+    done
+    RELEASE_BIN="$(swift build -c release --static-swift-stdlib --scratch-path "$RELEASE_SCRATCH" --show-bin-path)"
+}
+
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

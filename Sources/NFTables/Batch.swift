@@ -10,8 +10,9 @@ public struct Batch: Sendable {
     public let table: TableSpec
     /// The messages' bytes, without BATCH_BEGIN/END (added at commit, with the generation id).
     public private(set) var bytes: [UInt8] = []
-    /// What each message does, by sequence number.
-    public private(set) var operations: [UInt32: String] = [:]
+    /// What each message does, in order; computed only when a rejection needs the text
+    /// (a 10,000-element batch would otherwise format 10,000 strings for nothing).
+    private var descriptions: [@Sendable () -> String] = []
     private var nextSeq: UInt32
     private var nextSetID: UInt32 = 1
     private var setIDs: [String: UInt32] = [:]
@@ -22,10 +23,17 @@ public struct Batch: Sendable {
         self.nextSeq = firstSeq
     }
 
-    public var count: Int { operations.count }
-    public var isEmpty: Bool { operations.isEmpty }
+    public var count: Int { descriptions.count }
+    public var isEmpty: Bool { descriptions.isEmpty }
     public var lastSeq: UInt32 { nextSeq &- 1 }
-    public var firstSeq: UInt32 { nextSeq &- UInt32(operations.count) }
+    public var firstSeq: UInt32 { nextSeq &- UInt32(descriptions.count) }
+
+    /// What the message with sequence number `seq` does, if it is one of this batch's.
+    public func operation(_ seq: UInt32) -> String? {
+        let index = Int(seq &- firstSeq)
+        guard seq &- firstSeq < UInt32(descriptions.count) else { return nil }
+        return descriptions[index]()
+    }
 
     // MARK: - Tables and chains
 
@@ -91,23 +99,23 @@ public struct Batch: Sendable {
 
     /// `add element` with NLM_F_EXCL: the kernel refuses (EEXIST) a key that is already there.
     /// One message per element, so a rejection names exactly the element it concerns.
-    public mutating func addElement(_ element: Element, to map: String, describedAs what: String) {
-        elementMessage(UInt16(NFT_MSG_NEWSETELEM.rawValue), flags: NLM_F_CREATE | NLM_F_EXCL, element, map, "add element \(what)")
+    public mutating func addElement(_ element: Element, to map: String, describedAs what: @escaping @autoclosure @Sendable () -> String) {
+        elementMessage(UInt16(NFT_MSG_NEWSETELEM.rawValue), flags: NLM_F_CREATE | NLM_F_EXCL, element, map) { "add element " + what() }
     }
 
     /// `delete element`: the kernel refuses (ENOENT) a key that is not there.
-    public mutating func deleteElement(_ element: Element, from map: String, describedAs what: String) {
-        elementMessage(UInt16(NFT_MSG_DELSETELEM.rawValue), flags: 0, Element(key: element.key, value: []), map, "delete element \(what)")
+    public mutating func deleteElement(_ element: Element, from map: String, describedAs what: @escaping @autoclosure @Sendable () -> String) {
+        elementMessage(UInt16(NFT_MSG_DELSETELEM.rawValue), flags: 0, Element(key: element.key, value: []), map) { "delete element " + what() }
     }
 
-    private mutating func elementMessage(_ type: UInt16, flags: Int32, _ element: Element, _ map: String, _ what: String) {
+    private mutating func elementMessage(_ type: UInt16, flags: Int32, _ element: Element, _ map: String, _ what: @escaping @Sendable () -> String) {
         let s = nftnl_set_alloc()!
         defer { nftnl_set_free(s) }
         nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
         nftnl_set_set_str(s, UInt16(NFTNL_SET_NAME.rawValue), map)
         if let id = setIDs[map] { nftnl_set_set_u32(s, UInt16(NFTNL_SET_ID.rawValue), id) }
         nftnl_set_elem_add(s, Batch.makeElement(element))
-        append(type, flags: flags, what) { nftnl_set_elems_nlmsg_build_payload($0, s) }
+        append(type, flags: flags, what, { nftnl_set_elems_nlmsg_build_payload($0, s) })
     }
 
     static func makeElement(_ element: Element) -> OpaquePointer {
@@ -152,9 +160,14 @@ public struct Batch: Sendable {
 
     /// Builds one message in a scratch buffer with libnftnl and appends its bytes.
     private mutating func append(_ type: UInt16, flags: Int32, _ what: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
+        append(type, flags: flags, { what }, payload)
+    }
+
+    private mutating func append(_ type: UInt16, flags: Int32, _ what: @escaping @Sendable () -> String,
+                                 _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
         let seq = nextSeq
         nextSeq &+= 1
-        operations[seq] = what
+        descriptions.append(what)
         Batch.withScratch { buffer in
             let nlh = nftnl_nlmsg_build_hdr(buffer, type, UInt16(table.family.kernelValue), UInt16(flags | NLM_F_REQUEST), seq)!
             payload(nlh)

@@ -249,7 +249,7 @@ public final class NFTables {
                     String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
                 }
                 let what: String
-                if let op = batch.operations[seq] { what = op }
+                if let op = batch.operation(seq) { what = op }
                 else if seq == batch.firstSeq &- 1 { what = "begin batch" }
                 else { what = "batch (message \(seq))" }
                 rejections.append(.init(operation: what, errno: Errno(err.error), detail: detail.isEmpty ? nil : detail))

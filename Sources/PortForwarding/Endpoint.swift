@@ -29,7 +29,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
             }
             return Endpoint(address: address, ports: try PortRange.parse(rest.dropFirst(), what: what))
         }
-        let colons = text.filter { $0 == ":" }.count
+        let colons = text.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: ":") ? 1 : 0) }
         if colons > 1 {
             throw .invalid("\(what) '\(text)': put an IPv6 address in brackets, e.g. [\(text)]:8080 or [::1]:8080")
         }
@@ -45,12 +45,15 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         guard let address else { return ports.description }
-        return "\(address.bracketed):\(ports)"
+        return address.bracketed + ":" + ports.description
     }
 }
 
 extension String {
     var trimmingSpaces: String {
+        let bytes = utf8
+        guard bytes.first == UInt8(ascii: " ") || bytes.last == UInt8(ascii: " ") ||
+              bytes.first == 9 || bytes.last == 9 else { return self }
         var s = Substring(self)
         while s.first?.isWhitespace == true { s = s.dropFirst() }
         while s.last?.isWhitespace == true { s = s.dropLast() }

@@ -34,24 +34,34 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
 
     public static func parse(_ text: String) -> IPAddress? {
-        if text.contains(":") { return parseV6(text) }
+        if text.utf8.contains(UInt8(ascii: ":")) { return parseV6(text) }
         return parseV4(text)
     }
 
     static func parseV4(_ text: String) -> IPAddress? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
         var out: [UInt8] = []
-        for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  part == "0" || !part.hasPrefix("0"), let v = UInt8(part) else { return nil }
-            out.append(v)
+        out.reserveCapacity(4)
+        var value = 0, digits = 0, leadingZero = false
+        for b in text.utf8 {
+            if b == UInt8(ascii: ".") {
+                guard digits > 0, out.count < 3 else { return nil }
+                out.append(UInt8(value))
+                value = 0; digits = 0; leadingZero = false
+                continue
+            }
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9"), !leadingZero else { return nil }
+            if digits == 0 && b == UInt8(ascii: "0") { leadingZero = true }
+            value = value * 10 + Int(b - UInt8(ascii: "0"))
+            digits += 1
+            guard value <= 255 else { return nil }
         }
+        guard digits > 0, out.count == 3 else { return nil }
+        out.append(UInt8(value))
         return .v4(out)
     }
 
     static func parseV6(_ text: String) -> IPAddress? {
-        guard !text.contains("%"), !text.contains("[") else { return nil }
+        guard !text.utf8.contains(UInt8(ascii: "%")), !text.utf8.contains(UInt8(ascii: "[")) else { return nil }
         var buffer = [UInt8](repeating: 0, count: 16)
         let ok = buffer.withUnsafeMutableBytes { inet_pton(AF_INET6, text, $0.baseAddress) }
         return ok == 1 ? .v6(buffer) : nil
@@ -66,7 +76,7 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     /// Text for `ADDR:PORT` forms: IPv6 in brackets.
-    public var bracketed: String { family == .ipv6 ? "[\(description)]" : description }
+    public var bracketed: String { family == .ipv6 ? "[" + description + "]" : description }
 
     public static func < (a: IPAddress, b: IPAddress) -> Bool {
         if a.family != b.family { return a.family < b.family }

@@ -161,6 +161,13 @@ public enum JSON: Equatable, Sendable {
 
         mutating func string() throws -> String {
             at += 1
+            // Fast path: no escapes, so the bytes are the string.
+            var end = at
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+            if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                defer { at = end + 1 }
+                return String(decoding: bytes[at..<end], as: UTF8.self)
+            }
             var scalars = String.UnicodeScalarView()
             var raw: [UInt8] = []
             func flush() { scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars); raw.removeAll() }

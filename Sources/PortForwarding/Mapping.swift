@@ -73,7 +73,7 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     public var isLoopbackOnly: Bool { host.address?.isLoopback == true }
 
     /// `8080/tcp -> 10.0.0.2:80`: how messages and the element comments name the mapping.
-    public var label: String { "\(host)/\(proto) -> \(target)" }
+    public var label: String { host.description + "/" + proto.rawValue + " -> " + target.description }
 
     public var description: String { comment.isEmpty ? label : "\(label) (\(comment))" }
 

@@ -178,18 +178,18 @@ public final class Publisher {
     private func addElements(of mapping: Mapping, to batch: inout Batch) {
         let map = TableLayout.map(for: mapping).rawValue
         for (port, element) in zip(mapping.host.ports.ports, TableLayout.elements(for: mapping)) {
-            batch.addElement(element, to: map, describedAs: describe(mapping, port))
+            batch.addElement(element, to: map, describedAs: Publisher.describe(mapping, port))
         }
     }
 
     private func deleteElements(of mapping: Mapping, from batch: inout Batch) {
         let map = TableLayout.map(for: mapping).rawValue
         for (port, element) in zip(mapping.host.ports.ports, TableLayout.elements(for: mapping)) {
-            batch.deleteElement(element, from: map, describedAs: describe(mapping, port))
+            batch.deleteElement(element, from: map, describedAs: Publisher.describe(mapping, port))
         }
     }
 
-    private func describe(_ mapping: Mapping, _ port: UInt16) -> String {
+    private static func describe(_ mapping: Mapping, _ port: UInt16) -> String {
         var host = "\(port)/\(mapping.proto)"
         if let a = mapping.host.address { host = "\(a.bracketed):\(host)" }
         return mapping.host.ports.isSingle ? host : "\(host) of \(mapping.label)"

@@ -9,10 +9,11 @@ import NFTables
 ///   map dnat6_any, dnat6_addr      the same for IPv6
 ///   map loopback4, loopback6       mappings bound to 127.0.0.0/8 or ::1: recorded, no rule reads them
 ///   chain publish {
+///     fib daddr type != local return       only traffic to this host's own addresses
 ///     ip daddr 127.0.0.0/8 return          never DNAT loopback (CVE-2020-8558 class)
 ///     ip6 daddr ::1 return
-///     meta nfproto ipv4 fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
-///     meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any
+///     meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4_any
+///     meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
 ///     ... the same two for IPv6
 ///   }
 ///   chain prerouting { type nat hook prerouting priority dstnat; jump publish }
@@ -111,38 +112,42 @@ public struct TableLayout: Sendable {
     public static var rules: [(rule: RuleSpec, what: String)] {
         let th = Expression.payload(.transport, offset: 2, length: 2, into: .r1)
         func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
-        let local: [Expression] = [.fibDestinationType(into: .r1), .compare(.r1, .eq, [2, 0, 0, 0])] // RTN_LOCAL
-        let v4 = nfproto(2), v6 = nfproto(10)                                                           // NFPROTO_IPV4/6
+        let v4 = nfproto(2), v6 = nfproto(10)    // NFPROTO_IPV4/6; fib's [2, 0, 0, 0] is RTN_LOCAL
         let loopback6: [UInt8] = [UInt8](repeating: 0, count: 15) + [1]
         func dport(_ r: Register) -> Expression {
             guard case .payload(let b, let o, let l, _) = th else { fatalError() }
             return .payload(b, offset: o, length: l, into: r)
         }
         let rules: [(RuleSpec, String)] = [
+            // One route lookup for every new connection, then only map lookups.
+            (RuleSpec(chain: publishChain, [.fibDestinationType(into: .r1), .compare(.r1, .neq, [2, 0, 0, 0]), .verdict(.return)]),
+             "fib daddr type != local return"),
             (RuleSpec(chain: publishChain, v4 + [.payload(.network, offset: 16, length: 1, into: .r1), .compare(.r1, .eq, [127]), .verdict(.return)]),
              "ip daddr 127.0.0.0/8 return"),
             (RuleSpec(chain: publishChain, v6 + [.payload(.network, offset: 24, length: 16, into: .r1), .compare(.r1, .eq, loopback6), .verdict(.return)]),
              "ip6 daddr ::1 return"),
-            (RuleSpec(chain: publishChain, v4 + local + [
-                .payload(.network, offset: 16, length: 4, into: .r1), .meta(.l4proto, into: .reg32(1)), dport(.reg32(2)),
-                .lookup(map: MapName.dnat4Addr.rawValue, from: .r1, into: .r1),
-                .nat(.dnat, family: .ipv4, address: .r1, port: .reg32(1))]),
-             "dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr"),
-            (RuleSpec(chain: publishChain, v4 + local + [
+            // Wildcards first: the common case costs one lookup. The maps never claim the same
+            // packet (add and apply refuse overlaps), so the order changes no verdict.
+            (RuleSpec(chain: publishChain, v4 + [
                 .meta(.l4proto, into: .r1), dport(.reg32(1)),
                 .lookup(map: MapName.dnat4Any.rawValue, from: .r1, into: .r1),
                 .nat(.dnat, family: .ipv4, address: .r1, port: .reg32(1))]),
              "dnat ip to meta l4proto . th dport map @dnat4_any"),
-            (RuleSpec(chain: publishChain, v6 + local + [
-                .payload(.network, offset: 24, length: 16, into: .r1), .meta(.l4proto, into: .reg32(4)), dport(.reg32(5)),
-                .lookup(map: MapName.dnat6Addr.rawValue, from: .r1, into: .r1),
-                .nat(.dnat, family: .ipv6, address: .r1, port: .reg32(4))]),
-             "dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr"),
-            (RuleSpec(chain: publishChain, v6 + local + [
+            (RuleSpec(chain: publishChain, v4 + [
+                .payload(.network, offset: 16, length: 4, into: .r1), .meta(.l4proto, into: .reg32(1)), dport(.reg32(2)),
+                .lookup(map: MapName.dnat4Addr.rawValue, from: .r1, into: .r1),
+                .nat(.dnat, family: .ipv4, address: .r1, port: .reg32(1))]),
+             "dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr"),
+            (RuleSpec(chain: publishChain, v6 + [
                 .meta(.l4proto, into: .r1), dport(.reg32(1)),
                 .lookup(map: MapName.dnat6Any.rawValue, from: .r1, into: .r1),
                 .nat(.dnat, family: .ipv6, address: .r1, port: .reg32(4))]),
              "dnat ip6 to meta l4proto . th dport map @dnat6_any"),
+            (RuleSpec(chain: publishChain, v6 + [
+                .payload(.network, offset: 24, length: 16, into: .r1), .meta(.l4proto, into: .reg32(4)), dport(.reg32(5)),
+                .lookup(map: MapName.dnat6Addr.rawValue, from: .r1, into: .r1),
+                .nat(.dnat, family: .ipv6, address: .r1, port: .reg32(4))]),
+             "dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr"),
             (RuleSpec(chain: "prerouting", [.verdict(.jump(publishChain))]), "jump publish"),
             (RuleSpec(chain: "output", [.verdict(.jump(publishChain))]), "jump publish"),
         ]

@@ -88,12 +88,13 @@ struct ListingTests {
             map("loopback4", a4, v4, loopback4), map("loopback6", a6, v6, loopback6),
             """
             \tchain publish {
+            \t\tfib daddr type != local return
             \t\tip daddr 127.0.0.0/8 return
             \t\tip6 daddr ::1 return
-            \t\tfib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
-            \t\tmeta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any
-            \t\tfib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
-            \t\tmeta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any
+            \t\tmeta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4_any
+            \t\tdnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
+            \t\tmeta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @dnat6_any
+            \t\tdnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
             \t}
 
             """,

@@ -11,7 +11,9 @@ struct BatchTests {
         batch.addMap(MapSpec(name: "m", key: [.inetProtocol, .inetService], value: [.ipv4Address, .inetService]))
         batch.addElement(Element(key: [6, 0, 0, 0, 0, 80, 0, 0], value: [10, 0, 0, 2, 0, 80, 0, 0], comment: "c"), to: "m", describedAs: "80/tcp")
         #expect(batch.count == 3)
-        #expect(batch.operations[12] == "add element 80/tcp")
+        #expect(batch.operation(12) == "add element 80/tcp")
+        #expect(batch.operation(10) == "add table inet t")
+        #expect(batch.operation(13) == nil)
         let framed = batch.framed(generation: 5)
         let messages = BatchTests.headers(framed)
         #expect(messages.map(\.type) == [UInt16(NFNL_MSG_BATCH_BEGIN),

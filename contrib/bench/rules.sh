@@ -19,8 +19,8 @@ for tool in wrk:wrk nginx:nginx-light iptables-nft-restore:iptables; do
     command -v "${tool%%:*}" >/dev/null || { apt-get install -y -qq "${tool#*:}" >/dev/null; }
 done
 find_swift
-build -c release --product nftfwd
-NFTFWD="$(swift build -c release --show-bin-path)/nftfwd"
+build_release nftfwd
+NFTFWD="$RELEASE_BIN/nftfwd"
 
 N=${N:-10000}
 RUNS=${RUNS:-3}
@@ -61,12 +61,13 @@ table inet nftfwd {
   map loopback4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter; }
   map loopback6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
   chain publish {
+    fib daddr type != local return
     ip daddr 127.0.0.0/8 return
     ip6 daddr ::1 return
-    fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
-    meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any
-    fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
-    meta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any
+    meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4_any
+    dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
+    meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @dnat6_any
+    dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
   }
   chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump publish; }
   chain output { type nat hook output priority -100; policy accept; jump publish; }
