@@ -185,25 +185,26 @@ lab() { # builds client -- host -- target; echoes the host namespace name
     for _ in $(seq 100); do ip netns exec "$t" ss -ltn | grep -q '198.18.2.2:80 ' && break; sleep 0.1; done
     echo "$c $h $t"
 }
-conn_rate() { # layout count
-    local layout=$1 count=$2 samples=()
-    for _ in $(seq "$RUNS"); do
-        read -r c h t < <(lab)
-        if [ "$layout" = map ]; then
-            gen_json "$count" 10000 > "$TMP/w.json"; ip netns exec "$h" "$NFTFWD" apply "$TMP/w.json" >/dev/null
-        else
-            gen_linear_nft "$count" 10000 | ip netns exec "$h" nft -f -
-        fi
-        local port=$((10000 + count - 1))
-        local rps
-        rps=$(ip netns exec "$c" timeout $((WRK_SECONDS + 20)) wrk -t2 -c50 -d"${WRK_SECONDS}s" -H 'Connection: close' "http://198.18.1.1:$port/" | awk '/Requests\/sec/ {print $2}')
-        samples+=("${rps:-0}")
-        [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
-        drop_ns "$c"; drop_ns "$h"; drop_ns "$t"
-    done
-    printf '%s\n' "${samples[@]}" | median
+conn_rate_once() { # layout count -> requests/s of one wrk run in a fresh lab
+    local layout=$1 count=$2 c h t
+    read -r c h t < <(lab)
+    if [ "$layout" = map ]; then
+        gen_json "$count" 10000 > "$TMP/w.json"; ip netns exec "$h" "$NFTFWD" apply "$TMP/w.json" >/dev/null
+    else
+        gen_linear_nft "$count" 10000 | ip netns exec "$h" nft -f -
+    fi
+    local port=$((10000 + count - 1)) rps
+    rps=$(ip netns exec "$c" timeout $((WRK_SECONDS + 20)) wrk -t2 -c50 -d"${WRK_SECONDS}s" -H 'Connection: close' "http://198.18.1.1:$port/" | awk '/Requests\/sec/ {print $2}')
+    [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
+    drop_ns "$c"; drop_ns "$h"; drop_ns "$t"
+    echo "${rps:-0}"
 }
-m1=$(conn_rate map 1); mN=$(conn_rate map "$N"); l1=$(conn_rate linear 1); lN=$(conn_rate linear "$N")
+# The four layouts take turns in every round, so a noisy moment hits them alike.
+for _ in $(seq "$RUNS"); do
+    conn_rate_once map 1 >> "$TMP/m1"; conn_rate_once map "$N" >> "$TMP/mN"
+    conn_rate_once linear 1 >> "$TMP/l1"; conn_rate_once linear "$N" >> "$TMP/lN"
+done
+m1=$(median < "$TMP/m1"); mN=$(median < "$TMP/mN"); l1=$(median < "$TMP/l1"); lN=$(median < "$TMP/lN")
 printf '%-24s %14s %14s %10s\n' "" "1 mapping" "$N mappings" "N/1"
 printf '%-24s %14s %14s %10s\n' "nftfwd (map)" "$m1" "$mN" "$(ratio "$mN" "$m1")"
 printf '%-24s %14s %14s %10s\n' "linear rules (Docker)" "$l1" "$lN" "$(ratio "$lN" "$l1")"
