@@ -6,8 +6,9 @@ struct AddCommand: ParsableCommand {
         commandName: "add",
         abstract: "Publish HOST (a port or range, optionally on one address) to TARGET.",
         discussion: """
-        HOST   = [ADDR:]PORT[-PORT]   no ADDR (or 0.0.0.0, [::]) = every local address of the target's family
-        TARGET = ADDR:PORT[-PORT]     same family as HOST; a range as long as HOST's
+        HOST   = [ADDR:]PORT[-PORT]  no ADDR (or 0.0.0.0, [::]): every local
+                                     address of the target's family
+        TARGET = ADDR:PORT[-PORT]    same family as HOST; a range as long as HOST's
 
         A host address of 127.0.0.1 or ::1 is recorded but gets no kernel DNAT (the kernel cannot NAT \
         loopback without route_localnet, which nftfwd never sets); the userland relay serves it.

@@ -49,9 +49,16 @@ enum Console {
         case let e as FileError:
             error("nftfwd: \(e)")
             return 1
-        default:
-            error("nftfwd: \(failure)")
+        case let e as Errno:
+            error("nftfwd: \(e)")
             return 2
+        default:
+            // The parser's own outcomes (help, version, usage errors) print and exit its way;
+            // usage errors exit 1 like every other mistake in a request.
+            let code = Nftfwd.exitCode(for: failure)
+            if code == .success { Nftfwd.exit(withError: failure) }
+            error(Nftfwd.fullMessage(for: failure))
+            return 1
         }
     }
 }

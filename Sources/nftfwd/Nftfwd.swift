@@ -15,10 +15,10 @@ struct Nftfwd: ParsableCommand {
         the table of namespace NS.
 
         Examples:
-          nftfwd add 8080 10.0.0.2:80                 every local IPv4 address, port 8080 -> 10.0.0.2:80
+          nftfwd add 8080 10.0.0.2:80               port 8080 on every IPv4 address
           nftfwd add 192.0.2.10:53 10.0.0.3:53 --proto udp
-          nftfwd add 8000-8099 10.0.0.2:9000-9099     a range, port by port
-          nftfwd add [::]:8080 [fd00::2]:80           IPv6
+          nftfwd add 8000-8099 10.0.0.2:9000-9099   a range, port by port
+          nftfwd add [::]:8080 [fd00::2]:80         IPv6
           nftfwd ls
           nftfwd rm 8080
           nftfwd ls --json > published.json; nftfwd apply published.json

@@ -140,3 +140,24 @@ extension String {
         return count
     }
 }
+
+/// The CLI's help and usage errors; no root needed.
+@Suite("CLI: help and usage")
+struct HelpTests {
+    // The USAGE line is the parser's own and may be longer; our text stays within 80 columns.
+    @Test("every command has --help with examples, exit 0", arguments: ["", "add", "rm", "ls", "apply", "flush"])
+    func help(command: String) {
+        let result = Command.run([nftfwdBinary] + (command.isEmpty ? [] : [command]) + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Example"))
+        #expect(result.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 || $0.hasPrefix("USAGE:") })
+    }
+
+    @Test("usage errors exit 1 and say how to get help")
+    func usage() {
+        let result = Command.run([nftfwdBinary, "add", "8080"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("Missing expected argument '<target>'"))
+        #expect(Command.run([nftfwdBinary, "--version"]).stdout == "0.1.0\n")
+    }
+}

@@ -1,0 +1,122 @@
+function __nftfwd_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __nftfwd_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __nftfwd_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __nftfwd_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __nftfwd_parse_tokens -S
+    set -l unparsed_tokens (__nftfwd_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'nftfwd'
+        __nftfwd_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'add'
+            __nftfwd_parse_subcommand 2 'table=' 'v/verbose' 'proto=' 'comment=' 'version' 'h/help'
+        case 'rm'
+            __nftfwd_parse_subcommand 1 'table=' 'v/verbose' 'proto=' 'version' 'h/help'
+        case 'ls'
+            __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'json' 'version' 'h/help'
+        case 'apply'
+            __nftfwd_parse_subcommand 1 'table=' 'v/verbose' 'version' 'h/help'
+        case 'flush'
+            __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'version' 'h/help'
+        case 'help'
+            __nftfwd_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __nftfwd_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __nftfwd_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __nftfwd_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __nftfwd_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__nftfwd_tokens -p)
+    if test -z "$(__nftfwd_tokens -t)"
+        set -l index (count (__nftfwd_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'nftfwd' -f
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'add' -d 'Publish HOST (a port or range, optionally on one address) to TARGET.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'rm' -d 'Remove the mapping(s) published on exactly HOST.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'ls' -d 'List published mappings with their packet and byte counters.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'apply' -d 'Make the table hold exactly the mappings in FILE, in one atomic batch.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'flush' -d 'Remove every mapping and the table itself.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" proto' -l 'proto' -d 'tcp, udp or sctp.' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" comment' -l 'comment' -d 'Text shown by \'nftfwd ls\' and in the nft listing (up to 64 bytes).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd rm" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd rm" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd rm" proto' -l 'proto' -d 'tcp, udp or sctp.' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd rm" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd rm" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd ls" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd ls" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd ls" json' -l 'json' -d 'Print JSON (the format \'nftfwd apply\' reads).'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd ls" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd ls" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd apply" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd apply" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd apply" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd apply" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd flush" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd flush" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd flush" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd flush" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd help" version' -l 'version' -d 'Show the version.'

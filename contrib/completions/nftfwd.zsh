@@ -1,0 +1,162 @@
+#compdef nftfwd
+
+__nftfwd_complete() {
+    local -ar non_empty_completions=("${@:#(|:*)}")
+    local -ar empty_completions=("${(M)@:#(|:*)}")
+    _describe -V '' non_empty_completions -- empty_completions -P $'\'\''
+}
+
+__nftfwd_custom_complete() {
+    local -a completions
+    completions=("${(@f)"$("${command_name}" "${@}" "${command_line[@]}")"}")
+    if [[ "${#completions[@]}" -gt 1 ]]; then
+        __nftfwd_complete "${completions[@]:0:-1}"
+    fi
+}
+
+__nftfwd_cursor_index_in_current_word() {
+    if [[ -z "${QIPREFIX}${IPREFIX}${PREFIX}" ]]; then
+        printf 0
+    else
+        printf %s "${#${(z)LBUFFER}[-1]}"
+    fi
+}
+
+_nftfwd() {
+    emulate -RL zsh -G
+    setopt extendedglob nullglob numericglobsort
+    unsetopt aliases banghist
+
+    local -xr SAP_SHELL=zsh
+    local -x SAP_SHELL_VERSION
+    SAP_SHELL_VERSION="$(builtin emulate zsh -c 'printf %s "${ZSH_VERSION}"')"
+    local -r SAP_SHELL_VERSION
+
+    local context state state_descr line
+    local -A opt_args
+
+    local -r command_name="${words[1]}"
+    local -ar command_line=("${words[@]}")
+    local -ir current_word_index="$((CURRENT - 1))"
+
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'add:Publish HOST (a port or range, optionally on one address) to TARGET.'
+            'rm:Remove the mapping(s) published on exactly HOST.'
+            'ls:List published mappings with their packet and byte counters.'
+            'apply:Make the table hold exactly the mappings in FILE, in one atomic batch.'
+            'flush:Remove every mapping and the table itself.'
+            'help:Show subcommand help information.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        add|rm|ls|apply|flush|help)
+            "_nftfwd_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_nftfwd_add() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        ':host:'
+        ':target:'
+        '--proto[tcp, udp or sctp.]:proto:'
+        '--comment[Text shown by '\''nftfwd ls'\'' and in the nft listing (up to 64 bytes).]:text:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_rm() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        ':host:'
+        '--proto[tcp, udp or sctp.]:proto:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_ls() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--json[Print JSON (the format '\''nftfwd apply'\'' reads).]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_apply() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        ':file:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_flush() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_help() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '*:subcommands:'
+        '--version[Show the version.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+if [[ "${funcstack[1]}" = _nftfwd ]]; then
+    _nftfwd "${@}"
+else
+    compdef _nftfwd nftfwd
+fi
