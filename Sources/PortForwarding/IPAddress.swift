@@ -30,6 +30,11 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// 0.0.0.0 or ::.
+    public static func unspecified(_ family: Family) -> IPAddress {
+        family == .ipv4 ? .v4([0, 0, 0, 0]) : .v6([UInt8](repeating: 0, count: 16))
+    }
+
     /// 0.0.0.0 or ::, which as a host address means "every local address".
     public var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
 

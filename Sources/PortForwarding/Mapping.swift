@@ -4,8 +4,11 @@
 /// a concrete target address, a comment that fits in the element's userdata.
 public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     public let proto: Proto
-    /// The host side; `address == nil` means every local address of `family`.
+    /// The host side; `address == nil` means every local address of `hostFamily`.
     public let host: Endpoint
+    /// The family of the traffic the mapping catches: the host address's, or for a host
+    /// without address (or 0.0.0.0 / [::]) the one it was written with, else the target's.
+    public let hostFamily: IPAddress.Family
     /// The target; its address is never nil.
     public let target: Endpoint
     public let comment: String
@@ -21,16 +24,14 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
             throw .invalid("target address \(targetAddress) is not a host: name the address the service listens on")
         }
         var host = host
+        let hostFamily = host.address?.family ?? targetAddress.family
         if let address = host.address, address.isUnspecified {
-            guard address.family == targetAddress.family else {
-                throw Mapping.familyMix(host: host, target: target)
-            }
             host.address = nil   // 0.0.0.0 and [::] mean "every local address"
         }
-        if let address = host.address, address.family != targetAddress.family {
-            throw Mapping.familyMix(host: host, target: target)
-        }
-        if targetAddress.isLoopback && host.address?.isLoopback != true {
+        // Between IPv4 and IPv6 only the userland relay can carry traffic; the kernel cannot
+        // translate. Such a mapping is accepted, recorded, and never DNAT'd.
+        let crossFamily = hostFamily != targetAddress.family
+        if targetAddress.isLoopback && host.address?.isLoopback != true && !crossFamily {
             throw .invalid("target \(target) is a loopback address: the kernel cannot forward other hosts' traffic to it; publish the service on an address it can reach")
         }
         guard host.ports.count == target.ports.count else {
@@ -42,6 +43,7 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         try Mapping.checkComment(comment)
         self.proto = proto
         self.host = host
+        self.hostFamily = hostFamily
         self.target = target
         self.comment = comment
     }
@@ -54,10 +56,6 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         return try Mapping(proto: p, host: h, target: t, comment: comment)
     }
 
-    static func familyMix(host: Endpoint, target: Endpoint) -> MappingError {
-        .invalid("host \(host) and target \(target) are of different address families: the kernel cannot translate between IPv4 and IPv6; use addresses of one family")
-    }
-
     static func checkComment(_ comment: String) throws(MappingError) {
         if comment.utf8.count > maxCommentLength {
             throw .invalid("comment is \(comment.utf8.count) bytes long: keep it to \(maxCommentLength)")
@@ -67,20 +65,36 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var family: IPAddress.Family { target.address!.family }
+    public var targetFamily: IPAddress.Family { target.address!.family }
 
-    /// True when the host side is a loopback address: recorded, served by the relay, never DNAT'd.
+    /// True when the host side is a loopback address.
     public var isLoopbackOnly: Bool { host.address?.isLoopback == true }
 
+    /// True when host and target are of different families (IPv6 clients to an IPv4 service).
+    public var isCrossFamily: Bool { hostFamily != targetFamily }
+
+    /// Only the userland relay can serve it: a loopback host address, or a family change.
+    /// The kernel path never DNATs these.
+    public var isRelayOnly: Bool { isLoopbackOnly || isCrossFamily }
+
+    /// The host side as text that parses back to the same mapping: `8080`, `[::]:8080` for
+    /// every IPv6 address in front of an IPv4 target, `192.0.2.10:8080`.
+    public var hostText: String {
+        if host.address == nil && isCrossFamily {
+            return (hostFamily == .ipv4 ? "0.0.0.0:" : "[::]:") + host.ports.description
+        }
+        return host.description
+    }
+
     /// `8080/tcp -> 10.0.0.2:80`: how messages and the element comments name the mapping.
-    public var label: String { host.description + "/" + proto.rawValue + " -> " + target.description }
+    public var label: String { hostText + "/" + proto.rawValue + " -> " + target.description }
 
     public var description: String { comment.isEmpty ? label : "\(label) (\(comment))" }
 
-    /// Whether both would claim some packet: same protocol and family, overlapping host
+    /// Whether both would claim some packet: same protocol and host family, overlapping host
     /// addresses (equal, or either is every address) and overlapping ports.
     public func conflicts(with other: Mapping) -> Bool {
-        guard proto == other.proto, family == other.family, host.ports.overlaps(other.host.ports) else { return false }
+        guard proto == other.proto, hostFamily == other.hostFamily, host.ports.overlaps(other.host.ports) else { return false }
         guard let a = host.address, let b = other.host.address else { return true }
         return a == b
     }
@@ -95,7 +109,7 @@ extension Mapping: Comparable {
     public static func < (a: Mapping, b: Mapping) -> Bool {
         if a.proto != b.proto { return a.proto < b.proto }
         if a.host.ports != b.host.ports { return a.host.ports < b.host.ports }
-        if a.family != b.family { return a.family < b.family }
+        if a.hostFamily != b.hostFamily { return a.hostFamily < b.hostFamily }
         switch (a.host.address, b.host.address) {
         case (nil, nil): break
         case (nil, _): return true

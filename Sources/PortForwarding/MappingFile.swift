@@ -1,16 +1,17 @@
 /// The JSON that `nftfwd ls --json` prints and `nftfwd apply` reads: an array of objects
-/// `{"proto", "host", "target", "comment", "family", "packets", "bytes"}`. `apply` needs
-/// `host` and `target`; `proto` defaults to tcp, `comment` to none; counters are ignored.
+/// `{"proto", "family", "host", "target", "comment", "kernel", "packets", "bytes"}`. `apply`
+/// needs `host` and `target`; `proto` defaults to tcp, `comment` to none; `family` (the host
+/// side's), if given, must agree; `kernel` and the counters are ignored.
 public enum MappingFile {
     public static func render(_ mappings: [PublishedMapping]) -> String {
         JSON.array(mappings.map { p in
             .object([
                 ("proto", .string(p.mapping.proto.rawValue)),
-                ("family", .string(p.mapping.family.rawValue)),
-                ("host", .string(p.mapping.host.description)),
+                ("family", .string(p.mapping.hostFamily.rawValue)),
+                ("host", .string(p.mapping.hostText)),
                 ("target", .string(p.mapping.target.description)),
                 ("comment", .string(p.mapping.comment)),
-                ("kernel", .string(p.mapping.isLoopbackOnly ? "relay-only" : "dnat")),
+                ("kernel", .string(p.mapping.isRelayOnly ? "relay-only" : "dnat")),
                 ("packets", .number(Double(p.packets))),
                 ("bytes", .number(Double(p.bytes))),
             ])
@@ -43,8 +44,8 @@ public enum MappingFile {
             do throws(MappingError) {
                 let mapping = try Mapping.parse(host: try text("host"), target: try text("target"),
                                                 proto: try text("proto", default: "tcp"), comment: try text("comment", default: ""))
-                if case .string(let family)? = item["family"], family != mapping.family.rawValue {
-                    throw MappingError.invalid("family \"\(family)\" does not match target \(mapping.target)")
+                if case .string(let family)? = item["family"], family != mapping.hostFamily.rawValue {
+                    throw MappingError.invalid("family \"\(family)\" does not match host \(mapping.hostText), which is \(mapping.hostFamily.rawValue)")
                 }
                 out.append(mapping)
             } catch {

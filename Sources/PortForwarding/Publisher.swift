@@ -51,18 +51,22 @@ public final class Publisher {
         }
     }
 
-    /// Where a mapping's rivals can be: each map with the keys to look up, or nil for "read it all".
+    /// Where a mapping's rivals can be: each map of its host family, with the keys to look up,
+    /// or nil for "read it all" (the address-keyed maps, when a wildcard is added; they hold
+    /// the few mappings bound to one address).
     static func probes(for mapping: Mapping) -> [(TableLayout.MapName, [[UInt8]]?)] {
-        let v4 = mapping.family == .ipv4
-        let own = TableLayout.map(for: mapping)
-        let ownKeys = mapping.host.ports.ports.map { TableLayout.key(for: mapping, port: $0) }
-        guard mapping.host.address != nil else {
-            // A wildcard collides with any bound mapping of its family on these ports.
-            return [(own, ownKeys), (v4 ? .dnat4Addr : .dnat6Addr, nil), (v4 ? .loopback4 : .loopback6, nil)]
+        let ports = mapping.host.ports.ports
+        let wildcard = IPAddress.unspecified(mapping.hostFamily)
+        return TableLayout.MapName.allCases.filter { $0.hostFamily == mapping.hostFamily }.map { map in
+            guard map.keyedByAddress else {
+                return (map, ports.map { TableLayout.key(address: nil, proto: mapping.proto, port: $0) })
+            }
+            guard let address = mapping.host.address else { return (map, nil) }
+            // The same address, and the "every address" form a relay map keys by 0.0.0.0 / ::.
+            return (map, ports.flatMap { port in
+                [address, wildcard].map { TableLayout.key(address: $0, proto: mapping.proto, port: port) }
+            })
         }
-        // A bound mapping collides with the same address or with the wildcard on these ports.
-        let wildcardKeys = mapping.host.ports.ports.map { TableLayout.key(address: nil, proto: mapping.proto, port: $0) }
-        return [(own, ownKeys), (v4 ? .dnat4Any : .dnat6Any, wildcardKeys)]
     }
 
     /// Removes the mappings published on exactly `host` for `proto` (both families when the
@@ -79,8 +83,10 @@ public final class Publisher {
                 let reader = self.reader
                 try reader.verifyStructure()
                 // The mapping owning the first port tells the whole range: one lookup per map.
-                let key = TableLayout.key(address: wanted.address, proto: proto, port: wanted.ports.first)
-                for map in Publisher.maps(holding: wanted, family: family) {
+                for map in TableLayout.MapName.allCases where family == nil || map.hostFamily == family {
+                    let address = map.keyedByAddress ? (wanted.address ?? .unspecified(map.hostFamily)) : wanted.address
+                    if !map.keyedByAddress && wanted.address != nil { continue }
+                    let key = TableLayout.key(address: address, proto: proto, port: wanted.ports.first)
                     victims += try reader.mappings(owning: [key], in: map).filter {
                         $0.proto == proto && $0.host == wanted
                     }
@@ -98,20 +104,6 @@ public final class Publisher {
             try nft.commit(batch, expectingGeneration: generation)
             return victims
         }
-    }
-
-    /// The maps a host endpoint's mappings can live in.
-    static func maps(holding host: Endpoint, family: IPAddress.Family?) -> [TableLayout.MapName] {
-        guard let address = host.address else {
-            switch family {
-            case .ipv4?: return [.dnat4Any]
-            case .ipv6?: return [.dnat6Any]
-            case nil: return [.dnat4Any, .dnat6Any]
-            }
-        }
-        let v4 = address.family == .ipv4
-        if address.isLoopback { return [v4 ? .loopback4 : .loopback6] }
-        return [v4 ? .dnat4Addr : .dnat6Addr]
     }
 
     /// Every mapping, with counters.

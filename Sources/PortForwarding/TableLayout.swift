@@ -8,6 +8,8 @@ import NFTables
 ///   map dnat4_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter }
 ///   map dnat6_any, dnat6_addr      the same for IPv6
 ///   map loopback4, loopback6       mappings bound to 127.0.0.0/8 or ::1: recorded, no rule reads them
+///   map relay6to4, relay4to6       IPv6 host side to an IPv4 target and back (key address :: or
+///                                  0.0.0.0 for every address): the relay's alone, no rule reads them
 ///   chain publish {
 ///     fib daddr type != local return       only traffic to this host's own addresses
 ///     ip daddr 127.0.0.0/8 return          never DNAT loopback (CVE-2020-8558 class)
@@ -43,25 +45,38 @@ public struct TableLayout: Sendable {
         case dnat4Any = "dnat4_any", dnat4Addr = "dnat4_addr"
         case dnat6Any = "dnat6_any", dnat6Addr = "dnat6_addr"
         case loopback4 = "loopback4", loopback6 = "loopback6"
+        case relay6to4 = "relay6to4", relay4to6 = "relay4to6"
 
-        var family: IPAddress.Family {
+        /// The family of the host address in the key.
+        public var hostFamily: IPAddress.Family {
             switch self {
-            case .dnat4Any, .dnat4Addr, .loopback4: return .ipv4
+            case .dnat4Any, .dnat4Addr, .loopback4, .relay4to6: return .ipv4
             default: return .ipv6
             }
         }
-        /// Whether the key starts with the host address.
-        var keyedByAddress: Bool { self != .dnat4Any && self != .dnat6Any }
+        /// The family of the target in the value.
+        public var targetFamily: IPAddress.Family {
+            switch self {
+            case .relay6to4: return .ipv4
+            case .relay4to6: return .ipv6
+            default: return hostFamily
+            }
+        }
+        /// Whether the key starts with the host address (for a wildcard in a relay map: 0.0.0.0 or ::).
+        public var keyedByAddress: Bool { self != .dnat4Any && self != .dnat6Any }
+        /// Whether a rule of the table looks this map up (else only the relay reads it).
+        public var isKernelPath: Bool { hostFamily == targetFamily && self != .loopback4 && self != .loopback6 }
     }
 
     public static func mapSpec(_ name: MapName) -> MapSpec {
-        let addr: DataType = name.family == .ipv4 ? .ipv4Address : .ipv6Address
-        let key: [DataType] = name.keyedByAddress ? [addr, .inetProtocol, .inetService] : [.inetProtocol, .inetService]
-        return MapSpec(name: name.rawValue, key: key, value: [addr, .inetService], counters: true)
+        func type(_ f: IPAddress.Family) -> DataType { f == .ipv4 ? .ipv4Address : .ipv6Address }
+        let key: [DataType] = name.keyedByAddress ? [type(name.hostFamily), .inetProtocol, .inetService] : [.inetProtocol, .inetService]
+        return MapSpec(name: name.rawValue, key: key, value: [type(name.targetFamily), .inetService], counters: true)
     }
 
     public static func map(for mapping: Mapping) -> MapName {
-        let v4 = mapping.family == .ipv4
+        let v4 = mapping.hostFamily == .ipv4
+        if mapping.isCrossFamily { return v4 ? .relay4to6 : .relay6to4 }
         if mapping.isLoopbackOnly { return v4 ? .loopback4 : .loopback6 }
         if mapping.host.address == nil { return v4 ? .dnat4Any : .dnat6Any }
         return v4 ? .dnat4Addr : .dnat6Addr
@@ -76,7 +91,9 @@ public struct TableLayout: Sendable {
 
     /// The key of host port `port` of `mapping` in its map.
     public static func key(for mapping: Mapping, port: UInt16) -> [UInt8] {
-        key(address: mapping.host.address, proto: mapping.proto, port: port)
+        var address = mapping.host.address
+        if address == nil && map(for: mapping).keyedByAddress { address = .unspecified(mapping.hostFamily) }
+        return key(address: address, proto: mapping.proto, port: port)
     }
 
     /// `[address .] proto . port`, each field padded to 4 bytes, the port in network order.

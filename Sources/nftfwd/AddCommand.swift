@@ -6,12 +6,13 @@ struct AddCommand: ParsableCommand {
         commandName: "add",
         abstract: "Publish HOST (a port or range, optionally on one address) to TARGET.",
         discussion: """
-        HOST   = [ADDR:]PORT[-PORT]  no ADDR (or 0.0.0.0, [::]): every local
-                                     address of the target's family
-        TARGET = ADDR:PORT[-PORT]    same family as HOST; a range as long as HOST's
+        HOST   = [ADDR:]PORT[-PORT]  no ADDR: every local address of the target's
+                                     family; 0.0.0.0 / [::]: every IPv4 / IPv6 one
+        TARGET = ADDR:PORT[-PORT]    a range as long as HOST's
 
-        A host address of 127.0.0.1 or ::1 is recorded but gets no kernel DNAT (the kernel cannot NAT \
-        loopback without route_localnet, which nftfwd never sets); the userland relay serves it.
+        A host address of 127.0.0.1 or ::1, or a target of the other address family, is recorded \
+        but gets no kernel DNAT (the kernel cannot NAT loopback without route_localnet, which \
+        nftfwd never sets, nor translate between IPv6 and IPv4); 'nftfwd relay' serves it.
         Adding a mapping that is already published changes nothing and succeeds.
 
         Examples:
@@ -20,6 +21,7 @@ struct AddCommand: ParsableCommand {
           nftfwd add 5353 10.0.0.3:53 --proto udp
           nftfwd add 8000-8099 10.0.0.2:8000-8099
           nftfwd add [2001:db8::10]:8080 [fd00::2]:80
+          nftfwd add [::]:8080 10.0.0.2:80      IPv6 clients, IPv4 service (relay)
         """
     )
 

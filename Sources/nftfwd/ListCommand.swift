@@ -39,8 +39,8 @@ struct ListCommand: ParsableCommand {
     static func table(_ rows: [PublishedMapping]) -> String {
         let header = ["PROTO", "FAMILY", "HOST", "TARGET", "KERNEL", "PACKETS", "BYTES", "COMMENT"]
         let body = rows.map { p in
-            [p.mapping.proto.rawValue, p.mapping.family.rawValue, p.mapping.host.description, p.mapping.target.description,
-             p.mapping.isLoopbackOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)", p.mapping.comment]
+            [p.mapping.proto.rawValue, p.mapping.hostFamily.rawValue, p.mapping.hostText, p.mapping.target.description,
+             p.mapping.isRelayOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)", p.mapping.comment]
         }
         let all = [header] + body
         let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }

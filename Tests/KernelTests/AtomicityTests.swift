@@ -59,7 +59,8 @@ struct AtomicityTests {
         (["add", "8080", "[2001:db8::2]:80", "--proto", "udp"], ""),  // fine: other protocol and family
         (["add", "8075-8085", "198.18.2.2:75-85"], "nftfwd: 8075-8085/tcp -> 198.18.2.2:75-85 conflicts with the published mapping 8080/tcp -> 198.18.2.2:80: remove it first (nftfwd rm) or pick another host port\n"),
         (["add", "198.18.1.1:8080", "198.18.2.3:80"], "nftfwd: 198.18.1.1:8080/tcp -> 198.18.2.3:80 conflicts with the published mapping 8080/tcp -> 198.18.2.2:80: remove it first (nftfwd rm) or pick another host port\n"),
-        (["add", "198.18.1.1:8080", "[2001:db8::2]:80"], "nftfwd: host 198.18.1.1:8080 and target [2001:db8::2]:80 are of different address families: the kernel cannot translate between IPv4 and IPv6; use addresses of one family\n"),
+        (["add", "198.18.1.1:8080", "[2001:db8::2]:80"], "nftfwd: 198.18.1.1:8080/tcp -> [2001:db8::2]:80 conflicts with the published mapping 8080/tcp -> 198.18.2.2:80: remove it first (nftfwd rm) or pick another host port\n"),
+        (["add", "[::]:8080", "198.18.2.2:80"], ""),  // fine: IPv6 clients to an IPv4 target, relay-only
         (["rm", "8081"], "nftfwd: nothing is published on exactly 8081/tcp: 'nftfwd ls' lists what is published\n"),
         (["rm", "8080-8081"], "nftfwd: nothing is published on exactly 8080-8081/tcp: published nearby: 8080/tcp -> 198.18.2.2:80\n"),
     ])

@@ -16,6 +16,7 @@ struct ListingTests {
         try lab.nftfwdOK("add", "[2001:db8:1::3]:53", "[2001:db8:2::2]:53", "--proto", "udp")
         try lab.nftfwdOK("add", "127.0.0.1:6379", "198.18.2.2:6379", "--comment", "relay only")
         try lab.nftfwdOK("add", "[::1]:6379", "[2001:db8:2::2]:6379")
+        try lab.nftfwdOK("add", "[::]:8081", "198.18.2.2:81")
         #expect(normalized(try lab.table()) == normalized(Self.golden(
             dnat4Any: """
             elements = { tcp . 8080 counter packets 0 bytes 0 comment "8080/tcp -> 198.18.2.2:80 # web" : 198.18.2.2 . 80,
@@ -38,11 +39,14 @@ struct ListingTests {
             """,
             loopback6: """
             elements = { ::1 . tcp . 6379 counter packets 0 bytes 0 comment "[::1]:6379/tcp -> [2001:db8:2::2]:6379" : 2001:db8:2::2 . 6379 }
+            """,
+            relay6to4: """
+            elements = { :: . tcp . 8081 counter packets 0 bytes 0 comment "[::]:8081/tcp -> 198.18.2.2:81" : 198.18.2.2 . 81 }
             """)))
 
         // nft's JSON view of the same table parses and holds every element.
         let json = try lab.net.exec(lab.host, ["nft", "-j", "list", "table", "inet", "nftfwd"]).stdout
-        #expect(json.components("\"elem\": {\"val\"") == 10)
+        #expect(json.components("\"elem\": {\"val\"") == 11)
 
         try lab.nftfwdOK("rm", "9000-9002", "--proto", "sctp")
         try lab.nftfwdOK("rm", "8080")                       // both families
@@ -50,6 +54,7 @@ struct ListingTests {
         try lab.nftfwdOK("rm", "127.0.0.1:6379")
         try lab.nftfwdOK("rm", "[::1]:6379")
         try lab.nftfwdOK("rm", "198.18.1.3:8443")
+        try lab.nftfwdOK("rm", "[::]:8081")
         #expect(normalized(try lab.table()) == normalized(Self.golden(
             dnat4Any: """
             elements = { udp . 5353 counter packets 0 bytes 0 comment "5353/udp -> 198.18.2.2:53" : 198.18.2.2 . 53 }
@@ -76,7 +81,8 @@ struct ListingTests {
 
     /// The listing of an nftfwd table; each map's elements line given (or none).
     static func golden(dnat4Any: String? = nil, dnat4Addr: String? = nil, dnat6Any: String? = nil,
-                       dnat6Addr: String? = nil, loopback4: String? = nil, loopback6: String? = nil) -> String {
+                       dnat6Addr: String? = nil, loopback4: String? = nil, loopback6: String? = nil,
+                       relay6to4: String? = nil, relay4to6: String? = nil) -> String {
         func map(_ name: String, _ key: String, _ value: String, _ elements: String?) -> String {
             "\tmap \(name) {\n\t\ttype \(key) : \(value)\n\t\tcounter\n" + (elements.map { "\t\t\($0)\n" } ?? "") + "\t}\n"
         }
@@ -86,6 +92,7 @@ struct ListingTests {
             map("dnat4_any", any, v4, dnat4Any), map("dnat4_addr", a4, v4, dnat4Addr),
             map("dnat6_any", any, v6, dnat6Any), map("dnat6_addr", a6, v6, dnat6Addr),
             map("loopback4", a4, v4, loopback4), map("loopback6", a6, v6, loopback6),
+            map("relay6to4", a6, v4, relay6to4), map("relay4to6", a4, v6, relay4to6),
             """
             \tchain publish {
             \t\tfib daddr type != local return

@@ -38,6 +38,19 @@ struct CompilerTests {
         #expect(TableLayout.map(for: try Mapping.parse(host: "[::1]:8080", target: "[fd00::2]:80")) == .loopback6)
     }
 
+    @Test("mappings between families go to the relay maps, a wildcard keyed by the unspecified address")
+    func crossFamily() throws {
+        let m = try Mapping.parse(host: "[::]:8080", target: "10.0.0.2:80")
+        #expect(TableLayout.map(for: m) == .relay6to4)
+        #expect(m.isRelayOnly && m.hostFamily == .ipv6)
+        let e = try #require(TableLayout.elements(for: m).first)
+        #expect(e.key == [UInt8](repeating: 0, count: 16) + [6, 0, 0, 0, 0x1f, 0x90, 0, 0])
+        #expect(e.value == [10, 0, 0, 2, 0, 80, 0, 0])
+        #expect(TableReader.parseComment(TableLayout.elementComment(for: m), map: .relay6to4) == m)
+        let spec = TableLayout.mapSpec(.relay4to6)
+        #expect(spec.keyLength == 12 && spec.valueLength == 20)
+    }
+
     @Test("every map's key and value lengths match its concatenated types")
     func mapSpecs() {
         let spec = TableLayout.mapSpec(.dnat6Addr)

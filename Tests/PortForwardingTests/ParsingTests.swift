@@ -13,6 +13,11 @@ struct ParsingTests {
         ("127.0.0.1:8080", "10.0.0.2:80", "127.0.0.1:8080/tcp -> 10.0.0.2:80"),
         ("[::1]:8080", "[::1]:80", "[::1]:8080/tcp -> [::1]:80"),
         ("65535", "10.0.0.2:1", "65535/tcp -> 10.0.0.2:1"),
+        // Between families: relay-only mappings, written with the host family explicit.
+        ("[::]:8080", "10.0.0.2:80", "[::]:8080/tcp -> 10.0.0.2:80"),
+        ("[::1]:8080", "127.0.0.1:80", "[::1]:8080/tcp -> 127.0.0.1:80"),
+        ("0.0.0.0:8080", "[fd00::2]:80", "0.0.0.0:8080/tcp -> [fd00::2]:80"),
+        ("192.0.2.10:8080", "[fd00::2]:80", "192.0.2.10:8080/tcp -> [fd00::2]:80"),
     ])
     func good(host: String, target: String, label: String) throws {
         let m = try Mapping.parse(host: host, target: target)
@@ -27,8 +32,6 @@ struct ParsingTests {
         ("8099-8000", "10.0.0.2:80-99", "tcp", "host: range 8099-8000 is reversed: write 8000-8099"),
         ("8000-8099", "10.0.0.2:9000-9009", "tcp", "host ports 8000-8099 (100) and target ports 9000-9009 (10) differ in length: give ranges of the same length"),
         ("8080", "80", "tcp", "target '80' needs an address: write ADDR:PORT, e.g. 10.0.0.2:80"),
-        ("192.0.2.10:8080", "[fd00::2]:80", "tcp", "host 192.0.2.10:8080 and target [fd00::2]:80 are of different address families: the kernel cannot translate between IPv4 and IPv6; use addresses of one family"),
-        ("[::]:8080", "10.0.0.2:80", "tcp", "host [::]:8080 and target 10.0.0.2:80 are of different address families: the kernel cannot translate between IPv4 and IPv6; use addresses of one family"),
         ("fd00::1:8080", "[fd00::2]:80", "tcp", "host 'fd00::1:8080': put an IPv6 address in brackets, e.g. [fd00::1:8080]:8080 or [::1]:8080"),
         ("1.2.3:8080", "10.0.0.2:80", "tcp", "host '1.2.3:8080': '1.2.3' is not an IPv4 address (IPv6 goes in brackets)"),
         ("010.0.0.1:8080", "10.0.0.2:80", "tcp", "host '010.0.0.1:8080': '010.0.0.1' is not an IPv4 address (IPv6 goes in brackets)"),
@@ -67,6 +70,9 @@ struct ParsingTests {
         #expect(wildcard.conflicts(with: try m("127.0.0.1:8080", "10.0.0.3:80")))       // wildcard covers loopback
         #expect(wildcard.conflicts(with: try m("8000-8080", "10.0.0.3:1-81")))          // overlapping range
         #expect(!wildcard.conflicts(with: try m("8080", "[fd00::2]:80")))               // other family
+        #expect(wildcard.conflicts(with: try m("0.0.0.0:8080", "[fd00::2]:80")))        // same host family, relay-only
+        #expect(!wildcard.conflicts(with: try m("[::]:8080", "10.0.0.2:80")))           // IPv6 clients, IPv4 target
+        #expect(try m("[::]:8080", "10.0.0.2:80").conflicts(with: try m("[::1]:8080", "[::1]:80")))
         #expect(!wildcard.conflicts(with: try m("8080", "10.0.0.2:80", "udp")))         // other protocol
         #expect(!wildcard.conflicts(with: try m("8081-8090", "10.0.0.2:81-90")))        // adjacent range
         #expect(!(try m("192.0.2.1:8080", "10.0.0.2:80")).conflicts(with: try m("192.0.2.2:8080", "10.0.0.2:80")))

@@ -60,6 +60,8 @@ table inet nftfwd {
   map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
   map loopback4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter; }
   map loopback6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
+  map relay6to4 { type ipv6_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter; }
+  map relay4to6 { type ipv4_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
   chain publish {
     fib daddr type != local return
     ip daddr 127.0.0.0/8 return
