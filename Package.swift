@@ -7,6 +7,7 @@ import PackageDescription
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
 //   NFTRelay        userland relay engine (epoll + splice); no dependency on the CLI or on nftables
+//   PublishedRelay  `nftfwd relay`: serves the table's loopback-reachable mappings through NFTRelay
 //   nftfwd          the CLI
 //   nftfwd-proxy    docker-proxy drop-in over NFTRelay
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -51,10 +52,16 @@ let package = Package(
             dependencies: ["CLinux"],
             swiftSettings: strict
         ),
+        .target(
+            name: "PublishedRelay",
+            dependencies: ["PortForwarding", "NFTRelay"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "nftfwd",
             dependencies: [
                 "PortForwarding",
+                "PublishedRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -72,7 +79,7 @@ let package = Package(
         ),
         .testTarget(name: "NFTablesTests", dependencies: ["NFTables"], swiftSettings: strict),
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding"], swiftSettings: strict),
-        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay"], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -3,7 +3,8 @@
 /// needs `host` and `target`; `proto` defaults to tcp, `comment` to none; `family` (the host
 /// side's), if given, must agree; `kernel` and the counters are ignored.
 public enum MappingFile {
-    public static func render(_ mappings: [PublishedMapping]) -> String {
+    /// `extra` adds fields to each object (the CLI adds the relay's view).
+    public static func render(_ mappings: [PublishedMapping], extra: (PublishedMapping) -> [(String, JSON)] = { _ in [] }) -> String {
         JSON.array(mappings.map { p in
             .object([
                 ("proto", .string(p.mapping.proto.rawValue)),
@@ -14,11 +15,11 @@ public enum MappingFile {
                 ("kernel", .string(p.mapping.isRelayOnly ? "relay-only" : "dnat")),
                 ("packets", .number(Double(p.packets))),
                 ("bytes", .number(Double(p.bytes))),
-            ])
+            ] + extra(p))
         }).rendered() + "\n"
     }
 
-    static let known: Set<String> = ["proto", "family", "host", "target", "comment", "kernel", "packets", "bytes"]
+    static let known: Set<String> = ["proto", "family", "host", "target", "comment", "kernel", "packets", "bytes", "relay"]
 
     /// Parses a whole file; any bad entry fails it all, naming the entry.
     public static func parse(_ text: String) throws(MappingError) -> [Mapping] {

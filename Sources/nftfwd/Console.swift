@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import NFTables
 import PortForwarding
+import PublishedRelay
 
 /// Output, and the one place errors become messages and exit codes.
 enum Console {
@@ -49,6 +50,9 @@ enum Console {
         case let e as FileError:
             error("nftfwd: \(e)")
             return 1
+        case let e as RelayDaemonError:
+            error("nftfwd: \(e)")
+            return 2
         case let e as Errno:
             error("nftfwd: \(e)")
             return 2

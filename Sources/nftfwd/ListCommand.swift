@@ -1,14 +1,17 @@
 import ArgumentParser
 import PortForwarding
+import PublishedRelay
 
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
-        abstract: "List published mappings with their packet and byte counters.",
+        abstract: "List published mappings with their counters and the relay's view.",
         discussion: """
-        Counters count the packets that created a connection through the kernel's DNAT (NAT \
-        looks at the first packet of each connection). KERNEL says whether the kernel forwards \
-        the mapping (dnat) or only the userland relay can (relay-only: loopback host addresses).
+        PACKETS and BYTES count the connections the kernel's DNAT created (NAT sees the first \
+        packet of each). KERNEL says whether the kernel forwards the mapping (dnat) or only the \
+        userland relay can (relay-only: loopback host addresses, IPv6 to IPv4). RELAY is what \
+        'nftfwd relay' does with it: listening, an error it retries, not running, or - for \
+        mappings it does not serve; CONNS its active/total connections (UDP: flows).
         --json prints what 'nftfwd apply' reads.
 
         Examples:
@@ -25,22 +28,36 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         let snapshot = try global.publisher().list()
+        let relay = StatusChannel.query(table: global.table)
+        let summaries = relay?.summaries() ?? [:]
+        func relayView(_ p: PublishedMapping) -> RelayStatus.Summary? {
+            guard RelayPlan.serves(p.mapping) else { return nil }
+            guard relay != nil else { return RelayStatus.Summary(state: "not running", active: 0, total: 0) }
+            return summaries[p.mapping.label] ?? RelayStatus.Summary(state: "starting", active: 0, total: 0)
+        }
         if json {
-            Console.out(MappingFile.render(snapshot.mappings))
+            Console.out(MappingFile.render(snapshot.mappings) { p in
+                guard let r = relayView(p) else { return [("relay", .null)] }
+                return [("relay", .object([("state", .string(r.state)), ("active", .number(Double(r.active))),
+                                            ("total", .number(Double(r.total)))]))]
+            })
             return
         }
         if !snapshot.exists {
             Console.out("nothing published (table inet \(global.table) does not exist)\n")
             return
         }
-        Console.out(ListCommand.table(snapshot.mappings))
+        if let problem = relay?.problem { Console.error("nftfwd: the relay reports: \(problem)") }
+        Console.out(ListCommand.table(snapshot.mappings, relay: relayView))
     }
 
-    static func table(_ rows: [PublishedMapping]) -> String {
-        let header = ["PROTO", "FAMILY", "HOST", "TARGET", "KERNEL", "PACKETS", "BYTES", "COMMENT"]
-        let body = rows.map { p in
-            [p.mapping.proto.rawValue, p.mapping.hostFamily.rawValue, p.mapping.hostText, p.mapping.target.description,
-             p.mapping.isRelayOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)", p.mapping.comment]
+    static func table(_ rows: [PublishedMapping], relay: (PublishedMapping) -> RelayStatus.Summary?) -> String {
+        let header = ["PROTO", "FAMILY", "HOST", "TARGET", "KERNEL", "PACKETS", "BYTES", "RELAY", "CONNS", "COMMENT"]
+        let body = rows.map { p -> [String] in
+            let r = relay(p)
+            return [p.mapping.proto.rawValue, p.mapping.hostFamily.rawValue, p.mapping.hostText, p.mapping.target.description,
+                    p.mapping.isRelayOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)",
+                    r?.state ?? "-", r.map { "\($0.active)/\($0.total)" } ?? "-", p.mapping.comment]
         }
         let all = [header] + body
         let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }

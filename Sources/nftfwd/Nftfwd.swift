@@ -23,12 +23,13 @@ struct Nftfwd: ParsableCommand {
           nftfwd rm 8080
           nftfwd ls --json > published.json; nftfwd apply published.json
           nftfwd flush
+          nftfwd relay                              serve 127.0.0.1 and ::1 too
 
         Exit status: 0 success, 1 a mistake in the request (nothing changed), 2 a system error \
         (not root, netlink failure, a table changed by someone else).
         """,
         version: version,
-        subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self, ApplyCommand.self, FlushCommand.self]
+        subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self, ApplyCommand.self, FlushCommand.self, RelayCommand.self]
     )
 }
 

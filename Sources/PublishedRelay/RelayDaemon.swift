@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NFTables
+import NFTRelay
+import PortForwarding
+
+public enum RelayDaemonError: Error, Sendable, CustomStringConvertible {
+    case alreadyRunning(table: String)
+    case system(String, Int32)
+
+    public var description: String {
+        switch self {
+        case .alreadyRunning(let table):
+            return "a relay for table \(table) already runs in this network namespace"
+        case .system(let call, let e):
+            return "\(call) failed: \(String(cString: strerror(e)))"
+        }
+    }
+}
+
+/// `nftfwd relay`: serves, through one relay engine, every mapping of the table that only
+/// userland can carry (see `RelayPlan`), and follows the table live.
+///
+/// Following: every 200 ms the daemon reads the ruleset generation id (one small netlink
+/// round trip); when it changed, it reads the table and opens or closes listeners to match,
+/// so a mapping added or removed with nftfwd is served, or stops being served, within a
+/// fraction of a second. A port that cannot be bound is reported and retried every second;
+/// it never stops the others.
+///
+/// Concurrency model: `run()` owns the calling thread (table following, signal waiting).
+/// The engine runs its loop on a thread of its own, the status server on another; both read
+/// the daemon's state through `state`, a lock-protected value.
+public final class RelayDaemon {
+    public let table: String
+    private let layout: TableLayout
+    private let log: @Sendable (String) -> Void
+    private let state = Guarded(State())
+
+    struct State {
+        var active: [RelayPort: ListenerID] = [:]
+        var failed: [RelayPort: String] = [:]
+        var desired: [RelayPort] = []
+        var problem: String?
+    }
+
+    public init(table: String, log: @escaping @Sendable (String) -> Void) throws {
+        try TableLayout.validate(tableName: table)
+        self.table = table
+        self.layout = TableLayout(name: table)
+        self.log = log
+    }
+
+    /// Serves until SIGTERM or SIGINT; returns the signal that stopped it.
+    public func run(pollInterval: Duration = .milliseconds(200)) throws -> Int32 {
+        // Blocked before any thread exists, so every thread inherits the mask and the
+        // signals wait for sigtimedwait below.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, s) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let nft = try NFTables()
+        let engine = try RelayEngine()
+        let status = try StatusServer(table: table) { [state, table] in
+            RelayDaemon.status(state: state, engine: engine, table: table)
+        }
+        try engine.start()
+        status.start()
+        log("nftfwd relay: following table inet \(table) (status: @\(StatusChannel.name(table: table)))")
+        defer {
+            status.stop()
+            engine.stop()
+        }
+
+        var generation: UInt32?
+        var lastRetry = monotonicNow()
+        let interval = pollInterval.components
+        var timeout = timespec(tv_sec: Int(interval.seconds), tv_nsec: Int(interval.attoseconds / 1_000_000_000))
+        while true {
+            let current = try? nft.generation()
+            if current == nil || current != generation {
+                generation = current
+                reload(nft: nft, engine: engine)
+            } else if !state.withLock({ $0.failed.isEmpty }) && monotonicNow() - lastRetry >= 1 {
+                lastRetry = monotonicNow()
+                reconcile(engine: engine)
+            }
+            let signal = sigtimedwait(&signals, nil, &timeout)
+            if signal > 0 {
+                log("nftfwd relay: signal \(signal), stopping")
+                return signal
+            }
+        }
+    }
+
+    /// Reads the table and serves what it says.
+    private func reload(nft: NFTables, engine: RelayEngine) {
+        let reader = TableReader(layout: layout, nft: nft)
+        do {
+            let snapshot = try reader.snapshot()
+            let ports = RelayPlan.ports(for: snapshot.mappings)
+            state.withLock { $0.desired = ports; $0.problem = nil }
+        } catch {
+            // Keep serving what we had: a table we cannot read says nothing reliable.
+            let problem = "\(error)"
+            let changed = state.withLock { s -> Bool in
+                defer { s.problem = problem }
+                return s.problem != problem
+            }
+            if changed { log("nftfwd relay: \(problem)") }
+            return
+        }
+        reconcile(engine: engine)
+    }
+
+    /// Closes listeners no longer wanted and opens the missing ones.
+    private func reconcile(engine: RelayEngine) {
+        let (desired, active) = state.withLock { ($0.desired, $0.active) }
+        let wanted = Set(desired)
+        for (port, id) in active where !wanted.contains(port) {
+            engine.removeListener(id)
+            state.withLock { $0.active[port] = nil }
+            log("nftfwd relay: stopped \(port.listen)/\(port.proto) (\(port.mapping))")
+        }
+        state.withLock { s in s.failed = s.failed.filter { wanted.contains($0.key) } }
+        for port in desired where active[port] == nil {
+            do {
+                let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target))
+                state.withLock { $0.active[port] = id; $0.failed[port] = nil }
+                log("nftfwd relay: serving \(port.listen)/\(port.proto) -> \(port.target) (\(port.mapping))")
+            } catch {
+                let reason = "\(error.underlying)"
+                let isNew = state.withLock { s -> Bool in
+                    defer { s.failed[port] = reason }
+                    return s.failed[port] != reason
+                }
+                if isNew { log("nftfwd relay: cannot serve \(port.listen)/\(port.proto): \(error); retrying every second") }
+            }
+        }
+    }
+
+    static func status(state: Guarded<State>, engine: RelayEngine, table: String) -> RelayStatus {
+        let stats = Dictionary(engine.stats().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return state.withLock { s in
+            let ports = s.desired.map { port -> RelayStatus.Port in
+                let listen = "\(port.listen)/\(port.proto.rawValue)"
+                if let id = s.active[port], let st = stats[id] {
+                    let text: String
+                    switch st.state {
+                    case .listening: text = "listening"
+                    case .error(let reason): text = "error: \(reason)"
+                    }
+                    return .init(mapping: port.mapping, listen: listen, state: text, active: st.activeConnections, total: st.totalConnections)
+                }
+                return .init(mapping: port.mapping, listen: listen, state: "error: \(s.failed[port] ?? "starting")", active: 0, total: 0)
+            }
+            return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports)
+        }
+    }
+
+    private func monotonicNow() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// A value behind a pthread mutex.
+final class Guarded<Value>: @unchecked Sendable {
+    private var value: Value
+    private var mutex = pthread_mutex_t()
+    init(_ value: Value) { self.value = value; pthread_mutex_init(&mutex, nil) }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body(&value)
+    }
+}

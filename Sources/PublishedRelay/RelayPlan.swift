@@ -1,0 +1,43 @@
+import NFTRelay
+import PortForwarding
+
+/// One port the relay listens on for a published mapping.
+public struct RelayPort: Hashable, Sendable {
+    /// The mapping's label (`8080/tcp -> 10.0.0.2:80`), which `nftfwd ls` matches on.
+    public var mapping: String
+    public var proto: ListenerSpec.TransportProtocol
+    public var listen: SocketAddress
+    public var target: SocketAddress
+}
+
+/// Which published mappings the relay serves, and on which sockets.
+///
+/// The kernel cannot NAT traffic to loopback addresses (without route_localnet) nor between
+/// families, so the relay serves exactly what only it can carry:
+/// - mappings with no host address: it listens on 0.0.0.0:P (or [::]:P, IPv6-only), which
+///   only loopback traffic reaches (DNAT takes the rest first) and which reserves the port
+///   against other programs, as docker-proxy does;
+/// - mappings bound to 127.0.0.1 or ::1: it listens on that address;
+/// - mappings between IPv6 and IPv4: on their host address, or every address of its family.
+/// Mappings bound to one non-loopback address are the kernel's alone (output covers the
+/// host's own traffic). SCTP is not relayed.
+public enum RelayPlan {
+    public static func ports(for mappings: [PublishedMapping]) -> [RelayPort] {
+        mappings.flatMap { ports(for: $0.mapping) }
+    }
+
+    public static func serves(_ mapping: Mapping) -> Bool {
+        mapping.proto != .sctp && (mapping.host.address == nil || mapping.isRelayOnly)
+    }
+
+    public static func ports(for mapping: Mapping) -> [RelayPort] {
+        guard serves(mapping), let targetAddress = mapping.target.address else { return [] }
+        let proto: ListenerSpec.TransportProtocol = mapping.proto == .udp ? .udp : .tcp
+        let hostAddress = mapping.host.address ?? .unspecified(mapping.hostFamily)
+        return mapping.host.ports.ports.compactMap { port in
+            guard let listen = SocketAddress(hostAddress.description, port: port),
+                  let target = SocketAddress(targetAddress.description, port: mapping.targetPort(for: port)) else { return nil }
+            return RelayPort(mapping: mapping.label, proto: proto, listen: listen, target: target)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import PortForwarding
+
+/// What a running relay reports about itself: one entry per port it should serve.
+public struct RelayStatus: Sendable, Equatable {
+    public struct Port: Sendable, Equatable {
+        public var mapping: String
+        public var listen: String
+        /// "listening", or "error: <reason>" while the port cannot be served (it is retried).
+        public var state: String
+        public var active: Int
+        public var total: Int
+    }
+
+    public var pid: Int
+    public var table: String
+    /// Set while the table cannot be read (the relay keeps serving what it had).
+    public var problem: String?
+    public var ports: [Port]
+
+    /// Per mapping label: the ports' states folded into one word, and summed counters.
+    public struct Summary: Sendable, Equatable {
+        public var state: String
+        public var active: Int
+        public var total: Int
+        public init(state: String, active: Int, total: Int) { self.state = state; self.active = active; self.total = total }
+    }
+
+    public func summaries() -> [String: Summary] {
+        var out: [String: Summary] = [:]
+        for port in ports {
+            var s = out[port.mapping] ?? Summary(state: "listening", active: 0, total: 0)
+            if port.state != "listening" && s.state == "listening" {
+                s.state = port.state.hasPrefix("error") ? "\(port.listen) \(port.state)" : port.state
+            }
+            s.active += port.active
+            s.total += port.total
+            out[port.mapping] = s
+        }
+        return out
+    }
+
+    // MARK: - JSON
+
+    public var json: JSON {
+        .object([
+            ("pid", .number(Double(pid))),
+            ("table", .string(table)),
+            ("problem", problem.map { .string($0) } ?? .null),
+            ("ports", .array(ports.map { p in
+                .object([("mapping", .string(p.mapping)), ("listen", .string(p.listen)), ("state", .string(p.state)),
+                         ("active", .number(Double(p.active))), ("total", .number(Double(p.total)))])
+            })),
+        ])
+    }
+
+    public init(pid: Int, table: String, problem: String?, ports: [Port]) {
+        self.pid = pid; self.table = table; self.problem = problem; self.ports = ports
+    }
+
+    public init?(json: JSON) {
+        guard case .number(let pid)? = json["pid"], case .string(let table)? = json["table"],
+              case .array(let items)? = json["ports"] else { return nil }
+        var ports: [Port] = []
+        for item in items {
+            guard case .string(let mapping)? = item["mapping"], case .string(let listen)? = item["listen"],
+                  case .string(let state)? = item["state"], case .number(let active)? = item["active"],
+                  case .number(let total)? = item["total"] else { return nil }
+            ports.append(Port(mapping: mapping, listen: listen, state: state, active: Int(active), total: Int(total)))
+        }
+        var problem: String?
+        if case .string(let p)? = json["problem"] { problem = p }
+        self.init(pid: Int(pid), table: table, problem: problem, ports: ports)
+    }
+}

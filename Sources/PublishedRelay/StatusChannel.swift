@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PortForwarding
+
+/// How `nftfwd ls` asks a running relay for its status: an abstract-namespace unix socket
+/// named after the table. Abstract sockets belong to the network namespace, so relays in
+/// several namespaces never collide (while /run is shared by `ip netns exec`), and nothing
+/// is left on disk when a relay dies.
+///
+/// Protocol: connect; the relay writes its `RelayStatus` as JSON and closes.
+public enum StatusChannel {
+    /// The abstract name, without the leading NUL.
+    public static func name(table: String) -> String { "nftfwd-relay/" + table }
+
+    /// The status of the relay serving `table` in this network namespace, or nil if none runs.
+    public static func query(table: String, timeoutMilliseconds: Int32 = 1000) -> RelayStatus? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: Int(timeoutMilliseconds / 1000), tv_usec: Int(timeoutMilliseconds % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let (address, length) = abstractAddress(name(table: table))
+        var addr = address
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+        }
+        guard rc == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        guard let json = try? JSON.parse(String(decoding: bytes, as: UTF8.self)) else { return nil }
+        return RelayStatus(json: json)
+    }
+
+    /// `sockaddr_un` for an abstract name: a NUL, then the name (no terminator; the length says).
+    static func abstractAddress(_ name: String) -> (sockaddr_un, socklen_t) {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(name.utf8.prefix(106))
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw[0] = 0
+            for (i, b) in bytes.enumerated() { raw[i + 1] = b }
+        }
+        let length = MemoryLayout<sa_family_t>.size + 1 + bytes.count
+        return (addr, socklen_t(length))
+    }
+}
+
+/// The relay's side of the status channel: a thread that answers each connection with the
+/// current status.
+///
+/// Concurrency model: one thread of its own, blocked in accept(2); `status` is called on that
+/// thread and must be thread-safe. `stop()` shuts the socket down, which ends the thread.
+final class StatusServer: @unchecked Sendable {
+    private let fd: Int32
+    private let status: @Sendable () -> RelayStatus
+    private var thread = pthread_t()
+
+    /// Binds the abstract name; fails with EADDRINUSE if a relay for this table already runs
+    /// in this namespace.
+    init(table: String, status: @escaping @Sendable () -> RelayStatus) throws(RelayDaemonError) {
+        self.status = status
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .system("socket(AF_UNIX)", errno) }
+        var (addr, length) = StatusChannel.abstractAddress(StatusChannel.name(table: table))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard rc == 0, listen(fd, 16) == 0 else {
+            let e = errno
+            close(fd)
+            if e == EADDRINUSE { throw .alreadyRunning(table: table) }
+            throw .system("bind(@\(StatusChannel.name(table: table)))", e)
+        }
+    }
+
+    func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            let server = Unmanaged<StatusServer>.fromOpaque(raw!).takeRetainedValue()
+            server.serve()
+            return nil
+        }, context)
+    }
+
+    private func serve() {
+        while true {
+            let client = accept(fd, nil, nil)
+            if client < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return   // shut down
+            }
+            var text = status().json.rendered() + "\n"
+            text.withUTF8 { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let n = send(client, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    offset += n
+                }
+            }
+            close(client)
+        }
+    }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        pthread_join(thread, nil)
+        close(fd)
+    }
+}
