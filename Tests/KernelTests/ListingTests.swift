@@ -72,9 +72,9 @@ struct ListingTests {
         try lab.nftfwdOK("add", "8000-8099", "198.18.2.2:9000-9099", "--comment", "range")
         try lab.nftfwdOK("add", "[::1]:53", "[2001:db8:2::2]:53", "--proto", "udp")
         #expect(try lab.nftfwdOK("ls").stdout == """
-        PROTO  FAMILY  HOST       TARGET                KERNEL      PACKETS  BYTES  COMMENT
-        tcp    ipv4    8000-8099  198.18.2.2:9000-9099  dnat        0        0      range
-        udp    ipv6    [::1]:53   [2001:db8:2::2]:53    relay-only  0        0
+        PROTO  FAMILY  HOST       TARGET                KERNEL      PACKETS  BYTES  RELAY        CONNS  COMMENT
+        tcp    ipv4    8000-8099  198.18.2.2:9000-9099  dnat        0        0      not running  0/0    range
+        udp    ipv6    [::1]:53   [2001:db8:2::2]:53    relay-only  0        0      not running  0/0
 
         """)
     }
