@@ -13,6 +13,9 @@ public final class Publisher {
     public let nft: NFTables
     public var reader: TableReader { TableReader(layout: layout, nft: nft) }
 
+    /// Receives one line per kernel conversation step when set (`nftfwd -v`).
+    public var trace: ((String) -> Void)?
+
     public init(tableName: String = "nftfwd") throws {
         try TableLayout.validate(tableName: tableName)
         layout = TableLayout(name: tableName)
@@ -46,7 +49,7 @@ public final class Publisher {
             var batch = Batch(table: layout.table)
             if !exists { layout.create(in: &batch) }
             addElements(of: mapping, to: &batch)
-            try nft.commit(batch, expectingGeneration: generation)
+            try commit(batch, generation)
             return .added
         }
     }
@@ -101,7 +104,7 @@ public final class Publisher {
             }
             var batch = Batch(table: layout.table)
             for mapping in victims { deleteElements(of: mapping, from: &batch) }
-            try nft.commit(batch, expectingGeneration: generation)
+            try commit(batch, generation)
             return victims
         }
     }
@@ -129,7 +132,7 @@ public final class Publisher {
             let added = mappings.filter { !current.contains($0) }
             for mapping in removed { deleteElements(of: mapping, from: &batch) }
             for mapping in added { addElements(of: mapping, to: &batch) }
-            if !batch.isEmpty { try nft.commit(batch, expectingGeneration: snapshot.generation) }
+            if !batch.isEmpty { try commit(batch, snapshot.generation) }
             return ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count)
         }
     }
@@ -142,7 +145,7 @@ public final class Publisher {
             guard try nft.tableExists(layout.table) else { return false }
             var batch = Batch(table: layout.table)
             batch.deleteTable()
-            try nft.commit(batch, expectingGeneration: generation)
+            try commit(batch, generation)
             return true
         }
     }
@@ -166,6 +169,12 @@ public final class Publisher {
     }
 
     // MARK: - Helpers
+
+    private func commit(_ batch: Batch, _ generation: UInt32) throws {
+        trace?("sending one batch of \(batch.count) message(s), \(batch.bytes.count) bytes, computed at ruleset generation \(generation)")
+        let next = try nft.commit(batch, expectingGeneration: generation)
+        trace?("the kernel committed it: ruleset generation \(next)")
+    }
 
     private func addElements(of mapping: Mapping, to batch: inout Batch) {
         let map = TableLayout.map(for: mapping).rawValue
@@ -199,6 +208,7 @@ public final class Publisher {
                 guard case .rejected(let list) = error, list.contains(where: { $0.errno == .restart }), attempt < 5 else {
                     throw error
                 }
+                trace?("the ruleset changed while we computed the batch (ERESTART): reading it again")
             }
         }
     }

@@ -31,6 +31,10 @@ struct Nftfwd: ParsableCommand {
         version: version,
         subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self, ApplyCommand.self, FlushCommand.self, RelayCommand.self]
     )
+
+    // Declared here too, so `nftfwd -v add ...` and `nftfwd --table t ls` parse; the
+    // subcommand's own group receives the values either way.
+    @OptionGroup var global: GlobalOptions
 }
 
 /// Options every subcommand takes.
@@ -45,7 +49,11 @@ struct GlobalOptions: ParsableArguments {
         do { try TableLayout.validate(tableName: table) } catch { throw ValidationError(error.description) }
     }
 
-    func publisher() throws -> Publisher { try Publisher(tableName: table) }
+    func publisher() throws -> Publisher {
+        let publisher = try Publisher(tableName: table)
+        if verbose { publisher.trace = { Console.error("nftfwd: " + $0) } }
+        return publisher
+    }
 
     func note(_ text: String) {
         if verbose { Console.error("nftfwd: \(text)") }

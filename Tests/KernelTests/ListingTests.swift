@@ -79,6 +79,20 @@ struct ListingTests {
         """)
     }
 
+    @Test("--table and -v work before or after the subcommand; other tables are left alone")
+    func globalOptions() throws {
+        let lab = try Lab(hostOnly: "glob")
+        defer { lab.destroy() }
+        try lab.net.exec(lab.host, ["nft", "add table ip mine; add chain ip mine c"])
+        try lab.nftfwdOK("--table", "web", "add", "8080", "198.18.2.2:80")
+        let verbose = try lab.nftfwdOK("add", "8081", "198.18.2.2:80", "--table", "web", "-v")
+        #expect(verbose.stderr.contains("the kernel committed it: ruleset generation"))
+        #expect(try lab.nftfwdOK("-v", "--table", "web", "rm", "8081").stderr.contains("sending one batch of 1 message(s)"))
+        #expect(try lab.net.exec(lab.host, ["nft", "list", "tables"]).stdout == "table ip mine\ntable inet web\n")
+        try lab.nftfwdOK("flush", "--table", "web")
+        #expect(try lab.ruleset() == "table ip mine {\n\tchain c {\n\t}\n}\n")
+    }
+
     /// The listing of an nftfwd table; each map's elements line given (or none).
     static func golden(dnat4Any: String? = nil, dnat4Addr: String? = nil, dnat6Any: String? = nil,
                        dnat6Addr: String? = nil, loopback4: String? = nil, loopback6: String? = nil,
