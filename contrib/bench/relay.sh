@@ -9,7 +9,8 @@
 #   tcp8     iperf3 TCP, -P 8 (Gbit/s)                cpu/GB relay CPU seconds per GB moved in tcp1
 #   conns    wrk -t2 -c50 -H 'Connection: close' against nginx (requests/s = connections/s)
 #   udp      iperf3 -u -b 0 -l 1400, delivered (Gbit/s)
-#   rss/fds  relay RSS (MB) and open fds while 1,000 idle connections are held
+#   rss/fds  relay RSS (MB) and open fds while 1,000 idle connections are held (summed over
+#            the process tree for socat, which forks per connection)
 #
 # Environment: T (seconds per iperf3/wrk run, default 10), RUNS (default 3),
 #   RELAYS (default "direct nftfwd-proxy docker-proxy socat haproxy"),
@@ -33,10 +34,13 @@ RELAY_PORT=25300   # iperf3 relay; +1: nginx relay
 [[ $EUID -eq 0 ]] || { echo "run as root" >&2; exit 1; }
 
 # ---------------------------------------------------------------- cleanup: everything we start
-descendants() {   # the pid and all its descendants
-    local p=$1 c
-    echo "$p"
-    for c in $(pgrep -P "$p" 2>/dev/null); do descendants "$c"; done
+descendants() {   # the pid and all its descendants (one ps call: socat has 1,000 children)
+    ps -e -o pid=,ppid= | awk -v root="$1" '
+        { parent[$1] = $2 }
+        END {
+            print root
+            for (p in parent) { q = p; while (q in parent && q != root && q > 1) q = parent[q]; if (q == root && p != root) print p }
+        }'
 }
 PIDS=()
 cleanup() {
@@ -51,7 +55,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP PIPE
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
@@ -274,11 +278,13 @@ measure_idle() {
 import socket, sys, time, os
 port, ready = int(sys.argv[1]), sys.argv[2]
 conns = []
-for _ in range(1000):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    conns.append(s)
+for i in range(1000):
+    try:
+        conns.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+    except OSError as e:
+        sys.exit(f"idle holder: connection {i} failed: {e}")
 open(ready, "w").close()
-time.sleep(30)   # bounded: the benchmark kills us as soon as it has measured
+time.sleep(120)   # bounded: the benchmark kills us as soon as it has measured
 EOF
     local holder=$!
     PIDS+=("$holder")
@@ -288,7 +294,11 @@ EOF
         [[ $(ss -Htn state established "dport = :$NGINX_PORT" | wc -l) -ge 1000 ]] && break
         sleep 0.05
     done
-    echo "$(python3 -c "print(round($(rss_kb "$pid") / 1024, 1))") $(fd_count "$pid")"
+    if kill -0 "$holder" 2>/dev/null; then
+        echo "$(python3 -c "print(round($(rss_kb "$pid") / 1024, 1))") $(fd_count "$pid")"
+    else
+        echo "n/a n/a"   # the holder could not open its 1,000 connections through this relay
+    fi
     kill "$holder" 2>/dev/null || true
     wait "$holder" 2>/dev/null || true
     rm -f "$WORK/idle.ready"
@@ -339,6 +349,7 @@ echo
 echo "Loopback relay benchmark: T=${T}s, medians of $RUNS run(s), $(nproc) cores, kernel $(uname -r)"
 echo "tcp1/tcp8/udp in Gbit/s; cpu1 = relay CPU s during tcp1; cpu/GB = CPU s per GB in tcp1;"
 echo "conns = short connections/s (wrk, Connection: close); rss MB / fds with 1,000 idle connections."
+echo "rss/fds of a multi-process relay (socat forks per connection) are sums over its processes."
 echo "(ratios vs docker-proxy)"
 printf '%-13s %-16s %-16s %-13s %-15s %-17s %-15s %-13s %-12s\n' relay tcp1 tcp8 cpu1 cpu/GB conns udp rss fds
 for relay in $RELAYS; do

@@ -1,0 +1,95 @@
+/// Commands from control threads to the loop.
+enum EngineCommand {
+    /// `shared`: other loops serve the same socket.
+    case add(ListenerID, ListenerSocket, ListenerSpec, shared: Bool)
+    case remove(ListenerID)
+    case stop
+}
+
+/// The part of a `RelayEngine` that lives on the loop thread: the event loop, the shared
+/// relay context and the listeners.
+///
+/// Concurrency model: created on a control thread, then used only by the one thread that runs
+/// it (`run`); other threads reach it only through `inbox` + the loop's waker. That
+/// confinement is what makes the `@unchecked Sendable` sound.
+final class LoopCore: @unchecked Sendable {
+    let loop: EventLoop
+    let context: RelayContext
+    let inbox = Locked<[EngineCommand]>([])
+    private var listeners: [ListenerID: RelayListener] = [:]
+    /// Set by a signal watcher when a signal stopped the loop.
+    var stoppingSignal: Int32?
+
+    init(stats: StatsBoard) throws(SyscallError) {
+        loop = try EventLoop()
+        context = RelayContext(loop: loop, stats: stats)
+        loop.onWake = { [unowned self] in self.drainInbox() }
+    }
+
+    /// Sockets handed over by `addListener` but never picked up (the loop never ran) close
+    /// with the inbox (`ListenerSocket` closes in deinit), so dropping an engine that was
+    /// never started leaks nothing.
+    deinit {
+        for listener in listeners.values { listener.shutdown() }
+    }
+
+    func send(_ command: EngineCommand) {
+        inbox.withLock { $0.append(command) }
+        loop.waker.wake()
+    }
+
+    /// Runs the loop until a `.stop` command (or a watched signal), then closes every listener.
+    func run() throws(SyscallError) {
+        defer {
+            for listener in listeners.values { listener.shutdown() }
+            listeners.removeAll()
+        }
+        try loop.run()
+    }
+
+    private func drainInbox() {
+        let commands = inbox.withLock { inbox -> [EngineCommand] in
+            defer { inbox.removeAll() }
+            return inbox
+        }
+        for command in commands {
+            switch command {
+            case .add(let id, let socket, let spec, let shared):
+                let listener: RelayListener = spec.proto == .tcp
+                    ? TCPListener(id: id, socket: socket, shared: shared, spec: spec, context: context)
+                    : UDPListener(id: id, socket: socket, spec: spec, context: context)
+                do {
+                    try listener.activate()
+                    listeners[id] = listener
+                } catch {
+                    listener.shutdown()
+                    context.stats.failed(id, error.description)
+                }
+            case .remove(let id):
+                listeners.removeValue(forKey: id)?.shutdown()
+            case .stop:
+                loop.stop()
+            }
+        }
+    }
+}
+
+/// Stops the loop when one of the watched signals arrives (through a signalfd).
+final class SignalWatcher: EventHandler {
+    let fd: Int32
+    private unowned let core: LoopCore
+
+    init(signals: [Int32], core: LoopCore) throws(SyscallError) {
+        fd = try Epoll.signalFD(signals)
+        self.core = core
+    }
+
+    func handle(fd: Int32, events: Epoll.Events) {
+        var signal = Int32(0)
+        while let received = Epoll.readSignal(fd) { signal = received }
+        if signal > 0 {
+            core.stoppingSignal = signal
+            core.loop.stop()
+        }
+    }
+}

@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A userland TCP/UDP relay: listeners forwarding to targets, served by epoll loops.
+///
+/// Concurrency model: `loops` event-loop threads (default 1) do all relaying; each owns its
+/// connections, pipes and timers, and shares nothing with the others but the statistics
+/// board. Every loop accepts from every TCP listener (the socket is registered in each epoll
+/// with EPOLLEXCLUSIVE, so one loop wakes per client) and keeps the connections it accepted.
+/// UDP listeners are served by the first loop only (one flow table). The loops run on
+/// threads the engine creates (`start()`, joined by `stop()`), or the first one runs on the
+/// caller's thread (`run(stoppingOn:)`, for processes that do nothing else). All public
+/// methods are thread-safe: they open sockets in the calling thread (so bind errors are
+/// thrown to the caller), then hand work to the loops through locked inboxes and eventfd
+/// wake-ups. Statistics live behind their own lock and are updated only when connections
+/// open and close, never per byte.
+///
+/// Creating an engine ignores SIGPIPE for the process: splice(2) to a socket whose peer is
+/// gone raises SIGPIPE (there is no MSG_NOSIGNAL for splice), and the relay handles EPIPE.
+public final class RelayEngine: Sendable {
+    private let cores: [LoopCore]
+    private let board = StatsBoard()
+    private let control = Locked<Control>(Control())
+
+    private struct Control {
+        var nextID = 1
+        var threads: [pthread_t] = []
+        var running = false
+    }
+
+    /// - Parameter loops: event-loop threads; more than one spreads TCP connections over
+    ///   cores (each loop costs a thread, an epoll and an eventfd).
+    public init(loops: Int = 1) throws(SyscallError) {
+        signal(SIGPIPE, SIG_IGN)
+        var cores: [LoopCore] = []
+        for _ in 0..<max(1, loops) { cores.append(try LoopCore(stats: board)) }
+        self.cores = cores
+    }
+
+    /// The number of event loops.
+    public var loops: Int { cores.count }
+
+    // MARK: listeners
+
+    /// Opens the listener's socket now (binding `spec.listen`, or adopting `spec.preopenedFD`)
+    /// and has the loop serve it. Throws if the socket cannot be set up, e.g. the port is
+    /// in use; later failures show as `ListenerStats.State.error`.
+    @discardableResult
+    public func addListener(_ spec: ListenerSpec) throws(RelayError) -> ListenerID {
+        let (fd, bound): (Int32, SocketAddress)
+        do {
+            (fd, bound) = try Self.openSocket(for: spec)
+        } catch {
+            throw RelayError(spec: spec, underlying: error)
+        }
+        let socket = ListenerSocket(fd: fd)
+        let id = control.withLock { control -> ListenerID in
+            defer { control.nextID += 1 }
+            return ListenerID(rawValue: control.nextID)
+        }
+        board.add(ListenerStats(id: id, spec: spec, boundAddress: bound, state: .listening, activeConnections: 0, totalConnections: 0))
+        if spec.proto == .tcp {
+            for core in cores { core.send(.add(id, socket, spec, shared: cores.count > 1)) }
+        } else {
+            cores[0].send(.add(id, socket, spec, shared: false))
+        }
+        return id
+    }
+
+    /// The listening socket for `spec` and the address it is bound to.
+    private static func openSocket(for spec: ListenerSpec) throws(SyscallError) -> (Int32, SocketAddress) {
+        let fd: Int32
+        if let preopened = spec.preopenedFD {
+            fd = preopened
+            switch spec.proto {
+            case .tcp: try TCPListener.adoptSocket(fd)
+            case .udp: try UDPListener.adoptSocket(fd)
+            }
+        } else {
+            switch spec.proto {
+            case .tcp: fd = try TCPListener.openSocket(for: spec)
+            case .udp: fd = try UDPListener.openSocket(for: spec)
+            }
+        }
+        do {
+            return (fd, try Sockets.localAddress(fd))
+        } catch {
+            if spec.preopenedFD == nil { Posix.close(fd) }
+            throw error
+        }
+    }
+
+    /// Stops a listener: closes its socket and resets the connections (or drops the flows)
+    /// it was relaying. Unknown ids are ignored.
+    public func removeListener(_ id: ListenerID) {
+        board.remove(id)
+        for core in cores { core.send(.remove(id)) }
+    }
+
+    /// Every listener's current state and counters, ordered by id.
+    public func stats() -> [ListenerStats] { board.snapshot() }
+
+    /// One listener's current state and counters.
+    public func stats(for id: ListenerID) -> ListenerStats? { board.snapshot().first { $0.id == id } }
+
+    // MARK: running
+
+    /// Runs the loops on new threads; returns at once. `stop()` ends and joins them.
+    public func start() throws(SyscallError) {
+        try markRunning()
+        do {
+            try spawnThreads(for: cores[...])
+        } catch {
+            control.withLock { $0.running = false }
+            throw error
+        }
+    }
+
+    /// Runs the first loop on the calling thread (the others on new threads) until `stop()`
+    /// is called from another thread or one of `signals` arrives (they are blocked for this
+    /// thread, and so for the loop threads it creates, and read through a signalfd; block
+    /// them in every other thread too, before creating any). Returns the signal that ended
+    /// the run, or nil.
+    public func run(stoppingOn signals: [Int32] = []) throws(SyscallError) -> Int32? {
+        try markRunning()
+        defer { control.withLock { $0.running = false } }
+        let core = cores[0]
+        var watcher: SignalWatcher?
+        if !signals.isEmpty {
+            RelayEngine.blockSignals(signals)
+            let created = try SignalWatcher(signals: signals, core: core)
+            try core.loop.register(created.fd, .readable, created)
+            watcher = created
+        }
+        defer {
+            if let watcher {
+                core.loop.deregister(watcher.fd)
+                Posix.close(watcher.fd)
+            }
+        }
+        try spawnThreads(for: cores.dropFirst())
+        defer { stopAndJoin(cores.dropFirst()) }
+        try core.run()
+        return core.stoppingSignal
+    }
+
+    private func markRunning() throws(SyscallError) {
+        let alreadyRunning = control.withLock { control -> Bool in
+            defer { control.running = true }
+            return control.running
+        }
+        precondition(!alreadyRunning, "RelayEngine is already running")
+    }
+
+    /// One thread per core, each running that core's loop until `.stop`.
+    private func spawnThreads(for cores: ArraySlice<LoopCore>) throws(SyscallError) {
+        for core in cores {
+            let context = Unmanaged.passRetained(core).toOpaque()
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { argument in
+                let core = Unmanaged<LoopCore>.fromOpaque(argument!).takeRetainedValue()
+                do { try core.run() } catch { fatalError("relay loop failed: \(error)") }
+                return nil
+            }, context)
+            guard rc == 0 else {
+                Unmanaged<LoopCore>.fromOpaque(context).release()
+                stopAndJoin(cores)
+                throw SyscallError("pthread_create", Errno(rawValue: rc))
+            }
+            control.withLock { $0.threads.append(thread) }
+        }
+    }
+
+    /// Stops the given loops and joins every thread this engine created.
+    private func stopAndJoin(_ cores: ArraySlice<LoopCore>) {
+        for core in cores { core.send(.stop) }
+        let threads = control.withLock { control -> [pthread_t] in
+            defer { control.threads.removeAll() }
+            return control.threads
+        }
+        for thread in threads { pthread_join(thread, nil) }
+    }
+
+    /// Blocks `signals` for the calling thread (threads created afterwards inherit the mask).
+    public static func blockSignals(_ signals: [Int32]) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Stops the loops and closes every listener and connection. If the loops run on
+    /// threads from `start()`, waits for them to finish.
+    public func stop() {
+        let started = control.withLock { !$0.threads.isEmpty }
+        stopAndJoin(cores[...])
+        if started { control.withLock { $0.running = false } }
+    }
+}

@@ -1,0 +1,25 @@
+// NFTRelay: a userland TCP/UDP relay (the part of port publishing that nftables cannot do,
+// e.g. connections from the host to 127.0.0.1, and the docker-proxy drop-in).
+//
+// Layers, bottom to top (each folder one job):
+//   System/   typed syscalls: Errno, SyscallError, the one EINTR/EAGAIN loop (Syscall),
+//             caseless enums per subsystem (Posix, Sockets, Splice, Epoll), DatagramBatch
+//             (recvmmsg/sendmmsg), Locked, MonotonicClock. The only place C is called.
+//   Address/  IPAddress and SocketAddress, plain values (parse, print, hash).
+//   Loop/     EventLoop (epoll + eventfd wake-up + registration ids) and TimerQueue.
+//   TCP/      TCPListener (accept, limits, EMFILE back-off, connect timeouts),
+//             TCPConnection (one relayed pair), RelayDirection (splice pump), PipePool.
+//   UDP/      UDPListener (batched receive, flows), UDPFlow, FlowTable (LRU + expiry).
+//   Engine/   the public API: RelayEngine, ListenerSpec, ListenerStats, RelayError, and
+//             LoopCore, the loop-thread side of an engine.
+//
+// Usage:
+//     let engine = try RelayEngine(loops: 2)   // one loop per core you want to use
+//     let id = try engine.addListener(ListenerSpec(
+//         proto: .tcp,
+//         listen: SocketAddress("127.0.0.1", port: 8080)!,
+//         target: SocketAddress("10.0.0.2", port: 80)!))
+//     try engine.start()                 // or: try engine.run(stoppingOn: [SIGINT, SIGTERM])
+//     print(engine.stats(for: id)!)      // state, active and total connections
+//     engine.removeListener(id)
+//     engine.stop()

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Slots for receiving and sending many datagrams per system call (`recvmmsg(2)`,
+/// `sendmmsg(2)`), with the local destination address of each received datagram taken from
+/// IP_PKTINFO / IPV6_PKTINFO. The slot memory lives in C (struct mmsghdr is GNU-only).
+///
+/// Concurrency model: used by one thread; contents are valid until the next `receive`.
+final class DatagramBatch {
+    private let batch: OpaquePointer
+    let count: Int
+
+    init(count: Int, slotSize: Int) throws(SyscallError) {
+        guard let batch = clinux_dgram_batch_create(UInt32(count), UInt32(slotSize)) else {
+            throw SyscallError("malloc", .noMemory)
+        }
+        self.batch = batch
+        self.count = count
+    }
+
+    deinit { clinux_dgram_batch_destroy(batch) }
+
+    /// Receives up to `count` datagrams from `fd`. `recvmmsg(2)`
+    func receive(_ fd: Int32) throws(SyscallError) -> IOResult<Int> {
+        switch try Syscall.call("recvmmsg", { clinux_dgram_batch_recv(batch, fd) }) {
+        case .done(let n): return .done(Int(n))
+        case .wouldBlock: return .wouldBlock
+        }
+    }
+
+    /// The raw sender address of slot `i` (compared without building a `SocketAddress`).
+    func peer(_ i: Int) -> sockaddr_storage {
+        var storage = sockaddr_storage()
+        _ = clinux_dgram_batch_peer(batch, UInt32(i), &storage)
+        return storage
+    }
+
+    /// The local address slot `i` was sent to and the interface it came in on, if known.
+    func local(_ i: Int) -> (sockaddr_storage, Int32)? {
+        var storage = sockaddr_storage()
+        var ifindex: Int32 = 0
+        return clinux_dgram_batch_local(batch, UInt32(i), &storage, &ifindex) == 0 ? nil : (storage, ifindex)
+    }
+
+    /// Sends slots `range` as received, to `destination` (nil: the socket is connected), from
+    /// `source` (nil: let routing choose), runs of equal sizes as UDP GSO messages while
+    /// `gso` is true (it turns false for good if this socket's path refuses GSO).
+    /// Datagrams the socket buffer cannot take are dropped, as a router would. Returns how
+    /// many went out. `sendmmsg(2)`
+    @discardableResult
+    func send(_ fd: Int32, _ range: Range<Int>, gso: inout Bool, to destination: UnsafePointer<sockaddr>? = nil,
+              length: socklen_t = 0, from source: UnsafePointer<sockaddr>? = nil, ifindex: Int32 = 0) throws(SyscallError) -> Int {
+        var sent = range.lowerBound
+        var useGSO: Int32 = gso ? 1 : 0
+        defer { gso = useGSO != 0 }
+        while sent < range.upperBound {
+            let result = try Syscall.call("sendmmsg") {
+                clinux_dgram_batch_send(batch, fd, UInt32(sent), UInt32(range.upperBound - sent), destination, length, source, ifindex, &useGSO)
+            }
+            guard case .done(let n) = result, n > 0 else { break }
+            sent += Int(n)
+        }
+        return sent - range.lowerBound
+    }
+}
+
+extension sockaddr_storage {
+    /// Byte equality of the meaningful part of two IPv4/IPv6 socket addresses.
+    func sameEndpoint(as other: sockaddr_storage) -> Bool {
+        guard ss_family == other.ss_family else { return false }
+        var a = self, b = other
+        let length = Int32(ss_family) == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
+        return memcmp(&a, &b, length) == 0
+    }
+}

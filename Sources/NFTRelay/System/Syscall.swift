@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one place where a raw C return value becomes a Swift result: retries on EINTR,
+/// turns EAGAIN into `.wouldBlock`, traps on programmer errors (EBADF, EFAULT: a wrong fd or
+/// pointer here is a bug, not a runtime condition) and throws the rest as `SyscallError`.
+enum Syscall {
+    @inline(__always)
+    static func call<T: FixedWidthInteger>(
+        _ function: StaticString, retryOnInterrupt: Bool = true, _ body: () -> T
+    ) throws(SyscallError) -> IOResult<T> {
+        while true {
+            let result = body()
+            if result >= 0 { return .done(result) }
+            let error = Errno.current
+            switch error {
+            case .interrupted where retryOnInterrupt: continue
+            case .wouldBlock: return .wouldBlock
+            case .badFileDescriptor, .badAddress:
+                fatalError("\(function): \(error) (programming error)")
+            default: throw SyscallError("\(function)", error)
+            }
+        }
+    }
+
+    /// For calls that cannot meaningfully return EAGAIN (socket, bind, setsockopt, close...):
+    /// EAGAIN, if it ever comes, is thrown like any other error.
+    @inline(__always)
+    static func value<T: FixedWidthInteger>(_ function: StaticString, _ body: () -> T) throws(SyscallError) -> T {
+        switch try call(function, body) {
+        case .done(let value): return value
+        case .wouldBlock: throw SyscallError("\(function)", .wouldBlock)
+        }
+    }
+}

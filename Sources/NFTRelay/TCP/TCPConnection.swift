@@ -1,0 +1,125 @@
+/// One relayed TCP connection: the accepted client socket and the socket to the target.
+///
+/// Lifecycle: connecting (target connect in flight, bounded by a timeout) -> relaying (two
+/// `RelayDirection`s) -> closed. EOF on one side half-closes the other; the connection ends
+/// when both directions finished. A reset or error on either side resets both (SO_LINGER 0),
+/// and a refused/unreachable/timed-out target resets the client at once.
+///
+/// Both sockets are registered edge-triggered for in+out once, so relaying never calls
+/// epoll_ctl again.
+///
+/// Concurrency model: confined to the event loop thread.
+final class TCPConnection: EventHandler {
+    private enum State { case connecting, relaying, closed }
+
+    let client: Int32
+    let target: Int32
+    private unowned let owner: TCPListener
+    private let context: RelayContext
+    private var state = State.connecting
+    /// When the target connect is given up (monotonic ns); see `PendingConnects`.
+    private(set) var connectDeadline: UInt64 = 0
+    var isPending = false
+    var pendingPrevious: TCPConnection?
+    var pendingNext: TCPConnection?
+    private let upstream: RelayDirection     // client -> target
+    private let downstream: RelayDirection   // target -> client
+
+    private static let watched: Epoll.Events = [.readable, .writable, .readHangup, .edgeTriggered]
+
+    init(client: Int32, target: Int32, owner: TCPListener, context: RelayContext) {
+        self.client = client
+        self.target = target
+        self.owner = owner
+        self.context = context
+        upstream = RelayDirection(from: client, to: target)
+        downstream = RelayDirection(from: target, to: client)
+    }
+
+    /// Registers both sockets and starts the connect; on failure everything is closed.
+    func start(connectingTo address: SocketAddress, timeout: UInt64) {
+        do {
+            try context.loop.register(client, Self.watched, self)
+            try context.loop.register(target, Self.watched, self)
+            switch try Sockets.connect(target, to: address) {
+            case .connected:
+                beginRelaying()
+            case .inProgress:
+                connectDeadline = context.loop.now &+ timeout
+                owner.connectPending(self)
+            }
+        } catch {
+            close(reset: true)
+        }
+    }
+
+    func handle(fd: Int32, events: Epoll.Events) {
+        switch state {
+        case .closed:
+            return
+        case .connecting:
+            if fd == target {
+                if !events.isDisjoint(with: [.writable, .error, .hangup]) { finishConnect(events) }
+            } else if !events.isDisjoint(with: [.error, .hangup]) {
+                close(reset: true)   // the client went away before the target answered
+            }
+        case .relaying:
+            // A reset is reported as an error even when that side's reading direction is
+            // already finished (nothing would read the error): check it here.
+            if events.contains(.error), Sockets.pendingError(fd) != nil {
+                close(reset: true)
+                return
+            }
+            let fromClient = fd == client
+            if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
+                step(fromClient ? upstream : downstream)
+            }
+            if state == .relaying && !events.isDisjoint(with: [.writable, .hangup, .error]) {
+                step(fromClient ? downstream : upstream)
+            }
+        }
+    }
+
+    /// Writable without error or hang-up means the connect succeeded (no getsockopt needed).
+    private func finishConnect(_ events: Epoll.Events) {
+        if !events.isDisjoint(with: [.error, .hangup]) {
+            close(reset: true)   // refused, unreachable...: the client sees a reset right away
+            return
+        }
+        beginRelaying()
+    }
+
+    private func beginRelaying() {
+        owner.connectDone(self)
+        state = .relaying
+        // Edges that came while connecting were ignored: pump both ways once now.
+        step(upstream)
+        if state == .relaying { step(downstream) }
+    }
+
+    private func step(_ direction: RelayDirection) {
+        let other = direction === upstream ? downstream : upstream
+        switch direction.pump(context.pipes, closingAfter: other.isFinished) {
+        case .waiting:
+            break
+        case .finished:
+            if upstream.isFinished && downstream.isFinished { close(reset: false) }
+        case .failed:
+            close(reset: true)
+        }
+    }
+
+    /// Closes both sockets (with RST when `reset`), exactly once.
+    func close(reset: Bool) {
+        guard state != .closed else { return }
+        state = .closed
+        owner.connectDone(self)
+        upstream.abandon(context.pipes)
+        downstream.abandon(context.pipes)
+        for fd in [client, target] {
+            context.loop.forget(fd)   // close removes it from epoll: both fds are ours alone
+            if reset { Sockets.reset(fd) } else { Posix.close(fd) }
+        }
+        owner.connectionClosed(self)
+    }
+}

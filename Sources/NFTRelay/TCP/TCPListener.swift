@@ -1,0 +1,270 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listening TCP socket: accepts clients and starts a `TCPConnection` for each.
+///
+/// Accepting pauses (the listener is taken out of epoll) while the connection limit is
+/// reached, and for 100 ms after EMFILE/ENFILE/ENOBUFS/ENOMEM, so running out of fds never
+/// spins the CPU; clients wait in the kernel's backlog meanwhile. A client accepted just
+/// before the fds ran out (no fd left for its target socket) is parked, not dropped, and
+/// connected as soon as a connection closes or the back-off ends.
+///
+/// Concurrency model: confined to the event loop thread.
+final class TCPListener: EventHandler, RelayListener {
+    let id: ListenerID
+    let fd: Int32
+    /// Keeps the (possibly shared) socket open while this listener exists.
+    private let socket: ListenerSocket
+    /// Other loops accept from the same socket: register exclusively, and re-check a
+    /// connection limit (counted across loops) on a timer, since their closes do not wake us.
+    private let shared: Bool
+    private let spec: ListenerSpec
+    private let context: RelayContext
+    private var connections: [ObjectIdentifier: TCPConnection] = [:]
+    private var pending = PendingConnects()
+    /// Accepted clients waiting for an fd for their target socket (EMFILE), oldest first.
+    private var parked: [Int32] = []
+    private static let maxParked = 64
+    private var pendingSweep: TimerToken?
+    private var paused = false
+    private var backoff: TimerToken?
+    private var closed = false
+    /// An unexpected accept error was reported in the stats; cleared by the next success.
+    private var reportedFailure = false
+    private let limit: Int
+    private let connectTimeout: UInt64
+
+    /// Accepts per readiness event, so one busy listener cannot starve the rest of the loop.
+    private static let acceptBatch = 64
+
+    init(id: ListenerID, socket: ListenerSocket, shared: Bool, spec: ListenerSpec, context: RelayContext) {
+        self.id = id
+        self.socket = socket
+        fd = socket.fd
+        self.shared = shared
+        self.spec = spec
+        self.context = context
+        limit = spec.connectionLimit ?? Int.max
+        connectTimeout = spec.connectTimeout.nanoseconds
+    }
+
+    /// Opens, binds and listens (SO_REUSEADDR; IPV6_V6ONLY for IPv6 so that 0.0.0.0:P and
+    /// [::]:P can be separate listeners, as docker-proxy runs them).
+    static func openSocket(for spec: ListenerSpec) throws(SyscallError) -> Int32 {
+        let fd = try Sockets.open(spec.listen.family, .stream)
+        do {
+            try Sockets.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
+            if spec.listen.family == .inet6 {
+                try Sockets.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "setsockopt(IPV6_V6ONLY)")
+            }
+            try Sockets.bind(fd, to: spec.listen)
+            try Sockets.listen(fd, backlog: 4096)
+        } catch {
+            Posix.close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Prepares a socket handed to us (-use-listen-fd): non-blocking, close-on-exec, listening.
+    static func adoptSocket(_ fd: Int32) throws(SyscallError) {
+        try Posix.makeNonBlockingCloseOnExec(fd)
+        try Sockets.listen(fd, backlog: 4096)
+    }
+
+    private var watched: Epoll.Events { shared ? [.readable, .exclusive] : .readable }
+
+    func activate() throws(SyscallError) {
+        try context.loop.register(fd, watched, self)
+    }
+
+    /// Shared and limited: each accept first reserves a slot on the statistics board, so the
+    /// loops together never exceed the limit.
+    private var reserving: Bool { shared && limit != Int.max }
+
+    /// At the connection limit? With one loop its own count is exact; shared listeners ask
+    /// the statistics board, which counts every loop's connections.
+    private var atLimit: Bool {
+        if limit == Int.max { return false }
+        if !shared { return connections.count >= limit }
+        return (context.stats.activeConnections(id) ?? 0) >= limit
+    }
+
+    func handle(fd: Int32, events: Epoll.Events) {
+        for _ in 0..<Self.acceptBatch {
+            if !parked.isEmpty {
+                pause()
+                return
+            }
+            if reserving {
+                if !context.stats.reserve(id, limit: limit) {
+                    pause(for: 50_000_000)   // other loops' closes do not wake us: re-check
+                    return
+                }
+            } else if atLimit {
+                pause()
+                return
+            }
+            let client: Int32
+            do {
+                switch try Sockets.accept(fd) {
+                case .wouldBlock:
+                    if reserving { context.stats.closed(id) }
+                    return
+                case .done(let accepted): client = accepted
+                }
+            } catch {
+                if reserving { context.stats.closed(id) }
+                switch error.errno {
+                case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
+                    pause(for: 100_000_000)
+                    return
+                case .connectionAborted, .protocolError, .interrupted, Errno(rawValue: EPERM),
+                     Errno(rawValue: ENETDOWN), Errno(rawValue: ENOPROTOOPT), Errno(rawValue: EHOSTDOWN),
+                     Errno(rawValue: ENONET), Errno(rawValue: EHOSTUNREACH), Errno(rawValue: EOPNOTSUPP),
+                     Errno(rawValue: ENETUNREACH):
+                    continue   // this one client's problem (see accept(2), "Error handling")
+                default:
+                    context.stats.failed(id, error.description)
+                    reportedFailure = true
+                    pause(for: 100_000_000)
+                    return
+                }
+            }
+            if reportedFailure {
+                reportedFailure = false
+                context.stats.listening(id)
+            }
+            relay(client)
+        }
+    }
+
+    private enum RelayStart { case started, outOfFDs, failed }
+
+    /// Starts relaying `client`. Out of fds for its target socket, the client is parked
+    /// (if `park`) or left to the caller; on other errors it is reset. When `reserving`, the
+    /// client already holds a slot on the board (a parked client keeps it).
+    @discardableResult
+    private func relay(_ client: Int32, park: Bool = true) -> RelayStart {
+        let target: Int32
+        do {
+            target = try Sockets.open(spec.target.family, .stream)
+        } catch {
+            switch error.errno {
+            case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
+                pause(for: 100_000_000)
+                if !park { return .outOfFDs }
+                if parked.count < Self.maxParked {
+                    parked.append(client)
+                } else {
+                    Sockets.reset(client)
+                    if reserving { context.stats.closed(id) }
+                }
+                return .outOfFDs
+            default:
+                Sockets.reset(client)
+                if reserving { context.stats.closed(id) }
+                return .failed
+            }
+        }
+        Sockets.setNoDelay(client)
+        Sockets.setNoDelay(target)
+        let connection = TCPConnection(client: client, target: target, owner: self, context: context)
+        connections[ObjectIdentifier(connection)] = connection
+        if reserving { context.stats.openedReserved(id) } else { context.stats.opened(id) }
+        connection.start(connectingTo: spec.target, timeout: connectTimeout)
+        return .started
+    }
+
+    /// Gives parked clients their target sockets while fds allow; true when none is left.
+    @discardableResult
+    private func unpark() -> Bool {
+        while let client = parked.first, reserving || !atLimit {
+            if relay(client, park: false) == .outOfFDs { return false }
+            parked.removeFirst()
+        }
+        return parked.isEmpty
+    }
+
+    // MARK: connect timeouts
+
+    /// A connection started a connect that did not complete at once.
+    func connectPending(_ connection: TCPConnection) {
+        pending.append(connection)
+        if pendingSweep == nil { scheduleConnectSweep() }
+    }
+
+    /// A connection's connect completed, failed, or the connection closed.
+    func connectDone(_ connection: TCPConnection) {
+        pending.remove(connection)
+    }
+
+    /// Checks the oldest pending connects every quarter timeout (at most 1 s, at least 10 ms),
+    /// only while there are any.
+    private func scheduleConnectSweep() {
+        let interval = max(min(connectTimeout / 4, 1_000_000_000), 10_000_000)
+        pendingSweep = context.loop.schedule(after: interval) { [weak self] in
+            guard let self else { return }
+            self.pendingSweep = nil
+            let now = self.context.loop.now
+            while let oldest = self.pending.oldest, oldest.connectDeadline <= now {
+                oldest.close(reset: true)   // removes it from `pending`
+            }
+            if !self.pending.isEmpty && !self.closed { self.scheduleConnectSweep() }
+        }
+    }
+
+    // MARK: closing
+
+    /// Called by a connection once it closed its sockets.
+    func connectionClosed(_ connection: TCPConnection) {
+        guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        context.stats.closed(id)
+        if !parked.isEmpty && !unpark() { return }
+        if paused && backoff == nil && !atLimit { resume() }
+    }
+
+    private func pause() {
+        guard !paused, !closed else { return }
+        paused = true
+        context.loop.deregister(fd)   // (an exclusive registration cannot be modified)
+    }
+
+    private func pause(for nanoseconds: UInt64) {
+        pause()
+        backoff?.cancel()
+        backoff = context.loop.schedule(after: nanoseconds) { [weak self] in
+            guard let self else { return }
+            self.backoff = nil
+            if !self.unpark() { return }
+            if self.atLimit { self.pause(for: 50_000_000) } else { self.resume() }
+        }
+    }
+
+    private func resume() {
+        guard paused, !closed else { return }
+        paused = false
+        do {
+            try context.loop.register(fd, watched, self)
+        } catch {
+            context.stats.failed(id, error.description)
+            reportedFailure = true
+            pause(for: 100_000_000)
+        }
+    }
+
+    func shutdown() {
+        guard !closed else { return }
+        closed = true
+        backoff?.cancel()
+        pendingSweep?.cancel()
+        context.loop.deregister(fd)   // the socket closes when the last loop's listener is gone
+        for client in parked {
+            Sockets.reset(client)
+            if reserving { context.stats.closed(id) }
+        }
+        parked.removeAll()
+        for connection in Array(connections.values) { connection.close(reset: true) }
+    }
+}

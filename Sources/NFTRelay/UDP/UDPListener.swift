@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bound UDP socket relaying datagrams per client through `UDPFlow`s.
+///
+/// Receives and sends in batches (recvmmsg/sendmmsg); consecutive datagrams of one client
+/// go to the target in one sendmmsg, equal-sized runs of them as UDP GSO messages (the
+/// kernel's per-datagram send path was most of the relay's CPU time in profiles). Packet info (IP_PKTINFO / IPV6_RECVPKTINFO) tells which
+/// local address each client used, so a wildcard listener replies from that same address.
+/// The flow table is bounded (the least recently active flow is evicted) and silent flows
+/// expire after `spec.udpIdleTimeout`.
+///
+/// Concurrency model: confined to the event loop thread.
+final class UDPListener: EventHandler, RelayListener {
+    let id: ListenerID
+    let fd: Int32
+    /// Keeps the socket open while this listener exists (UDP is served by one loop only).
+    private let socket: ListenerSocket
+    private let spec: ListenerSpec
+    private let context: RelayContext
+    private var flows = FlowTable()
+    private let maxFlows: Int
+    private let idleTimeout: UInt64
+    private var sweepTimer: TimerToken?
+    private var closed = false
+    /// Whether replies to clients may use UDP GSO (false once the kernel refused it).
+    private var replyGSO = true
+
+    /// Batches per readiness event, so one busy socket cannot starve the rest of the loop.
+    private static let batchesPerEvent = 8
+
+    init(id: ListenerID, socket: ListenerSocket, spec: ListenerSpec, context: RelayContext) {
+        self.id = id
+        self.socket = socket
+        fd = socket.fd
+        self.spec = spec
+        self.context = context
+        maxFlows = max(1, spec.connectionLimit ?? ListenerSpec.defaultUDPFlowLimit)
+        idleTimeout = max(spec.udpIdleTimeout.nanoseconds, 1_000_000)
+    }
+
+    /// Opens and binds (no SO_REUSEADDR: for UDP it would let a second relay share the port
+    /// silently; IPV6_V6ONLY for IPv6) and turns on packet info.
+    static func openSocket(for spec: ListenerSpec) throws(SyscallError) -> Int32 {
+        let fd = try Sockets.open(spec.listen.family, .datagram)
+        do {
+            if spec.listen.family == .inet6 {
+                try Sockets.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "setsockopt(IPV6_V6ONLY)")
+            }
+            try Sockets.bind(fd, to: spec.listen)
+            try Sockets.enablePacketInfo(fd, spec.listen.family)
+            Sockets.setBufferSizes(fd, bytes: socketBufferBytes)
+        } catch {
+            Posix.close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Prepares a bound socket handed to us (-use-listen-fd).
+    static func adoptSocket(_ fd: Int32) throws(SyscallError) {
+        try Posix.makeNonBlockingCloseOnExec(fd)
+        try Sockets.enablePacketInfo(fd, try Sockets.localAddress(fd).family)
+        Sockets.setBufferSizes(fd, bytes: socketBufferBytes)
+    }
+
+    /// Socket buffers for the listener and every flow: datagrams arriving while the loop is
+    /// busy wait here instead of being dropped (the default ~200 KiB is ~150 datagrams).
+    static let socketBufferBytes: Int32 = 4 << 20
+    /// Smaller for flows: there can be thousands, and each mostly carries one client's replies.
+    static let flowBufferBytes: Int32 = 1 << 20
+
+    func activate() throws(SyscallError) {
+        try context.loop.register(fd, .readable, self)
+        scheduleSweep()
+    }
+
+    // MARK: client -> target
+
+    func handle(fd: Int32, events: Epoll.Events) {
+        guard let batch = try? context.datagrams() else { return }
+        for _ in 0..<Self.batchesPerEvent {
+            let received: Int
+            do {
+                guard case .done(let n) = try batch.receive(fd), n > 0 else { return }
+                received = n
+            } catch {
+                return   // a queued ICMP error or similar; nothing to relay
+            }
+            var start = 0
+            while start < received {
+                let peer = batch.peer(start)
+                var end = start + 1
+                while end < received && batch.peer(end).sameEndpoint(as: peer) { end += 1 }
+                if let flow = flow(for: peer) {
+                    if let local = batch.local(end - 1) { flow.local = local }
+                    _ = try? batch.send(flow.fd, start..<end, gso: &flow.targetGSO)
+                    flows.touch(flow, now: context.loop.now)
+                }
+                start = end
+            }
+            if received < batch.count { return }
+        }
+    }
+
+    private func flow(for peer: sockaddr_storage) -> UDPFlow? {
+        guard let client = SocketAddress(peer) else { return nil }
+        if let flow = flows[client] { return flow }
+        if flows.count >= maxFlows, let oldest = flows.oldest { drop(oldest) }
+        let socket: Int32
+        do {
+            socket = try Sockets.open(spec.target.family, .datagram)
+        } catch {
+            return nil
+        }
+        Sockets.setBufferSizes(socket, bytes: Self.flowBufferBytes)
+        let flow = UDPFlow(fd: socket, client: client, owner: self, now: context.loop.now)
+        do {
+            _ = try Sockets.connect(socket, to: spec.target)
+            try context.loop.register(socket, .readable, flow)
+        } catch {
+            context.loop.deregister(socket)
+            Posix.close(socket)
+            return nil
+        }
+        flows.insert(flow)
+        context.stats.opened(id)
+        return flow
+    }
+
+    // MARK: target -> client
+
+    func forwardReplies(of flow: UDPFlow) {
+        guard let batch = try? context.datagrams() else { return }
+        for _ in 0..<Self.batchesPerEvent {
+            let received: Int
+            do {
+                guard case .done(let n) = try batch.receive(flow.fd), n > 0 else { return }
+                received = n
+            } catch {
+                // ECONNREFUSED: an ICMP port-unreachable from the target; the flow stays.
+                continue
+            }
+            flow.sendToClient(batch, 0..<received, listenerFD: fd, gso: &replyGSO)
+            flows.touch(flow, now: context.loop.now)
+            if received < batch.count { return }
+        }
+    }
+
+    // MARK: expiry
+
+    private func scheduleSweep() {
+        let interval = max(min(idleTimeout / 2, 1_000_000_000), 10_000_000)
+        sweepTimer = context.loop.schedule(after: interval) { [weak self] in
+            guard let self, !self.closed else { return }
+            self.expireIdleFlows()
+            self.scheduleSweep()
+        }
+    }
+
+    private func expireIdleFlows() {
+        let now = MonotonicClock.now()
+        while let oldest = flows.oldest, now &- oldest.lastActive >= idleTimeout { drop(oldest) }
+    }
+
+    private func drop(_ flow: UDPFlow) {
+        flows.remove(flow)
+        context.loop.forget(flow.fd)   // our own socket: close removes it from epoll
+        Posix.close(flow.fd)
+        context.stats.closed(id)
+    }
+
+    func shutdown() {
+        guard !closed else { return }
+        closed = true
+        sweepTimer?.cancel()
+        while let oldest = flows.oldest { drop(oldest) }
+        context.loop.deregister(fd)   // the socket closes when this listener is released
+    }
+}
