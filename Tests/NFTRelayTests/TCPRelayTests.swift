@@ -345,6 +345,26 @@ extension NFTRelayTests {
             #expect(relay.engine.stats().isEmpty)
         }
 
+        @Test("a graceful removal refuses new clients at once and lets open connections finish", arguments: [1, 2])
+        func gracefulRemoval(loops: Int) throws {
+            let echo = EchoServer()
+            defer { echo.stop() }
+            let relay = try RunningRelay(targetPort: echo.port, loops: loops)
+            defer { relay.stop() }
+            let fd = TestSocket.connect("127.0.0.1", relay.port)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            #expect(TestSocket.sendAll(fd, [1]))
+            #expect(TestSocket.read(fd, count: 1) == [1])
+            relay.engine.removeListener(relay.id, graceful: true)
+            #expect(eventually { TestSocket.connect("127.0.0.1", relay.port) < 0 })
+            // The open connection still relays both ways, then ends normally.
+            #expect(TestSocket.sendAll(fd, [2, 3]))
+            #expect(TestSocket.read(fd, count: 2) == [2, 3])
+            shutdown(fd, Int32(SHUT_WR))
+            #expect(TestSocket.drain(fd).end == .eof)
+        }
+
         @Test("binding a port in use throws a docker-style error")
         func portInUse() throws {
             let (busy, port) = TestSocket.listen()

@@ -2,7 +2,7 @@
 enum EngineCommand {
     /// `shared`: other loops serve the same socket.
     case add(ListenerID, ListenerSocket, ListenerSpec, shared: Bool)
-    case remove(ListenerID)
+    case remove(ListenerID, graceful: Bool)
     case stop
 }
 
@@ -65,8 +65,15 @@ final class LoopCore: @unchecked Sendable {
                     listener.shutdown()
                     context.stats.failed(id, error.description)
                 }
-            case .remove(let id):
-                listeners.removeValue(forKey: id)?.shutdown()
+            case .remove(let id, let graceful):
+                guard let listener = listeners[id] else { break }
+                if graceful {
+                    // Kept until its last connection ends, then dropped.
+                    listener.drain { [unowned self] in self.listeners[id] = nil }
+                } else {
+                    listeners[id] = nil
+                    listener.shutdown()
+                }
             case .stop:
                 loop.stop()
             }

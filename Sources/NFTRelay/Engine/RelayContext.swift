@@ -31,4 +31,7 @@ protocol RelayListener: AnyObject {
     func activate() throws(SyscallError)
     /// Stops serving and closes the listening socket and everything it relays.
     func shutdown()
+    /// Stops accepting at once and lets what it relays finish; calls `done` (on the loop)
+    /// once nothing is left.
+    func drain(then done: @escaping () -> Void)
 }

@@ -91,11 +91,13 @@ public final class RelayEngine: Sendable {
         }
     }
 
-    /// Stops a listener: closes its socket and resets the connections (or drops the flows)
-    /// it was relaying. Unknown ids are ignored.
-    public func removeListener(_ id: ListenerID) {
+    /// Stops a listener: closes its socket at once (new clients are refused) and resets the
+    /// connections (or drops the flows) it was relaying; with `graceful`, its TCP connections
+    /// instead run on to their natural end (UDP flows, which reply through the listening
+    /// socket, end with it). Its statistics go at once. Unknown ids are ignored.
+    public func removeListener(_ id: ListenerID, graceful: Bool = false) {
         board.remove(id)
-        for core in cores { core.send(.remove(id)) }
+        for core in cores { core.send(.remove(id, graceful: graceful)) }
     }
 
     /// Every listener's current state and counters, ordered by id.

@@ -14,8 +14,11 @@ import Glibc
 final class TCPListener: EventHandler, RelayListener {
     let id: ListenerID
     let fd: Int32
-    /// Keeps the (possibly shared) socket open while this listener exists.
-    private let socket: ListenerSocket
+    /// Keeps the (possibly shared) socket open while this listener accepts; released when
+    /// it drains (the fd number may then belong to another socket: never touch `fd` again).
+    private var socket: ListenerSocket?
+    /// Set while draining: called when the last connection closed.
+    private var onDrained: (() -> Void)?
     /// Other loops accept from the same socket: register exclusively, and re-check a
     /// connection limit (counted across loops) on a timer, since their closes do not wake us.
     private let shared: Bool
@@ -221,12 +224,16 @@ final class TCPListener: EventHandler, RelayListener {
     func connectionClosed(_ connection: TCPConnection) {
         guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
         context.stats.closed(id)
+        if onDrained != nil {
+            if connections.isEmpty { finishDraining() }
+            return
+        }
         if !parked.isEmpty && !unpark() { return }
         if paused && backoff == nil && !atLimit { resume() }
     }
 
     private func pause() {
-        guard !paused, !closed else { return }
+        guard !paused, !closed, socket != nil else { return }
         paused = true
         context.loop.deregister(fd)   // (an exclusive registration cannot be modified)
     }
@@ -243,7 +250,7 @@ final class TCPListener: EventHandler, RelayListener {
     }
 
     private func resume() {
-        guard paused, !closed else { return }
+        guard paused, !closed, socket != nil else { return }
         paused = false
         do {
             try context.loop.register(fd, watched, self)
@@ -254,12 +261,39 @@ final class TCPListener: EventHandler, RelayListener {
         }
     }
 
+    /// Stops accepting and releases the listening socket at once, so new clients are refused
+    /// rather than left in a backlog nobody reads; the connections relayed run to their end.
+    func drain(then done: @escaping () -> Void) {
+        guard !closed, socket != nil else { done(); return }
+        backoff?.cancel()
+        backoff = nil
+        if !paused { context.loop.deregister(fd) }
+        paused = true
+        socket = nil
+        for client in parked {
+            Sockets.reset(client)
+            if reserving { context.stats.closed(id) }
+        }
+        parked.removeAll()
+        onDrained = done
+        if connections.isEmpty { finishDraining() }
+    }
+
+    private func finishDraining() {
+        let done = onDrained
+        onDrained = nil
+        shutdown()
+        done?()
+    }
+
     func shutdown() {
         guard !closed else { return }
         closed = true
         backoff?.cancel()
         pendingSweep?.cancel()
-        context.loop.deregister(fd)   // the socket closes when the last loop's listener is gone
+        // The socket closes when the last loop's listener lets go of it; a drained listener
+        // already did, and its fd number may be reused by then.
+        if socket != nil { context.loop.deregister(fd) }
         for client in parked {
             Sockets.reset(client)
             if reserving { context.stats.closed(id) }

@@ -178,4 +178,11 @@ final class UDPListener: EventHandler, RelayListener {
         while let oldest = flows.oldest { drop(oldest) }
         context.loop.deregister(fd)   // the socket closes when this listener is released
     }
+
+    /// Replies leave through the listening socket, so flows cannot outlive it: a UDP
+    /// listener drains by closing.
+    func drain(then done: @escaping () -> Void) {
+        shutdown()
+        done()
+    }
 }
