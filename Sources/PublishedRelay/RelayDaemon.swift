@@ -44,9 +44,22 @@ public final class RelayDaemon {
         var problem: String?
     }
 
-    public init(table: String, log: @escaping @Sendable (String) -> Void) throws {
+    /// Per published port.
+    public struct Limits: Sendable {
+        /// TCP: connections at once (nil: no limit); UDP: flows (nil: the engine's 4096).
+        public var connections: Int?
+        public var udpIdle: Duration
+        public init(connections: Int? = nil, udpIdle: Duration = .seconds(90)) {
+            self.connections = connections
+            self.udpIdle = udpIdle
+        }
+    }
+    private let limits: Limits
+
+    public init(table: String, limits: Limits = Limits(), log: @escaping @Sendable (String) -> Void) throws {
         try TableLayout.validate(tableName: table)
         self.table = table
+        self.limits = limits
         self.layout = TableLayout(name: table)
         self.log = log
     }
@@ -128,7 +141,8 @@ public final class RelayDaemon {
         state.withLock { s in s.failed = s.failed.filter { wanted.contains($0.key) } }
         for port in desired where active[port] == nil {
             do {
-                let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target))
+                let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target,
+                                                             connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle))
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
                 log("nftfwd relay: serving \(port.listen)/\(port.proto) -> \(port.target) (\(port.mapping))")
             } catch {

@@ -17,14 +17,29 @@ struct RelayCommand: ParsableCommand {
 
         Examples:
           nftfwd relay
+          nftfwd relay --connection-limit 1000 --udp-timeout 30
           ip netns exec web nftfwd relay --table web
         """
     )
 
     @OptionGroup var global: GlobalOptions
 
+    @Option(name: .long, help: ArgumentHelp("At most this many connections at once per published TCP port (further clients wait in the backlog); for UDP, flows per port.", valueName: "n"))
+    var connectionLimit: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a UDP flow may stay silent before it is dropped.", valueName: "seconds"))
+    var udpTimeout: Int = 90
+
+    func validate() throws {
+        if let connectionLimit, connectionLimit < 1 {
+            throw ValidationError("--connection-limit \(connectionLimit): give at least 1 (or leave it out for no limit)")
+        }
+        if udpTimeout < 1 { throw ValidationError("--udp-timeout \(udpTimeout): give at least 1 second") }
+    }
+
     func run() throws {
-        let daemon = try RelayDaemon(table: global.table) { Console.error($0) }
+        let limits = RelayDaemon.Limits(connections: connectionLimit, udpIdle: .seconds(udpTimeout))
+        let daemon = try RelayDaemon(table: global.table, limits: limits) { Console.error($0) }
         _ = try daemon.run()
     }
 }
