@@ -4,7 +4,7 @@
 // Layers, bottom to top (each folder one job):
 //   System/   typed syscalls: Errno, SyscallError, the one EINTR/EAGAIN loop (Syscall),
 //             caseless enums per subsystem (Posix, Sockets, Splice, Epoll), DatagramBatch
-//             (recvmmsg/sendmmsg), Locked, MonotonicClock. The only place C is called.
+//             (recvmmsg/sendmmsg), MonotonicClock. The only place C is called.
 //   Address/  IPAddress and SocketAddress, plain values (parse, print, hash).
 //   Loop/     EventLoop (epoll + eventfd wake-up + registration ids) and TimerQueue.
 //   TCP/      TCPListener (accept, limits, EMFILE back-off, connect timeouts),

@@ -4,6 +4,7 @@ import Glibc
 import NFTables
 import NFTRelay
 import PortForwarding
+import Synchronization
 
 public enum RelayDaemonError: Error, Sendable, CustomStringConvertible {
     case alreadyRunning(table: String)
@@ -35,9 +36,9 @@ public final class RelayDaemon {
     public let table: String
     private let layout: TableLayout
     private let log: @Sendable (String) -> Void
-    private let state = Guarded(State())
+    private let state = SharedState()
 
-    struct State {
+    struct State: Sendable {
         var active: [RelayPort: ListenerID] = [:]
         var failed: [RelayPort: String] = [:]
         var desired: [RelayPort] = []
@@ -156,7 +157,7 @@ public final class RelayDaemon {
         }
     }
 
-    static func status(state: Guarded<State>, engine: RelayEngine, table: String) -> RelayStatus {
+    static func status(state: SharedState, engine: RelayEngine, table: String) -> RelayStatus {
         let stats = Dictionary(engine.stats().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return state.withLock { s in
             let ports = s.desired.map { port -> RelayStatus.Port in
@@ -182,14 +183,8 @@ public final class RelayDaemon {
     }
 }
 
-/// A value behind a pthread mutex.
-final class Guarded<Value>: @unchecked Sendable {
-    private var value: Value
-    private var mutex = pthread_mutex_t()
-    init(_ value: Value) { self.value = value; pthread_mutex_init(&mutex, nil) }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body(&value)
-    }
+/// The daemon's state, shared with the status server's thread.
+final class SharedState: Sendable {
+    private let mutex = Mutex(RelayDaemon.State())
+    func withLock<T: Sendable>(_ body: (inout RelayDaemon.State) -> T) -> T { mutex.withLock { body(&$0) } }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// True when the tests run as root, which the kernel tests need (namespaces, nftables).
 public var runningAsRoot: Bool { geteuid() == 0 }
@@ -15,11 +16,10 @@ public final class TestNetwork: @unchecked Sendable {
     private(set) public var namespaces: [String] = []
     private var pids: [pid_t] = []
 
-    nonisolated(unsafe) private static var counter = 0
-    private static let lock = Mutex()
+    private static let counter = Mutex(0)
 
     public init(_ label: String) {
-        let n = Self.lock.withLock { Self.counter += 1; return Self.counter }
+        let n = Self.counter.withLock { $0 += 1; return $0 }
         prefix = "nft\(getpid() % 100000)\(label.prefix(4))\(n)"
     }
 
@@ -55,7 +55,7 @@ public final class TestNetwork: @unchecked Sendable {
     @discardableResult
     public func background(_ ns: String, _ argv: [String], log: String = "/dev/null") -> pid_t? {
         guard let pid = Command.start(["ip", "netns", "exec", ns] + argv, logPath: log) else { return nil }
-        Self.lock.withLock { pids.append(pid) }
+        pids.append(pid)
         return pid
     }
 
@@ -99,17 +99,6 @@ public final class TestNetwork: @unchecked Sendable {
     }
 
     deinit { destroy() }
-}
-
-/// A minimal pthread mutex (no Foundation, no Synchronization-availability dance).
-final class Mutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
-    }
 }
 
 import CLinux

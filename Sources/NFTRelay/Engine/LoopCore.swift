@@ -1,3 +1,4 @@
+import Synchronization
 /// Commands from control threads to the loop.
 enum EngineCommand {
     /// `shared`: other loops serve the same socket.
@@ -15,7 +16,7 @@ enum EngineCommand {
 final class LoopCore: @unchecked Sendable {
     let loop: EventLoop
     let context: RelayContext
-    let inbox = Locked<[EngineCommand]>([])
+    let inbox = Mutex<[EngineCommand]>([])
     private var listeners: [ListenerID: RelayListener] = [:]
     /// Set by a signal watcher when a signal stopped the loop.
     var stoppingSignal: Int32?

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +22,7 @@ import Glibc
 public final class RelayEngine: Sendable {
     private let cores: [LoopCore]
     private let board = StatsBoard()
-    private let control = Locked<Control>(Control())
+    private let control = Mutex<Control>(Control())
 
     private struct Control {
         var nextID = 1

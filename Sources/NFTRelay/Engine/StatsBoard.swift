@@ -1,7 +1,8 @@
+import Synchronization
 /// The statistics every listener reports into and `RelayEngine.stats()` reads: the only
 /// state the loop thread shares with control threads, behind one lock.
 final class StatsBoard: Sendable {
-    private let entries = Locked<[ListenerID: ListenerStats]>([:])
+    private let entries = Mutex<[ListenerID: ListenerStats]>([:])
 
     func add(_ stats: ListenerStats) { entries.withLock { $0[stats.id] = stats } }
     func remove(_ id: ListenerID) { entries.withLock { $0[id] = nil } }
