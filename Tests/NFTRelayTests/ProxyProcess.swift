@@ -37,33 +37,11 @@ struct ProxyProcess {
         defer { close(fds[1]) }   // the child holds the only write end after the spawn
 
         Self.markInheritedFDsCloseOnExec()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        if statusPipe { posix_spawn_file_actions_adddup2(&actions, fds[1], 3) }
-        if let listenFD { posix_spawn_file_actions_adddup2(&actions, listenFD, 4) }
-
-        // A clean signal state for the child (the test runner may block or ignore signals).
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t(), all = sigset_t()
-        sigemptyset(&empty)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = wrapper + [path] + arguments
-        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { cargs.forEach { free($0) } }
-        var child: pid_t = 0
-        let rc = posix_spawn(&child, argv[0], &actions, &attr, &cargs, environ)
-        try #require(rc == 0, "posix_spawn failed: \(rc)")
-        pid = child
+        var extra: [Int32: Int32] = [:]
+        if statusPipe { extra[3] = fds[1] }
+        if let listenFD { extra[4] = listenFD }
+        let child = Command.spawn(wrapper + [path] + arguments, extra: extra)
+        pid = try #require(child, "posix_spawn of \(path) failed")
     }
 
     /// dockerd's proxies inherit only fds 0-4. Test helpers (and the test runner) may hold fds

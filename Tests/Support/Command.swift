@@ -93,14 +93,19 @@ public enum Command {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    static func spawn(_ argv: [String], stdin: Int32?, stdout: Int32, stderr: Int32) -> pid_t? {
+    /// Starts `argv` (searched in PATH) with a clean signal state. Standard streams left nil
+    /// read or write /dev/null; `extra` puts more descriptors in place (child fd: our fd),
+    /// as dockerd hands a proxy its status pipe on fd 3 and its socket on fd 4.
+    public static func spawn(_ argv: [String], stdin: Int32? = nil, stdout: Int32? = nil, stderr: Int32? = nil,
+                             extra: [Int32: Int32] = [:]) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) }
-        else { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        for (target, fd, mode) in [(Int32(0), stdin, O_RDONLY), (1, stdout, O_WRONLY), (2, stderr, O_WRONLY)] {
+            if let fd { posix_spawn_file_actions_adddup2(&actions, fd, target) }
+            else { posix_spawn_file_actions_addopen(&actions, target, "/dev/null", mode, 0) }
+        }
+        for (target, fd) in extra.sorted(by: { $0.key < $1.key }) { posix_spawn_file_actions_adddup2(&actions, fd, target) }
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
