@@ -4,6 +4,7 @@ import PackageDescription
 // Targets, bottom to top (see ARCHITECTURE.md):
 //   CNetfilter      system-library module over libnftnl + libmnl + the netfilter uapi headers
 //   CLinux          compiled C shim for GNU-only syscalls Swift's Glibc module hides (splice, pipe2, accept4, setns, ...)
+//   SystemErrno     one typed errno for every layer
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
 //   NFTRelay        userland relay engine (epoll + splice); no dependency on the CLI or on nftables
@@ -38,8 +39,12 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(
+            name: "SystemErrno",
+            swiftSettings: strict
+        ),
+        .target(
             name: "NFTables",
-            dependencies: ["CNetfilter"],
+            dependencies: ["CNetfilter", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(
@@ -49,7 +54,7 @@ let package = Package(
         ),
         .target(
             name: "NFTRelay",
-            dependencies: ["CLinux"],
+            dependencies: ["CLinux", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(

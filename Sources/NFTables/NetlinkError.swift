@@ -1,3 +1,5 @@
+@_exported import SystemErrno
+
 /// Why a conversation with the kernel over netlink failed.
 public enum NetlinkError: Error, Sendable, CustomStringConvertible {
     /// A system call on the netlink socket itself failed (`socket`, `bind`, `sendto`, `recvfrom`).

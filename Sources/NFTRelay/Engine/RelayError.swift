@@ -6,6 +6,6 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
     public var underlying: SyscallError
 
     public var description: String {
-        "listen \(spec.proto.rawValue) \(spec.listen): \(underlying.function): \(underlying.errno)"
+        "listen \(spec.proto.rawValue) \(spec.listen): \(underlying)"
     }
 }

@@ -1,3 +1,5 @@
+@_exported import SystemErrno
+
 /// A failed system call: which one, and the errno it left.
 public struct SyscallError: Error, Hashable, Sendable, CustomStringConvertible {
     public let function: String
@@ -6,7 +8,8 @@ public struct SyscallError: Error, Hashable, Sendable, CustomStringConvertible {
         self.function = function
         self.errno = errno
     }
-    public var description: String { "\(function): \(errno)" }
+    /// Go's wording (`bind: address already in use`): dockerd shows it to users verbatim.
+    public var description: String { "\(function): \(errno.lowercasedMessage)" }
 }
 
 /// The outcome of a non-blocking call: it did its work, or it would have had to wait.
