@@ -55,14 +55,27 @@ run ip netns exec "$CLIENT" curl -sS --max-time 5 http://198.18.1.1:8080/
 step "the host itself reaches it on its own address (output chain)"
 run ip netns exec "$HOST" curl -sS --max-time 5 http://198.18.2.1:8080/
 
-step "what is published, with live counters"
+step "loopback needs the userland relay (the kernel cannot NAT 127.0.0.1): start it"
+ip netns exec "$HOST" "$NFTFWD" relay > "$WEB/relay.log" 2>&1 &
+for _ in $(seq 100); do
+    ip netns exec "$HOST" "$NFTFWD" ls --json | grep -q '"state": "listening"' && break; sleep 0.1
+done
+sed 's/^/    /' "$WEB/relay.log"
+run ip netns exec "$HOST" curl -sS --max-time 5 http://127.0.0.1:8080/
+
+step "what is published, with live counters (kernel DNAT and relay side by side)"
 run ip netns exec "$HOST" "$NFTFWD" ls
 
 step "what the kernel holds"
 run ip netns exec "$HOST" nft list map inet nftfwd dnat4_any
 
-step "remove it: the port closes"
+step "remove it: the kernel mapping goes at once, the relay follows within a second"
 run ip netns exec "$HOST" "$NFTFWD" rm 8080
+for _ in $(seq 30); do
+    [ -z "$(ip netns exec "$HOST" ss -ltnH 'sport = :8080')" ] && break; sleep 0.1
+done
+sed -n '3,$s/^/    /p' "$WEB/relay.log"
 run ip netns exec "$CLIENT" curl -sS --max-time 3 http://198.18.1.1:8080/ || true
+run ip netns exec "$HOST" curl -sS --max-time 3 http://127.0.0.1:8080/ || true
 
 step "done: removing the namespaces"
