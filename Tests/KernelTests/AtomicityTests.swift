@@ -4,7 +4,7 @@ import NFTables
 import PortForwarding
 
 /// A refused change changes nothing: not the kernel, not what nftfwd reports.
-@Suite("Kernel: refused changes leave everything as it was", .enabled(if: needsRoot, "kernel tests need root (network namespaces, nftables)"))
+@Suite("Kernel: refused changes leave everything as it was", .kernelTest)
 struct AtomicityTests {
     @Test("a batch the kernel rejects leaves the ruleset byte-identical and names the element and errno")
     func rejectedBatch() throws {

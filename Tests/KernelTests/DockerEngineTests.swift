@@ -9,7 +9,7 @@ import TestSupport
 /// Serialized: both tests share the script's cache of Debian binaries and the image (the
 /// script also locks it while filling it), and two engines at once only slow each other down.
 @Suite("Kernel: a real Docker engine with nftfwd-proxy as its userland proxy",
-       .enabled(if: needsRoot, "kernel tests need root (network namespaces, nftables)"),
+       .kernelTest,
        .serialized)
 struct DockerEngineTests {
     static let script = repositoryRoot + "/contrib/testing/docker-engine.sh"

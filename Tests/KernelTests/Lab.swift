@@ -1,11 +1,20 @@
+import Testing
 import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Kernel tests need root: namespaces and nftables. In CI (root) they always run; a developer
-/// running as another user sees them reported as skipped, with this reason.
+/// Kernel tests need root: namespaces and nftables. In CI (root) they always run, and with
+/// CI=true they run even as another user (and then fail loudly); a developer running as
+/// another user sees them reported as skipped, with this reason.
 let needsRoot = runningAsRoot || runningInCI
+
+extension Trait where Self == ConditionTrait {
+    /// The one condition every kernel suite carries.
+    static var kernelTest: Self {
+        .enabled(if: needsRoot, "kernel tests need root (network namespaces, nftables); run as root, e.g. sudo bash contrib/test.sh")
+    }
+}
 
 /// The repository root, found from this file's path.
 let repositoryRoot: String = {

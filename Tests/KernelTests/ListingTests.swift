@@ -2,7 +2,7 @@ import Testing
 import TestSupport
 
 /// What the kernel holds after add/rm, compared with nft's own listing, character for character.
-@Suite("Kernel: the table as nft lists it", .enabled(if: needsRoot, "kernel tests need root (network namespaces, nftables)"))
+@Suite("Kernel: the table as nft lists it", .kernelTest)
 struct ListingTests {
     @Test("add and rm show exactly the expected table, IPv4 and IPv6, tcp/udp/sctp, ranges, bound addresses")
     func golden() throws {

@@ -8,7 +8,7 @@ import Glibc
 
 /// `nftfwd relay` in the host namespace: loopback and IPv6-to-IPv4 traffic through userland,
 /// everything else still through the kernel's DNAT.
-@Suite("Kernel: nftfwd relay", .enabled(if: needsRoot, "kernel tests need root (network namespaces, nftables)"))
+@Suite("Kernel: nftfwd relay", .kernelTest)
 struct RelayTests {
     /// Starts `nftfwd relay` in the host namespace and waits until its status socket answers.
     static func startRelay(_ lab: Lab, table: String = "nftfwd") throws -> pid_t {

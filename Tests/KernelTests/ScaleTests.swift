@@ -2,7 +2,7 @@ import Testing
 import TestSupport
 
 /// 10,000 mappings in one apply: one batch, sized to the socket buffer, no ENOBUFS.
-@Suite("Kernel: 10,000 mappings", .enabled(if: needsRoot, "kernel tests need root (network namespaces, nftables)"))
+@Suite("Kernel: 10,000 mappings", .kernelTest)
 struct ScaleTests {
     static func file(_ count: Int, firstPort: Int = 10000, extra: String = "") -> String {
         var entries = (0..<count).map { i in

@@ -2,7 +2,7 @@ import Testing
 import TestSupport
 
 /// Real traffic from a client namespace through the host's DNAT to the target namespace.
-@Suite("Kernel: traffic through the published ports", .enabled(if: needsRoot, "kernel tests need root (network namespaces, nftables)"))
+@Suite("Kernel: traffic through the published ports", .kernelTest)
 struct TrafficTests {
     @Test("IPv4: single port, shifted range and bound address, TCP and UDP, client address kept")
     func ipv4() throws {

@@ -163,23 +163,30 @@ _nftfwd() {
     local -a unparsed_words=("${COMP_WORDS[@]:1:${COMP_CWORD}}")
 
     local -a repeating_flags=()
-    local -a non_repeating_flags=(--version -h --help)
+    local -a non_repeating_flags=(--verbose -v --version -h --help)
     local -a repeating_options=()
-    local -a non_repeating_options=()
+    local -a non_repeating_options=(--table)
     __nftfwd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
 
     # Offer subcommand / subcommand argument completions
     local -r subcommand="${unparsed_words[0]}"
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|rm|ls|apply|flush|help)
+    add|rm|ls|apply|flush|relay|help)
         # Offer subcommand argument completions
         "_nftfwd_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add rm ls apply flush help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add rm ls apply flush relay help' -- "${cur}"))
         ;;
     esac
 }
@@ -263,6 +270,27 @@ _nftfwd_flush() {
     # Offer option value completions
     case "${prev}" in
     '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_relay() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table --connection-limit --udp-timeout)
+    __nftfwd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    '--connection-limit')
+        return
+        ;;
+    '--udp-timeout')
         return
         ;;
     esac

@@ -20,7 +20,7 @@ function __nftfwd_parse_tokens -S
     set -l unparsed_tokens (__nftfwd_tokens -pc)
     switch $unparsed_tokens[1]
     case 'nftfwd'
-        __nftfwd_parse_subcommand 0 'version' 'h/help'
+        __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'add'
             __nftfwd_parse_subcommand 2 'table=' 'v/verbose' 'proto=' 'comment=' 'version' 'h/help'
@@ -32,6 +32,8 @@ function __nftfwd_parse_tokens -S
             __nftfwd_parse_subcommand 1 'table=' 'v/verbose' 'version' 'h/help'
         case 'flush'
             __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'version' 'h/help'
+        case 'relay'
+            __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'connection-limit=' 'udp-timeout=' 'version' 'h/help'
         case 'help'
             __nftfwd_parse_subcommand -r 1 'version'
         end
@@ -87,13 +89,16 @@ function __nftfwd_custom_completion
 end
 
 complete -c 'nftfwd' -f
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd" version' -l 'version' -d 'Show the version.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'add' -d 'Publish HOST (a port or range, optionally on one address) to TARGET.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'rm' -d 'Remove the mapping(s) published on exactly HOST.'
-complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'ls' -d 'List published mappings with their packet and byte counters.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'ls' -d 'List published mappings with their counters and the relay\'s view.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'apply' -d 'Make the table hold exactly the mappings in FILE, in one atomic batch.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'flush' -d 'Remove every mapping and the table itself.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'relay' -d 'Serve, in userland, the published ports the kernel cannot NAT.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
@@ -119,4 +124,10 @@ complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options 
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd flush" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd flush" version' -l 'version' -d 'Show the version.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd flush" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" connection-limit' -l 'connection-limit' -d 'At most this many connections at once per published TCP port (further clients wait in the backlog); for UDP, flows per port.' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" udp-timeout' -l 'udp-timeout' -d 'Seconds a UDP flow may stay silent before it is dropped.' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd help" version' -l 'version' -d 'Show the version.'

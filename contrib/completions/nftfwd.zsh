@@ -41,6 +41,8 @@ _nftfwd() {
 
     local -i ret=1
     local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
         '(-): :->command'
@@ -52,16 +54,17 @@ _nftfwd() {
         local -ar subcommands=(
             'add:Publish HOST (a port or range, optionally on one address) to TARGET.'
             'rm:Remove the mapping(s) published on exactly HOST.'
-            'ls:List published mappings with their packet and byte counters.'
+            'ls:List published mappings with their counters and the relay'\''s view.'
             'apply:Make the table hold exactly the mappings in FILE, in one atomic batch.'
             'flush:Remove every mapping and the table itself.'
+            'relay:Serve, in userland, the published ports the kernel cannot NAT.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        add|rm|ls|apply|flush|help)
+        add|rm|ls|apply|flush|relay|help)
             "_nftfwd_${words[1]}" && ret=0
             ;;
         esac
@@ -136,6 +139,21 @@ _nftfwd_flush() {
     local -ar arg_specs=(
         '--table[The nftables table nftfwd owns (family inet).]:name:'
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_relay() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--connection-limit[At most this many connections at once per published TCP port (further clients wait in the backlog); for UDP, flows per port.]:n:'
+        '--udp-timeout[Seconds a UDP flow may stay silent before it is dropped.]:seconds:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
