@@ -142,7 +142,7 @@ extension NFTRelayTests {
             let proxy = try ProxyProcess(["-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", "\(port)",
                                           "-container-ip", "127.0.0.1", "-container-port", "80"])
             let status = proxy.status()
-            #expect(status == "1\nlisten tcp 127.0.0.1:\(port): bind: address already in use")
+            #expect(status == "1\nlisten tcp4 127.0.0.1:\(port): bind: address already in use")
             #expect(proxy.waitExit() == 1)
         }
 

@@ -373,7 +373,7 @@ extension NFTRelayTests {
             #expect {
                 try engine.addListener(ListenerSpec(proto: .tcp, listen: SocketAddress("127.0.0.1", port: port)!, target: SocketAddress("127.0.0.1", port: 1)!))
             } throws: { error in
-                "\(error)" == "listen tcp 127.0.0.1:\(port): bind: address already in use"
+                "\(error)" == "listen tcp4 127.0.0.1:\(port): bind: address already in use"
             }
         }
     }

@@ -452,10 +452,10 @@ HOLDER=$!
 if wait_for 10 test -e "$RUN/holder-ready"; then
     if out=$(DK_TIMEOUT=60 dk run -d -p 8082:80 "$IMAGE" /bin/busybox httpd -f -p 80 -h /www 2>&1); then
         fail "docker run -p 8082:80 succeeded although 0.0.0.0:8082 is taken: $out"
-    elif grep -qi 'address already in use' <<<"$out"; then
+    elif grep -q 'listen tcp4 0.0.0.0:8082: bind: address already in use' <<<"$out"; then
         ok "docker run -p 8082:80 on a taken port fails with the proxy's error: $(tail -n 1 <<<"$out")"
     else
-        fail "docker run -p 8082:80 on a taken port fails without the proxy's bind error: $out"
+        fail "docker run -p 8082:80 on a taken port fails without the proxy's bind error (listen tcp4 0.0.0.0:8082: bind: address already in use): $out"
     fi
 else
     fail "could not hold 0.0.0.0:8082 for the error-path check"
