@@ -30,6 +30,24 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// Why a mapping cannot use this address, or nil: multicast, broadcast, and IPv6 forms
+    /// that hide an IPv4 address (::ffff:a.b.c.d, ::a.b.c.d), which would slip past the
+    /// loopback checks and never match in an IPv6 map.
+    public var unusableReason: String? {
+        let b = bytes
+        switch self {
+        case .v4:
+            if b[0] >= 224 && b[0] <= 239 { return "a multicast address" }
+            if b == [255, 255, 255, 255] { return "the broadcast address" }
+            return nil
+        case .v6:
+            if b[0] == 0xff { return "a multicast address" }
+            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff { return "an IPv4-mapped IPv6 address (write the IPv4 address itself)" }
+            if b[0..<12].allSatisfy({ $0 == 0 }) && !isUnspecified && !isLoopback { return "an IPv4-compatible IPv6 address (write the IPv4 address itself)" }
+            return nil
+        }
+    }
+
     /// 0.0.0.0 or ::.
     public static func unspecified(_ family: Family) -> IPAddress {
         family == .ipv4 ? .v4([0, 0, 0, 0]) : .v6([UInt8](repeating: 0, count: 16))

@@ -31,8 +31,21 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         // Between IPv4 and IPv6 only the userland relay can carry traffic; the kernel cannot
         // translate. Such a mapping is accepted, recorded, and never DNAT'd.
         let crossFamily = hostFamily != targetAddress.family
-        if targetAddress.isLoopback && host.address?.isLoopback != true && !crossFamily {
-            throw .invalid("target \(target) is a loopback address: the kernel cannot forward other hosts' traffic to it; publish the service on an address it can reach")
+        for (what, endpoint) in [("host", host), ("target", target)] {
+            if let address = endpoint.address, let problem = address.unusableReason {
+                throw .invalid("\(what) address \(address) is \(problem): use a unicast address")
+            }
+        }
+        // A loopback service stays reachable from this host only: never publish it wider,
+        // not even through the relay (that would undo the CVE-2020-8558 protection).
+        if targetAddress.isLoopback && host.address?.isLoopback != true {
+            throw .invalid("target \(target) is a loopback address: only a loopback host address (127.0.0.1, [::1]) may lead to it; publish the service on an address the kernel can reach")
+        }
+        if host.address == target.address && host.ports == target.ports {
+            throw .invalid("host \(host) and target \(target) are the same: the mapping would loop back onto itself")
+        }
+        if proto == .sctp && (crossFamily || host.address?.isLoopback == true) {
+            throw .invalid("sctp \(host) -> \(target) could only be served by the userland relay, which does not relay sctp: use an address of the target's family that is not loopback")
         }
         guard host.ports.count == target.ports.count else {
             throw .invalid("host ports \(host.ports) (\(host.ports.count)) and target ports \(target.ports) (\(target.ports.count)) differ in length: give ranges of the same length")
@@ -46,7 +59,19 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         self.hostFamily = hostFamily
         self.target = target
         self.comment = comment
+        // The element comment (label, then the user's text) must fit nft's comment limit
+        // whole, or it would not read back.
+        let stored = TableLayout.elementComment(for: self).utf8.count
+        if stored > Mapping.maxStoredComment {
+            let room = Mapping.maxStoredComment - label.utf8.count - 3
+            throw .invalid(room > 0
+                ? "comment is too long for this mapping: \(room) bytes fit beside its addresses, \(comment.utf8.count) were given"
+                : "this mapping's addresses leave no room for a comment: leave --comment out")
+        }
     }
+
+    /// nft's limit for a comment, which holds the label and the user's comment.
+    static let maxStoredComment = 127
 
     /// Parses the CLI's and the JSON file's text forms.
     public static func parse(host: String, target: String, proto: String = "tcp", comment: String = "") throws(MappingError) -> Mapping {

@@ -43,6 +43,9 @@ public final class Publisher {
                 }
             }
             if nearby.contains(mapping) { return .alreadyPublished }
+            if let twin = nearby.first(where: { $0.label == mapping.label }) {
+                throw MappingError.invalid("\(mapping.label) is already published with another comment (\"\(twin.comment)\"): nftfwd rm \(mapping.hostText) first to change it")
+            }
             if let existing = nearby.first(where: { $0.conflicts(with: mapping) }) {
                 throw MappingError.conflict(new: mapping.description, existing: existing.description)
             }
@@ -127,7 +130,8 @@ public final class Publisher {
             let current = Set(snapshot.mappings.map(\.mapping))
             let desired = Set(mappings)
             var batch = Batch(table: layout.table)
-            if !snapshot.exists { layout.create(in: &batch) }
+            // An empty file on a host without the table leaves it without one.
+            if !snapshot.exists && !mappings.isEmpty { layout.create(in: &batch) }
             let removed = snapshot.mappings.map(\.mapping).filter { !desired.contains($0) }
             let added = mappings.filter { !current.contains($0) }
             for mapping in removed { deleteElements(of: mapping, from: &batch) }

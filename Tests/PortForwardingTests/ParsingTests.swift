@@ -39,13 +39,31 @@ struct ParsingTests {
         ("[fd00::1:8080", "[fd00::2]:80", "tcp", "host '[fd00::1:8080': missing ']' after the IPv6 address, e.g. [fd00::2]:80"),
         ("[fd00::1]", "[fd00::2]:80", "tcp", "host '[fd00::1]': a port must follow the address, e.g. [fd00::1]:8080"),
         ("8080", "0.0.0.0:80", "tcp", "target address 0.0.0.0 is not a host: name the address the service listens on"),
-        ("8080", "127.0.0.1:80", "tcp", "target 127.0.0.1:80 is a loopback address: the kernel cannot forward other hosts' traffic to it; publish the service on an address it can reach"),
+        ("8080", "127.0.0.1:80", "tcp", "target 127.0.0.1:80 is a loopback address: only a loopback host address (127.0.0.1, [::1]) may lead to it; publish the service on an address the kernel can reach"),
+        ("0.0.0.0:5432", "[::1]:5432", "tcp", "target [::1]:5432 is a loopback address: only a loopback host address (127.0.0.1, [::1]) may lead to it; publish the service on an address the kernel can reach"),
+        ("127.0.0.1:8080", "127.0.0.1:8080", "tcp", "host 127.0.0.1:8080 and target 127.0.0.1:8080 are the same: the mapping would loop back onto itself"),
+        ("8080", "224.0.0.1:80", "udp", "target address 224.0.0.1 is a multicast address: use a unicast address"),
+        ("8080", "255.255.255.255:80", "udp", "target address 255.255.255.255 is the broadcast address: use a unicast address"),
+        ("[::ffff:10.0.0.1]:8080", "[fd00::2]:80", "tcp", "host address ::ffff:10.0.0.1 is an IPv4-mapped IPv6 address (write the IPv4 address itself): use a unicast address"),
+        ("8080", "[::ffff:127.0.0.1]:80", "tcp", "target address ::ffff:127.0.0.1 is an IPv4-mapped IPv6 address (write the IPv4 address itself): use a unicast address"),
+        ("[ff02::1]:8080", "[fd00::2]:80", "udp", "host address ff02::1 is a multicast address: use a unicast address"),
+        ("127.0.0.1:9000", "10.0.0.2:9000", "sctp", "sctp 127.0.0.1:9000 -> 10.0.0.2:9000 could only be served by the userland relay, which does not relay sctp: use an address of the target's family that is not loopback"),
         ("", "10.0.0.2:80", "tcp", "host is empty: write [ADDR:]PORT, e.g. 8080 or 10.0.0.2:80"),
     ])
     func bad(host: String, target: String, proto: String, message: String) {
         #expect(throws: MappingError.invalid(message)) {
             try Mapping.parse(host: host, target: target, proto: proto)
         }
+    }
+
+    @Test("the stored comment (mapping and user text) must fit nft's 127 bytes")
+    func commentRoom() throws {
+        let host = "[2001:db8:85a3:8d3:1319:8a2e:370:7348]:10000-10099", target = "[fd00:1234:5678:9abc::2]:20000-20099"
+        #expect(throws: MappingError.invalid("comment is too long for this mapping: 30 bytes fit beside its addresses, 31 were given")) {
+            try Mapping.parse(host: host, target: target, comment: String(repeating: "c", count: 31))
+        }
+        let fits = try Mapping.parse(host: host, target: target, comment: String(repeating: "c", count: 30))
+        #expect(TableLayout.elementComment(for: fits).utf8.count == 127)
     }
 
     @Test func comments() throws {
