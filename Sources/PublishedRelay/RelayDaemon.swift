@@ -7,13 +7,13 @@ import PortForwarding
 import Synchronization
 
 public enum RelayDaemonError: Error, Sendable, CustomStringConvertible {
-    case alreadyRunning(table: String)
+    case alreadyRunning(table: String, name: String)
     case system(String, Int32)
 
     public var description: String {
         switch self {
-        case .alreadyRunning(let table):
-            return "a relay for table \(table) already runs in this network namespace"
+        case .alreadyRunning(let table, let name):
+            return "a relay for table \(table) already runs in this network namespace (another process holds the status socket @\(name))"
         case .system(let call, let e):
             return "\(call) failed: \(String(cString: strerror(e)))"
         }
@@ -65,7 +65,8 @@ public final class RelayDaemon {
         self.log = log
     }
 
-    /// Serves until SIGTERM or SIGINT; returns the signal that stopped it.
+    /// Serves until SIGTERM or SIGINT; returns the signal that stopped it. SIGHUP reads the
+    /// table again at once.
     public func run(pollInterval: Duration = .milliseconds(200)) throws -> Int32 {
         // Blocked before any thread exists, so every thread inherits the mask and the
         // signals wait for sigtimedwait below.
@@ -82,7 +83,7 @@ public final class RelayDaemon {
             RelayDaemon.status(state: state, engine: engine, table: table)
         }
         try engine.start()
-        status.start()
+        try status.start()
         log("nftfwd relay: following table inet \(table) (status: @\(StatusChannel.name(table: table)))")
         defer {
             status.stop()
@@ -96,22 +97,25 @@ public final class RelayDaemon {
         while true {
             let current = try? nft.generation()
             if current == nil || current != generation {
-                generation = current
-                reload(nft: nft, engine: engine)
+                // A failed read is tried again at the next poll, changed ruleset or not.
+                generation = reload(nft: nft, engine: engine) ? current : nil
             } else if !state.withLock({ $0.failed.isEmpty }) && monotonicNow() - lastRetry >= 1 {
                 lastRetry = monotonicNow()
                 reconcile(engine: engine)
             }
             let signal = sigtimedwait(&signals, nil, &timeout)
-            if signal > 0 {
+            if signal == SIGHUP {
+                log("nftfwd relay: SIGHUP, reading the table again")
+                generation = nil
+            } else if signal > 0 {
                 log("nftfwd relay: signal \(signal), stopping")
                 return signal
             }
         }
     }
 
-    /// Reads the table and serves what it says.
-    private func reload(nft: NFTables, engine: RelayEngine) {
+    /// Reads the table and serves what it says; false if the table could not be read.
+    private func reload(nft: NFTables, engine: RelayEngine) -> Bool {
         let reader = TableReader(layout: layout, nft: nft)
         do {
             let snapshot = try reader.snapshot()
@@ -125,9 +129,10 @@ public final class RelayDaemon {
                 return s.problem != problem
             }
             if changed { log("nftfwd relay: \(problem)") }
-            return
+            return false
         }
         reconcile(engine: engine)
+        return true
     }
 
     /// Closes listeners no longer wanted and opens the missing ones.

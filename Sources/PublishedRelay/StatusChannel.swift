@@ -26,6 +26,13 @@ public enum StatusChannel {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
         }
         guard rc == 0 else { return nil }
+        // Anyone in the namespace could bind the name first: believe only a relay run by
+        // root or by ourselves.
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (glibc hides the name without _GNU_SOURCE)
+        var cred: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)
+        var credLength = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credLength) == 0,
+              cred.uid == 0 || cred.uid == geteuid() else { return nil }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -75,27 +82,40 @@ final class StatusServer: @unchecked Sendable {
         guard rc == 0, listen(fd, 16) == 0 else {
             let e = errno
             close(fd)
-            if e == EADDRINUSE { throw .alreadyRunning(table: table) }
+            if e == EADDRINUSE { throw .alreadyRunning(table: table, name: StatusChannel.name(table: table)) }
             throw .system("bind(@\(StatusChannel.name(table: table)))", e)
         }
     }
 
-    func start() {
+    private var started = false
+
+    func start() throws(RelayDaemonError) {
         let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { raw in
+        let rc = pthread_create(&thread, nil, { raw in
             let server = Unmanaged<StatusServer>.fromOpaque(raw!).takeRetainedValue()
             server.serve()
             return nil
         }, context)
+        guard rc == 0 else {
+            Unmanaged<StatusServer>.fromOpaque(context).release()
+            throw .system("pthread_create", rc)
+        }
+        started = true
     }
 
     private func serve() {
         while true {
             let client = accept(fd, nil, nil)
             if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return   // shut down
+                switch errno {
+                case EINTR, ECONNABORTED: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM: usleep(100_000); continue   // wait for fds, never give up
+                default: return   // shut down
+                }
             }
+            // A client that never reads must not hold the others (or shutdown) up.
+            var tv = timeval(tv_sec: 1, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var text = status().json.rendered() + "\n"
             text.withUTF8 { buffer in
                 var offset = 0
@@ -112,7 +132,7 @@ final class StatusServer: @unchecked Sendable {
 
     func stop() {
         shutdown(fd, Int32(SHUT_RDWR))
-        pthread_join(thread, nil)
+        if started { pthread_join(thread, nil) }
         close(fd)
     }
 }

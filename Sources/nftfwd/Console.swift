@@ -5,6 +5,7 @@ import ArgumentParser
 import NFTables
 import PortForwarding
 import PublishedRelay
+import NFTRelay
 
 /// Output, and the one place errors become messages and exit codes.
 enum Console {
@@ -52,6 +53,9 @@ enum Console {
             return 1
         case let e as RelayDaemonError:
             error("nftfwd: \(e)")
+            return 2
+        case let e as SyscallError:
+            error("nftfwd: \(e.function) failed: \(e.errno)")
             return 2
         case let e as Errno:
             error("nftfwd: \(e)")

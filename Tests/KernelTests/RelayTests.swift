@@ -56,6 +56,11 @@ struct RelayTests {
         #expect(listed.contains("tcp ipv4 8080 198.18.2.2:80 dnat 1 60 listening 0/1"))
         #expect(listed.contains("tcp ipv6 [::]:8080 198.18.2.2:80 relay-only 0 0 listening 0/2"))
 
+        // SIGHUP re-reads the table; it does not stop the relay.
+        kill(relay, SIGHUP)
+        #expect(Command.wait(pid: relay, timeout: 0.5) == nil)
+        #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8080) == "tcp 80 from 198.18.2.1")
+
         kill(relay, SIGTERM)
         #expect(Command.wait(pid: relay, timeout: 10) == 0)
         #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8080) == "ERROR ConnectionRefusedError")
