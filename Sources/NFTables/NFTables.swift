@@ -136,9 +136,23 @@ public final class NFTables {
         return out
     }
 
-    /// Looks up the given keys in a map, one pipelined round trip for all of them.
+    /// Looks up the given keys in a map, pipelined: one round trip per 256 keys.
     /// Returns the element for each key, or nil where the map has no such key.
     public func lookup(_ keys: [[UInt8]], in table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord?] {
+        var out: [ElementRecord?] = []
+        out.reserveCapacity(keys.count)
+        var start = 0
+        while start < keys.count {
+            let end = min(start + 256, keys.count)
+            out += try lookupChunk(Array(keys[start..<end]), in: table, map: map)
+            start = end
+        }
+        return out
+    }
+
+    /// One round trip: the kernel queues every reply while still inside sendto, so the
+    /// chunk is sized for the receive buffer.
+    private func lookupChunk(_ keys: [[UInt8]], in table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord?] {
         guard !keys.isEmpty else { return [] }
         var datagram: [UInt8] = []
         var indexBySeq: [UInt32: Int] = [:]
@@ -242,6 +256,8 @@ public final class NFTables {
                     return .more
                 }
                 guard nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) else { return .more }
+                // Only replies to this batch's messages (BEGIN .. END) count.
+                guard seq &- (batch.firstSeq &- 1) <= UInt32(batch.count + 1) else { return .more }
                 var err = nftfwd_nlerr()
                 nftfwd_parse_error(nlh, &err)
                 guard err.error != 0 else { return .more }
@@ -265,6 +281,11 @@ public final class NFTables {
             rejections.append(.init(operation: "batch", errno: .noBufferSpace, detail: "replies overflowed the socket buffer"))
         }
         if !rejections.isEmpty { throw .rejected(rejections) }
+        // Every committed batch moves the generation on. The kernel drops some malformed
+        // batches without an error; never take such silence for success.
+        if let generation, !batch.isEmpty, newGeneration == generation {
+            throw .notApplied
+        }
         return newGeneration
     }
 

@@ -11,6 +11,9 @@ public enum NetlinkError: Error, Sendable, CustomStringConvertible {
     case request(what: String, errno: Errno)
     /// A reply could not be parsed.
     case malformedReply(String)
+    /// The kernel reported no error, yet the ruleset generation did not move: the batch was
+    /// not applied.
+    case notApplied
 
     /// One message of a batch the kernel refused.
     public struct Rejection: Sendable, Equatable, CustomStringConvertible {
@@ -28,7 +31,7 @@ public enum NetlinkError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .system(_, let e), .request(_, let e): return e
         case .rejected(let list): return list.first?.errno
-        case .malformedReply: return nil
+        case .malformedReply, .notApplied: return nil
         }
     }
 
@@ -44,6 +47,8 @@ public enum NetlinkError: Error, Sendable, CustomStringConvertible {
             return "kernel refused '\(what)': \(e)"
         case .malformedReply(let what):
             return "malformed netlink reply: \(what)"
+        case .notApplied:
+            return "the kernel did not apply the batch, and reported no error (the ruleset generation did not change)"
         }
     }
 }

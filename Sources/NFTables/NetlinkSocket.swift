@@ -35,8 +35,12 @@ public final class NetlinkSocket {
         receiveBuffer = .allocate(byteCount: 1 << 16, alignment: 16)
         var seed = timespec()
         clock_gettime(CLOCK_MONOTONIC, &seed)
-        nextSeq = UInt32(truncatingIfNeeded: seed.tv_nsec) | 1
+        nextSeq = UInt32(truncatingIfNeeded: seed.tv_nsec) | NetlinkSocket.requestSeqBase
     }
+
+    /// Requests are numbered from 2^31 up, batches (see `Batch`) from 1: a reply to one can
+    /// never be taken for a reply to the other.
+    static let requestSeqBase: UInt32 = 0x8000_0000
 
     deinit {
         mnl_socket_close(nl)
@@ -46,21 +50,34 @@ public final class NetlinkSocket {
     /// A fresh sequence number for a request.
     public func allocateSeq() -> UInt32 {
         nextSeq &+= 1
-        if nextSeq == 0 { nextSeq = 1 }
+        if nextSeq < NetlinkSocket.requestSeqBase { nextSeq = NetlinkSocket.requestSeqBase }
         return nextSeq
     }
 
     /// Makes sure one `sendto` of `bytes` fits the socket's send buffer: netlink refuses a
     /// datagram larger than it (EMSGSIZE) rather than splitting it. As root, the FORCE variant
     /// lifts the sysctl cap; the receive side grows too, so a reply per message still fits.
+    /// Each reply costs about a page of receive buffer (truesize), whatever its length.
     func reserve(sendBytes bytes: Int, expectedReplies: Int) {
-        guard bytes > sendBufferSize else { return }
-        var size = Int32(clamping: bytes + 65536)
-        _ = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(4))
-        var rcv = Int32(clamping: max(1 << 22, expectedReplies * 1024))
-        _ = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, socklen_t(4))
-        sendBufferSize = bytes
+        let fd = mnl_socket_get_fd(nl)
+        if bytes > sendBufferSize {
+            var size = Int32(clamping: bytes + 65536)
+            if setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(4)) != 0 {
+                // Without CAP_NET_ADMIN in the owning user namespace: the sysctl cap applies.
+                _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(4))
+            }
+            sendBufferSize = bytes
+        }
+        let wanted = max(1 << 22, expectedReplies * 8192)
+        if wanted > receiveBufferSize {
+            var rcv = Int32(clamping: wanted)
+            if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, socklen_t(4)) != 0 {
+                _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, socklen_t(4))
+            }
+            receiveBufferSize = wanted
+        }
     }
+    private var receiveBufferSize = 0
 
     /// Sends one datagram (which may hold many netlink messages).
     func send(_ bytes: UnsafeRawBufferPointer) throws(NetlinkError) {

@@ -39,6 +39,12 @@ struct ScaleTests {
         #expect(conflicting.status == 1)
         #expect(try lab.ruleset() == before)
 
+        // A 10,000-port range: added, found again by 10,000 point lookups, removed at once.
+        try lab.nftfwdOK("add", "40000-49999", "198.18.2.2:40000-49999", "--proto", "udp")
+        #expect(try lab.nftfwdOK("add", "40000-49999", "198.18.2.2:40000-49999", "--proto", "udp").stdout
+                == "already published: 40000-49999/udp -> 198.18.2.2:40000-49999\n")
+        try lab.nftfwdOK("rm", "40000-49999", "--proto", "udp")
+
         // And apply of a different set replaces everything in one go.
         let replaced = try lab.nftfwdOK("apply", "-", stdin: Self.file(5, firstPort: 30000))
         #expect(replaced.stdout == "applied 5 mapping(s): 5 added, 9999 removed, 0 unchanged\n")
