@@ -365,6 +365,26 @@ extension NFTRelayTests {
             #expect(TestSocket.drain(fd).end == .eof)
         }
 
+        @Test("once removeListener returns, the address can be bound again at once", arguments: [1, 2])
+        func rebindAfterRemoval(loops: Int) throws {
+            let echo = EchoServer()
+            defer { echo.stop() }
+            let relay = try RunningRelay(targetPort: echo.port, loops: loops)
+            defer { relay.stop() }
+            let listen = SocketAddress("127.0.0.1", port: relay.port)!
+            let target = SocketAddress("127.0.0.1", port: echo.port)!
+            for graceful in [false, true, false] {
+                let old = try #require(relay.engine.stats().first?.id)
+                relay.engine.removeListener(old, graceful: graceful)
+                try relay.engine.addListener(ListenerSpec(proto: .tcp, listen: listen, target: target))
+            }
+            let fd = TestSocket.connect("127.0.0.1", relay.port)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            #expect(TestSocket.sendAll(fd, [9]))
+            #expect(TestSocket.read(fd, count: 1) == [9])
+        }
+
         @Test("binding a port in use throws a docker-style error")
         func portInUse() throws {
             let (busy, port) = TestSocket.listen()

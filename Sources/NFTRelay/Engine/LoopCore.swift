@@ -1,10 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
 import Synchronization
+
 /// Commands from control threads to the loop.
 enum EngineCommand {
     /// `shared`: other loops serve the same socket.
     case add(ListenerID, ListenerSocket, ListenerSpec, shared: Bool)
-    case remove(ListenerID, graceful: Bool)
+    case remove(ListenerID, graceful: Bool, done: RemovalAck?)
     case stop
+}
+
+/// Lets `removeListener` wait until every loop has let go of the listening socket, so the
+/// address is free when it returns (a caller re-binding it at once must not see EADDRINUSE).
+/// Each loop writes one byte to the pipe after processing the removal.
+final class RemovalAck: Sendable {
+    private let readFD: Int32
+    private let writeFD: Int32
+
+    init?() {
+        var fds: [Int32] = [-1, -1]
+        guard clinux_pipe2(&fds, O_CLOEXEC) == 0 else { return nil }
+        readFD = fds[0]
+        writeFD = fds[1]
+    }
+
+    deinit {
+        Posix.close(readFD)
+        Posix.close(writeFD)
+    }
+
+    func signal() {
+        var byte: UInt8 = 1
+        _ = withUnsafeBytes(of: &byte) { try? Posix.write(writeFD, $0) }
+    }
+
+    /// Waits for `count` signals, for at most `timeout` milliseconds in all.
+    func wait(for count: Int, timeout: Int32 = 2000) {
+        var received = 0
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let deadline = MonotonicClock.now() + UInt64(timeout) * 1_000_000
+        while received < count {
+            let now = MonotonicClock.now()
+            guard now < deadline else { return }
+            var p = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1) > 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress, min($0.count, count - received)) }
+            if n > 0 { received += n }
+        }
+    }
 }
 
 /// The part of a `RelayEngine` that lives on the loop thread: the event loop, the shared
@@ -49,11 +94,13 @@ final class LoopCore: @unchecked Sendable {
     }
 
     private func drainInbox() {
-        let commands = inbox.withLock { inbox -> [EngineCommand] in
+        // Popped one by one, so a processed `.add` no longer holds its socket while a later
+        // `.remove` of the same listener acknowledges that the socket is gone.
+        var pending = inbox.withLock { inbox -> [EngineCommand] in
             defer { inbox.removeAll() }
-            return inbox
+            return inbox.reversed()
         }
-        for command in commands {
+        while let command = pending.popLast() {
             switch command {
             case .add(let id, let socket, let spec, let shared):
                 let listener: RelayListener = spec.proto == .tcp
@@ -66,7 +113,8 @@ final class LoopCore: @unchecked Sendable {
                     listener.shutdown()
                     context.stats.failed(id, error.description)
                 }
-            case .remove(let id, let graceful):
+            case .remove(let id, let graceful, let done):
+                defer { done?.signal() }
                 guard let listener = listeners[id] else { break }
                 if graceful {
                     // Kept until its last connection ends, then dropped.

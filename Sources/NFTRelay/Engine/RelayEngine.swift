@@ -96,9 +96,15 @@ public final class RelayEngine: Sendable {
     /// connections (or drops the flows) it was relaying; with `graceful`, its TCP connections
     /// instead run on to their natural end (UDP flows, which reply through the listening
     /// socket, end with it). Its statistics go at once. Unknown ids are ignored.
+    ///
+    /// While the engine runs, returns once every loop has released the socket (at most 2 s),
+    /// so the address can be bound again right away. Never call it from a loop thread.
     public func removeListener(_ id: ListenerID, graceful: Bool = false) {
         board.remove(id)
-        for core in cores { core.send(.remove(id, graceful: graceful)) }
+        let running = control.withLock { $0.running }
+        let ack = running ? RemovalAck() : nil
+        for core in cores { core.send(.remove(id, graceful: graceful, done: ack)) }
+        ack?.wait(for: cores.count)
     }
 
     /// Every listener's current state and counters, ordered by id.

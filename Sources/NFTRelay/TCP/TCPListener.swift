@@ -244,7 +244,9 @@ final class TCPListener: EventHandler, RelayListener {
         backoff = context.loop.schedule(after: nanoseconds) { [weak self] in
             guard let self else { return }
             self.backoff = nil
-            if !self.unpark() { return }
+            // Still out of fds: try again later. The fds may be freed by another loop's
+            // connections, whose closes do not wake this one.
+            if !self.unpark() { self.pause(for: 100_000_000); return }
             if self.atLimit { self.pause(for: 50_000_000) } else { self.resume() }
         }
     }
@@ -294,6 +296,7 @@ final class TCPListener: EventHandler, RelayListener {
         // The socket closes when the last loop's listener lets go of it; a drained listener
         // already did, and its fd number may be reused by then.
         if socket != nil { context.loop.deregister(fd) }
+        socket = nil   // this loop's hold on the listening socket ends here
         for client in parked {
             Sockets.reset(client)
             if reserving { context.stats.closed(id) }

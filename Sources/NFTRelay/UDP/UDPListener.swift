@@ -15,8 +15,8 @@ import Glibc
 final class UDPListener: EventHandler, RelayListener {
     let id: ListenerID
     let fd: Int32
-    /// Keeps the socket open while this listener exists (UDP is served by one loop only).
-    private let socket: ListenerSocket
+    /// Keeps the socket open until `shutdown` (UDP is served by one loop only).
+    private var socket: ListenerSocket?
     private let spec: ListenerSpec
     private let context: RelayContext
     private var flows = FlowTable()
@@ -176,7 +176,8 @@ final class UDPListener: EventHandler, RelayListener {
         closed = true
         sweepTimer?.cancel()
         while let oldest = flows.oldest { drop(oldest) }
-        context.loop.deregister(fd)   // the socket closes when this listener is released
+        context.loop.deregister(fd)
+        socket = nil   // the socket closes now: the address is free again
     }
 
     /// Replies leave through the listening socket, so flows cannot outlive it: a UDP
