@@ -79,6 +79,14 @@ struct RelayTests {
         })
         #expect(Command.monotonicSeconds() - added < 1.0)
 
+        // Another target on the same port: the relay re-binds it at once (no busy-port error).
+        try lab.nftfwdOK("rm", "127.0.0.1:8081")
+        try lab.nftfwdOK("add", "127.0.0.1:8081", "198.18.2.2:9002")
+        #expect(TestNetwork.waitUntil(timeout: 1) {
+            lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "tcp 9002 from 198.18.2.1"
+        })
+        #expect(Self.status(lab)?.ports.map(\.state) == ["listening"])
+
         try lab.nftfwdOK("rm", "127.0.0.1:8081")
         #expect(TestNetwork.waitUntil(timeout: 1) {
             lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "ERROR ConnectionRefusedError"
