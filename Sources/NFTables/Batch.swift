@@ -64,7 +64,7 @@ public struct Batch: Sendable {
             nftnl_chain_set_str(c, UInt16(NFTNL_CHAIN_TYPE.rawValue), base.type)
             nftnl_chain_set_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), base.hook.kernelValue)
             nftnl_chain_set_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue), base.priority)
-            nftnl_chain_set_u32(c, UInt16(NFTNL_CHAIN_POLICY.rawValue), UInt32(base.acceptByDefault ? NF_ACCEPT : NF_DROP))
+            nftnl_chain_set_u32(c, UInt16(NFTNL_CHAIN_POLICY.rawValue), base.kernelPolicy)
         }
         append(UInt16(NFT_MSG_NEWCHAIN.rawValue), flags: NLM_F_CREATE, "add chain \(chain.name)") {
             nftnl_chain_nlmsg_build_payload($0, c)

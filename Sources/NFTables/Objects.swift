@@ -55,6 +55,8 @@ public struct ChainSpec: Sendable, Equatable {
         public init(type: String, hook: Hook, priority: Int32, acceptByDefault: Bool = true) {
             self.type = type; self.hook = hook; self.priority = priority; self.acceptByDefault = acceptByDefault
         }
+        /// The policy as the kernel lists it (NF_ACCEPT or NF_DROP).
+        public var kernelPolicy: UInt32 { UInt32(acceptByDefault ? NF_ACCEPT : NF_DROP) }
     }
     public var name: String
     public var base: Base?

@@ -35,15 +35,22 @@ public struct TableReader {
         self.nft = nft
     }
 
+    /// The whole table, consistent: the maps are read in several dumps, so if the ruleset
+    /// generation moved meanwhile the read starts over (a few times at most).
     public func snapshot() throws -> TableSnapshot {
-        let generation = try nft.generation()
-        guard try nft.tableExists(layout.table) else {
-            return TableSnapshot(exists: false, generation: generation, mappings: [])
+        var attempt = 0
+        while true {
+            let generation = try nft.generation()
+            guard try nft.tableExists(layout.table) else {
+                return TableSnapshot(exists: false, generation: generation, mappings: [])
+            }
+            try verifyStructure()
+            var mappings: [PublishedMapping] = []
+            for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
+            attempt += 1
+            if try nft.generation() != generation && attempt < 5 { continue }
+            return TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping })
         }
-        try verifyStructure()
-        var mappings: [PublishedMapping] = []
-        for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
-        return TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping })
     }
 
     /// Every mapping of one map.
@@ -76,6 +83,9 @@ public struct TableReader {
             if let base = expected.base {
                 guard chain.type == base.type, chain.hook == base.hook.kernelValue, chain.priority == base.priority else {
                     throw foreign("chain '\(expected.name)' has another type, hook or priority")
+                }
+                guard chain.policy == base.kernelPolicy else {
+                    throw foreign("chain '\(expected.name)' has another policy")
                 }
             } else if chain.hook != nil {
                 throw foreign("chain '\(expected.name)' should not be a base chain")

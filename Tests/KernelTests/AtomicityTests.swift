@@ -115,6 +115,12 @@ struct AtomicityTests {
         #expect(rules.stderr.contains("chain 'publish' has 8 rules where nftfwd wrote 7"))
         try lab.nftfwdOK("flush")
         try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.net.exec(lab.host, ["nft", "chain inet nftfwd prerouting { policy drop; }"])
+        let policy = lab.nftfwd("ls")
+        #expect(policy.status == 2)
+        #expect(policy.stderr.contains("chain 'prerouting' has another policy"))
+        try lab.nftfwdOK("flush")
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
     }
 
     @Test("without CAP_NET_ADMIN: exit 2 and a message that says what is needed")
