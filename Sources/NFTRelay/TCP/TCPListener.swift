@@ -63,6 +63,7 @@ final class TCPListener: EventHandler, RelayListener {
             }
             try Sockets.bind(fd, to: spec.listen)
             try Sockets.listen(fd, backlog: 4096)
+            Sockets.setNoDelay(fd)   // inherited by every accepted client: one setsockopt less each
         } catch {
             Posix.close(fd)
             throw error
@@ -74,6 +75,7 @@ final class TCPListener: EventHandler, RelayListener {
     static func adoptSocket(_ fd: Int32) throws(SyscallError) {
         try Posix.makeNonBlockingCloseOnExec(fd)
         try Sockets.listen(fd, backlog: 4096)
+        Sockets.setNoDelay(fd)
     }
 
     private var watched: Epoll.Events { shared ? [.readable, .exclusive] : .readable }
@@ -171,8 +173,7 @@ final class TCPListener: EventHandler, RelayListener {
                 return .failed
             }
         }
-        Sockets.setNoDelay(client)
-        Sockets.setNoDelay(target)
+        Sockets.setNoDelay(target)   // the client inherits TCP_NODELAY from the listening socket
         let connection = TCPConnection(client: client, target: target, owner: self, context: context)
         connections[ObjectIdentifier(connection)] = connection
         if reserving { context.stats.openedReserved(id) } else { context.stats.opened(id) }
