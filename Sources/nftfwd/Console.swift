@@ -34,39 +34,27 @@ enum Console {
     /// Exit codes: 1 for a request that cannot be carried out as asked (nothing changed),
     /// 2 for a failure of the system (permissions, netlink, a table nftfwd cannot read).
     static func exitCode(reporting failure: any Error) -> Int32 {
-        switch failure {
-        case let e as MappingError:
-            error("nftfwd: \(e)")
-            return 1
-        case let e as ForeignTableError:
-            error("nftfwd: \(e)")
-            return 2
-        case let e as NetlinkError:
-            if e.errno == .permission {
-                error("nftfwd: the kernel refused access to nftables: \(Errno.permission). Managing nftables needs CAP_NET_ADMIN: run nftfwd as root.")
-            } else {
-                error("nftfwd: \(e)")
-            }
-            return 2
-        case let e as FileError:
-            error("nftfwd: \(e)")
-            return 1
-        case let e as RelayDaemonError:
-            error("nftfwd: \(e)")
-            return 2
-        case let e as SyscallError:
-            error("nftfwd: \(e.function) failed: \(e.errno)")
-            return 2
-        case let e as Errno:
-            error("nftfwd: \(e)")
-            return 2
-        default:
+        guard let (message, code) = classify(failure) else {
             // The parser's own outcomes (help, version, usage errors) print and exit its way;
             // usage errors exit 1 like every other mistake in a request.
-            let code = Nftfwd.exitCode(for: failure)
-            if code == .success { Nftfwd.exit(withError: failure) }
+            if Nftfwd.exitCode(for: failure) == .success { Nftfwd.exit(withError: failure) }
             error(Nftfwd.fullMessage(for: failure))
             return 1
+        }
+        error("nftfwd: " + message)
+        return code
+    }
+
+    /// Our own errors: their one-line message and exit code; nil for the parser's.
+    private static func classify(_ failure: any Error) -> (String, Int32)? {
+        switch failure {
+        case let e as MappingError: return ("\(e)", 1)
+        case let e as FileError: return ("\(e)", 1)
+        case let e as NetlinkError where e.errno == .permission:
+            return ("the kernel refused access to nftables: \(Errno.permission). Managing nftables needs CAP_NET_ADMIN: run nftfwd as root.", 2)
+        case let e as SyscallError: return ("\(e.function) failed: \(e.errno)", 2)
+        case is ForeignTableError, is NetlinkError, is RelayDaemonError, is Errno: return ("\(failure)", 2)
+        default: return nil
         }
     }
 }
