@@ -73,7 +73,10 @@ public struct Batch: Sendable {
 
     // MARK: - Maps and elements
 
-    public mutating func addMap(_ map: MapSpec) {
+    public mutating func addMap(_ map: SetSpec) { addSet(map) }
+
+    /// `add set` / `add map` (NLM_F_CREATE without EXCL).
+    public mutating func addSet(_ map: SetSpec) {
         let s = nftnl_set_alloc()!
         defer { nftnl_set_free(s) }
         let id = nextSetID
@@ -83,16 +86,23 @@ public struct Batch: Sendable {
         nftnl_set_set_str(s, UInt16(NFTNL_SET_NAME.rawValue), map.name)
         nftnl_set_set_u32(s, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.kernelValue)
         nftnl_set_set_u32(s, UInt16(NFTNL_SET_ID.rawValue), id)
-        nftnl_set_set_u32(s, UInt16(NFTNL_SET_FLAGS.rawValue), UInt32(NFT_SET_MAP.rawValue))
+        nftnl_set_set_u32(s, UInt16(NFTNL_SET_FLAGS.rawValue), map.kernelFlags)
         nftnl_set_set_u32(s, UInt16(NFTNL_SET_KEY_TYPE.rawValue), DataType.concat(map.key))
         nftnl_set_set_u32(s, UInt16(NFTNL_SET_KEY_LEN.rawValue), UInt32(map.keyLength))
-        nftnl_set_set_u32(s, UInt16(NFTNL_SET_DATA_TYPE.rawValue), DataType.concat(map.value))
-        nftnl_set_set_u32(s, UInt16(NFTNL_SET_DATA_LEN.rawValue), UInt32(map.valueLength))
+        if map.isMap {
+            nftnl_set_set_u32(s, UInt16(NFTNL_SET_DATA_TYPE.rawValue), DataType.concat(map.value))
+            nftnl_set_set_u32(s, UInt16(NFTNL_SET_DATA_LEN.rawValue), UInt32(map.valueLength))
+        }
+        if map.kernelFlags & UInt32(NFT_SET_CONCAT.rawValue) != 0 {
+            // The kernel picks its range-matching set type (pipapo) from the field lengths.
+            let lengths = map.key.map { UInt8($0.concatLength) }
+            lengths.withUnsafeBytes { _ = nftnl_set_set_data(s, UInt16(NFTNL_SET_DESC_CONCAT.rawValue), $0.baseAddress, UInt32($0.count)) }
+        }
         if map.counters {
             // The set owns the expression once added.
             nftnl_set_add_expr(s, nftnl_expr_alloc("counter"))
         }
-        append(UInt16(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, "add map \(map.name)") {
+        append(UInt16(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, "add \(map.isMap ? "map" : "set") \(map.name)") {
             nftnl_set_nlmsg_build_payload($0, s)
         }
     }
@@ -105,7 +115,8 @@ public struct Batch: Sendable {
 
     /// `delete element`: the kernel refuses (ENOENT) a key that is not there.
     public mutating func deleteElement(_ element: Element, from map: String, describedAs what: @escaping @autoclosure @Sendable () -> String) {
-        elementMessage(UInt16(NFT_MSG_DELSETELEM.rawValue), flags: 0, Element(key: element.key, value: []), map) { "delete element " + what() }
+        let key = Element(key: element.key, keyEnd: element.keyEnd, intervalEnd: element.intervalEnd)
+        elementMessage(UInt16(NFT_MSG_DELSETELEM.rawValue), flags: 0, key, map) { "delete element " + what() }
     }
 
     private mutating func elementMessage(_ type: UInt16, flags: Int32, _ element: Element, _ map: String, _ what: @escaping @Sendable () -> String) {
@@ -121,6 +132,12 @@ public struct Batch: Sendable {
     static func makeElement(_ element: Element) -> OpaquePointer {
         let e = nftnl_set_elem_alloc()!
         element.key.withUnsafeBytes { _ = nftnl_set_elem_set(e, UInt16(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+        if let end = element.keyEnd {
+            end.withUnsafeBytes { _ = nftnl_set_elem_set(e, UInt16(NFTNL_SET_ELEM_KEY_END), $0.baseAddress, UInt32($0.count)) }
+        }
+        if element.intervalEnd {
+            nftnl_set_elem_set_u32(e, UInt16(NFTNL_SET_ELEM_FLAGS), UInt32(NFT_SET_ELEM_INTERVAL_END.rawValue))
+        }
         if !element.value.isEmpty {
             element.value.withUnsafeBytes { _ = nftnl_set_elem_set(e, UInt16(NFTNL_SET_ELEM_DATA), $0.baseAddress, UInt32($0.count)) }
         }
@@ -142,6 +159,7 @@ public struct Batch: Sendable {
         for expression in rule.expressions {
             var setID: UInt32?
             if case .lookup(let map, _, _) = expression { setID = setIDs[map] }
+            if case .member(let set, _) = expression { setID = setIDs[set] }
             nftnl_rule_add_expr(r, expression.make(setID: setID))
         }
         append(UInt16(NFT_MSG_NEWRULE.rawValue), flags: NLM_F_CREATE | NLM_F_APPEND, "add rule \(rule.chain): \(what)") {

@@ -19,8 +19,20 @@ public struct Register: RawRepresentable, Hashable, Sendable {
 /// One expression of a rule. Each case says in its comment which nft syntax produces it.
 public enum Expression: Sendable, Equatable {
     public enum MetaKey: Sendable {
-        case nfproto, l4proto
-        var kernelValue: UInt32 { self == .nfproto ? NFT_META_NFPROTO.rawValue : NFT_META_L4PROTO.rawValue }
+        case nfproto, l4proto, mark, iifname, oifname
+        var kernelValue: UInt32 {
+            switch self {
+            case .nfproto: return NFT_META_NFPROTO.rawValue
+            case .l4proto: return NFT_META_L4PROTO.rawValue
+            case .mark: return NFT_META_MARK.rawValue
+            case .iifname: return NFT_META_IIFNAME.rawValue
+            case .oifname: return NFT_META_OIFNAME.rawValue
+            }
+        }
+    }
+    public enum ConntrackKey: Sendable {
+        case state, status
+        var kernelValue: UInt32 { self == .state ? NFT_CT_STATE.rawValue : NFT_CT_STATUS.rawValue }
     }
     public enum PayloadBase: Sendable {
         case network, transport
@@ -38,16 +50,31 @@ public enum Expression: Sendable, Equatable {
     }
     public enum Verdict: Sendable, Equatable { case accept, drop, `return`, jump(String) }
 
-    /// `meta nfproto` / `meta l4proto` into a register (host byte order, 1 byte).
+    /// `meta nfproto`, `meta l4proto`, `meta mark`, `iifname`, `oifname` into a register.
     case meta(MetaKey, into: Register)
+    /// `meta mark set ...` from a register.
+    case metaSet(MetaKey, from: Register)
+    /// `ct state`, `ct status` into a register (4 bytes, host order).
+    case conntrack(ConntrackKey, into: Register)
+    /// `(reg & mask) ^ xor` in place, over `mask.count` bytes.
+    case bitwise(Register, mask: [UInt8], xor: [UInt8])
     /// `ip daddr`, `th dport`, ...: `length` bytes at `offset` from the header `base`.
     case payload(PayloadBase, offset: UInt32, length: UInt32, into: Register)
     /// Compares a register with constant bytes.
     case compare(Register, CompareOp, [UInt8])
     /// `fib daddr type`: the route type of the destination address (RTN_LOCAL = 2, host order).
     case fibDestinationType(into: Register)
+    /// `fib daddr . iif oif exists`: whether the route to the destination leaves by the
+    /// interface the packet came in on (1 byte: 1 or 0).
+    case fibDestinationViaInputInterface(into: Register)
     /// `... map @name`: looks the key in `from` up in a map, its value into `into`.
     case lookup(map: String, from: Register, into: Register)
+    /// `... @name`: the rule goes on only if the key in `from` is in the set.
+    case member(set: String, from: Register)
+    /// `counter` (packets and bytes of the rule).
+    case counter
+    /// `masquerade`: source NAT to the address of the outgoing interface.
+    case masquerade
     /// `dnat ip to ...` from registers.
     case nat(NatType, family: Family, address: Register, port: Register?)
     /// A verdict: `accept`, `return`, `jump CHAIN`.
@@ -63,6 +90,41 @@ public enum Expression: Sendable, Equatable {
             u32(e, Int(NFTNL_EXPR_META_KEY), key.kernelValue)
             u32(e, Int(NFTNL_EXPR_META_DREG), reg.rawValue)
             return e
+        case .metaSet(let key, let reg):
+            let e = alloc("meta")
+            u32(e, Int(NFTNL_EXPR_META_KEY), key.kernelValue)
+            u32(e, Int(NFTNL_EXPR_META_SREG), reg.rawValue)
+            return e
+        case .conntrack(let key, let reg):
+            let e = alloc("ct")
+            u32(e, Int(NFTNL_EXPR_CT_KEY), key.kernelValue)
+            u32(e, Int(NFTNL_EXPR_CT_DREG), reg.rawValue)
+            return e
+        case .bitwise(let reg, let mask, let xor):
+            let e = alloc("bitwise")
+            u32(e, Int(NFTNL_EXPR_BITWISE_SREG), reg.rawValue)
+            u32(e, Int(NFTNL_EXPR_BITWISE_DREG), reg.rawValue)
+            u32(e, Int(NFTNL_EXPR_BITWISE_LEN), UInt32(mask.count))
+            mask.withUnsafeBytes { _ = nftnl_expr_set(e, UInt16(NFTNL_EXPR_BITWISE_MASK), $0.baseAddress, UInt32($0.count)) }
+            xor.withUnsafeBytes { _ = nftnl_expr_set(e, UInt16(NFTNL_EXPR_BITWISE_XOR), $0.baseAddress, UInt32($0.count)) }
+            return e
+        case .fibDestinationViaInputInterface(let reg):
+            let e = alloc("fib")
+            u32(e, Int(NFTNL_EXPR_FIB_FLAGS), UInt32(NFTA_FIB_F_DADDR.rawValue | NFTA_FIB_F_IIF.rawValue | NFTA_FIB_F_PRESENT.rawValue))
+            u32(e, Int(NFTNL_EXPR_FIB_RESULT), UInt32(NFT_FIB_RESULT_OIF.rawValue))
+            u32(e, Int(NFTNL_EXPR_FIB_DREG), reg.rawValue)
+            return e
+        case .member(let set, let from):
+            let e = alloc("lookup")
+            u32(e, Int(NFTNL_EXPR_LOOKUP_SREG), from.rawValue)
+            nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
+            if let setID { u32(e, Int(NFTNL_EXPR_LOOKUP_SET_ID), setID) }
+            u32(e, Int(NFTNL_EXPR_LOOKUP_FLAGS), 0)
+            return e
+        case .counter:
+            return alloc("counter")
+        case .masquerade:
+            return alloc("masq")
         case .payload(let base, let offset, let length, let reg):
             let e = alloc("payload")
             u32(e, Int(NFTNL_EXPR_PAYLOAD_BASE), base.kernelValue)
@@ -133,7 +195,17 @@ public enum Expression: Sendable, Equatable {
     static func text(of e: OpaquePointer) -> String {
         var buffer = [CChar](repeating: 0, count: 512)
         let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? "?"
+        // A counter's values change with traffic; what it is does not.
+        if name == "counter" { return name }
+        // libnftnl prints compared data as 32-bit words, so a 1-byte and a 4-byte constant
+        // would read the same; the length tells them apart.
+        var suffix = ""
+        if name == "cmp" {
+            var length: UInt32 = 0
+            _ = nftnl_expr_get(e, UInt16(NFTNL_EXPR_CMP_DATA), &length)
+            suffix = " len \(length)"
+        }
         _ = nftnl_expr_snprintf(&buffer, buffer.count, e, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
-        return "\(name) " + String(cString: buffer)
+        return "\(name) " + String(cString: buffer) + suffix
     }
 }

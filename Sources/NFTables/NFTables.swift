@@ -220,9 +220,12 @@ public final class NFTables {
                 }, ptr)
             }
             let udata = bytes(Int(NFTNL_SET_ELEM_USERDATA))
+            let flags = nftnl_set_elem_is_set(e, UInt16(NFTNL_SET_ELEM_FLAGS)) ? nftnl_set_elem_get_u32(e, UInt16(NFTNL_SET_ELEM_FLAGS)) : 0
             out.append(ElementRecord(key: bytes(Int(NFTNL_SET_ELEM_KEY)), value: bytes(Int(NFTNL_SET_ELEM_DATA)),
                                      comment: udata.isEmpty ? nil : Element.comment(fromUserdata: udata),
-                                     packets: counter.packets, bytes: counter.bytes))
+                                     packets: counter.packets, bytes: counter.bytes,
+                                     keyEnd: bytes(Int(NFTNL_SET_ELEM_KEY_END)),
+                                     intervalEnd: flags & UInt32(NFT_SET_ELEM_INTERVAL_END.rawValue) != 0))
         }
         return out
     }

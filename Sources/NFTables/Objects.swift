@@ -70,12 +70,14 @@ public enum DataType: UInt32, Sendable {
     case ipv6Address = 8
     case inetProtocol = 12
     case inetService = 13
+    /// `ifname`: an interface name, 16 bytes (IFNAMSIZ), NUL-padded.
+    case interfaceName = 41
 
     /// Bytes the field takes in a concatenation: each field is padded to 4 bytes.
     public var concatLength: Int {
         switch self {
         case .ipv4Address, .inetProtocol, .inetService: return 4
-        case .ipv6Address: return 16
+        case .ipv6Address, .interfaceName: return 16
         case .verdict: return 16
         }
     }
@@ -86,18 +88,32 @@ public enum DataType: UInt32, Sendable {
     }
 }
 
-/// A named map (a set with data): its key and value are concatenations of `DataType`s.
-public struct MapSpec: Sendable, Equatable {
+/// A named set, or a map when it has a value: key and value are concatenations of `DataType`s.
+public struct SetSpec: Sendable, Equatable {
     public var name: String
     public var key: [DataType]
+    /// Empty for a plain set.
     public var value: [DataType]
     /// Every element gets a counter (the set carries a counter expression the kernel clones).
     public var counters: Bool
-    public init(name: String, key: [DataType], value: [DataType], counters: Bool = true) {
-        self.name = name; self.key = key; self.value = value; self.counters = counters
+    /// Elements are ranges (`flags interval`). With one key field the kernel keeps them in an
+    /// rbtree (a range is a start element and an end element); with a concatenation, in pipapo
+    /// (one element with a key and a key end).
+    public var interval: Bool
+    public init(name: String, key: [DataType], value: [DataType] = [], counters: Bool = true, interval: Bool = false) {
+        self.name = name; self.key = key; self.value = value; self.counters = counters; self.interval = interval
     }
+    public var isMap: Bool { !value.isEmpty }
     public var keyLength: Int { key.reduce(0) { $0 + $1.concatLength } }
     public var valueLength: Int { value.reduce(0) { $0 + $1.concatLength } }
+    /// NFT_SET_* flags as the kernel stores them.
+    public var kernelFlags: UInt32 {
+        var flags: UInt32 = 0
+        if isMap { flags |= UInt32(NFT_SET_MAP.rawValue) }
+        if interval { flags |= UInt32(NFT_SET_INTERVAL.rawValue) }
+        if interval && key.count > 1 { flags |= UInt32(NFT_SET_CONCAT.rawValue) }
+        return flags
+    }
 }
 
 /// One element of a map: raw key and value bytes (network byte order, each field padded to 4
@@ -106,8 +122,13 @@ public struct Element: Sendable, Equatable {
     public var key: [UInt8]
     public var value: [UInt8]
     public var comment: String?
-    public init(key: [UInt8], value: [UInt8], comment: String? = nil) {
-        self.key = key; self.value = value; self.comment = comment
+    /// The last key of a range in a concatenated interval set (pipapo).
+    public var keyEnd: [UInt8]?
+    /// In a one-field interval set (rbtree): this element closes a range; its key is the first
+    /// key after the range.
+    public var intervalEnd: Bool
+    public init(key: [UInt8], value: [UInt8] = [], comment: String? = nil, keyEnd: [UInt8]? = nil, intervalEnd: Bool = false) {
+        self.key = key; self.value = value; self.comment = comment; self.keyEnd = keyEnd; self.intervalEnd = intervalEnd
     }
 
     /// The userdata TLV nft uses for an element comment: type 0, length, NUL-terminated text.

@@ -35,4 +35,8 @@ public struct ElementRecord: Sendable, Equatable {
     public var comment: String?
     public var packets: UInt64
     public var bytes: UInt64
+    /// The range's last key, in a concatenated interval set.
+    public var keyEnd: [UInt8] = []
+    /// In a one-field interval set: the element closes a range.
+    public var intervalEnd: Bool = false
 }
