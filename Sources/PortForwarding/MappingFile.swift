@@ -1,10 +1,91 @@
-/// The JSON that `nftfwd ls --json` prints and `nftfwd apply` reads: an array of objects
-/// `{"proto", "family", "host", "target", "comment", "kernel", "packets", "bytes"}`. `apply`
+/// The desired state `nftfwd apply` reads: mappings, and masquerade rules unless the document
+/// leaves them alone (nil: a bare array of mappings, the older form).
+public struct StateDocument: Sendable, Equatable {
+    public var mappings: [Mapping]
+    public var masquerade: [MasqueradeRule]?
+    public init(mappings: [Mapping], masquerade: [MasqueradeRule]?) {
+        self.mappings = mappings
+        self.masquerade = masquerade
+    }
+
+    /// `{"mappings": [...], "masquerade": [...]}` as `ls --json` prints it, or a bare array of
+    /// mappings. Any bad entry fails it all, naming the entry.
+    public static func parse(_ text: String) throws(MappingError) -> StateDocument {
+        let json: JSON
+        do { json = try JSON.parse(text) } catch { throw .invalid("mapping file is not valid JSON: \(error)") }
+        switch json {
+        case .array:
+            return StateDocument(mappings: try MappingFile.mappings(from: json, section: nil), masquerade: nil)
+        case .object(let fields):
+            for (key, _) in fields where key != "mappings" && key != "masquerade" {
+                throw .invalid("unknown top-level field '\(key)' (known: mappings, masquerade)")
+            }
+            let mappings = try json["mappings"].map { value throws(MappingError) in try MappingFile.mappings(from: value, section: "mappings") } ?? []
+            let masquerade = try json["masquerade"].map { value throws(MappingError) in try MappingFile.masquerade(from: value) }
+            return StateDocument(mappings: mappings, masquerade: masquerade ?? [])
+        default:
+            throw .invalid("mapping file must be a JSON object {\"mappings\": [...], \"masquerade\": [...]} as 'nftfwd ls --json' prints, or an array of mappings")
+        }
+    }
+}
+
+/// The JSON that `nftfwd ls --json` prints and `nftfwd apply` reads:
+/// `{"mappings": [...], "masquerade": [...]}`. Each mapping is an object
+/// `{"proto", "family", "host", "target", "comment", "kernel", "packets", "bytes"}`; `apply`
 /// needs `host` and `target`; `proto` defaults to tcp, `comment` to none; `family` (the host
-/// side's), if given, must agree; `kernel` and the counters are ignored.
+/// side's), if given, must agree; `kernel` and the counters are ignored. Each masquerade rule
+/// is `{"subnet": "10.88.0.0/24", "out-not": "br0"}` ("out-not" omitted when none).
 public enum MappingFile {
-    /// `extra` adds fields to each object (the CLI adds the relay's view).
+    /// The whole document.
+    public static func render(_ snapshot: TableSnapshot, extra: (PublishedMapping) -> [(String, JSON)] = { _ in [] }) -> String {
+        JSON.object([
+            ("mappings", mappingsJSON(snapshot.mappings, extra: extra)),
+            ("masquerade", masqueradeJSON(snapshot.masquerade)),
+        ]).rendered() + "\n"
+    }
+
+    /// The masquerade rules alone, as an array.
+    public static func renderMasquerade(_ rules: [MasqueradeRule]) -> String {
+        masqueradeJSON(rules).rendered() + "\n"
+    }
+
+    static func masqueradeJSON(_ rules: [MasqueradeRule]) -> JSON {
+        .array(rules.map { rule in
+            .object([("subnet", .string(rule.subnet.description))] + (rule.outNot.map { [("out-not", .string($0))] } ?? []))
+        })
+    }
+
+    static func masquerade(from json: JSON) throws(MappingError) -> [MasqueradeRule] {
+        guard case .array(let items) = json else { throw .invalid("\"masquerade\" must be an array of {\"subnet\", \"out-not\"} objects") }
+        var out: [MasqueradeRule] = []
+        for (index, item) in items.enumerated() {
+            let n = index + 1
+            guard case .object(let fields) = item else { throw .invalid("masquerade entry \(n): expected an object") }
+            for (key, _) in fields where key != "subnet" && key != "out-not" {
+                throw .invalid("masquerade entry \(n): unknown field '\(key)' (known: out-not, subnet)")
+            }
+            guard case .string(let subnet)? = item["subnet"] else { throw .invalid("masquerade entry \(n): missing \"subnet\" (a string)") }
+            var outNot: String?
+            switch item["out-not"] {
+            case nil, .null?: outNot = nil
+            case .string(let s)?: outNot = s
+            default: throw .invalid("masquerade entry \(n): \"out-not\" must be a string")
+            }
+            do throws(MappingError) {
+                out.append(try MasqueradeRule.parse(subnet: subnet, outNot: outNot))
+            } catch {
+                throw .invalid("masquerade entry \(n): \(error)")
+            }
+        }
+        return out
+    }
+
+    /// The mappings alone, as an array. `extra` adds fields to each object (the CLI adds the relay's view).
     public static func render(_ mappings: [PublishedMapping], extra: (PublishedMapping) -> [(String, JSON)] = { _ in [] }) -> String {
+        mappingsJSON(mappings, extra: extra).rendered() + "\n"
+    }
+
+    static func mappingsJSON(_ mappings: [PublishedMapping], extra: (PublishedMapping) -> [(String, JSON)]) -> JSON {
         JSON.array(mappings.map { p in
             .object([
                 ("proto", .string(p.mapping.proto.rawValue)),
@@ -16,17 +97,19 @@ public enum MappingFile {
                 ("packets", .number(Double(p.packets))),
                 ("bytes", .number(Double(p.bytes))),
             ] + extra(p))
-        }).rendered() + "\n"
+        })
     }
 
     static let known: Set<String> = ["proto", "family", "host", "target", "comment", "kernel", "packets", "bytes", "relay"]
 
-    /// Parses a whole file; any bad entry fails it all, naming the entry.
+    /// Parses a whole file's mappings (either form); any bad entry fails it all, naming the entry.
     public static func parse(_ text: String) throws(MappingError) -> [Mapping] {
-        let json: JSON
-        do { json = try JSON.parse(text) } catch { throw .invalid("mapping file is not valid JSON: \(error)") }
+        try StateDocument.parse(text).mappings
+    }
+
+    static func mappings(from json: JSON, section: String?) throws(MappingError) -> [Mapping] {
         guard case .array(let items) = json else {
-            throw .invalid("mapping file must be a JSON array of mappings, as 'nftfwd ls --json' prints")
+            throw .invalid("\(section.map { "\"\($0)\"" } ?? "mapping file") must be a JSON array of mappings, as 'nftfwd ls --json' prints")
         }
         var out: [Mapping] = []
         for (index, item) in items.enumerated() {

@@ -119,25 +119,52 @@ public final class Publisher {
 
     public struct ApplySummary: Sendable, Equatable {
         public var added: Int, removed: Int, unchanged: Int
+        /// Masquerade rules added and removed (0 when the document left them alone).
+        public var masqueradeAdded = 0, masqueradeRemoved = 0
+        public init(added: Int, removed: Int, unchanged: Int, masqueradeAdded: Int = 0, masqueradeRemoved: Int = 0) {
+            self.added = added; self.removed = removed; self.unchanged = unchanged
+            self.masqueradeAdded = masqueradeAdded; self.masqueradeRemoved = masqueradeRemoved
+        }
     }
 
-    /// Makes the table hold exactly `mappings`, in one batch. Mappings present in both stay
-    /// untouched (their counters keep counting).
+    /// Makes the table hold exactly `mappings`, in one batch, leaving masquerade rules alone.
     public func apply(_ mappings: [Mapping]) throws -> ApplySummary {
+        try apply(StateDocument(mappings: mappings, masquerade: nil))
+    }
+
+    /// Makes the table hold exactly what `document` says, in one batch: its mappings, and its
+    /// masquerade rules unless it has none (nil). What is in both stays untouched (counters
+    /// keep counting).
+    public func apply(_ document: StateDocument) throws -> ApplySummary {
+        let mappings = document.mappings
         try Publisher.checkNoConflicts(mappings)
+        if let rules = document.masquerade { try MasqueradeRule.checkNoOverlaps(rules) }
         return try retryingOnRestart {
             let snapshot = try reader.snapshot()
             let current = Set(snapshot.mappings.map(\.mapping))
             let desired = Set(mappings)
             var batch = Batch(table: layout.table)
             // An empty file on a host without the table leaves it without one.
-            if !snapshot.exists && !mappings.isEmpty { layout.create(in: &batch) }
+            if !snapshot.exists && !(mappings.isEmpty && (document.masquerade ?? []).isEmpty) { layout.create(in: &batch) }
             let removed = snapshot.mappings.map(\.mapping).filter { !desired.contains($0) }
             let added = mappings.filter { !current.contains($0) }
             for mapping in removed { deleteElements(of: mapping, from: &batch) }
             for mapping in added { addElements(of: mapping, to: &batch) }
+            var masqueradeAdded = 0, masqueradeRemoved = 0
+            if let rules = document.masquerade {
+                let have = Set(snapshot.masquerade), want = Set(rules)
+                let gone = snapshot.masquerade.filter { !want.contains($0) }
+                let new = rules.filter { !have.contains($0) }.sorted()
+                // Deletions first: a subnet that changes its out-not interface is deleted and
+                // added again in the same batch.
+                for rule in gone { deleteElements(of: rule, from: &batch) }
+                for rule in new { addElements(of: rule, to: &batch) }
+                masqueradeAdded = new.count
+                masqueradeRemoved = gone.count
+            }
             if !batch.isEmpty { try commit(batch, snapshot.generation) }
-            return ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count)
+            return ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count,
+                                masqueradeAdded: masqueradeAdded, masqueradeRemoved: masqueradeRemoved)
         }
     }
 
@@ -174,7 +201,7 @@ public final class Publisher {
 
     // MARK: - Helpers
 
-    private func commit(_ batch: Batch, _ generation: UInt32) throws {
+    func commit(_ batch: Batch, _ generation: UInt32) throws {
         trace?("sending one batch of \(batch.count) message(s), \(batch.bytes.count) bytes, computed at ruleset generation \(generation)")
         let next = try nft.commit(batch, expectingGeneration: generation)
         trace?("the kernel committed it: ruleset generation \(next)")
@@ -202,7 +229,7 @@ public final class Publisher {
 
     /// Runs `body` again (up to 5 times) when the kernel refuses a batch because the ruleset
     /// changed since we read it.
-    private func retryingOnRestart<T>(_ body: () throws -> T) throws -> T {
+    func retryingOnRestart<T>(_ body: () throws -> T) throws -> T {
         var attempt = 0
         while true {
             do {

@@ -10,6 +10,13 @@ import NFTables
 ///   map loopback4, loopback6       mappings bound to 127.0.0.0/8 or ::1: recorded, no rule reads them
 ///   map relay6to4, relay4to6       IPv6 host side to an IPv4 target and back (key address :: or
 ///                                  0.0.0.0 for every address): the relay's alone, no rule reads them
+///   set masq4      { type ipv4_addr; flags interval }           subnets to masquerade
+///   set masq4_keep { type ipv4_addr . ifname; flags interval }  (subnet, interface) left alone
+///   set masq6, masq6_keep          the same for IPv6
+///   chain guard { type filter hook prerouting priority raw
+///     iifname != "lo" ip daddr 127.0.0.0/8 counter drop       CVE-2020-8558: loopback from outside
+///     iifname != "lo" ip6 daddr ::1 counter drop
+///   }
 ///   chain publish {
 ///     fib daddr type != local return       only traffic to this host's own addresses
 ///     ip daddr 127.0.0.0/8 return          never DNAT loopback (CVE-2020-8558 class)
@@ -20,11 +27,28 @@ import NFTables
 ///   }
 ///   chain prerouting { type nat hook prerouting priority dstnat; jump publish }
 ///   chain output     { type nat hook output priority -100; jump publish }
+///   chain hairpin { type filter hook prerouting priority dstnat + 1
+///     ct state new ct status dnat fib daddr . iif oif exists meta mark set meta mark | 0x00800000
+///   }
+///   chain postrouting { type nat hook postrouting priority srcnat
+///     meta mark & 0x00800000 == 0x00800000 meta mark set meta mark & 0xff7fffff masquerade
+///     ip saddr . oifname @masq4_keep return
+///     ip saddr @masq4 masquerade
+///     ... the same two for IPv6
+///   }
 /// }
 /// ```
-/// Rules never change when ports are published: only map elements do. Each host port is one
-/// element (a range is one element per port, all carrying the range's comment), so a lookup
-/// is one hash lookup whatever the number of ports.
+/// Rules never change when ports are published or subnets masqueraded: only set elements do.
+/// Each host port is one element (a range is one element per port, all carrying the range's
+/// comment), so a lookup is one hash lookup whatever the number of ports.
+///
+/// Hairpin: a connection DNAT'd back out of the interface it came in on (a container reaching
+/// a port published on the host, served by itself or by a neighbour on the same bridge) would
+/// get its reply straight from the target, with the target's address, and drop it. The
+/// `hairpin` chain sees the packet after DNAT, asks the routing table whether the new
+/// destination is reached through the input interface, and if so marks the packet;
+/// `postrouting` masquerades marked packets and clears the mark. Only the first packet of
+/// a connection is marked; conntrack keeps the translation for the rest.
 public struct TableLayout: Sendable {
     public let table: TableSpec
 
@@ -68,11 +92,33 @@ public struct TableLayout: Sendable {
         public var isKernelPath: Bool { hostFamily == targetFamily && self != .loopback4 && self != .loopback6 }
     }
 
-    public static func mapSpec(_ name: MapName) -> MapSpec {
+    public static func mapSpec(_ name: MapName) -> SetSpec {
         func type(_ f: IPAddress.Family) -> DataType { f == .ipv4 ? .ipv4Address : .ipv6Address }
         let key: [DataType] = name.keyedByAddress ? [type(name.hostFamily), .inetProtocol, .inetService] : [.inetProtocol, .inetService]
-        return MapSpec(name: name.rawValue, key: key, value: [type(name.targetFamily), .inetService], counters: true)
+        return SetSpec(name: name.rawValue, key: key, value: [type(name.targetFamily), .inetService], counters: true)
     }
+
+    /// The sets of outbound masquerade rules.
+    public enum MasqueradeSet: String, CaseIterable, Sendable {
+        case masq4 = "masq4", masq4Keep = "masq4_keep", masq6 = "masq6", masq6Keep = "masq6_keep"
+
+        public var family: IPAddress.Family { self == .masq4 || self == .masq4Keep ? .ipv4 : .ipv6 }
+        /// Whether elements are (subnet . interface) pairs that are not masqueraded.
+        public var isKeep: Bool { self == .masq4Keep || self == .masq6Keep }
+
+        public static func subnets(_ family: IPAddress.Family) -> MasqueradeSet { family == .ipv4 ? .masq4 : .masq6 }
+        public static func keep(_ family: IPAddress.Family) -> MasqueradeSet { family == .ipv4 ? .masq4Keep : .masq6Keep }
+    }
+
+    public static func setSpec(_ name: MasqueradeSet) -> SetSpec {
+        let address: DataType = name.family == .ipv4 ? .ipv4Address : .ipv6Address
+        return SetSpec(name: name.rawValue, key: name.isKeep ? [address, .interfaceName] : [address], counters: false, interval: true)
+    }
+
+    /// The packet mark bit that carries "this connection hairpins" from the `hairpin` chain to
+    /// `postrouting`, which clears it again. One bit, set only on the first packet of a
+    /// hairpinned DNAT connection, so other users of the mark see it on no other packet.
+    public static let hairpinMark: UInt32 = 0x0080_0000
 
     public static func map(for mapping: Mapping) -> MapName {
         let v4 = mapping.hostFamily == .ipv4
@@ -114,17 +160,44 @@ public struct TableLayout: Sendable {
         }
     }
 
+    /// `eth0` as a 16-byte, NUL-padded `ifname` key field.
+    static func interfaceKey(_ name: String) -> [UInt8] {
+        let bytes = Array(name.utf8.prefix(15))
+        return bytes + [UInt8](repeating: 0, count: 16 - bytes.count)
+    }
+
+    /// The elements of a masquerade rule: the subnet as a range in masq4/masq6 (a start element
+    /// carrying the rule's text, and an end element with the first address after it, unless the
+    /// range reaches the top), and, with `outNot`, one (subnet . interface) range in the keep set.
+    public static func elements(for rule: MasqueradeRule) -> [(set: MasqueradeSet, element: Element)] {
+        let family = rule.subnet.family
+        var out: [(MasqueradeSet, Element)] = [(.subnets(family), Element(key: rule.subnet.network.bytes, comment: rule.description))]
+        if let next = rule.subnet.next { out.append((.subnets(family), Element(key: next, intervalEnd: true))) }
+        if let name = rule.outNot {
+            let interface = interfaceKey(name)
+            out.append((.keep(family), Element(key: rule.subnet.network.bytes + interface, comment: rule.description,
+                                               keyEnd: rule.subnet.last + interface)))
+        }
+        return out
+    }
+
     // MARK: - Chains and rules
 
     static let publishChain = "publish"
 
     public static var chains: [ChainSpec] {
         [
+            ChainSpec(name: "guard", base: .init(type: "filter", hook: .prerouting, priority: -300)),
             ChainSpec(name: publishChain),
             ChainSpec(name: "prerouting", base: .init(type: "nat", hook: .prerouting, priority: -100)),
             ChainSpec(name: "output", base: .init(type: "nat", hook: .output, priority: -100)),
+            ChainSpec(name: "hairpin", base: .init(type: "filter", hook: .prerouting, priority: -99)),
+            ChainSpec(name: "postrouting", base: .init(type: "nat", hook: .postrouting, priority: 100)),
         ]
     }
+
+    /// Host-order bytes of a 32-bit value, as registers hold mark and conntrack values.
+    static func hostOrder(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
 
     public static var rules: [(rule: RuleSpec, what: String)] {
         let th = Expression.payload(.transport, offset: 2, length: 2, into: .r1)
@@ -168,13 +241,72 @@ public struct TableLayout: Sendable {
             (RuleSpec(chain: "prerouting", [.verdict(.jump(publishChain))]), "jump publish"),
             (RuleSpec(chain: "output", [.verdict(.jump(publishChain))]), "jump publish"),
         ]
+        return guardRules + rules.map { (rule: $0.0, what: $0.1) } + hairpinRules + postroutingRules
+    }
+
+    /// A packet for 127.0.0.0/8 or ::1 that did not come from `lo` came from a neighbour that
+    /// routes loopback addresses to us: drop it before conntrack and NAT see it, counted.
+    static var guardRules: [(rule: RuleSpec, what: String)] {
+        let lo = interfaceKey("lo")
+        func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
+        let notLo: [Expression] = [.meta(.iifname, into: .r1), .compare(.r1, .neq, lo)]
+        let loopback6: [UInt8] = [UInt8](repeating: 0, count: 15) + [1]
+        return [
+            (RuleSpec(chain: "guard", notLo + nfproto(2) + [.payload(.network, offset: 16, length: 1, into: .r1), .compare(.r1, .eq, [127]),
+                                                            .counter, .verdict(.drop)]),
+             "iifname != \"lo\" ip daddr 127.0.0.0/8 counter drop"),
+            (RuleSpec(chain: "guard", notLo + nfproto(10) + [.payload(.network, offset: 24, length: 16, into: .r1), .compare(.r1, .eq, loopback6),
+                                                             .counter, .verdict(.drop)]),
+             "iifname != \"lo\" ip6 daddr ::1 counter drop"),
+        ]
+    }
+
+    static var hairpinRules: [(rule: RuleSpec, what: String)] {
+        let mark = hairpinMark
+        return [
+            (RuleSpec(chain: "hairpin", [
+                .conntrack(.state, into: .r1), .bitwise(.r1, mask: hostOrder(8), xor: hostOrder(0)), .compare(.r1, .neq, hostOrder(0)),
+                .conntrack(.status, into: .r1), .bitwise(.r1, mask: hostOrder(0x20), xor: hostOrder(0)), .compare(.r1, .neq, hostOrder(0)),
+                .fibDestinationViaInputInterface(into: .r1), .compare(.r1, .eq, hostOrder(1)),
+                .meta(.mark, into: .r1), .bitwise(.r1, mask: hostOrder(~mark), xor: hostOrder(mark)), .metaSet(.mark, from: .r1)]),
+             "ct state new ct status dnat fib daddr . iif oif exists meta mark set meta mark | \(hex(mark))"),
+        ]
+    }
+
+    static var postroutingRules: [(rule: RuleSpec, what: String)] {
+        let mark = hairpinMark
+        func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
+        var rules: [(RuleSpec, String)] = [
+            (RuleSpec(chain: "postrouting", [
+                .meta(.mark, into: .r1), .bitwise(.r1, mask: hostOrder(mark), xor: hostOrder(0)), .compare(.r1, .eq, hostOrder(mark)),
+                .meta(.mark, into: .r1), .bitwise(.r1, mask: hostOrder(~mark), xor: hostOrder(0)), .metaSet(.mark, from: .r1),
+                .masquerade]),
+             "meta mark & \(hex(mark)) == \(hex(mark)) meta mark set meta mark & \(hex(~mark)) masquerade"),
+        ]
+        for family in [IPAddress.Family.ipv4, .ipv6] {
+            let v4 = family == .ipv4
+            let saddr = Expression.payload(.network, offset: v4 ? 12 : 8, length: v4 ? 4 : 16, into: .r1)
+            let ip = v4 ? "ip" : "ip6"
+            rules.append((RuleSpec(chain: "postrouting", nfproto(v4 ? 2 : 10) + [
+                saddr, .meta(.oifname, into: .reg32(v4 ? 1 : 4)), .member(set: MasqueradeSet.keep(family).rawValue, from: .r1), .verdict(.return)]),
+                "\(ip) saddr . oifname @\(MasqueradeSet.keep(family).rawValue) return"))
+            rules.append((RuleSpec(chain: "postrouting", nfproto(v4 ? 2 : 10) + [
+                saddr, .member(set: MasqueradeSet.subnets(family).rawValue, from: .r1), .masquerade]),
+                "\(ip) saddr @\(MasqueradeSet.subnets(family).rawValue) masquerade"))
+        }
         return rules.map { (rule: $0.0, what: $0.1) }
+    }
+
+    static func hex(_ v: UInt32) -> String {
+        let digits = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
     }
 
     /// Adds the whole empty table (maps, chains, rules) to a batch.
     public func create(in batch: inout Batch) {
         batch.addTable()
         for name in MapName.allCases { batch.addMap(TableLayout.mapSpec(name)) }
+        for name in MasqueradeSet.allCases { batch.addSet(TableLayout.setSpec(name)) }
         for chain in TableLayout.chains { batch.addChain(chain) }
         for (rule, what) in TableLayout.rules { batch.addRule(rule, describedAs: what) }
     }

@@ -13,6 +13,7 @@ public struct TableSnapshot: Sendable {
     public var exists: Bool
     public var generation: UInt32
     public var mappings: [PublishedMapping]
+    public var masquerade: [MasqueradeRule] = []
 }
 
 /// The table exists but holds something nftfwd did not write, so nftfwd refuses to guess.
@@ -47,9 +48,11 @@ public struct TableReader {
             try verifyStructure()
             var mappings: [PublishedMapping] = []
             for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
+            let masquerade = try masqueradeRules()
             attempt += 1
             if try nft.generation() != generation && attempt < 5 { continue }
-            return TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping })
+            return TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping },
+                                 masquerade: masquerade)
         }
     }
 
@@ -93,15 +96,17 @@ public struct TableReader {
         }
 
         let sets = try nft.sets(of: layout.table)
-        for set in sets where TableLayout.MapName(rawValue: set.name) == nil {
+        let specs = TableLayout.MapName.allCases.map(TableLayout.mapSpec) + TableLayout.MasqueradeSet.allCases.map(TableLayout.setSpec)
+        for set in sets where !specs.contains(where: { $0.name == set.name }) {
             throw foreign("it has a set or map '\(set.name)' nftfwd does not create")
         }
-        for mapName in TableLayout.MapName.allCases {
-            let spec = TableLayout.mapSpec(mapName)
-            guard let set = sets.first(where: { $0.name == spec.name }) else { throw foreign("map '\(spec.name)' is missing") }
-            guard set.keyType == DataType.concat(spec.key), set.keyLength == UInt32(spec.keyLength),
-                  set.dataType == DataType.concat(spec.value), set.dataLength == UInt32(spec.valueLength) else {
-                throw foreign("map '\(spec.name)' has another key or value type")
+        for spec in specs {
+            let kind = spec.isMap ? "map" : "set"
+            guard let set = sets.first(where: { $0.name == spec.name }) else { throw foreign("\(kind) '\(spec.name)' is missing") }
+            let dataMatches = !spec.isMap || (set.dataType == DataType.concat(spec.value) && set.dataLength == UInt32(spec.valueLength))
+            guard set.keyType == DataType.concat(spec.key), set.keyLength == UInt32(spec.keyLength), dataMatches,
+                  set.flags == spec.kernelFlags else {
+                throw foreign("\(kind) '\(spec.name)' has another key or value type, or other flags")
             }
         }
 

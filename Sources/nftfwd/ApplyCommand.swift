@@ -7,17 +7,19 @@ import PortForwarding
 struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
-        abstract: "Make the table hold exactly the mappings in FILE, in one atomic batch.",
+        abstract: "Make the table hold exactly the mappings (and masquerade rules) in FILE, in one atomic batch.",
         discussion: """
-        FILE is the JSON that 'nftfwd ls --json' prints ('-' reads standard input): an array of \
-        {"proto": "tcp", "host": "8080", "target": "10.0.0.2:80", "comment": "web"}. Mappings \
-        already published stay untouched (their counters keep counting), the others are added or \
-        removed. One bad entry and nothing changes.
+        FILE is the JSON that 'nftfwd ls --json' prints ('-' reads standard input): \
+        {"mappings": [{"proto": "tcp", "host": "8080", "target": "10.0.0.2:80", "comment": "web"}], \
+        "masquerade": [{"subnet": "10.88.0.0/24", "out-not": "br0"}]}. What is already in the \
+        table stays untouched (counters keep counting), the rest is added or removed. A bare \
+        array of mappings is read too; it leaves masquerade rules as they are. One bad entry and \
+        nothing changes.
 
         Examples:
           nftfwd ls --json > published.json; nftfwd apply published.json
           echo '[{"host": "8080", "target": "10.0.0.2:80"}]' | nftfwd apply -
-          echo '[]' | nftfwd apply -            remove every mapping, keep the table
+          echo '{"mappings": [], "masquerade": []}' | nftfwd apply -   remove everything, keep the table
         """
     )
 
@@ -28,9 +30,13 @@ struct ApplyCommand: ParsableCommand {
 
     func run() throws {
         let text = try ApplyCommand.read(file)
-        let mappings = try MappingFile.parse(text)
-        let summary = try global.publisher().apply(mappings)
-        Console.out("applied \(mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged\n")
+        let document = try StateDocument.parse(text)
+        let summary = try global.publisher().apply(document)
+        var line = "applied \(document.mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged"
+        if let rules = document.masquerade {
+            line += "; \(rules.count) masquerade rule(s): \(summary.masqueradeAdded) added, \(summary.masqueradeRemoved) removed"
+        }
+        Console.out(line + "\n")
     }
 
     static func read(_ path: String) throws -> String {

@@ -12,7 +12,8 @@ struct ListCommand: ParsableCommand {
         userland relay can (relay-only: loopback host addresses, IPv6 to IPv4). RELAY is what \
         'nftfwd relay' does with it: listening, an error it retries, not running, or - for \
         mappings it does not serve; CONNS its active/total connections (UDP: flows).
-        --json prints what 'nftfwd apply' reads.
+        Masqueraded subnets ('nftfwd masquerade') follow the mappings.
+        --json prints what 'nftfwd apply' reads: {"mappings": [...], "masquerade": [...]}.
 
         Examples:
           nftfwd ls
@@ -36,7 +37,7 @@ struct ListCommand: ParsableCommand {
             return summaries[p.mapping.label] ?? RelayStatus.Summary(state: "starting", active: 0, total: 0)
         }
         if json {
-            Console.out(MappingFile.render(snapshot.mappings) { p in
+            Console.out(MappingFile.render(snapshot) { p in
                 guard let r = relayView(p) else { return [("relay", .null)] }
                 return [("relay", .object([("state", .string(r.state)), ("active", .number(Double(r.active))),
                                             ("total", .number(Double(r.total)))]))]
@@ -48,7 +49,14 @@ struct ListCommand: ParsableCommand {
             return
         }
         if let problem = relay?.problem { Console.error("nftfwd: the relay reports: \(problem)") }
-        Console.out(ListCommand.table(snapshot.mappings, relay: relayView))
+        if snapshot.mappings.isEmpty {
+            Console.out("no port is published\n")
+        } else {
+            Console.out(ListCommand.table(snapshot.mappings, relay: relayView))
+        }
+        if !snapshot.masquerade.isEmpty {
+            Console.out("\nmasquerade:\n" + MasqueradeList.table(snapshot.masquerade))
+        }
     }
 
     static func table(_ rows: [PublishedMapping], relay: (PublishedMapping) -> RelayStatus.Summary?) -> String {
@@ -59,8 +67,12 @@ struct ListCommand: ParsableCommand {
                     p.mapping.isRelayOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)",
                     r?.state ?? "-", r.map { "\($0.active)/\($0.total)" } ?? "-", p.mapping.comment]
         }
-        let all = [header] + body
-        let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+        return columns([header] + body)
+    }
+
+    /// Rows aligned in columns two spaces apart; the last column is not padded.
+    static func columns(_ all: [[String]]) -> String {
+        let widths = all[0].indices.map { i in all.map { $0[i].count }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { i, cell in
                 i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 2)

@@ -17,6 +17,8 @@ struct ListingTests {
         try lab.nftfwdOK("add", "127.0.0.1:6379", "198.18.2.2:6379", "--comment", "relay only")
         try lab.nftfwdOK("add", "[::1]:6379", "[2001:db8:2::2]:6379")
         try lab.nftfwdOK("add", "[::]:8081", "198.18.2.2:81")
+        try lab.nftfwdOK("masquerade", "add", "10.88.0.0/24", "--out-not", "br0")
+        try lab.nftfwdOK("masquerade", "add", "fd88::/64")
         #expect(normalized(try lab.table()) == normalized(Self.golden(
             dnat4Any: """
             elements = { tcp . 8080 counter packets 0 bytes 0 comment "8080/tcp -> 198.18.2.2:80 # web" : 198.18.2.2 . 80,
@@ -42,11 +44,14 @@ struct ListingTests {
             """,
             relay6to4: """
             elements = { :: . tcp . 8081 counter packets 0 bytes 0 comment "[::]:8081/tcp -> 198.18.2.2:81" : 198.18.2.2 . 81 }
-            """)))
+            """,
+            masq4: #"elements = { 10.88.0.0/24 comment "10.88.0.0/24 out-not br0" }"#,
+            masq4Keep: #"elements = { 10.88.0.0/24 . "br0" comment "10.88.0.0/24 out-not br0" }"#,
+            masq6: #"elements = { fd88::/64 comment "fd88::/64" }"#)))
 
         // nft's JSON view of the same table parses and holds every element.
         let json = try lab.net.exec(lab.host, ["nft", "-j", "list", "table", "inet", "nftfwd"]).stdout
-        #expect(json.components("\"elem\": {\"val\"") == 11)
+        #expect(json.components("\"elem\": {\"val\"") == 11 + 3)   // 11 mappings, 3 masquerade ranges
 
         try lab.nftfwdOK("rm", "9000-9002", "--proto", "sctp")
         try lab.nftfwdOK("rm", "8080")                       // both families
@@ -55,6 +60,8 @@ struct ListingTests {
         try lab.nftfwdOK("rm", "[::1]:6379")
         try lab.nftfwdOK("rm", "198.18.1.3:8443")
         try lab.nftfwdOK("rm", "[::]:8081")
+        try lab.nftfwdOK("masquerade", "rm", "10.88.0.0/24")
+        try lab.nftfwdOK("masquerade", "rm", "fd88::/64")
         #expect(normalized(try lab.table()) == normalized(Self.golden(
             dnat4Any: """
             elements = { udp . 5353 counter packets 0 bytes 0 comment "5353/udp -> 198.18.2.2:53" : 198.18.2.2 . 53 }
@@ -96,7 +103,11 @@ struct ListingTests {
     /// The listing of an nftfwd table; each map's elements line given (or none).
     static func golden(dnat4Any: String? = nil, dnat4Addr: String? = nil, dnat6Any: String? = nil,
                        dnat6Addr: String? = nil, loopback4: String? = nil, loopback6: String? = nil,
-                       relay6to4: String? = nil, relay4to6: String? = nil) -> String {
+                       relay6to4: String? = nil, relay4to6: String? = nil,
+                       masq4: String? = nil, masq4Keep: String? = nil, masq6: String? = nil, masq6Keep: String? = nil) -> String {
+        func set(_ name: String, _ key: String, _ elements: String?) -> String {
+            "\tset \(name) {\n\t\ttype \(key)\n\t\tflags interval\n" + (elements.map { "\t\t\($0)\n" } ?? "") + "\t}\n"
+        }
         func map(_ name: String, _ key: String, _ value: String, _ elements: String?) -> String {
             "\tmap \(name) {\n\t\ttype \(key) : \(value)\n\t\tcounter\n" + (elements.map { "\t\t\($0)\n" } ?? "") + "\t}\n"
         }
@@ -107,6 +118,16 @@ struct ListingTests {
             map("dnat6_any", any, v6, dnat6Any), map("dnat6_addr", a6, v6, dnat6Addr),
             map("loopback4", a4, v4, loopback4), map("loopback6", a6, v6, loopback6),
             map("relay6to4", a6, v4, relay6to4), map("relay4to6", a4, v6, relay4to6),
+            set("masq4", "ipv4_addr", masq4), set("masq4_keep", "ipv4_addr . ifname", masq4Keep),
+            set("masq6", "ipv6_addr", masq6), set("masq6_keep", "ipv6_addr . ifname", masq6Keep),
+            """
+            \tchain guard {
+            \t\ttype filter hook prerouting priority raw; policy accept;
+            \t\tiifname != "lo" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop
+            \t\tiifname != "lo" ip6 daddr ::1 counter packets 0 bytes 0 drop
+            \t}
+
+            """,
             """
             \tchain publish {
             \t\tfib daddr type != local return
@@ -130,6 +151,24 @@ struct ListingTests {
             \tchain output {
             \t\ttype nat hook output priority -100; policy accept;
             \t\tjump publish
+            \t}
+
+            """,
+            """
+            \tchain hairpin {
+            \t\ttype filter hook prerouting priority dstnat + 1; policy accept;
+            \t\tct state new ct status dnat fib daddr . iif oif exists meta mark set meta mark | 0x00800000
+            \t}
+
+            """,
+            """
+            \tchain postrouting {
+            \t\ttype nat hook postrouting priority srcnat; policy accept;
+            \t\tmeta mark & 0x00800000 == 0x00800000 meta mark set meta mark & 0xff7fffff masquerade
+            \t\tip saddr . oifname @masq4_keep return
+            \t\tip saddr @masq4 masquerade
+            \t\tip6 saddr . oifname @masq6_keep return
+            \t\tip6 saddr @masq6 masquerade
             \t}
 
             """,

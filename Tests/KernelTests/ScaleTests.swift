@@ -29,7 +29,7 @@ struct ScaleTests {
 
         // Round trip: what ls --json prints, apply takes back without a change.
         let again = try lab.nftfwdOK("apply", "-", stdin: try lab.nftfwdOK("ls", "--json").stdout)
-        #expect(again.stdout == "applied 9999 mapping(s): 0 added, 0 removed, 9999 unchanged\n")
+        #expect(again.stdout == "applied 9999 mapping(s): 0 added, 0 removed, 9999 unchanged; 0 masquerade rule(s): 0 added, 0 removed\n")
 
         let before = try lab.ruleset()
         let bad = lab.nftfwd("apply", "-", stdin: Self.file(10_000, extra: "{\"host\": \"70000\", \"target\": \"198.18.2.2:1\"}"))

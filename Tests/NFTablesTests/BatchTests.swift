@@ -8,7 +8,7 @@ struct BatchTests {
     func framing() {
         var batch = Batch(table: TableSpec(name: "t", family: .inet), firstSeq: 10)
         batch.addTable()
-        batch.addMap(MapSpec(name: "m", key: [.inetProtocol, .inetService], value: [.ipv4Address, .inetService]))
+        batch.addMap(SetSpec(name: "m", key: [.inetProtocol, .inetService], value: [.ipv4Address, .inetService]))
         batch.addElement(Element(key: [6, 0, 0, 0, 0, 80, 0, 0], value: [10, 0, 0, 2, 0, 80, 0, 0], comment: "c"), to: "m", describedAs: "80/tcp")
         #expect(batch.count == 3)
         #expect(batch.operation(12) == "add element 80/tcp")

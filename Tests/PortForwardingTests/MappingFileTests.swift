@@ -23,7 +23,8 @@ struct MappingFileTests {
     }
 
     @Test("a bad entry fails the whole file, naming the entry", arguments: [
-        (#"{"host": "8080"}"#, "mapping file must be a JSON array of mappings, as 'nftfwd ls --json' prints"),
+        (#"{"host": "8080"}"#, "unknown top-level field 'host' (known: mappings, masquerade)"),
+        (#""text""#, #"mapping file must be a JSON object {"mappings": [...], "masquerade": [...]} as 'nftfwd ls --json' prints, or an array of mappings"#),
         (#"[{"host": "8080", "target": "10.0.0.2:80"}, {"host": "0", "target": "10.0.0.2:80"}]"#, "entry 2: host: port 0 is out of range: use 1-65535"),
         (#"[{"host": "8080"}]"#, "entry 1: missing \"target\""),
         (#"[{"host": 8080, "target": "10.0.0.2:80"}]"#, "entry 1: \"host\" must be a string"),

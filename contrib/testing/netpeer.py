@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Tiny test peers for nftfwd's kernel tests and demo (standard library only).
 
-  netpeer.py serve PORTS [READY_FILE]   TCP and UDP on [::] (dual stack) for each port in
+  netpeer.py serve PORTS [READY_FILE [NAME]]
+                                        TCP and UDP on [::] (dual stack) for each port in
                                         PORTS ("80", "80,81", "9000-9003"); answers each TCP
                                         connection and UDP datagram with
-                                        "<proto> <port> from <client address>", then exits
-                                        after 120 s at most. Writes READY_FILE once listening.
+                                        "<proto> <port> from <client address>[ at NAME]", then
+                                        exits after 120 s at most. Writes READY_FILE once listening.
   netpeer.py ask tcp|udp HOST PORT       connects (or sends one datagram), prints the answer;
                                         exit 1 with "ERROR <reason>" after 3 s without one.
+  netpeer.py syn IFACE DST_MAC SRC_IP DST_IP PORT
+                                        sends one hand-made TCP SYN (IPv4) in an Ethernet frame
+                                        to DST_MAC, whatever the routing table says, and prints
+                                        "answer SYNACK", "answer RST" or "no answer" (1 s).
 """
-import os, selectors, socket, sys, time
+import os, random, selectors, socket, struct, sys, time
 
 
 def ports_of(text):
@@ -24,7 +29,8 @@ def plain(addr):
     return addr[7:] if addr.startswith("::ffff:") else addr
 
 
-def serve(spec, ready=None):
+def serve(spec, ready=None, name=None):
+    suffix = f" at {name}" if name else ""
     sel = selectors.DefaultSelector()
     for port in ports_of(spec):
         for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
@@ -46,12 +52,12 @@ def serve(spec, ready=None):
             if proto == "tcp":
                 conn, peer = key.fileobj.accept()
                 try:
-                    conn.sendall(f"tcp {port} from {plain(peer[0])}\n".encode())
+                    conn.sendall(f"tcp {port} from {plain(peer[0])}{suffix}\n".encode())
                 finally:
                     conn.close()
             else:
                 data, peer = key.fileobj.recvfrom(2048)
-                key.fileobj.sendto(f"udp {port} from {plain(peer[0])}\n".encode(), peer)
+                key.fileobj.sendto(f"udp {port} from {plain(peer[0])}{suffix}\n".encode(), peer)
 
 
 def ask(proto, host, port):
@@ -69,9 +75,52 @@ def ask(proto, host, port):
         sys.exit(1)
 
 
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def syn(iface, dst_mac, src_ip, dst_ip, port):
+    """A SYN a neighbour could send: the CVE-2020-8558 probe when DST_IP is 127.0.0.1."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    s.bind((iface, 0))
+    src_mac = s.getsockname()[4]
+    sport = random.randint(20000, 60000)
+    src, dst = socket.inet_aton(src_ip), socket.inet_aton(dst_ip)
+    tcp = struct.pack("!HHIIBBHHH", sport, int(port), random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    s.send(bytes.fromhex(dst_mac.replace(":", "")) + src_mac + b"\x08\x00" + ip + tcp)
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            frame = s.recv(2048)
+        except socket.timeout:
+            break
+        packet = frame[14:]
+        if len(packet) < 40 or packet[9] != 6:
+            continue
+        ihl = (packet[0] & 0x0F) * 4
+        got_sport, got_dport = struct.unpack("!HH", packet[ihl:ihl + 4])
+        flags = packet[ihl + 13]
+        if got_sport == int(port) and got_dport == sport:
+            print("answer SYNACK" if flags & 0x12 == 0x12 else "answer RST" if flags & 0x04 else f"answer flags {flags:#x}")
+            return
+    print("no answer")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+        serve(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None, sys.argv[4] if len(sys.argv) > 4 else None)
+    elif sys.argv[1] == "syn":
+        syn(*sys.argv[2:7])
     elif sys.argv[1] == "ask":
         ask(*sys.argv[2:5])
     else:

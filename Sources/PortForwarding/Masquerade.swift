@@ -1,0 +1,139 @@
+/// An IPv4 or IPv6 network in CIDR form, with no host bits set.
+public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let network: IPAddress
+    public let prefixLength: Int
+
+    public var family: IPAddress.Family { network.family }
+    public var description: String { "\(network)/\(prefixLength)" }
+
+    /// `10.88.0.0/24`, `fd88::/64`. Host bits must be zero (a typo there would silently
+    /// cover another network), and the prefix must leave something out (/0 would masquerade
+    /// everything the host sends and forwards).
+    public static func parse(_ text: String) throws(MappingError) -> Subnet {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let address = IPAddress.parse(String(parts[0])),
+              let prefix = Int(parts[1]), !parts[1].hasPrefix("+"), !parts[1].hasPrefix("-") else {
+            throw .invalid("subnet '\(text)': expected ADDRESS/PREFIX, e.g. 10.88.0.0/24 or fd88::/64")
+        }
+        let bits = address.bytes.count * 8
+        guard prefix >= 1 && prefix <= bits else {
+            throw .invalid("subnet '\(text)': the prefix length must be 1-\(bits)")
+        }
+        if let why = address.unusableReason { throw .invalid("subnet '\(text)': \(address) is \(why)") }
+        if address.isLoopback || (address.family == .ipv4 && address.bytes[0] == 127) {
+            throw .invalid("subnet '\(text)': loopback traffic never leaves the host, so it is never masqueraded")
+        }
+        let network = Subnet.mask(address.bytes, prefix)
+        guard network == address.bytes else {
+            let fixed = Subnet(network: Subnet.address(network, address.family), prefixLength: prefix)
+            throw .invalid("subnet '\(text)' has host bits set: did you mean \(fixed)?")
+        }
+        return Subnet(network: address, prefixLength: prefix)
+    }
+
+    init(network: IPAddress, prefixLength: Int) {
+        self.network = network
+        self.prefixLength = prefixLength
+    }
+
+    /// The last address of the network.
+    public var last: [UInt8] {
+        var bytes = network.bytes
+        for i in 0..<bytes.count {
+            let fixedBits = max(0, min(8, prefixLength - i * 8))
+            bytes[i] |= UInt8(truncatingIfNeeded: 0xff >> fixedBits)
+        }
+        return bytes
+    }
+
+    /// The first address after the network, or nil when the network reaches the top of the
+    /// address space.
+    public var next: [UInt8]? {
+        var bytes = last
+        for i in stride(from: bytes.count - 1, through: 0, by: -1) {
+            if bytes[i] == 0xff { bytes[i] = 0; continue }
+            bytes[i] += 1
+            return bytes
+        }
+        return nil
+    }
+
+    public func overlaps(_ other: Subnet) -> Bool {
+        guard family == other.family else { return false }
+        let shorter = min(prefixLength, other.prefixLength)
+        return Subnet.mask(network.bytes, shorter) == Subnet.mask(other.network.bytes, shorter)
+    }
+
+    public func contains(_ address: IPAddress) -> Bool {
+        address.family == family && Subnet.mask(address.bytes, prefixLength) == network.bytes
+    }
+
+    static func mask(_ bytes: [UInt8], _ prefix: Int) -> [UInt8] {
+        bytes.enumerated().map { i, b in
+            let keep = max(0, min(8, prefix - i * 8))
+            return keep == 0 ? 0 : b & UInt8(truncatingIfNeeded: 0xff << (8 - keep))
+        }
+    }
+
+    static func address(_ bytes: [UInt8], _ family: IPAddress.Family) -> IPAddress {
+        family == .ipv4 ? .v4(bytes) : .v6(bytes)
+    }
+
+    public static func < (a: Subnet, b: Subnet) -> Bool {
+        a.network != b.network ? a.network < b.network : a.prefixLength < b.prefixLength
+    }
+}
+
+/// Outbound masquerade for a target subnet: traffic from `subnet` leaving by any interface
+/// but `outNot` gets the outgoing interface's address as source, as Docker's
+/// `-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE` does.
+public struct MasqueradeRule: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let subnet: Subnet
+    /// The interface (usually the containers' bridge) whose traffic keeps its source.
+    public let outNot: String?
+
+    public static func parse(subnet: String, outNot: String?) throws(MappingError) -> MasqueradeRule {
+        let parsed = try Subnet.parse(subnet)
+        if let name = outNot { try validate(interfaceName: name) }
+        return MasqueradeRule(subnet: parsed, outNot: outNot)
+    }
+
+    public init(subnet: Subnet, outNot: String?) {
+        self.subnet = subnet
+        self.outNot = outNot
+    }
+
+    /// What the kernel accepts as an interface name: 1-15 bytes, no '/', no whitespace.
+    static func validate(interfaceName name: String) throws(MappingError) {
+        let ok = !name.isEmpty && name.utf8.count <= 15 && name != "." && name != ".." &&
+            name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: ":") }
+        if !ok { throw .invalid("interface name '\(name)': use 1-15 printable characters without '/', ':' or spaces (e.g. br0)") }
+    }
+
+    /// `10.88.0.0/24` or `10.88.0.0/24 out-not br0`: also the text stored in the kernel.
+    public var description: String { outNot.map { "\(subnet) out-not \($0)" } ?? subnet.description }
+
+    /// The inverse of `description`.
+    static func parseLabel(_ text: String) -> MasqueradeRule? {
+        let words = text.split(separator: " ", omittingEmptySubsequences: false)
+        if words.count == 1 { return try? parse(subnet: text, outNot: nil) }
+        guard words.count == 3, words[1] == "out-not" else { return nil }
+        return try? parse(subnet: String(words[0]), outNot: String(words[2]))
+    }
+
+    /// Refuses overlapping subnets: the kernel's range sets cannot hold them, and two rules for
+    /// one source address would leave the outcome to the reader's guess.
+    public static func checkNoOverlaps(_ rules: [MasqueradeRule]) throws(MappingError) {
+        let sorted = rules.sorted()
+        for (i, a) in sorted.enumerated() {
+            for b in sorted[(i + 1)...] where a.subnet.overlaps(b.subnet) {
+                if a.subnet == b.subnet && a == b { throw .invalid("masquerade \(a) is listed twice") }
+                throw .invalid("masquerade \(b) overlaps masquerade \(a): give each source address one rule")
+            }
+        }
+    }
+
+    public static func < (a: MasqueradeRule, b: MasqueradeRule) -> Bool {
+        a.subnet != b.subnet ? a.subnet < b.subnet : (a.outNot ?? "") < (b.outNot ?? "")
+    }
+}

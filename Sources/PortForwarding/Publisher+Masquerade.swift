@@ -1,0 +1,62 @@
+import NFTables
+
+extension Publisher {
+    public enum MasqueradeOutcome: Sendable, Equatable { case added, alreadyPresent }
+
+    /// Adds an outbound masquerade rule. Idempotent for the same rule; a different rule for an
+    /// overlapping subnet (including the same subnet with another out-not interface) is refused.
+    public func addMasquerade(_ rule: MasqueradeRule) throws -> MasqueradeOutcome {
+        try retryingOnRestart {
+            let generation = try nft.generation()
+            let exists = try nft.tableExists(layout.table)
+            var current: [MasqueradeRule] = []
+            if exists {
+                try reader.verifyStructure()
+                current = try reader.masqueradeRules()
+            }
+            if current.contains(rule) { return .alreadyPresent }
+            if let other = current.first(where: { $0.subnet.overlaps(rule.subnet) }) {
+                throw MappingError.invalid("masquerade \(rule) overlaps the existing masquerade \(other): remove it first (nftfwd masquerade rm \(other.subnet))")
+            }
+            var batch = Batch(table: layout.table)
+            if !exists { layout.create(in: &batch) }
+            addElements(of: rule, to: &batch)
+            try commit(batch, generation)
+            return .added
+        }
+    }
+
+    /// Removes the masquerade rule of exactly `subnet`. Returns it; throws `.notFound` if none.
+    @discardableResult
+    public func removeMasquerade(_ subnet: Subnet) throws -> MasqueradeRule {
+        try retryingOnRestart {
+            let generation = try nft.generation()
+            var current: [MasqueradeRule] = []
+            if try nft.tableExists(layout.table) {
+                try reader.verifyStructure()
+                current = try reader.masqueradeRules()
+            }
+            guard let rule = current.first(where: { $0.subnet == subnet }) else {
+                let near = current.filter { $0.subnet.overlaps(subnet) }.map(\.description)
+                let hint = near.isEmpty ? "'nftfwd masquerade ls' lists them" : "overlapping: " + near.joined(separator: ", ")
+                throw MappingError.notFound("no masquerade rule for exactly \(subnet): \(hint)")
+            }
+            var batch = Batch(table: layout.table)
+            deleteElements(of: rule, from: &batch)
+            try commit(batch, generation)
+            return rule
+        }
+    }
+
+    func addElements(of rule: MasqueradeRule, to batch: inout Batch) {
+        for (set, element) in TableLayout.elements(for: rule) {
+            batch.addElement(element, to: set.rawValue, describedAs: "masquerade \(rule)")
+        }
+    }
+
+    func deleteElements(of rule: MasqueradeRule, from batch: inout Batch) {
+        for (set, element) in TableLayout.elements(for: rule) {
+            batch.deleteElement(element, from: set.rawValue, describedAs: "masquerade \(rule)")
+        }
+    }
+}
