@@ -8,7 +8,8 @@ import PackageDescription
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
 //   NFTRelay        userland relay engine (epoll + splice); no dependency on the CLI or on nftables
-//   PublishedRelay  `nftfwd relay`: serves the table's loopback-reachable mappings through NFTRelay
+//   PublishedRelay  `nftfwd relay`: serves the table's loopback-reachable mappings through NFTRelay;
+//                   its logs (swift-log) and Prometheus metrics (swift-prometheus)
 //   nftfwd          the CLI
 //   nftfwd-proxy    docker-proxy drop-in over NFTRelay
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -25,6 +26,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The relay's logs (journald-friendly handler in PublishedRelay/RelayLog.swift).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        // The relay's Prometheus endpoint (`nftfwd relay --metrics`).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -59,7 +64,11 @@ let package = Package(
         ),
         .target(
             name: "PublishedRelay",
-            dependencies: ["PortForwarding", "NFTRelay"],
+            dependencies: [
+                "PortForwarding", "NFTRelay",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -68,6 +77,7 @@ let package = Package(
                 "PortForwarding",
                 "PublishedRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -85,6 +95,7 @@ let package = Package(
         .testTarget(name: "NFTablesTests", dependencies: ["NFTables"], swiftSettings: strict),
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay"], swiftSettings: strict),
+        .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
     ]
 )

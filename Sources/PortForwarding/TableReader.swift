@@ -6,6 +6,9 @@ public struct PublishedMapping: Sendable, Equatable {
     public var map: TableLayout.MapName
     public var packets: UInt64
     public var bytes: UInt64
+    public init(mapping: Mapping, map: TableLayout.MapName, packets: UInt64, bytes: UInt64) {
+        self.mapping = mapping; self.map = map; self.packets = packets; self.bytes = bytes
+    }
 }
 
 /// What the table holds right now, and the ruleset generation it was read at.
@@ -14,6 +17,9 @@ public struct TableSnapshot: Sendable {
     public var generation: UInt32
     public var mappings: [PublishedMapping]
     public var masquerade: [MasqueradeRule] = []
+    public init(exists: Bool, generation: UInt32, mappings: [PublishedMapping], masquerade: [MasqueradeRule] = []) {
+        self.exists = exists; self.generation = generation; self.mappings = mappings; self.masquerade = masquerade
+    }
 }
 
 /// The table exists but holds something nftfwd did not write, so nftfwd refuses to guess.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
 import NFTables
 import NFTRelay
 import PortForwarding
@@ -35,8 +36,10 @@ public enum RelayDaemonError: Error, Sendable, CustomStringConvertible {
 public final class RelayDaemon {
     public let table: String
     private let layout: TableLayout
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     private let state = SharedState()
+    /// Where Prometheus scrapes (`--metrics`), or nil.
+    private let metricsAddress: MetricsServer.Address?
 
     struct State: Sendable {
         var active: [RelayPort: ListenerID] = [:]
@@ -57,13 +60,17 @@ public final class RelayDaemon {
     }
     private let limits: Limits
 
-    public init(table: String, limits: Limits = Limits(), log: @escaping @Sendable (String) -> Void) throws {
+    public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil, logger: Logger = .relay()) throws {
         try TableLayout.validate(tableName: table)
         self.table = table
         self.limits = limits
         self.layout = TableLayout(name: table)
-        self.log = log
+        self.metricsAddress = metrics
+        self.logger = logger
     }
+
+    private func log(_ text: String) { logger.info("\(text)") }
+    private func warn(_ text: String) { logger.warning("\(text)") }
 
     /// Serves until SIGTERM or SIGINT; returns the signal that stopped it. SIGHUP reads the
     /// table again at once.
@@ -82,10 +89,18 @@ public final class RelayDaemon {
         let status = try StatusServer(table: table) { [state, table] in
             RelayDaemon.status(state: state, engine: engine, table: table)
         }
+        let metrics = try metricsAddress.map { address in
+            try MetricsServer(address: address) { [state, table, layout] in
+                RelayMetrics.render(status: RelayDaemon.status(state: state, engine: engine, table: table), layout: layout)
+            }
+        }
         try engine.start()
         try status.start()
-        log("nftfwd relay: following table inet \(table) (status: @\(StatusChannel.name(table: table)))")
+        try metrics?.start()
+        log("following table inet \(table) (status: @\(StatusChannel.name(table: table)))")
+        if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
         defer {
+            metrics?.stop()
             status.stop()
             engine.stop()
         }
@@ -105,10 +120,10 @@ public final class RelayDaemon {
             }
             let signal = sigtimedwait(&signals, nil, &timeout)
             if signal == SIGHUP {
-                log("nftfwd relay: SIGHUP, reading the table again")
+                log("SIGHUP, reading the table again")
                 generation = nil
             } else if signal > 0 {
-                log("nftfwd relay: signal \(signal), stopping")
+                log("signal \(signal), stopping")
                 return signal
             }
         }
@@ -128,7 +143,7 @@ public final class RelayDaemon {
                 defer { s.problem = problem }
                 return s.problem != problem
             }
-            if changed { log("nftfwd relay: \(problem)") }
+            if changed { warn("\(problem)") }
             return false
         }
         reconcile(engine: engine)
@@ -142,7 +157,7 @@ public final class RelayDaemon {
         for (port, id) in active where !wanted.contains(port) {
             engine.removeListener(id, graceful: true)   // open connections run to their end
             state.withLock { $0.active[port] = nil }
-            log("nftfwd relay: stopped \(port.listen)/\(port.proto) (\(port.mapping))")
+            log("stopped \(port.listen)/\(port.proto) (\(port.mapping))")
         }
         state.withLock { s in s.failed = s.failed.filter { wanted.contains($0.key) } }
         for port in desired where active[port] == nil {
@@ -150,14 +165,14 @@ public final class RelayDaemon {
                 let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target,
                                                              connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle))
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
-                log("nftfwd relay: serving \(port.listen)/\(port.proto) -> \(port.target) (\(port.mapping))")
+                log("serving \(port.listen)/\(port.proto) -> \(port.target) (\(port.mapping))")
             } catch {
                 let reason = "\(error.underlying)"
                 let isNew = state.withLock { s -> Bool in
                     defer { s.failed[port] = reason }
                     return s.failed[port] != reason
                 }
-                if isNew { log("nftfwd relay: cannot serve \(port.listen)/\(port.proto): \(error); retrying every second") }
+                if isNew { warn("cannot serve \(port.listen)/\(port.proto): \(error); retrying every second") }
             }
         }
     }

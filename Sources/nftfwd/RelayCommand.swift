@@ -1,4 +1,6 @@
 import ArgumentParser
+import Logging
+import PortForwarding
 import PublishedRelay
 
 struct RelayCommand: ParsableCommand {
@@ -15,9 +17,14 @@ struct RelayCommand: ParsableCommand {
         second. A port it cannot bind is reported ('nftfwd ls') and retried every second. \
         One relay per table and network namespace; contrib/systemd has a unit.
 
+        Logs go to standard error, one line per event; under systemd each line carries its \
+        syslog priority for the journal. --metrics serves Prometheus metrics (kernel counters \
+        per mapping, relay connections per port) at http://ADDRESS:PORT/metrics.
+
         Examples:
           nftfwd relay
           nftfwd relay --connection-limit 1000 --udp-timeout 30
+          nftfwd relay --metrics 127.0.0.1:9420
           ip netns exec web nftfwd relay --table web
         """
     )
@@ -30,7 +37,19 @@ struct RelayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds a UDP flow may stay silent before it is dropped.", valueName: "seconds"))
     var udpTimeout: Int = 90
 
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on ADDRESS:PORT (e.g. 127.0.0.1:9420).", valueName: "address:port"))
+    var metrics: String?
+
+    @Option(name: .long, help: ArgumentHelp("Least important messages logged: debug, info, notice, warning or error.", valueName: "level"))
+    var logLevel: String = "info"
+
     func validate() throws {
+        if Logger.Level(rawValue: logLevel) == nil || logLevel == "trace" || logLevel == "critical" {
+            throw ValidationError("--log-level \(logLevel): use debug, info, notice, warning or error")
+        }
+        if let metrics {
+            do { _ = try MetricsServer.Address.parse(metrics) } catch { throw ValidationError(error.description) }
+        }
         if let connectionLimit, connectionLimit < 1 {
             throw ValidationError("--connection-limit \(connectionLimit): give at least 1 (or leave it out for no limit)")
         }
@@ -39,7 +58,9 @@ struct RelayCommand: ParsableCommand {
 
     func run() throws {
         let limits = RelayDaemon.Limits(connections: connectionLimit, udpIdle: .seconds(udpTimeout))
-        let daemon = try RelayDaemon(table: global.table, limits: limits) { Console.error($0) }
+        let address = try metrics.map { try MetricsServer.Address.parse($0) }
+        let logger = Logger.relay(level: Logger.Level(rawValue: logLevel) ?? .info)
+        let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, logger: logger)
         _ = try daemon.run()
     }
 }
