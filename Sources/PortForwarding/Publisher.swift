@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NFTables
 
 /// The operations of the CLI, each one netlink batch against the kernel table.
@@ -15,6 +18,15 @@ public final class Publisher {
 
     /// Receives one line per kernel conversation step when set (`nftfwd -v`).
     public var trace: ((String) -> Void)?
+
+    /// How many times an operation started over because the kernel refused its batch with
+    /// ERESTART (someone changed the ruleset between our read and our commit).
+    public private(set) var restarts = 0
+
+    /// Attempts per operation before a refused batch is reported: generous, because each
+    /// refusal means another writer made progress, and the jittered pause between attempts
+    /// lets contending writers fall out of step.
+    public static let maxAttempts = 20
 
     public init(tableName: String = "nftfwd") throws {
         try TableLayout.validate(tableName: tableName)
@@ -207,7 +219,7 @@ public final class Publisher {
         trace?("the kernel committed it: ruleset generation \(next)")
     }
 
-    private func addElements(of mapping: Mapping, to batch: inout Batch) {
+    func addElements(of mapping: Mapping, to batch: inout Batch) {
         let map = TableLayout.map(for: mapping).rawValue
         for (port, element) in zip(mapping.host.ports.ports, TableLayout.elements(for: mapping)) {
             batch.addElement(element, to: map, describedAs: Publisher.describe(mapping, port))
@@ -227,8 +239,9 @@ public final class Publisher {
         return mapping.host.ports.isSingle ? host : "\(host) of \(mapping.label)"
     }
 
-    /// Runs `body` again (up to 5 times) when the kernel refuses a batch because the ruleset
-    /// changed since we read it.
+    /// Runs `body` again (up to `maxAttempts` times in all) when the kernel refuses a batch
+    /// because the ruleset changed since we read it. `body` must do its reading itself, so
+    /// every attempt computes from a fresh read.
     func retryingOnRestart<T>(_ body: () throws -> T) throws -> T {
         var attempt = 0
         while true {
@@ -236,10 +249,15 @@ public final class Publisher {
                 return try body()
             } catch let error as NetlinkError {
                 attempt += 1
-                guard case .rejected(let list) = error, list.contains(where: { $0.errno == .restart }), attempt < 5 else {
+                guard case .rejected(let list) = error, list.contains(where: { $0.errno == .restart }),
+                      attempt < Publisher.maxAttempts else {
                     throw error
                 }
-                trace?("the ruleset changed while we computed the batch (ERESTART): reading it again")
+                restarts += 1
+                trace?("the ruleset changed while we computed the batch (ERESTART): reading it again (retry \(attempt) of \(Publisher.maxAttempts - 1))")
+                // A random pause, up to 1, 2, 4 ... 32 ms: writers that collided once are
+                // unlikely to collide again.
+                usleep(UInt32.random(in: 0...(1_000 << min(attempt - 1, 5))))
             }
         }
     }
