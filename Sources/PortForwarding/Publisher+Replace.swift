@@ -1,0 +1,45 @@
+import NFTables
+
+extension Publisher {
+    public enum RestoreOutcome: Sendable, Equatable {
+        /// The table was readable: `apply`'s changes.
+        case applied(ApplySummary)
+        /// The table had been changed outside nftfwd (`problem` says how): it was deleted and
+        /// created again with exactly the desired mappings, in the same batch.
+        case replaced(problem: String, mappings: Int)
+    }
+
+    /// `apply`, and, when the table was changed outside nftfwd so that it cannot be read back
+    /// (a foreign element, rule or chain), replaces it whole: delete and create in one batch,
+    /// carrying the generation the foreign table was seen at. This is for `nftfwd relay
+    /// --restore-from`, where the saved file is the desired state; the CLI never replaces a
+    /// table it cannot read (it reports it, exit 2).
+    public func restore(_ mappings: [Mapping]) throws -> RestoreOutcome {
+        try Publisher.checkNoConflicts(mappings)
+        for _ in 0..<Publisher.maxAttempts {
+            do {
+                return .applied(try apply(mappings))
+            } catch let foreign as ForeignTableError {
+                // Read again at a known generation: the table may have been repaired meanwhile.
+                let replaced = try retryingOnRestart { () -> Bool in
+                    let generation = try nft.generation()
+                    do {
+                        _ = try reader.snapshot()
+                        return false
+                    } catch is ForeignTableError {}
+                    var batch = Batch(table: layout.table)
+                    batch.deleteTable()
+                    if !mappings.isEmpty {
+                        layout.create(in: &batch)
+                        for mapping in mappings { addElements(of: mapping, to: &batch) }
+                    }
+                    try commit(batch, generation)
+                    return true
+                }
+                if replaced { return .replaced(problem: foreign.problem, mappings: mappings.count) }
+            }
+        }
+        // The table kept flipping between readable and not: let apply report what it sees.
+        return .applied(try apply(mappings))
+    }
+}
