@@ -8,6 +8,7 @@ import PackageDescription
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
 //   NFTRelay        userland relay engine (epoll + splice); no dependency on the CLI or on nftables
+//   SavedState      the saved state file: atomic writes, the directory lock, default paths
 //   PublishedRelay  `nftfwd relay`: serves the table's loopback-reachable mappings through NFTRelay;
 //                   its logs (swift-log) and Prometheus metrics (swift-prometheus)
 //   nftfwd          the CLI
@@ -63,9 +64,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SavedState",
+            dependencies: ["SystemErrno"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "PublishedRelay",
             dependencies: [
-                "PortForwarding", "NFTRelay",
+                "PortForwarding", "NFTRelay", "SavedState",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -76,6 +82,7 @@ let package = Package(
             dependencies: [
                 "PortForwarding",
                 "PublishedRelay",
+                "SavedState",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -94,7 +101,7 @@ let package = Package(
         ),
         .testTarget(name: "NFTablesTests", dependencies: ["NFTables"], swiftSettings: strict),
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding"], swiftSettings: strict),
-        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay", "SavedState"], swiftSettings: strict),
         .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
     ]
