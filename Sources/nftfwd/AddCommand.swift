@@ -14,6 +14,7 @@ struct AddCommand: ParsableCommand {
         but gets no kernel DNAT (the kernel cannot NAT loopback without route_localnet, which \
         nftfwd never sets, nor translate between IPv6 and IPv4); 'nftfwd relay' serves it.
         Adding a mapping that is already published changes nothing and succeeds.
+        --save also writes the result to the saved file ('nftfwd save').
 
         Examples:
           nftfwd add 8080 10.0.0.2:80
@@ -22,10 +23,12 @@ struct AddCommand: ParsableCommand {
           nftfwd add 8000-8099 10.0.0.2:8000-8099
           nftfwd add [2001:db8::10]:8080 [fd00::2]:80
           nftfwd add [::]:8080 10.0.0.2:80      IPv6 clients, IPv4 service (relay)
+          nftfwd add 8443 10.0.0.2:443 --save   and keep it across reboots
         """
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var saving: SaveOptions
 
     @Argument(help: ArgumentHelp("Host side: [ADDR:]PORT[-PORT].", valueName: "host"))
     var host: String
@@ -41,8 +44,7 @@ struct AddCommand: ParsableCommand {
 
     func run() throws {
         let mapping = try Mapping.parse(host: host, target: target, proto: proto, comment: comment)
-        let publisher = try global.publisher()
-        switch try publisher.add(mapping) {
+        switch try Persistence.change(global, saving, { try $0.add(mapping) }) {
         case .added:
             global.note("added \(mapping.host.ports.count) element(s) to map \(TableLayout.map(for: mapping).rawValue)")
             Console.out("published \(mapping)\n")

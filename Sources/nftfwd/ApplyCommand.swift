@@ -1,8 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
 import PortForwarding
+import SavedState
 
 struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +12,7 @@ struct ApplyCommand: ParsableCommand {
         "masquerade": [{"subnet": "10.88.0.0/24", "out-not": "br0"}]}. What is already in the \
         table stays untouched (counters keep counting), the rest is added or removed. A bare \
         array of mappings is read too; it leaves masquerade rules as they are. One bad entry and \
-        nothing changes.
+        nothing changes. --save also writes the result to the saved file ('nftfwd save').
 
         Examples:
           nftfwd ls --json > published.json; nftfwd apply published.json
@@ -24,34 +22,24 @@ struct ApplyCommand: ParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var saving: SaveOptions
 
     @Argument(help: ArgumentHelp("JSON file, or - for standard input.", valueName: "file"))
     var file: String
 
     func run() throws {
-        let text = try ApplyCommand.read(file)
-        let document = try StateDocument.parse(text)
-        let summary = try global.publisher().apply(document)
-        var line = "applied \(document.mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged"
+        Console.out(try ApplyCommand.apply(file, global, saving, verb: "applied"))
+    }
+
+    /// Reads `path` (a state file), makes the table hold exactly that, and says what changed.
+    /// `apply` and `restore` are this with different defaults.
+    static func apply(_ path: String, _ global: GlobalOptions, _ saving: SaveOptions, verb: String) throws -> String {
+        let document = try StateDocument.parse(try StateFile.read(path))
+        let summary = try Persistence.change(global, saving, restoring: path) { try $0.apply(document) }
+        var line = "\(verb) \(document.mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged"
         if let rules = document.masquerade {
             line += "; \(rules.count) masquerade rule(s): \(summary.masqueradeAdded) added, \(summary.masqueradeRemoved) removed"
         }
-        Console.out(line + "\n")
-    }
-
-    static func read(_ path: String) throws -> String {
-        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { if fd != 0 { close(fd) } }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw FileError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        return line + "\n"
     }
 }

@@ -6,6 +6,7 @@ import NFTables
 import PortForwarding
 import PublishedRelay
 import NFTRelay
+import SavedState
 
 /// Output, and the one place errors become messages and exit codes.
 enum Console {
@@ -49,7 +50,12 @@ enum Console {
     private static func classify(_ failure: any Error) -> (String, Int32)? {
         switch failure {
         case let e as MappingError: return ("\(e)", 1)
-        case let e as FileError: return ("\(e)", 1)
+        // A file named that cannot be read is a mistake in the request; one that cannot be
+        // written is the system's.
+        case let e as StateFileError: return ("\(e)", e.action == .read ? 1 : 2)
+        case let e as PersistenceError:
+            if case .wouldBeUndone = e { return ("\(e)", 1) }
+            return ("\(e)", 2)
         case let e as NetlinkError where e.errno == .permission:
             return ("the kernel refused access to nftables: \(Errno.permission). Managing nftables needs CAP_NET_ADMIN: run nftfwd as root.", 2)
         case let e as SyscallError: return ("\(e.function) failed: \(e.errno)", 2)
@@ -57,10 +63,6 @@ enum Console {
         default: return nil
         }
     }
-}
-
-struct FileError: Error, CustomStringConvertible {
-    var description: String
 }
 
 @main

@@ -21,10 +21,19 @@ struct RelayCommand: ParsableCommand {
         syslog priority for the journal. --metrics serves Prometheus metrics (kernel counters \
         per mapping, relay connections per port) at http://ADDRESS:PORT/metrics.
 
+        --restore-from FILE also keeps the table equal to FILE (a file 'nftfwd save' \
+        wrote): when the table disappears ('nft flush ruleset', a firewall reload), differs \
+        from FILE, or was changed outside nftfwd, the relay applies FILE in one batch within \
+        a second and logs one line saying what it restored. FILE is then the desired state: \
+        change the table with --save (add, rm, apply, flush), which writes FILE too; without \
+        it those commands are refused (exit 1, nothing changed) while such a relay runs, \
+        since it would undo them. A rewritten FILE (or SIGHUP) is applied at once.
+
         Examples:
           nftfwd relay
           nftfwd relay --connection-limit 1000 --udp-timeout 30
           nftfwd relay --metrics 127.0.0.1:9420
+          nftfwd relay --restore-from /etc/nftfwd/mappings.json
           ip netns exec web nftfwd relay --table web
         """
     )
@@ -43,6 +52,9 @@ struct RelayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Least important messages logged: debug, info, notice, warning or error.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(name: .long, help: ArgumentHelp("Keep the table equal to this saved file (see above); it must be readable at start.", valueName: "file"))
+    var restoreFrom: String?
+
     func validate() throws {
         if Logger.Level(rawValue: logLevel) == nil || logLevel == "trace" || logLevel == "critical" {
             throw ValidationError("--log-level \(logLevel): use debug, info, notice, warning or error")
@@ -54,13 +66,14 @@ struct RelayCommand: ParsableCommand {
             throw ValidationError("--connection-limit \(connectionLimit): give at least 1 (or leave it out for no limit)")
         }
         if udpTimeout < 1 { throw ValidationError("--udp-timeout \(udpTimeout): give at least 1 second") }
+        if restoreFrom == "-" { throw ValidationError("--restore-from needs a file the relay can read again: not -") }
     }
 
     func run() throws {
         let limits = RelayDaemon.Limits(connections: connectionLimit, udpIdle: .seconds(udpTimeout))
         let address = try metrics.map { try MetricsServer.Address.parse($0) }
         let logger = Logger.relay(level: Logger.Level(rawValue: logLevel) ?? .info)
-        let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, logger: logger)
+        let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, restoreFrom: restoreFrom, logger: logger)
         _ = try daemon.run()
     }
 }

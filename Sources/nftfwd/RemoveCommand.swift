@@ -8,17 +8,20 @@ struct RemoveCommand: ParsableCommand {
         discussion: """
         HOST is written as for 'add'. Without an address it removes the mappings on every local \
         address (IPv4 and IPv6); a range removes the whole range at once. It is an error (exit 1) \
-        if nothing is published on exactly HOST.
+        if nothing is published on exactly HOST. --save also writes the result to the saved \
+        file ('nftfwd save').
 
         Examples:
           nftfwd rm 8080
           nftfwd rm 192.0.2.10:5353 --proto udp
           nftfwd rm 8000-8099
+          nftfwd rm 8080 --save
         """,
         aliases: ["remove"]
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var saving: SaveOptions
 
     @Argument(help: ArgumentHelp("Host side as published: [ADDR:]PORT[-PORT].", valueName: "host"))
     var host: String
@@ -29,7 +32,7 @@ struct RemoveCommand: ParsableCommand {
     func run() throws {
         let endpoint = try Endpoint.parse(host, what: "host")
         let p = try Proto.parse(proto)
-        let removed = try global.publisher().remove(host: endpoint, proto: p)
+        let removed = try Persistence.change(global, saving) { try $0.remove(host: endpoint, proto: p) }
         for mapping in removed { Console.out("removed \(mapping)\n") }
     }
 }

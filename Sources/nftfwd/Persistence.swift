@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import PortForwarding
+import PublishedRelay
+import SavedState
+
+/// `--save`, which add, rm, apply, flush and restore take.
+struct SaveOptions: ParsableArguments {
+    @Flag(name: .long, help: ArgumentHelp("After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE's path), as 'nftfwd save' does. NFTFWD_SAVE=1 saves every change without the flag."))
+    var save = false
+
+    /// NFTFWD_SAVE: unset, empty or 0: only with --save, to the default file; 1: always, to the
+    /// default file; an absolute path: always, to that file.
+    static var setting: String { getenv("NFTFWD_SAVE").map { String(cString: $0) } ?? "" }
+
+    func validate() throws {
+        let setting = Self.setting
+        if !["", "0", "1"].contains(setting) && !setting.hasPrefix("/") {
+            throw ValidationError("NFTFWD_SAVE=\(setting): use 1 (save every change to the default file, /etc/nftfwd/mappings.json), an absolute file path, or 0")
+        }
+    }
+
+    /// Where to write the state after a successful change, or nil for nowhere.
+    func destination(table: String) -> String? {
+        switch Self.setting {
+        case "", "0": return save ? StateFile.defaultPath(table: table) : nil
+        case "1": return StateFile.defaultPath(table: table)
+        case let path: return path
+        }
+    }
+}
+
+/// A change was refused, or made but not saved.
+enum PersistenceError: Error, CustomStringConvertible {
+    /// A relay keeps the table equal to its file and would undo the change (exit 1, nothing changed).
+    case wouldBeUndone(String)
+    /// The kernel has the change, the file does not (exit 2).
+    case notSaved(String)
+    /// Another nftfwd held the lock on the saved file's directory too long (exit 2).
+    case lockBusy(String)
+
+    var description: String {
+        switch self {
+        case .wouldBeUndone(let s), .notSaved(let s), .lockBusy(let s): return s
+        }
+    }
+}
+
+/// Changes of the table that honour `--save`, and the saved file's text.
+enum Persistence {
+    /// Runs `body` (one change through the publisher), then, when saving, writes the resulting
+    /// state. The lock on the file's directory is held from before the change until the file is
+    /// written, so `nftfwd relay --restore-from` never sees the change without the file, and
+    /// concurrent `--save` writers save in the order they changed the table.
+    /// `restoring` is the file a `restore` applies: restoring the relay's own file needs no --save.
+    static func change<T>(_ global: GlobalOptions, _ options: SaveOptions, restoring: String? = nil,
+                          _ body: (Publisher) throws -> T) throws -> T {
+        let destination = options.destination(table: global.table)
+        try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
+        let lock = try destination.map { try lockDirectory(of: $0) }
+        let publisher = try global.publisher()
+        let result = try body(publisher)
+        if let destination {
+            do {
+                let count = try save(publisher, to: destination)
+                global.note("saved \(count) mapping(s) to \(destination)")
+            } catch {
+                throw PersistenceError.notSaved("the change is made in the kernel, but \(error); 'nftfwd save \(destination)' saves it once that is fixed")
+            }
+        }
+        withExtendedLifetime(lock) {}
+        return result
+    }
+
+    /// Writes the table's state to `path` (atomically; see `StateFile.write`). Returns the number
+    /// of mappings saved. The caller holds the directory lock.
+    @discardableResult
+    static func save(_ publisher: Publisher, to path: String) throws -> Int {
+        let snapshot = try publisher.list()
+        try StateFile.write(document(snapshot), to: path)
+        return snapshot.mappings.count
+    }
+
+    /// The saved file's text: what `ls --json` prints, without the relay's view (it describes a
+    /// running process, not the desired state), and read back by `apply` and `restore`.
+    static func document(_ snapshot: TableSnapshot) -> String {
+        MappingFile.render(snapshot)
+    }
+
+    /// The lock on the directory of `path` (created when missing), waiting up to 10 s.
+    static func lockDirectory(of path: String) throws -> StateDirectoryLock {
+        try StateFile.createDirectory(for: path)
+        guard let lock = try StateDirectoryLock.acquire(for: path, timeout: 10) else {
+            throw PersistenceError.lockBusy("another process has held the lock on the directory of \(path) for 10 s (flock); nothing changed")
+        }
+        return lock
+    }
+
+    /// A relay started with --restore-from keeps the table equal to its file: a change that
+    /// does not go into that file would be undone within a second, so it is refused.
+    static func refuseIfUndone(table: String, saving destination: String?, restoring: String?) throws {
+        guard let relay = StatusChannel.query(table: table), let enforced = relay.restoreFrom else { return }
+        if let destination, StateFile.canonical(destination) == enforced { return }
+        if let restoring, restoring != "-", StateFile.canonical(restoring) == enforced { return }
+        let how = StateFile.canonical(StateFile.defaultPath(table: table)) == enforced
+            ? "add --save" : "run it with NFTFWD_SAVE=\(enforced)"
+        throw PersistenceError.wouldBeUndone(
+            "the relay (pid \(relay.pid)) keeps table inet \(table) equal to \(enforced) and would undo this change: \(how) to change that file too; nothing changed")
+    }
+}
