@@ -30,6 +30,9 @@ public enum RelayDaemonError: Error, Sendable, CustomStringConvertible {
 /// fraction of a second. A port that cannot be bound is reported and retried every second;
 /// it never stops the others.
 ///
+/// With `restoreFrom`, the same polling also keeps the table equal to that saved file (see
+/// `TableRestorer`): a table flushed or changed behind nftfwd's back is put back within a poll.
+///
 /// Concurrency model: `run()` owns the calling thread (table following, signal waiting).
 /// The engine runs its loop on a thread of its own, the status server on another; both read
 /// the daemon's state through `state`, a lock-protected value.
@@ -59,14 +62,18 @@ public final class RelayDaemon {
         }
     }
     private let limits: Limits
+    private let restorer: TableRestorer?
 
-    public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil, logger: Logger = .relay()) throws {
+    /// `restoreFrom`: a saved state file the table is kept equal to; it must be readable now.
+    public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil,
+                restoreFrom: String? = nil, logger: Logger = .relay()) throws {
         try TableLayout.validate(tableName: table)
         self.table = table
         self.limits = limits
         self.layout = TableLayout(name: table)
         self.metricsAddress = metrics
         self.logger = logger
+        restorer = try restoreFrom.map { try TableRestorer(path: $0, table: table, logger: logger) }
     }
 
     private func log(_ text: String) { logger.info("\(text)") }
@@ -86,8 +93,8 @@ public final class RelayDaemon {
         // Two loops share the accepting on two or more CPUs (short connections were 1.3x
         // faster so in the relay benchmark); one is enough on a single CPU.
         let engine = try RelayEngine(loops: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 ? 2 : 1)
-        let status = try StatusServer(table: table) { [state, table] in
-            RelayDaemon.status(state: state, engine: engine, table: table)
+        let status = try StatusServer(table: table) { [state, table, restoreFrom = restorer?.path] in
+            RelayDaemon.status(state: state, engine: engine, table: table, restoreFrom: restoreFrom)
         }
         let metrics = try metricsAddress.map { address in
             try MetricsServer(address: address) { [state, table, layout] in
@@ -97,7 +104,8 @@ public final class RelayDaemon {
         try engine.start()
         try status.start()
         try metrics?.start()
-        log("following table inet \(table) (status: @\(StatusChannel.name(table: table)))")
+        let restoring = restorer.map { " and keeping it equal to \($0.path)" } ?? ""
+        log("following table inet \(table)\(restoring) (status: @\(StatusChannel.name(table: table)))")
         if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
         defer {
             metrics?.stop()
@@ -107,11 +115,18 @@ public final class RelayDaemon {
 
         var generation: UInt32?
         var lastRetry = monotonicNow()
+        var restoreDue: Double?   // when a restore check that could not finish is tried again
         let interval = pollInterval.components
         var timeout = timespec(tv_sec: Int(interval.seconds), tv_nsec: Int(interval.attoseconds / 1_000_000_000))
         while true {
             let current = try? nft.generation()
-            if current == nil || current != generation {
+            let fileChanged = restorer?.fileChanged() ?? false
+            let restoreNow = restoreDue.map { monotonicNow() >= $0 } ?? false
+            if current == nil || current != generation || fileChanged || restoreNow {
+                if let restorer, current != nil {
+                    // Repaired first, so the plan below is computed from the repaired table.
+                    if case .retry(let after) = restorer.enforce() { restoreDue = monotonicNow() + after } else { restoreDue = nil }
+                }
                 // A failed read is tried again at the next poll, changed ruleset or not.
                 generation = reload(nft: nft, engine: engine) ? current : nil
             } else if !state.withLock({ $0.failed.isEmpty }) && monotonicNow() - lastRetry >= 1 {
@@ -177,7 +192,7 @@ public final class RelayDaemon {
         }
     }
 
-    static func status(state: SharedState, engine: RelayEngine, table: String) -> RelayStatus {
+    static func status(state: SharedState, engine: RelayEngine, table: String, restoreFrom: String? = nil) -> RelayStatus {
         let stats = Dictionary(engine.stats().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return state.withLock { s in
             let ports = s.desired.map { port -> RelayStatus.Port in
@@ -192,7 +207,7 @@ public final class RelayDaemon {
                 }
                 return .init(mapping: port.mapping, listen: listen, state: "error: \(s.failed[port] ?? "starting")", active: 0, total: 0)
             }
-            return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports)
+            return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports, restoreFrom: restoreFrom)
         }
     }
 

@@ -16,6 +16,8 @@ public struct RelayStatus: Sendable, Equatable {
     /// Set while the table cannot be read (the relay keeps serving what it had).
     public var problem: String?
     public var ports: [Port]
+    /// The saved file the relay keeps the table equal to (`--restore-from`), absolute.
+    public var restoreFrom: String?
 
     /// Per mapping label: the ports' states folded into one word, and summed counters.
     public struct Summary: Sendable, Equatable {
@@ -50,11 +52,12 @@ public struct RelayStatus: Sendable, Equatable {
                 .object([("mapping", .string(p.mapping)), ("listen", .string(p.listen)), ("state", .string(p.state)),
                          ("active", .number(Double(p.active))), ("total", .number(Double(p.total)))])
             })),
+            ("restore-from", restoreFrom.map { .string($0) } ?? .null),
         ])
     }
 
-    public init(pid: Int, table: String, problem: String?, ports: [Port]) {
-        self.pid = pid; self.table = table; self.problem = problem; self.ports = ports
+    public init(pid: Int, table: String, problem: String?, ports: [Port], restoreFrom: String? = nil) {
+        self.pid = pid; self.table = table; self.problem = problem; self.ports = ports; self.restoreFrom = restoreFrom
     }
 
     public init?(json: JSON) {
@@ -69,6 +72,8 @@ public struct RelayStatus: Sendable, Equatable {
         }
         var problem: String?
         if case .string(let p)? = json["problem"] { problem = p }
-        self.init(pid: Int(pid), table: table, problem: problem, ports: ports)
+        var restoreFrom: String?
+        if case .string(let p)? = json["restore-from"] { restoreFrom = p }
+        self.init(pid: Int(pid), table: table, problem: problem, ports: ports, restoreFrom: restoreFrom)
     }
 }

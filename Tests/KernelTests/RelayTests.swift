@@ -11,15 +11,17 @@ import Glibc
 @Suite("Kernel: nftfwd relay", .kernelTest)
 struct RelayTests {
     /// Starts `nftfwd relay` in the host namespace and waits until its status socket answers.
-    static func startRelay(_ lab: Lab, table: String = "nftfwd") throws -> pid_t {
-        let log = "/tmp/\(lab.net.prefix)-relay-\(table).log"
-        let pid = try #require(lab.net.background(lab.host, [nftfwdBinary, "relay", "--table", table], log: log))
+    static func startRelay(_ lab: Lab, table: String = "nftfwd", _ extra: String...) throws -> pid_t {
+        let log = relayLog(lab, table: table)
+        let pid = try #require(lab.net.background(lab.host, [nftfwdBinary, "relay", "--table", table] + extra, log: log))
         let up = TestNetwork.waitUntil(timeout: 10) {
             (try? inNamespace(lab.host) { StatusChannel.query(table: table) }) != nil
         }
         #expect(up, "relay did not answer on its status socket in 10 s")
         return pid
     }
+
+    static func relayLog(_ lab: Lab, table: String = "nftfwd") -> String { "/tmp/\(lab.net.prefix)-relay-\(table).log" }
 
     static func status(_ lab: Lab, table: String = "nftfwd") -> RelayStatus? {
         (try? inNamespace(lab.host) { StatusChannel.query(table: table) }) ?? nil

@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import PortForwarding
+import SavedState
+
+/// `nftfwd relay --restore-from FILE`: keeps the table equal to FILE, the desired state.
+///
+/// The daemon asks it to check whenever the ruleset generation moves, FILE is replaced, or on
+/// SIGHUP: if the table is missing (`nft flush ruleset`, a firewall reload), differs from FILE,
+/// or was changed outside nftfwd so that it cannot be read back, FILE is applied in one batch
+/// (a table nftfwd cannot read is deleted and created again in that batch) and one line says
+/// what was restored (at notice level: a repair is worth seeing, but nothing failed).
+///
+/// Because FILE is the desired state, a change that should last is made with `--save`, which
+/// takes the lock on FILE's directory across its commit and its write: while the lock is held,
+/// the restorer leaves everything as it is and looks again at the next poll, so it never sees
+/// the kernel already changed and the file not yet. (`nftfwd add/rm/apply/flush` without
+/// `--save` are refused while such a relay runs, since the relay would undo them.)
+///
+/// Concurrency model: used on the daemon's run thread only (its publisher owns a netlink socket).
+final class TableRestorer {
+    /// FILE, absolute and with its directory resolved, as reported in the relay's status.
+    let path: String
+    private let table: String
+    private let logger: Logger
+    private var publisher: Publisher?
+    private var lastProblem: String?
+    private var stamp: FileStamp?
+
+    enum Outcome: Equatable {
+        case inSync
+        case restored
+        /// Look again after this many seconds (0: at the next poll).
+        case retry(after: Double)
+    }
+
+    /// Fails (nothing started) when FILE cannot be read or is not a valid state file: a typo in
+    /// the path must not quietly turn the repair off.
+    init(path: String, table: String, logger: Logger) throws {
+        self.path = StateFile.canonical(path)
+        self.table = table
+        self.logger = logger
+        _ = try MappingFile.parse(try StateFile.read(self.path))
+    }
+
+    /// True when FILE was replaced or rewritten since the last call (one stat).
+    func fileChanged() -> Bool {
+        let now = FileStamp(path)
+        defer { stamp = now }
+        return now != stamp
+    }
+
+    /// Compares the table with FILE and applies FILE if they differ.
+    func enforce() -> Outcome {
+        let lock: StateDirectoryLock?
+        do { lock = try StateDirectoryLock.acquire(for: path, timeout: nil) } catch { return failed("\(error)") }
+        guard let lock else { return .retry(after: 0) }   // a --save change is under way
+        return withExtendedLifetime(lock) { enforceLocked() }
+    }
+
+    private func enforceLocked() -> Outcome {
+        do {
+            let desired = try MappingFile.parse(try StateFile.read(path))
+            let publisher = try self.publisher ?? Publisher(tableName: table)
+            self.publisher = publisher
+            let before: String
+            do {
+                let snapshot = try publisher.list()
+                let difference = StateDifference(desired: desired, snapshot: snapshot)
+                if difference.isEmpty {
+                    lastProblem = nil
+                    return .inSync
+                }
+                before = snapshot.exists ? difference.summary : "the table was missing"
+            } catch let foreign as ForeignTableError {
+                before = "changed outside nftfwd: \(foreign.problem)"
+            }
+            let what: String
+            switch try publisher.restore(desired) {
+            case .applied(let s):
+                what = "\(s.added) added, \(s.removed) removed, \(s.unchanged) unchanged"
+            case .replaced(_, let count):
+                what = "table deleted and created again with \(count) mapping(s)"
+            }
+            lastProblem = nil
+            logger.notice("restored table inet \(table) from \(path) (\(before)): \(what)")
+            return .restored
+        } catch {
+            return failed("\(error)")
+        }
+    }
+
+    /// Logs a problem once (until it changes or clears) and asks to be called again in a second.
+    private func failed(_ problem: String) -> Outcome {
+        if problem != lastProblem {
+            logger.warning("cannot restore table inet \(table) from \(path): \(problem); trying again every second")
+            lastProblem = problem
+        }
+        return .retry(after: 1)
+    }
+}
+
+/// What tells a rewritten file from the one seen before: a rename makes a new inode, an edit
+/// in place a new mtime or size.
+struct FileStamp: Equatable {
+    var device: UInt64, inode: UInt64, size: Int, seconds: Int, nanoseconds: Int
+
+    init?(_ path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        size = Int(st.st_size)
+        seconds = Int(st.st_mtim.tv_sec)
+        nanoseconds = Int(st.st_mtim.tv_nsec)
+    }
+}

@@ -1,0 +1,105 @@
+import Testing
+import TestSupport
+import PortForwarding
+import PublishedRelay
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `nftfwd relay --restore-from FILE`: the table is put back when someone removes or changes it,
+/// and changes that go through FILE (--save) are left alone.
+@Suite("Kernel: the relay restores the saved table", .kernelTest)
+struct RestoreRelayTests {
+    /// The mappings of the namespace's table, or nil if it cannot be read as nftfwd's.
+    static func published(_ lab: Lab) -> [String]? {
+        try? inNamespace(lab.host) { try Publisher().list().mappings.map(\.mapping.label) }
+    }
+
+    static func log(_ lab: Lab) -> [String] {
+        Command.run(["cat", RelayTests.relayLog(lab)]).stdout.split(separator: "\n").map(String.init)
+    }
+
+    @Test("after nft flush ruleset, nft delete table or a foreign element, the table is back within a second, one log line each")
+    func repairs() throws {
+        let lab = try Lab("rep")
+        let scratch = PersistenceTests.Scratch(lab)
+        defer { lab.destroy(); scratch.remove() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.nftfwdOK("add", "127.0.0.1:8081", "198.18.2.2:9001")
+        let file = scratch.file()
+        try lab.nftfwdOK("save", file)
+        let expected = ["8080/tcp -> 198.18.2.2:80", "127.0.0.1:8081/tcp -> 198.18.2.2:9001"]
+        _ = try RelayTests.startRelay(lab, "--restore-from", file)
+        #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.count == 2 })
+        #expect(RelayTests.status(lab)?.restoreFrom == file)
+
+        var latencies: [Double] = []
+        for vandalism in [["nft", "flush", "ruleset"], ["nft", "delete", "table", "inet", "nftfwd"],
+                          ["nft", "add element inet nftfwd dnat4_any { tcp . 9999 : 198.18.2.9 . 99 }"]] {
+            let start = Command.monotonicSeconds()    // before the command: an upper bound
+            try lab.net.exec(lab.host, vandalism)
+            let back = TestNetwork.waitUntil(timeout: 1) { Self.published(lab) == expected }
+            latencies.append(Command.monotonicSeconds() - start)
+            #expect(back, "not restored within a second after \(vandalism.joined(separator: " "))")
+        }
+        #expect(latencies.allSatisfy { $0 < 1.0 })
+        print("repair latency after flush ruleset / delete table / foreign element (s): \(latencies)")
+
+        // Served again: the kernel's DNAT for another host, the relay for loopback.
+        #expect(lab.ask(from: lab.client, "tcp", "198.18.1.1", 8080) == "tcp 80 from 198.18.1.2")
+        #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "tcp 9001 from 198.18.2.1")
+        let restored = Self.log(lab).filter { $0.contains("restored table inet nftfwd") }
+        #expect(restored == [
+            "nftfwd relay: restored table inet nftfwd from \(file) (the table was missing): 2 added, 0 removed, 0 unchanged",
+            "nftfwd relay: restored table inet nftfwd from \(file) (the table was missing): 2 added, 0 removed, 0 unchanged",
+            "nftfwd relay: restored table inet nftfwd from \(file) (changed outside nftfwd: element 0x06000000270f0000 of map dnat4_any has no nftfwd comment): table deleted and created again with 2 mapping(s)",
+        ])
+    }
+
+    @Test("while it restores from FILE, a change without --save is refused; one with --save, or a new FILE, is kept")
+    func changesGoThroughTheFile() throws {
+        let lab = try Lab(hostOnly: "keep")
+        let scratch = PersistenceTests.Scratch(lab)
+        defer { lab.destroy(); scratch.remove() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        let file = scratch.file()
+        try lab.nftfwdOK("save", file)
+        _ = try RelayTests.startRelay(lab, "--restore-from", file)
+        #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.map(\.listen) == ["0.0.0.0:8080/tcp"] })
+
+        let before = try lab.ruleset()
+        for change in [["rm", "8080"], ["add", "9090", "198.18.2.2:90"], ["flush"]] {
+            let refused = lab.net.run(lab.host, [nftfwdBinary] + change)
+            #expect(refused.status == 1, "\(refused)")
+            #expect(refused.stderr.hasSuffix("keeps table inet nftfwd equal to \(file) and would undo this change: run it with NFTFWD_SAVE=\(file) to change that file too; nothing changed\n"))
+        }
+        #expect(try lab.ruleset() == before)
+        try lab.nftfwdOK("restore", file)     // the relay's own file: nothing to undo
+
+        // Through the file: the relay follows (its listeners show it read the new table after
+        // checking it against the file, in the same poll) and restores nothing.
+        for change in [["rm", "8080"], ["add", "9090", "198.18.2.2:90"]] {
+            try lab.net.exec(lab.host, ["env", "NFTFWD_SAVE=\(file)", nftfwdBinary] + change)
+        }
+        #expect(TestNetwork.waitUntil(timeout: 2) { RelayTests.status(lab)?.ports.map(\.listen) == ["0.0.0.0:9090/tcp"] })
+        #expect(Self.published(lab) == ["9090/tcp -> 198.18.2.2:90"])
+
+        // A new FILE (written elsewhere, renamed over it) is applied within a second.
+        try Command.check(["tee", file + ".new"], stdin: #"[{"host": "7070", "target": "198.18.2.2:70"}]"#)
+        try Command.check(["mv", file + ".new", file])
+        #expect(TestNetwork.waitUntil(timeout: 1) { Self.published(lab) == ["7070/tcp -> 198.18.2.2:70"] })
+        #expect(Self.log(lab).filter { $0.contains("restored") } == [
+            "nftfwd relay: restored table inet nftfwd from \(file) (1 missing, 1 extra): 1 added, 1 removed, 0 unchanged",
+        ])
+    }
+
+    @Test("--restore-from a file that cannot be read: exit 1 at start, saying so")
+    func unreadableFile() throws {
+        let lab = try Lab(hostOnly: "nofile")
+        defer { lab.destroy() }
+        let missing = "/tmp/\(lab.net.prefix)-none.json"
+        let result = lab.net.run(lab.host, [nftfwdBinary, "relay", "--restore-from", missing], timeout: 10)
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr == "nftfwd: cannot read \(missing): No such file or directory (ENOENT) ('nftfwd save \(missing)' writes it)\n")
+    }
+}
