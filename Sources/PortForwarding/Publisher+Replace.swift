@@ -5,20 +5,22 @@ extension Publisher {
         /// The table was readable: `apply`'s changes.
         case applied(ApplySummary)
         /// The table had been changed outside nftfwd (`problem` says how): it was deleted and
-        /// created again with exactly the desired mappings, in the same batch.
+        /// created again with exactly the desired state, in the same batch.
         case replaced(problem: String, mappings: Int)
     }
 
     /// `apply`, and, when the table was changed outside nftfwd so that it cannot be read back
     /// (a foreign element, rule or chain), replaces it whole: delete and create in one batch,
-    /// carrying the generation the foreign table was seen at. This is for `nftfwd relay
-    /// --restore-from`, where the saved file is the desired state; the CLI never replaces a
-    /// table it cannot read (it reports it, exit 2).
-    public func restore(_ mappings: [Mapping]) throws -> RestoreOutcome {
-        try Publisher.checkNoConflicts(mappings)
+    /// carrying the generation the foreign table was seen at. (Masquerade rules then come only
+    /// from the document: a bare array of mappings has none to give back.) This is for
+    /// `nftfwd relay --restore-from`, where the saved file is the desired state; the CLI never
+    /// replaces a table it cannot read (it reports it, exit 2).
+    public func restore(_ document: StateDocument) throws -> RestoreOutcome {
+        try Publisher.checkNoConflicts(document.mappings)
+        if let rules = document.masquerade { try MasqueradeRule.checkNoOverlaps(rules) }
         for _ in 0..<Publisher.maxAttempts {
             do {
-                return .applied(try apply(mappings))
+                return .applied(try apply(document))
             } catch let foreign as ForeignTableError {
                 // Read again at a known generation: the table may have been repaired meanwhile.
                 let replaced = try retryingOnRestart { () -> Bool in
@@ -29,17 +31,19 @@ extension Publisher {
                     } catch is ForeignTableError {}
                     var batch = Batch(table: layout.table)
                     batch.deleteTable()
-                    if !mappings.isEmpty {
+                    let rules = document.masquerade ?? []
+                    if !document.mappings.isEmpty || !rules.isEmpty {
                         layout.create(in: &batch)
-                        for mapping in mappings { addElements(of: mapping, to: &batch) }
+                        for mapping in document.mappings { addElements(of: mapping, to: &batch) }
+                        for rule in rules { addElements(of: rule, to: &batch) }
                     }
                     try commit(batch, generation)
                     return true
                 }
-                if replaced { return .replaced(problem: foreign.problem, mappings: mappings.count) }
+                if replaced { return .replaced(problem: foreign.problem, mappings: document.mappings.count) }
             }
         }
         // The table kept flipping between readable and not: let apply report what it sees.
-        return .applied(try apply(mappings))
+        return .applied(try apply(document))
     }
 }

@@ -42,7 +42,7 @@ final class TableRestorer {
         self.path = StateFile.canonical(path)
         self.table = table
         self.logger = logger
-        _ = try MappingFile.parse(try StateFile.read(self.path))
+        _ = try StateDocument.parse(try StateFile.read(self.path))
     }
 
     /// True when FILE was replaced or rewritten since the last call (one stat).
@@ -62,13 +62,13 @@ final class TableRestorer {
 
     private func enforceLocked() -> Outcome {
         do {
-            let desired = try MappingFile.parse(try StateFile.read(path))
+            let desired = try StateDocument.parse(try StateFile.read(path))
             let publisher = try self.publisher ?? Publisher(tableName: table)
             self.publisher = publisher
             let before: String
             do {
                 let snapshot = try publisher.list()
-                let difference = StateDifference(desired: desired, snapshot: snapshot)
+                let difference = StateDifference(desired, snapshot)
                 if difference.isEmpty {
                     lastProblem = nil
                     return .inSync
@@ -77,10 +77,13 @@ final class TableRestorer {
             } catch let foreign as ForeignTableError {
                 before = "changed outside nftfwd: \(foreign.problem)"
             }
-            let what: String
+            var what: String
             switch try publisher.restore(desired) {
             case .applied(let s):
                 what = "\(s.added) added, \(s.removed) removed, \(s.unchanged) unchanged"
+                if s.masqueradeAdded + s.masqueradeRemoved > 0 {
+                    what += "; masquerade: \(s.masqueradeAdded) added, \(s.masqueradeRemoved) removed"
+                }
             case .replaced(_, let count):
                 what = "table deleted and created again with \(count) mapping(s)"
             }

@@ -8,8 +8,8 @@ struct CheckCommand: ParsableCommand {
         discussion: """
         For monitoring and scripts: compares the kernel table with a saved FILE (default \
         /etc/nftfwd/mappings.json; for --table NAME, /etc/nftfwd/mappings-NAME.json) and \
-        prints one summary line, then one line per mapping missing from the kernel or extra in \
-        it. 'nftfwd diff' shows the same as a patch.
+        prints one summary line, then one line per mapping or masquerade rule missing from \
+        the kernel or extra in it. 'nftfwd diff' shows the same as a patch.
 
         Exit status, as diff(1): 0 the table matches FILE, 1 it differs, 2 trouble (FILE \
         unreadable or invalid, a table changed outside nftfwd, netlink failure).
@@ -34,8 +34,7 @@ struct CheckCommand: ParsableCommand {
         }
         let state = c.snapshot.exists ? "" : " (the table does not exist)"
         var lines = ["\(table) differs from \(c.path)\(state): \(c.difference.summary)"]
-        lines += c.difference.missing.map { "missing: \($0)" }
-        lines += c.difference.extra.map { "extra: \($0)" }
+        lines += c.difference.lines.map { ($0.missing ? "missing: " : "extra: ") + $0.text }
         lines.append("'nftfwd restore \(c.path)' makes the table match the file again")
         Console.out(lines.joined(separator: "\n") + "\n")
         throw ExitCode(1)

@@ -7,11 +7,12 @@ struct DiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "Show how the kernel table differs from a saved FILE.",
         discussion: """
-        One line per mapping 'nftfwd restore FILE' would change:
+        One line per mapping or masquerade rule 'nftfwd restore FILE' would change:
           + 8080/tcp -> 10.0.0.2:80  (in file, not in kernel)   restore would add it
           - 9090/tcp -> 10.0.0.3:90  (in kernel, not in file)   restore would remove it
+          + masquerade 10.88.0.0/24 out-not br0  (in file, not in kernel)
         A mapping whose comment differs shows as one '-' and one '+'. No table counts as an \
-        empty one. FILE defaults to /etc/nftfwd/mappings.json (for --table NAME, \
+        empty one; a file that is a bare array of mappings says nothing about masquerade. FILE defaults to /etc/nftfwd/mappings.json (for --table NAME, \
         /etc/nftfwd/mappings-NAME.json).
 
         Exit status, as diff(1): 0 the same, 1 different, 2 trouble (FILE unreadable or \
@@ -31,8 +32,9 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let comparison = try Comparison.make(file, global)
-        for mapping in comparison.difference.missing { Console.out("+ \(mapping)  (in file, not in kernel)\n") }
-        for mapping in comparison.difference.extra { Console.out("- \(mapping)  (in kernel, not in file)\n") }
+        for line in comparison.difference.lines {
+            Console.out(line.missing ? "+ \(line.text)  (in file, not in kernel)\n" : "- \(line.text)  (in kernel, not in file)\n")
+        }
         if !comparison.difference.isEmpty { throw ExitCode(1) }
     }
 }
@@ -48,10 +50,10 @@ struct Comparison {
     static func make(_ file: String?, _ global: GlobalOptions) throws -> Comparison {
         let path = file ?? StateFile.defaultPath(table: global.table)
         do {
-            let desired = try MappingFile.parse(try StateFile.read(path))
+            let desired = try StateDocument.parse(try StateFile.read(path))
             let snapshot = try global.publisher().list()
-            return Comparison(path: path, snapshot: snapshot, desiredCount: desired.count,
-                              difference: StateDifference(desired: desired, snapshot: snapshot))
+            return Comparison(path: path, snapshot: snapshot, desiredCount: desired.mappings.count,
+                              difference: StateDifference(desired, snapshot))
         } catch {
             _ = Console.exitCode(reporting: error)
             throw ExitCode(2)

@@ -34,14 +34,16 @@ struct MasqueradeAdd: ParsableCommand {
         discussion: """
         Adding the same rule again changes nothing and succeeds; a rule whose subnet overlaps an \
         existing one (including the same subnet with another --out-not) is refused: remove that \
-        one first.
+        one first. --save also writes the result to the saved file ('nftfwd save').
 
         Examples:
           nftfwd masquerade add 10.88.0.0/24 --out-not br0
           nftfwd masquerade add 192.168.122.0/24            every interface, the bridge too
+          nftfwd masquerade add fd88::/64 --out-not br0 --save
         """
     )
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var saving: SaveOptions
 
     @Argument(help: ArgumentHelp("The source network, in CIDR form (10.88.0.0/24, fd88::/64).", valueName: "subnet"))
     var subnet: String
@@ -51,7 +53,7 @@ struct MasqueradeAdd: ParsableCommand {
 
     func run() throws {
         let rule = try MasqueradeRule.parse(subnet: subnet, outNot: outNot)
-        switch try global.publisher().addMasquerade(rule) {
+        switch try Persistence.change(global, saving, { try $0.addMasquerade(rule) }) {
         case .added: Console.out("masquerading \(rule)\n")
         case .alreadyPresent: Console.out("already masquerading \(rule)\n")
         }
@@ -63,21 +65,24 @@ struct MasqueradeRemove: ParsableCommand {
         commandName: "rm",
         abstract: "Stop masquerading SUBNET.",
         discussion: """
-        SUBNET must be exactly the one given to 'masquerade add'.
+        SUBNET must be exactly the one given to 'masquerade add'. --save also writes the \
+        result to the saved file ('nftfwd save').
 
-        Example:
+        Examples:
           nftfwd masquerade rm 10.88.0.0/24
+          nftfwd masquerade rm 10.88.0.0/24 --save
         """,
         aliases: ["remove", "del"]
     )
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var saving: SaveOptions
 
     @Argument(help: ArgumentHelp("The subnet, as listed by 'nftfwd masquerade ls'.", valueName: "subnet"))
     var subnet: String
 
     func run() throws {
         let parsed = try Subnet.parse(subnet)
-        let rule = try global.publisher().removeMasquerade(parsed)
+        let rule = try Persistence.change(global, saving) { try $0.removeMasquerade(parsed) }
         Console.out("no longer masquerading \(rule)\n")
     }
 }

@@ -27,6 +27,7 @@ struct PersistenceTests {
         try lab.nftfwdOK("add", "8000-8009", "198.18.2.2:9000-9009")
         try lab.nftfwdOK("add", "[::]:8080", "[2001:db8:2::2]:80")
         try lab.nftfwdOK("add", "127.0.0.1:6379", "198.18.2.2:6379")
+        try lab.nftfwdOK("masquerade", "add", "198.18.2.0/24", "--out-not", "h1")
     }
 
     static func mode(_ path: String) -> String {
@@ -49,18 +50,19 @@ struct PersistenceTests {
         #expect(Self.mode(scratch.path) == "755")
         let text = try lab.net.exec(lab.host, ["cat", file]).stdout
         let listed = try lab.nftfwdOK("ls", "--json").stdout
-        #expect(try MappingFile.parse(text) == MappingFile.parse(listed))
+        #expect(try StateDocument.parse(text) == StateDocument.parse(listed))
+        #expect(try StateDocument.parse(text).masquerade == [MasqueradeRule.parse(subnet: "198.18.2.0/24", outNot: "h1")])
         #expect(!text.contains("\"relay\""))                     // a running process's view is not state
 
         // The reboot: every table gone. Then what nftfwd-restore.service runs.
         try lab.net.exec(lab.host, ["nft", "flush", "ruleset"])
         #expect(try lab.ruleset() == "")
         let restored = try lab.nftfwdOK("restore", file)
-        #expect(restored.stdout == "restored 5 mapping(s): 5 added, 0 removed, 0 unchanged\n")
+        #expect(restored.stdout == "restored 5 mapping(s): 5 added, 0 removed, 0 unchanged; 1 masquerade rule(s): 1 added, 0 removed\n")
         #expect(normalized(try lab.table()) == normalized(before))
 
         // Restoring again changes nothing, and saving again gives the same file.
-        #expect(try lab.nftfwdOK("restore", file).stdout == "restored 5 mapping(s): 0 added, 0 removed, 5 unchanged\n")
+        #expect(try lab.nftfwdOK("restore", file).stdout == "restored 5 mapping(s): 0 added, 0 removed, 5 unchanged; 1 masquerade rule(s): 0 added, 0 removed\n")
         try lab.nftfwdOK("save", file)
         #expect(try lab.net.exec(lab.host, ["cat", file]).stdout == text)
     }
@@ -83,19 +85,22 @@ struct PersistenceTests {
 
         try lab.nftfwdOK("rm", "8080")
         try lab.nftfwdOK("add", "9090", "198.18.2.2:90")
+        try lab.nftfwdOK("masquerade", "add", "198.18.2.0/24")
         let diff = lab.nftfwd("diff", file)
         #expect(diff.status == 1, "\(diff)")
         #expect(diff.stdout == """
         + 8080/tcp -> 198.18.2.2:80 (web)  (in file, not in kernel)
         - 9090/tcp -> 198.18.2.2:90  (in kernel, not in file)
+        - masquerade 198.18.2.0/24  (in kernel, not in file)
 
         """)
         let check = lab.nftfwd("check", file)
         #expect(check.status == 1, "\(check)")
         #expect(check.stdout == """
-        table inet nftfwd differs from \(file): 1 missing, 1 extra
+        table inet nftfwd differs from \(file): 1 missing, 2 extra
         missing: 8080/tcp -> 198.18.2.2:80 (web)
         extra: 9090/tcp -> 198.18.2.2:90
+        extra: masquerade 198.18.2.0/24
         'nftfwd restore \(file)' makes the table match the file again
 
         """)
@@ -150,7 +155,7 @@ struct PersistenceTests {
         #expect(stderr == "nftfwd: cannot save to \(file): write: No space left on device (ENOSPC); the previous file, if any, is unchanged\n")
     }
 
-    @Test("--save and NFTFWD_SAVE persist add, rm, apply, flush and restore; a refused change saves nothing")
+    @Test("--save and NFTFWD_SAVE persist add, rm, apply, masquerade add/rm, flush and restore; a refused change saves nothing")
     func saveFlag() throws {
         let lab = try Lab(hostOnly: "sflag")
         let scratch = Scratch(lab)
@@ -173,6 +178,10 @@ struct PersistenceTests {
         #expect(try lab.net.exec(lab.host, ["cat", file]).stdout == before)
         #expect(nftfwd("apply", "-", stdin: #"[{"host": "7000", "target": "198.18.2.2:70"}]"#).status == 0)
         #expect(try saved() == ["7000/tcp -> 198.18.2.2:70"])
+        #expect(nftfwd("masquerade", "add", "198.18.2.0/24").status == 0)
+        #expect(try StateDocument.parse(try lab.net.exec(lab.host, ["cat", file]).stdout).masquerade?.map(\.description) == ["198.18.2.0/24"])
+        #expect(nftfwd("masquerade", "rm", "198.18.2.0/24").status == 0)
+        #expect(try StateDocument.parse(try lab.net.exec(lab.host, ["cat", file]).stdout).masquerade == [])
         #expect(nftfwd("flush").status == 0)
         #expect(try saved() == [])
         #expect(scratch.entries() == ["mappings.json"])
@@ -184,8 +193,8 @@ struct PersistenceTests {
         // restore FILE with NFTFWD_SAVE=OTHER: applies FILE, then writes OTHER.
         let other = scratch.file("other.json")
         let restored = lab.net.run(lab.host, ["env", "NFTFWD_SAVE=\(other)", nftfwdBinary, "restore", file])
-        #expect(restored.stdout == "restored 0 mapping(s): 0 added, 1 removed, 0 unchanged\n", "\(restored)")
-        #expect(try lab.net.exec(lab.host, ["cat", other]).stdout == "[]\n")
+        #expect(restored.stdout == "restored 0 mapping(s): 0 added, 1 removed, 0 unchanged; 0 masquerade rule(s): 0 added, 0 removed\n", "\(restored)")
+        #expect(try StateDocument.parse(try lab.net.exec(lab.host, ["cat", other]).stdout) == StateDocument(mappings: [], masquerade: []))
 
         let wrong = lab.net.run(lab.host, ["env", "NFTFWD_SAVE=yes", nftfwdBinary, "add", "6001", "198.18.2.2:60"])
         #expect(wrong.status == 1)

@@ -10,9 +10,13 @@ import Glibc
 /// and changes that go through FILE (--save) are left alone.
 @Suite("Kernel: the relay restores the saved table", .kernelTest)
 struct RestoreRelayTests {
-    /// The mappings of the namespace's table, or nil if it cannot be read as nftfwd's.
+    /// The mappings and masquerade rules of the namespace's table, or nil if it cannot be read
+    /// as nftfwd's.
     static func published(_ lab: Lab) -> [String]? {
-        try? inNamespace(lab.host) { try Publisher().list().mappings.map(\.mapping.label) }
+        try? inNamespace(lab.host) {
+            let snapshot = try Publisher().list()
+            return snapshot.mappings.map(\.mapping.label) + snapshot.masquerade.map { "masquerade \($0)" }
+        }
     }
 
     static func log(_ lab: Lab) -> [String] {
@@ -26,9 +30,10 @@ struct RestoreRelayTests {
         defer { lab.destroy(); scratch.remove() }
         try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
         try lab.nftfwdOK("add", "127.0.0.1:8081", "198.18.2.2:9001")
+        try lab.nftfwdOK("masquerade", "add", "198.18.2.0/24", "--out-not", "h1")
         let file = scratch.file()
         try lab.nftfwdOK("save", file)
-        let expected = ["8080/tcp -> 198.18.2.2:80", "127.0.0.1:8081/tcp -> 198.18.2.2:9001"]
+        let expected = ["8080/tcp -> 198.18.2.2:80", "127.0.0.1:8081/tcp -> 198.18.2.2:9001", "masquerade 198.18.2.0/24 out-not h1"]
         _ = try RelayTests.startRelay(lab, "--restore-from", file)
         #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.count == 2 })
         #expect(RelayTests.status(lab)?.restoreFrom == file)
@@ -50,8 +55,8 @@ struct RestoreRelayTests {
         #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "tcp 9001 from 198.18.2.1")
         let restored = Self.log(lab).filter { $0.contains("restored table inet nftfwd") }
         #expect(restored == [
-            "nftfwd relay: restored table inet nftfwd from \(file) (the table was missing): 2 added, 0 removed, 0 unchanged",
-            "nftfwd relay: restored table inet nftfwd from \(file) (the table was missing): 2 added, 0 removed, 0 unchanged",
+            "nftfwd relay: restored table inet nftfwd from \(file) (the table was missing): 2 added, 0 removed, 0 unchanged; masquerade: 1 added, 0 removed",
+            "nftfwd relay: restored table inet nftfwd from \(file) (the table was missing): 2 added, 0 removed, 0 unchanged; masquerade: 1 added, 0 removed",
             "nftfwd relay: restored table inet nftfwd from \(file) (changed outside nftfwd: element 0x06000000270f0000 of map dnat4_any has no nftfwd comment): table deleted and created again with 2 mapping(s)",
         ])
     }

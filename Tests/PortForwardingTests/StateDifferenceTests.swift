@@ -18,4 +18,15 @@ struct StateDifferenceTests {
         #expect(StateDifference(desired: current.reversed(), current: current).isEmpty)
         #expect(StateDifference(desired: [], current: []).summary == "")
     }
+
+    @Test("masquerade rules count only when the desired state has them (a bare array of mappings leaves them alone)")
+    func masquerade() throws {
+        let a = try MasqueradeRule.parse(subnet: "10.88.0.0/24", outNot: "br0")
+        let b = try MasqueradeRule.parse(subnet: "10.88.0.0/24", outNot: nil)
+        let d = StateDifference(desired: [], current: [], desiredMasquerade: [a], currentMasquerade: [b])
+        #expect(d.missingMasquerade == [a] && d.extraMasquerade == [b])
+        #expect(d.lines.map(\.text) == ["masquerade 10.88.0.0/24 out-not br0", "masquerade 10.88.0.0/24"])
+        #expect(d.summary == "1 missing, 1 extra")
+        #expect(StateDifference(desired: [], current: [], desiredMasquerade: nil, currentMasquerade: [b]).isEmpty)
+    }
 }
