@@ -180,20 +180,20 @@ _nftfwd() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|rm|ls|apply|flush|relay|help)
+    add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|help)
         # Offer subcommand argument completions
         "_nftfwd_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add rm ls apply flush relay help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add rm ls apply flush masquerade save restore diff check relay help' -- "${cur}"))
         ;;
     esac
 }
 
 _nftfwd_add() {
     repeating_flags=()
-    non_repeating_flags=(--verbose -v --version -h --help)
+    non_repeating_flags=(--verbose -v --save --version -h --help)
     repeating_options=()
     non_repeating_options=(--table --proto --comment)
     __nftfwd_offer_flags_options 2
@@ -214,7 +214,7 @@ _nftfwd_add() {
 
 _nftfwd_rm() {
     repeating_flags=()
-    non_repeating_flags=(--verbose -v --version -h --help)
+    non_repeating_flags=(--verbose -v --save --version -h --help)
     repeating_options=()
     non_repeating_options=(--table --proto)
     __nftfwd_offer_flags_options 1
@@ -247,7 +247,7 @@ _nftfwd_ls() {
 
 _nftfwd_apply() {
     repeating_flags=()
-    non_repeating_flags=(--verbose -v --version -h --help)
+    non_repeating_flags=(--verbose -v --save --version -h --help)
     repeating_options=()
     non_repeating_options=(--table)
     __nftfwd_offer_flags_options 1
@@ -262,10 +262,148 @@ _nftfwd_apply() {
 
 _nftfwd_flush() {
     repeating_flags=()
+    non_repeating_flags=(--verbose -v --save --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_masquerade() {
+    repeating_flags=()
     non_repeating_flags=(--verbose -v --version -h --help)
     repeating_options=()
     non_repeating_options=(--table)
     __nftfwd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    add|rm|ls)
+        # Offer subcommand argument completions
+        "_nftfwd_masquerade_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'add rm ls' -- "${cur}"))
+        ;;
+    esac
+}
+
+_nftfwd_masquerade_add() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --save --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table --out-not)
+    __nftfwd_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    '--out-not')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_masquerade_rm() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --save --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_masquerade_ls() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_save() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_restore() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --save --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_diff() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_check() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
@@ -279,7 +417,7 @@ _nftfwd_relay() {
     repeating_flags=()
     non_repeating_flags=(--verbose -v --version -h --help)
     repeating_options=()
-    non_repeating_options=(--table --connection-limit --udp-timeout)
+    non_repeating_options=(--table --connection-limit --udp-timeout --restore-from)
     __nftfwd_offer_flags_options 0
 
     # Offer option value completions
@@ -291,6 +429,9 @@ _nftfwd_relay() {
         return
         ;;
     '--udp-timeout')
+        return
+        ;;
+    '--restore-from')
         return
         ;;
     esac

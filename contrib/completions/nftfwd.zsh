@@ -55,8 +55,13 @@ _nftfwd() {
             'add:Publish HOST (a port or range, optionally on one address) to TARGET.'
             'rm:Remove the mapping(s) published on exactly HOST.'
             'ls:List published mappings with their counters and the relay'\''s view.'
-            'apply:Make the table hold exactly the mappings in FILE, in one atomic batch.'
+            'apply:Make the table hold exactly the mappings (and masquerade rules) in FILE, in one atomic batch.'
             'flush:Remove every mapping and the table itself.'
+            'masquerade:Masquerade a target subnet'\''s outbound traffic (Docker'\''s '\''-s SUBNET ! -o BRIDGE -j MASQUERADE'\'').'
+            'save:Write the published mappings to FILE, atomically, for '\''nftfwd restore'\''.'
+            'restore:Make the table hold exactly what FILE says, in one atomic batch.'
+            'diff:Show how the kernel table differs from a saved FILE.'
+            'check:Exit non-zero, saying what is missing or extra, when the table differs from FILE.'
             'relay:Serve, in userland, the published ports the kernel cannot NAT.'
             'help:Show subcommand help information.'
         )
@@ -64,7 +69,7 @@ _nftfwd() {
         ;;
     arg)
         case "${words[1]}" in
-        add|rm|ls|apply|flush|relay|help)
+        add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|help)
             "_nftfwd_${words[1]}" && ret=0
             ;;
         esac
@@ -79,6 +84,7 @@ _nftfwd_add() {
     local -ar arg_specs=(
         '--table[The nftables table nftfwd owns (family inet).]:name:'
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
         ':host:'
         ':target:'
         '--proto[tcp, udp or sctp.]:proto:'
@@ -96,6 +102,7 @@ _nftfwd_rm() {
     local -ar arg_specs=(
         '--table[The nftables table nftfwd owns (family inet).]:name:'
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
         ':host:'
         '--proto[tcp, udp or sctp.]:proto:'
         '--version[Show the version.]'
@@ -125,6 +132,7 @@ _nftfwd_apply() {
     local -ar arg_specs=(
         '--table[The nftables table nftfwd owns (family inet).]:name:'
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
         ':file:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
@@ -139,6 +147,141 @@ _nftfwd_flush() {
     local -ar arg_specs=(
         '--table[The nftables table nftfwd owns (family inet).]:name:'
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_masquerade() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'add:Masquerade traffic from SUBNET, except what leaves by --out-not.'
+            'rm:Stop masquerading SUBNET.'
+            'ls:List masqueraded subnets.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        add|rm|ls)
+            "_nftfwd_masquerade_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_nftfwd_masquerade_add() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
+        ':subnet:'
+        '--out-not[Leave traffic that goes out by this interface alone (the subnet'\''s own bridge).]:ifname:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_masquerade_rm() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
+        ':subnet:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_masquerade_ls() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--json[Print JSON.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_save() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        ':file:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_restore() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
+        ':file:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_diff() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        ':file:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_check() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        ':file:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -154,6 +297,7 @@ _nftfwd_relay() {
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
         '--connection-limit[At most this many connections at once per published TCP port (further clients wait in the backlog); for UDP, flows per port.]:n:'
         '--udp-timeout[Seconds a UDP flow may stay silent before it is dropped.]:seconds:'
+        '--restore-from[Keep the table equal to this saved file (see above); it must be readable at start.]:file:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
