@@ -1,8 +1,8 @@
 #ifndef NFTFWD_CNETFILTER_SHIM_H
 #define NFTFWD_CNETFILTER_SHIM_H
 
-// One module over libmnl, libnftnl and the netfilter uapi headers, so the uapi types are
-// imported once. Only what Swift cannot import directly is wrapped below.
+// One module over libmnl, libnftnl and the netfilter uapi headers (nf_tables, and ctnetlink for
+// the conntrack cleanup), so the uapi types are imported once. Only what Swift cannot import directly is wrapped below.
 
 #include <stdint.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>

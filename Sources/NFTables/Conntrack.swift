@@ -1,0 +1,299 @@
+import CNetfilter
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One connection-tracking entry as ctnetlink lists it.
+///
+/// `source`/`destination` are the original direction: who sent the first packet, and to which
+/// address and port (before any DNAT). `replySource` is where replies come from: for a flow
+/// the kernel DNATed, the target it was sent to.
+public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
+    /// `.ipv4` or `.ipv6`.
+    public var family: Family
+    /// The IP protocol number (17 for UDP).
+    public var proto: UInt8
+    public var source: [UInt8]
+    public var sourcePort: UInt16
+    public var destination: [UInt8]
+    public var destinationPort: UInt16
+    public var replySource: [UInt8]
+    public var replySourcePort: UInt16
+    /// The kernel's id of the entry (CTA_ID): a new entry for the same tuple has another one.
+    public var id: UInt32
+
+    public var description: String {
+        func text(_ a: [UInt8], _ port: UInt16) -> String {
+            let address = Conntrack.text(of: a)
+            return (a.count == 16 ? "[\(address)]" : address) + ":\(port)"
+        }
+        return "proto \(proto) \(text(source, sourcePort)) -> \(text(destination, destinationPort))"
+            + " (replies from \(text(replySource, replySourcePort)), id \(id))"
+    }
+}
+
+/// Which entries `Conntrack.deleteFlows` deletes: those of `family` and `proto` whose original
+/// direction went to one of `destinations` (address bytes, 4 or 16) on one of `ports`.
+public struct ConntrackFilter: Sendable, Hashable {
+    public var family: Family
+    public var proto: UInt8
+    public var destinations: Set<[UInt8]>
+    public var ports: Set<UInt16>
+
+    public init(family: Family, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>) {
+        self.family = family
+        self.proto = proto
+        self.destinations = destinations
+        self.ports = ports
+    }
+
+    public func matches(_ flow: ConntrackFlow) -> Bool {
+        flow.family == family && flow.proto == proto && ports.contains(flow.destinationPort)
+            && destinations.contains(flow.destination)
+    }
+}
+
+/// The kernel's connection tracking table over ctnetlink (NETLINK_NETFILTER, subsystem
+/// NFNL_SUBSYS_CTNETLINK), in the network namespace of its socket: list entries, delete the
+/// ones a filter selects.
+///
+/// Concurrency model: like its socket, owned by one thread at a time.
+public final class Conntrack {
+    public let socket: NetlinkSocket
+
+    /// Shares a socket with `NFTables` (the same netlink family serves both subsystems).
+    public init(socket: NetlinkSocket) {
+        self.socket = socket
+    }
+
+    public convenience init() throws(NetlinkError) {
+        self.init(socket: try NetlinkSocket())
+    }
+
+    /// Every entry of `family` (`.ipv4` or `.ipv6`): one dump (IPCTNL_MSG_CT_GET, NLM_F_DUMP);
+    /// the kernel filters by the family given in the request header.
+    public func flows(_ family: Family) throws(NetlinkError) -> [ConntrackFlow] {
+        try dump(family).map(\.flow)
+    }
+
+    /// Deletes the entries any of `filters` selects and returns how many the kernel deleted.
+    ///
+    /// One dump per family involved, then one delete per selected entry (pipelined, 256 per
+    /// datagram), each naming the entry by its original tuple exactly as the dump gave it
+    /// (zone included) and by its id, so an entry created for the same tuple after the dump
+    /// is left alone. An entry that is gone by then (ENOENT: it expired, or its id changed)
+    /// is not an error and is not counted.
+    @discardableResult
+    public func deleteFlows(matching filters: [ConntrackFilter]) throws(NetlinkError) -> Int {
+        var deleted = 0
+        for family in [Family.ipv4, .ipv6] {
+            let mine = filters.filter { $0.family == family && !$0.ports.isEmpty && !$0.destinations.isEmpty }
+            guard !mine.isEmpty else { continue }
+            let victims = try dump(family).filter { entry in mine.contains { $0.matches(entry.flow) } }
+            var start = 0
+            while start < victims.count {
+                let end = min(start + 256, victims.count)
+                deleted += try delete(victims[start..<end], family: family)
+                start = end
+            }
+        }
+        return deleted
+    }
+
+    // MARK: - Dump
+
+    /// An entry as dumped, with what a delete must repeat: the payload of its CTA_TUPLE_ORIG
+    /// and its zone.
+    struct Entry {
+        var flow: ConntrackFlow
+        var originalTuple: [UInt8]
+        var zone: UInt16?
+    }
+
+    private func dump(_ family: Family) throws(NetlinkError) -> [Entry] {
+        precondition(family != .inet, "conntrack entries are IPv4 or IPv6")
+        let seq = socket.allocateSeq()
+        let request = Conntrack.message(IPCTNL_MSG_CT_GET, flags: NLM_F_DUMP, family: family, seq: seq) { _ in }
+        try socket.send(request)
+        var entries: [Entry] = []
+        try socket.receive { nlh throws(NetlinkError) in
+            guard nlh.pointee.nlmsg_seq == seq else { return .more }
+            switch nlh.pointee.nlmsg_type {
+            case UInt16(NLMSG_DONE): return .stop
+            case UInt16(NLMSG_ERROR):
+                var err = nftfwd_nlerr()
+                nftfwd_parse_error(nlh, &err)
+                if err.error != 0 { throw .request(what: "list conntrack entries (\(family))", errno: Errno(err.error)) }
+                return .stop
+            default:
+                if let entry = Conntrack.parse(nlh) { entries.append(entry) }
+                return .more
+            }
+        }
+        return entries
+    }
+
+    /// Reads one IPCTNL_MSG_CT_NEW message of a dump; nil for an entry without a complete
+    /// original tuple (nothing a filter could select).
+    static func parse(_ nlh: UnsafePointer<nlmsghdr>) -> Entry? {
+        guard Int(nlh.pointee.nlmsg_len) >= nftfwd_nlmsg_hdrlen() + MemoryLayout<nfgenmsg>.size,
+              UInt32(nlh.pointee.nlmsg_type) >> 8 == UInt32(NFNL_SUBSYS_CTNETLINK) else { return nil }
+        let header = mnl_nlmsg_get_payload(nlh)!.assumingMemoryBound(to: nfgenmsg.self).pointee
+        let family: Family
+        switch Int32(header.nfgen_family) {
+        case AF_INET: family = .ipv4
+        case AF_INET6: family = .ipv6
+        default: return nil
+        }
+        var original: Tuple?, reply: Tuple?, originalBytes: [UInt8] = []
+        var id: UInt32 = 0, zone: UInt16?
+        let start = UnsafeRawPointer(mnl_nlmsg_get_payload_offset(nlh, MemoryLayout<nfgenmsg>.size)!)
+        let tail = UnsafeRawPointer(mnl_nlmsg_get_payload_tail(nlh)!)
+        forEachAttribute(at: start, length: tail - start) { attr in
+            switch UInt32(mnl_attr_get_type(attr)) {
+            case CTA_TUPLE_ORIG.rawValue:
+                original = Tuple(attr)
+                originalBytes = Array(UnsafeRawBufferPointer(start: mnl_attr_get_payload(attr),
+                                                             count: Int(mnl_attr_get_payload_len(attr))))
+            case CTA_TUPLE_REPLY.rawValue:
+                reply = Tuple(attr)
+            case CTA_ID.rawValue where mnl_attr_get_payload_len(attr) == 4:
+                id = UInt32(bigEndian: mnl_attr_get_u32(attr))
+            case CTA_ZONE.rawValue where mnl_attr_get_payload_len(attr) == 2:
+                zone = mnl_attr_get_u16(attr)   // kept in network order: sent back as read
+            default: break
+            }
+        }
+        guard let original, let source = original.source, let destination = original.destination,
+              let proto = original.proto else { return nil }
+        let flow = ConntrackFlow(family: family, proto: proto,
+                                 source: source, sourcePort: original.sourcePort,
+                                 destination: destination, destinationPort: original.destinationPort,
+                                 replySource: reply?.source ?? [], replySourcePort: reply?.sourcePort ?? 0, id: id)
+        return Entry(flow: flow, originalTuple: originalBytes, zone: zone)
+    }
+
+    /// The fields of a CTA_TUPLE_ORIG or CTA_TUPLE_REPLY nest:
+    /// CTA_TUPLE_IP > CTA_IP_V4_SRC/DST (or V6), CTA_TUPLE_PROTO > CTA_PROTO_NUM, SRC/DST_PORT.
+    struct Tuple {
+        var source: [UInt8]?, destination: [UInt8]?
+        var proto: UInt8?
+        var sourcePort: UInt16 = 0, destinationPort: UInt16 = 0
+
+        init(_ nest: UnsafePointer<nlattr>) {
+            forEachNested(nest) { attr in
+                switch UInt32(mnl_attr_get_type(attr)) {
+                case CTA_TUPLE_IP.rawValue:
+                    forEachNested(attr) { ip in
+                        let bytes = Array(UnsafeRawBufferPointer(start: mnl_attr_get_payload(ip),
+                                                                 count: Int(mnl_attr_get_payload_len(ip))))
+                        switch UInt32(mnl_attr_get_type(ip)) {
+                        case CTA_IP_V4_SRC.rawValue where bytes.count == 4: source = bytes
+                        case CTA_IP_V4_DST.rawValue where bytes.count == 4: destination = bytes
+                        case CTA_IP_V6_SRC.rawValue where bytes.count == 16: source = bytes
+                        case CTA_IP_V6_DST.rawValue where bytes.count == 16: destination = bytes
+                        default: break
+                        }
+                    }
+                case CTA_TUPLE_PROTO.rawValue:
+                    forEachNested(attr) { p in
+                        let length = mnl_attr_get_payload_len(p)
+                        switch UInt32(mnl_attr_get_type(p)) {
+                        case CTA_PROTO_NUM.rawValue where length == 1: proto = mnl_attr_get_u8(p)
+                        // Ports travel in network byte order.
+                        case CTA_PROTO_SRC_PORT.rawValue where length == 2: sourcePort = UInt16(bigEndian: mnl_attr_get_u16(p))
+                        case CTA_PROTO_DST_PORT.rawValue where length == 2: destinationPort = UInt16(bigEndian: mnl_attr_get_u16(p))
+                        default: break
+                        }
+                    }
+                default: break
+                }
+            }
+        }
+    }
+
+    // MARK: - Delete
+
+    /// Deletes `entries` in one datagram; returns how many the kernel deleted.
+    private func delete(_ entries: ArraySlice<Entry>, family: Family) throws(NetlinkError) -> Int {
+        var datagram: [UInt8] = []
+        var pending = Set<UInt32>()
+        for entry in entries {
+            // A DELETE without a tuple is a flush of the whole table: never send one.
+            guard !entry.originalTuple.isEmpty else { continue }
+            let seq = socket.allocateSeq()
+            pending.insert(seq)
+            datagram += Conntrack.message(IPCTNL_MSG_CT_DELETE, flags: NLM_F_ACK, family: family, seq: seq) { nlh in
+                entry.originalTuple.withUnsafeBytes { tuple in
+                    mnl_attr_put(nlh, UInt16(CTA_TUPLE_ORIG.rawValue) | UInt16(NLA_F_NESTED), tuple.count, tuple.baseAddress)
+                }
+                if let zone = entry.zone { mnl_attr_put_u16(nlh, UInt16(CTA_ZONE.rawValue), zone) }
+                mnl_attr_put_u32(nlh, UInt16(CTA_ID.rawValue), entry.flow.id.bigEndian)
+            }
+        }
+        guard !pending.isEmpty else { return 0 }
+        socket.reserve(sendBytes: datagram.count, expectedReplies: pending.count)
+        try socket.send(datagram)
+        var deleted = 0
+        var failure: Errno?
+        try socket.receive { nlh throws(NetlinkError) in
+            guard nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR), pending.remove(nlh.pointee.nlmsg_seq) != nil else { return .more }
+            var err = nftfwd_nlerr()
+            nftfwd_parse_error(nlh, &err)
+            switch err.error {
+            case 0: deleted += 1
+            case ENOENT: break   // expired, or replaced by a newer entry, since the dump
+            default: failure = failure ?? Errno(err.error)
+            }
+            return pending.isEmpty ? .stop : .more
+        }
+        if let failure { throw .request(what: "delete conntrack entry", errno: failure) }
+        return deleted
+    }
+
+    // MARK: - Messages
+
+    /// One ctnetlink message: header, nfgenmsg for `family`, then what `body` appends.
+    private static func message(_ type: cntl_msg_types, flags: Int32, family: Family, seq: UInt32,
+                                _ body: (UnsafeMutablePointer<nlmsghdr>) -> Void) -> [UInt8] {
+        // The largest message is a delete: an IPv6 tuple (about 80 bytes), a zone and an id.
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1024, alignment: 8)
+        defer { buffer.deallocate() }
+        let nlh = mnl_nlmsg_put_header(buffer)!
+        nlh.pointee.nlmsg_type = UInt16(NFNL_SUBSYS_CTNETLINK << 8) | UInt16(type.rawValue)
+        nlh.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST | flags)
+        nlh.pointee.nlmsg_seq = seq
+        let header = mnl_nlmsg_put_extra_header(nlh, MemoryLayout<nfgenmsg>.size)!.assumingMemoryBound(to: nfgenmsg.self)
+        header.pointee.nfgen_family = UInt8(family.kernelValue)
+        header.pointee.version = UInt8(NFNETLINK_V0)
+        header.pointee.res_id = 0
+        body(nlh)
+        return Array(UnsafeRawBufferPointer(start: buffer, count: nftfwd_nlmsg_align(Int(nlh.pointee.nlmsg_len))))
+    }
+
+    /// An address as text (inet_ntop).
+    static func text(of address: [UInt8]) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let af = address.count == 16 ? AF_INET6 : AF_INET
+        _ = address.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// Visits each attribute in `length` bytes at `start`, as libmnl's mnl_attr_for_each macros
+/// (which Swift cannot import) do: mnl_attr_ok stops at a truncated or malformed attribute.
+private func forEachAttribute(at start: UnsafeRawPointer, length: Int, _ body: (UnsafePointer<nlattr>) -> Void) {
+    var attr = start.assumingMemoryBound(to: nlattr.self)
+    var left = length
+    while left > 0 && mnl_attr_ok(attr, Int32(left)) {
+        body(attr)
+        let next = UnsafePointer(mnl_attr_next(attr)!)
+        left -= UnsafeRawPointer(next) - UnsafeRawPointer(attr)
+        attr = next
+    }
+}
+
+/// Visits the attributes nested in `nest`.
+private func forEachNested(_ nest: UnsafePointer<nlattr>, _ body: (UnsafePointer<nlattr>) -> Void) {
+    forEachAttribute(at: UnsafeRawPointer(mnl_attr_get_payload(nest)!), length: Int(mnl_attr_get_payload_len(nest)), body)
+}

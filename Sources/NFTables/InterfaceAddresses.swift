@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The addresses configured on the interfaces of the caller's network namespace
+/// (getifaddrs(3), which asks rtnetlink): what `fib daddr type local` calls local, short of
+/// whole ranges routed as local by hand (`ip route add local 10.0.0.0/8 dev lo`).
+public enum InterfaceAddresses {
+    /// Every address of `family` (`.ipv4`: 4 bytes each, `.ipv6`: 16), without duplicates.
+    public static func list(_ family: Family) throws(NetlinkError) -> [[UInt8]] {
+        var head: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&head) == 0 else { throw .system(call: "getifaddrs", errno: .current) }
+        defer { freeifaddrs(head) }
+        let wanted: Int32 = family == .ipv6 ? AF_INET6 : AF_INET
+        var out: [[UInt8]] = []
+        var next = head
+        while let entry = next {
+            next = entry.pointee.ifa_next
+            guard let sa = entry.pointee.ifa_addr, Int32(sa.pointee.sa_family) == wanted else { continue }
+            let bytes: [UInt8]
+            if wanted == AF_INET {
+                bytes = UnsafeRawPointer(sa).withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) }
+                }
+            } else {
+                bytes = UnsafeRawPointer(sa).withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) }
+                }
+            }
+            if !out.contains(bytes) { out.append(bytes) }
+        }
+        return out
+    }
+}
