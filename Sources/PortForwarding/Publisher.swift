@@ -28,10 +28,21 @@ public final class Publisher {
     /// lets contending writers fall out of step.
     public static let maxAttempts = 20
 
+    /// Receives a one-line warning about something that failed after the change was
+    /// committed (the change stands; the CLI prints it and still exits 0).
+    public var warn: ((String) -> Void)?
+
+    /// Deletes the conntrack entries the filters select and returns how many it deleted; run
+    /// after every committed change of a UDP mapping (see `StaleFlows`). Ctnetlink over this
+    /// publisher's socket by default; nil keeps the entries (tests compare the two).
+    public var flowCleaner: (([ConntrackFilter]) throws -> Int)?
+
     public init(tableName: String = "nftfwd") throws {
         try TableLayout.validate(tableName: tableName)
         layout = TableLayout(name: tableName)
-        nft = try NFTables()
+        let nft = try NFTables()
+        self.nft = nft
+        flowCleaner = { filters in try Conntrack(socket: nft.socket).deleteFlows(matching: filters) }
     }
 
     public enum AddOutcome: Sendable, Equatable { case added, alreadyPublished }
@@ -42,7 +53,7 @@ public final class Publisher {
     /// ports: point lookups of the mapping's own keys, of the wildcard keys a bound mapping
     /// would shadow, and (for a wildcard) the bound maps of its family, which stay small.
     public func add(_ mapping: Mapping) throws -> AddOutcome {
-        try retryingOnRestart {
+        let outcome = try retryingOnRestart { () throws -> AddOutcome in
             let generation = try nft.generation()
             let exists = try nft.tableExists(layout.table)
             var nearby: [Mapping] = []
@@ -67,6 +78,8 @@ public final class Publisher {
             try commit(batch, generation)
             return .added
         }
+        if outcome == .added { clearStaleFlows(of: [mapping]) }
+        return outcome
     }
 
     /// Where a mapping's rivals can be: each map of its host family, with the keys to look up,
@@ -94,7 +107,7 @@ public final class Publisher {
         var wanted = host
         if let a = wanted.address, a.isUnspecified { wanted.address = nil }
         let family = host.address?.family
-        return try retryingOnRestart {
+        let removed = try retryingOnRestart { () throws -> [Mapping] in
             let generation = try nft.generation()
             var victims: [Mapping] = []
             if try nft.tableExists(layout.table) {
@@ -122,6 +135,8 @@ public final class Publisher {
             try commit(batch, generation)
             return victims
         }
+        clearStaleFlows(of: removed)
+        return removed
     }
 
     /// Every mapping, with counters.
@@ -151,7 +166,7 @@ public final class Publisher {
         let mappings = document.mappings
         try Publisher.checkNoConflicts(mappings)
         if let rules = document.masquerade { try MasqueradeRule.checkNoOverlaps(rules) }
-        return try retryingOnRestart {
+        let (summary, changed) = try retryingOnRestart { () throws -> (ApplySummary, [Mapping]) in
             let snapshot = try reader.snapshot()
             let current = Set(snapshot.mappings.map(\.mapping))
             let desired = Set(mappings)
@@ -175,9 +190,14 @@ public final class Publisher {
                 masqueradeRemoved = gone.count
             }
             if !batch.isEmpty { try commit(batch, snapshot.generation) }
-            return ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count,
-                                masqueradeAdded: masqueradeAdded, masqueradeRemoved: masqueradeRemoved)
+            // A mapping removed and added again with only its comment changed keeps its path.
+            let addedLabels = Set(added.map(\.label)), removedLabels = Set(removed.map(\.label))
+            let moved = removed.filter { !addedLabels.contains($0.label) } + added.filter { !removedLabels.contains($0.label) }
+            return (ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count,
+                                 masqueradeAdded: masqueradeAdded, masqueradeRemoved: masqueradeRemoved), moved)
         }
+        clearStaleFlows(of: changed)
+        return summary
     }
 
     /// Deletes the whole table. Returns false if there was none.
@@ -212,6 +232,25 @@ public final class Publisher {
     }
 
     // MARK: - Helpers
+
+    /// After a committed change: deletes the conntrack entries that would keep UDP flows to
+    /// the changed host ports on their old path (`StaleFlows` says which and why). A failure
+    /// is a warning, never an error: the change itself is committed and stays.
+    private func clearStaleFlows(of changed: [Mapping]) {
+        let mappings = StaleFlows.relevant(changed)
+        guard let flowCleaner, !mappings.isEmpty else { return }
+        let ports = StaleFlows.describe(mappings)
+        let start = ContinuousClock.now
+        do {
+            let filters = try StaleFlows.filters(for: mappings, localAddresses: StaleFlows.interfaceAddresses)
+            let deleted = try flowCleaner(filters)
+            let elapsed = ContinuousClock.now - start
+            let tenths = elapsed.components.seconds * 10_000 + elapsed.components.attoseconds / 100_000_000_000_000
+            trace?("deleted \(deleted) conntrack entr\(deleted == 1 ? "y" : "ies") of UDP flows to \(ports) in \(tenths / 10).\(tenths % 10) ms")
+        } catch {
+            warn?("the change is committed, but UDP flows to \(ports) could not be cleared from conntrack and may keep their old path until they fall silent: \(error)")
+        }
+    }
 
     func commit(_ batch: Batch, _ generation: UInt32) throws {
         trace?("sending one batch of \(batch.count) message(s), \(batch.bytes.count) bytes, computed at ruleset generation \(generation)")

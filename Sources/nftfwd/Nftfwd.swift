@@ -57,6 +57,8 @@ struct GlobalOptions: ParsableArguments {
     func publisher() throws -> Publisher {
         let publisher = try Publisher(tableName: table)
         if verbose { publisher.trace = { Console.error("nftfwd: " + $0) } }
+        // What failed after a committed change: said on one line, the exit status stays 0.
+        publisher.warn = { Console.error("nftfwd: warning: " + $0) }
         return publisher
     }
 

@@ -1,0 +1,59 @@
+import NFTables
+
+/// Which conntrack entries a committed change leaves on a stale path.
+///
+/// The kernel NATs a flow once, at its first packet; conntrack then sends every later packet
+/// of the flow the same way until the entry expires, and a UDP entry expires only after 30 s
+/// of silence (120 s once replies were seen). So a UDP client that keeps sending from the same
+/// port never sees a change: after `rm` its datagrams keep going to the old target, and after
+/// `add` a flow that began while nothing was published keeps going to the host itself, where
+/// nothing answers (the long-standing Docker/CNI bug of a UDP stream black-holed after a
+/// container was restarted or re-published). Deleting the entries of the flows to the changed
+/// host ports makes the next datagram take the table's current path.
+///
+/// UDP only, on purpose: a TCP connection keeps its established path (removing or changing a
+/// mapping does not cut the connections it carried, as `rm` of a published port never did),
+/// and a new TCP connection never inherits an old entry (it comes from a new source port, and
+/// conntrack replaces a closed entry when a SYN reuses its tuple).
+enum StaleFlows {
+    /// The UDP mappings among `changed` whose host ports the kernel path serves: relay-only
+    /// mappings (loopback host address, IPv6 to IPv4) never had a DNATed flow.
+    static func relevant(_ changed: [Mapping]) -> [Mapping] {
+        changed.filter { $0.proto == .udp && !$0.isRelayOnly }
+    }
+
+    /// One filter per mapping: flows of its family and protocol to its host ports, on its
+    /// host address, or for a mapping without one, on every non-loopback address of the host
+    /// (`localAddresses`, asked at most once per family). Loopback destinations are left out:
+    /// the kernel path never DNATs them, their flows belong to the relay.
+    static func filters(for mappings: [Mapping],
+                        localAddresses: (IPAddress.Family) throws -> [IPAddress]) throws -> [ConntrackFilter] {
+        var local: [IPAddress.Family: Set<[UInt8]>] = [:]
+        return try mappings.map { mapping in
+            let destinations: Set<[UInt8]>
+            if let address = mapping.host.address {
+                destinations = [address.bytes]
+            } else if let known = local[mapping.hostFamily] {
+                destinations = known
+            } else {
+                let all = try localAddresses(mapping.hostFamily).filter { $0.family == mapping.hostFamily && !$0.isLoopback }
+                destinations = Set(all.map(\.bytes))
+                local[mapping.hostFamily] = destinations
+            }
+            return ConntrackFilter(family: mapping.hostFamily == .ipv4 ? .ipv4 : .ipv6, proto: mapping.proto.number,
+                                   destinations: destinations, ports: Set(mapping.host.ports.ports))
+        }
+    }
+
+    /// The host's addresses of `family`, as the kernel reports them.
+    static func interfaceAddresses(_ family: IPAddress.Family) throws -> [IPAddress] {
+        try InterfaceAddresses.list(family == .ipv4 ? .ipv4 : .ipv6).map { $0.count == 4 ? .v4($0) : .v6($0) }
+    }
+
+    /// `5000/udp` or `5000, 192.0.2.10:5353/udp`: the host side of the mappings, for messages.
+    static func describe(_ mappings: [Mapping]) -> String {
+        var seen: [String] = []
+        for m in mappings where !seen.contains(m.hostText) { seen.append(m.hostText) }
+        return seen.joined(separator: ", ") + "/udp"
+    }
+}
