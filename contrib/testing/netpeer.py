@@ -13,6 +13,12 @@
                                         sends one hand-made TCP SYN (IPv4) in an Ethernet frame
                                         to DST_MAC, whatever the routing table says, and prints
                                         "answer SYNACK", "answer RST" or "no answer" (1 s).
+  netpeer.py stream HOST PORT SRCPORT COUNT [INTERVAL_MS]
+                                        a UDP stream from the fixed source port SRCPORT:
+                                        sends "seq N" for N = 0..COUNT-1, one every
+                                        INTERVAL_MS (100), prints "N <answer>" for each answer
+                                        from HOST:PORT as it comes ("stray ADDR PORT <text>"
+                                        for datagrams from anyone else), then "done".
 """
 import os, random, selectors, socket, struct, sys, time
 
@@ -57,7 +63,10 @@ def serve(spec, ready=None, name=None):
                     conn.close()
             else:
                 data, peer = key.fileobj.recvfrom(2048)
-                key.fileobj.sendto(f"udp {port} from {plain(peer[0])}{suffix}\n".encode(), peer)
+                text = f"udp {port} from {plain(peer[0])}{suffix}"
+                if data.startswith(b"seq "):  # a stream: echo the number, so answers can be matched
+                    text += " " + data.decode(errors="replace").strip()
+                key.fileobj.sendto((text + "\n").encode(), peer)
 
 
 def ask(proto, host, port):
@@ -116,6 +125,33 @@ def syn(iface, dst_mac, src_ip, dst_ip, port):
     print("no answer")
 
 
+def stream(host, port, srcport, count, interval_ms="100"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Unconnected, as many UDP clients are: the ICMP errors of a black-holed datagram are not
+    # reported, the stream just goes unanswered.
+    s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", int(srcport)))
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_READ)
+    server, count, interval = (host, int(port)), int(count), int(interval_ms) / 1000
+    start = time.monotonic()
+    for n in range(count + 1):
+        if n < count:
+            s.sendto(f"seq {n}".encode(), server)
+        # After the last datagram, half a second more for its answer.
+        deadline = start + (n + 1) * interval + (0.5 if n == count else 0)
+        while (left := deadline - time.monotonic()) > 0 and sel.select(timeout=left):
+            data, peer = s.recvfrom(2048)
+            text = data.decode(errors="replace").strip()
+            answer, _, seq = text.rpartition(" seq ")
+            if (plain(peer[0]), peer[1]) == server and answer:
+                print(seq, answer, flush=True)
+            else:
+                print("stray", plain(peer[0]), peer[1], text, flush=True)
+    print("done", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None, sys.argv[4] if len(sys.argv) > 4 else None)
@@ -123,5 +159,7 @@ if __name__ == "__main__":
         syn(*sys.argv[2:7])
     elif sys.argv[1] == "ask":
         ask(*sys.argv[2:5])
+    elif sys.argv[1] == "stream":
+        stream(*sys.argv[2:7])
     else:
         sys.exit(__doc__)

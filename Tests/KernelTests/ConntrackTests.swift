@@ -1,0 +1,243 @@
+import Testing
+import TestSupport
+import NFTables
+import PortForwarding
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Conntrack cleanup after a UDP mapping changes: a UDP stream from a fixed source port follows
+/// the change at once, and only the flows to the changed host ports lose their entries.
+@Suite("Kernel: stale UDP conntrack after a mapping changes", .kernelTest)
+struct ConntrackTests {
+    /// The stale-flow case of issue 4: the client streams from one source port while the host
+    /// port is removed and added again towards another target, by the CLI, back to back.
+    @Test("a UDP stream from a fixed source port follows rm + add to the new target, losing at most one datagram")
+    func streamFollowsTheChange() throws {
+        let lab = try Lab("ctst")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "5000", "198.18.2.2:9000", "--proto", "udp")
+        let stream = try UDPStream(lab, to: "198.18.1.1", 5000, from: 40000, count: 30)
+        defer { stream.remove() }
+        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.target == 9000 }.count >= 5 })
+
+        let rm = try lab.nftfwdOK("-v", "rm", "5000", "--proto", "udp")
+        let add = try lab.nftfwdOK("-v", "add", "5000", "198.18.2.2:9001", "--proto", "udp")
+        try #require(TestNetwork.waitUntil(timeout: 10) { stream.isDone })
+
+        let answers = stream.answers
+        let lost = stream.lost
+        print("stale-flow test: \(lost.count) of \(stream.count) datagrams lost (\(lost)); rm: \(deletions(rm)); add: \(deletions(add))")
+        #expect(lost.count <= 1)
+        #expect(stream.strays.isEmpty, "answers from elsewhere than HOST:PORT: \(stream.strays)")
+        // Once the new target answers, the old one never does again.
+        let switched = try #require(answers.firstIndex { $0.target == 9001 }, "never answered by the new target: \(answers)")
+        #expect(answers[switched...].allSatisfy { $0.target == 9001 }, "\(answers)")
+        #expect(answers[switched...].count >= 10)
+        // rm deleted the one entry of the stream; add finds at most the one a datagram made
+        // in between, when nothing was published.
+        #expect(rm.stderr.contains("nftfwd: deleted 1 conntrack entry of UDP flows to 5000/udp"), "\(rm.stderr)")
+        #expect(add.stderr.contains("nftfwd: deleted 0 conntrack entries") || add.stderr.contains("nftfwd: deleted 1 conntrack entry"), "\(add.stderr)")
+        // The kernel's entry for the stream now leads to the new target.
+        let flow = try #require(try flows(in: lab).first { $0.sourcePort == 40000 })
+        #expect(flow.replySourcePort == 9001)
+    }
+
+    /// The control: the same change without the cleanup leaves the stream on the old target,
+    /// so the test above can fail.
+    @Test("without the cleanup, the same change leaves the stream on the old target")
+    func withoutCleanupTheStreamStaysStale() throws {
+        let lab = try Lab("ctno")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "5000", "198.18.2.2:9000", "--proto", "udp")
+        let stream = try UDPStream(lab, to: "198.18.1.1", 5000, from: 40000, count: 20)
+        defer { stream.remove() }
+        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.target == 9000 }.count >= 5 })
+
+        try inNamespace(lab.host) {
+            let publisher = try Publisher()
+            publisher.flowCleaner = nil
+            try publisher.remove(host: Endpoint(address: nil, ports: PortRange(5000)), proto: .udp)
+            _ = try publisher.add(try Mapping.parse(host: "5000", target: "198.18.2.2:9001", proto: "udp"))
+        }
+        #expect(try lab.nftfwdOK("ls").stdout.contains("198.18.2.2:9001"))
+        try #require(TestNetwork.waitUntil(timeout: 10) { stream.isDone })
+
+        // Every datagram still reaches the old target, through the entry made before the change.
+        #expect(stream.answers.count == stream.count)
+        #expect(stream.answers.allSatisfy { $0.target == 9000 }, "\(stream.answers)")
+        let flow = try #require(try flows(in: lab).first { $0.sourcePort == 40000 })
+        #expect(flow.replySourcePort == 9000)
+    }
+
+    @Test("the cleanup deletes only UDP flows to the changed ports and addresses, in the changed family")
+    func cleanupIsLimited() throws {
+        let lab = try Lab("ctlm")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "5000", "198.18.2.2:9000", "--proto", "udp")
+        try lab.nftfwdOK("add", "5000", "198.18.2.2:80")                        // tcp, same port
+        try lab.nftfwdOK("add", "5001", "198.18.2.2:9002", "--proto", "udp")
+        try lab.nftfwdOK("add", "198.18.1.1:5002", "198.18.2.2:9001", "--proto", "udp")
+        try lab.nftfwdOK("add", "198.18.1.3:5002", "198.18.2.2:9003", "--proto", "udp")
+        try lab.nftfwdOK("add", "[::]:5000", "[2001:db8:2::2]:9000", "--proto", "udp")
+
+        // One flow each; the kernel keeps their entries for 30 s or more.
+        let asks: [(String, String, Int, String)] = [
+            ("udp", "198.18.1.1", 5000, "udp 9000"), ("udp", "198.18.1.3", 5000, "udp 9000"),
+            ("tcp", "198.18.1.1", 5000, "tcp 80"), ("udp", "198.18.1.1", 5001, "udp 9002"),
+            ("udp", "198.18.1.1", 5002, "udp 9001"), ("udp", "198.18.1.3", 5002, "udp 9003"),
+            ("udp", "2001:db8:1::1", 5000, "udp 9000"),
+        ]
+        for (proto, address, port, answer) in asks {
+            #expect(lab.ask(from: lab.client, proto, address, port).hasPrefix(answer + " from"))
+        }
+        let before = try flows(in: lab)
+        func id(_ proto: UInt8, _ address: String, _ port: UInt16, in list: [ConntrackFlow]) -> UInt32? {
+            let bytes = IPAddress.parse(address)!.bytes
+            let matching = list.filter { $0.proto == proto && $0.destination == bytes && $0.destinationPort == port }
+            return matching.count == 1 ? matching[0].id : nil
+        }
+        let udp: UInt8 = 17, tcp: UInt8 = 6
+        let survivors = [(tcp, "198.18.1.1", UInt16(5000)), (udp, "198.18.1.1", 5001), (udp, "198.18.1.3", 5002), (udp, "2001:db8:1::1", 5000)]
+        let victims = [(udp, "198.18.1.1", UInt16(5000)), (udp, "198.18.1.3", 5000), (udp, "198.18.1.1", 5002)]
+        for (proto, address, port) in survivors + victims {
+            #expect(id(proto, address, port, in: before) != nil, "no single entry for \(proto) \(address):\(port) in \(before)")
+        }
+
+        // IPv4 only (0.0.0.0), then a mapping bound to one address.
+        let rm = try lab.nftfwdOK("-v", "rm", "0.0.0.0:5000", "--proto", "udp")
+        try lab.nftfwdOK("add", "5000", "198.18.2.2:9001", "--proto", "udp")
+        try lab.nftfwdOK("rm", "198.18.1.1:5002", "--proto", "udp")
+        #expect(rm.stderr.contains("nftfwd: deleted 2 conntrack entries of UDP flows to 5000/udp"), "\(rm.stderr)")
+
+        let after = try flows(in: lab)
+        for (proto, address, port) in survivors {
+            #expect(id(proto, address, port, in: after) == id(proto, address, port, in: before), "\(proto) \(address):\(port) did not survive: \(after)")
+        }
+        for (proto, address, port) in victims {
+            #expect(id(proto, address, port, in: after) == nil, "\(proto) \(address):\(port) survived: \(after)")
+        }
+
+        // The IPv6 mapping's own removal deletes its flow.
+        try lab.nftfwdOK("rm", "[::]:5000", "--proto", "udp")
+        #expect(id(udp, "2001:db8:1::1", 5000, in: try flows(in: lab)) == nil)
+    }
+
+    @Test("apply clears the flows of the mappings it moves, not of one whose comment alone changed")
+    func applyClearsMovedMappings() throws {
+        let lab = try Lab("ctap")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "5000", "198.18.2.2:9000", "--proto", "udp")
+        try lab.nftfwdOK("add", "5001", "198.18.2.2:9002", "--proto", "udp", "--comment", "before")
+        #expect(lab.ask(from: lab.client, "udp", "198.18.1.1", 5000).hasPrefix("udp 9000 from"))
+        #expect(lab.ask(from: lab.client, "udp", "198.18.1.1", 5001).hasPrefix("udp 9002 from"))
+        let before = try flows(in: lab)
+        let kept = try #require(before.first { $0.destinationPort == 5001 })
+        #expect(before.contains { $0.destinationPort == 5000 })
+
+        let document = """
+        [{"proto": "udp", "host": "5000", "target": "198.18.2.2:9001"},
+         {"proto": "udp", "host": "5001", "target": "198.18.2.2:9002", "comment": "after"}]
+        """
+        let apply = try lab.nftfwdOK("-v", "apply", "-", stdin: document)
+        #expect(apply.stderr.contains("nftfwd: deleted 1 conntrack entry of UDP flows to 5000/udp"), "\(apply.stderr)")
+        let after = try flows(in: lab)
+        #expect(!after.contains { $0.destinationPort == 5000 })
+        #expect(after.first { $0.destinationPort == 5001 }?.id == kept.id)
+        #expect(lab.ask(from: lab.client, "udp", "198.18.1.1", 5000).hasPrefix("udp 9001 from"))
+    }
+
+    /// A cleanup that fails must leave the committed change in place and say why, once.
+    @Test("a failed cleanup is a one-line warning naming the errno; the change stands, exit 0")
+    func failedCleanupIsAWarning() throws {
+        let lab = try Lab(hostOnly: "ctwa")
+        defer { lab.destroy() }
+        // The CLI: getifaddrs needs a descriptor of its own for a mapping without a host
+        // address; with none left, the cleanup fails (EMFILE) after the batch committed.
+        let limited = lab.net.run(lab.host, ["/bin/bash", "-c", "ulimit -n 4 && exec \(nftfwdBinary) add 5000 198.18.2.2:9000 --proto udp"])
+        #expect(limited.status == 0, "\(limited)")
+        #expect(limited.stdout == "published 5000/udp -> 198.18.2.2:9000\n")
+        let lines = limited.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("nftfwd: warning: the change is committed, but UDP flows to 5000/udp could not be cleared"), "\(limited.stderr)")
+        #expect(limited.stderr.contains("(EMFILE)"), "\(limited.stderr)")
+        #expect(try lab.nftfwdOK("ls").stdout.contains("198.18.2.2:9000"))
+
+        // The library: whatever the cleaner throws goes to `warn`, and rm still removes.
+        let warnings = try inNamespace(lab.host) { () throws -> [String] in
+            let publisher = try Publisher()
+            var warnings: [String] = []
+            publisher.warn = { warnings.append($0) }
+            publisher.flowCleaner = { _ in throw NetlinkError.request(what: "delete conntrack entry", errno: .permission) }
+            try publisher.remove(host: Endpoint(address: nil, ports: PortRange(5000)), proto: .udp)
+            return warnings
+        }
+        #expect(warnings.count == 1 && warnings[0].hasSuffix("kernel refused 'delete conntrack entry': Operation not permitted (EPERM)"), "\(warnings)")
+        #expect(!(try lab.nftfwdOK("ls").stdout.contains("5000")))
+    }
+
+    // MARK: - Helpers
+
+    /// The host's conntrack entries of both families, read over ctnetlink inside its namespace.
+    private func flows(in lab: Lab) throws -> [ConntrackFlow] {
+        try inNamespace(lab.host) {
+            let conntrack = try Conntrack()
+            return try conntrack.flows(.ipv4) + conntrack.flows(.ipv6)
+        }
+    }
+
+    /// The `-v` line about the cleanup, for the report.
+    private func deletions(_ result: CommandResult) -> String {
+        result.stderr.split(separator: "\n").first { $0.contains("conntrack") }.map(String.init) ?? "no cleanup line"
+    }
+}
+
+/// `netpeer.py stream` running in the lab's client namespace: one datagram every 100 ms from
+/// a fixed source port, each answer logged with the number it echoes.
+private final class UDPStream {
+    let log: String
+    let count: Int
+
+    init(_ lab: Lab, to address: String, _ port: Int, from sourcePort: Int, count: Int) throws {
+        log = "/tmp/\(lab.net.prefix)-stream.log"
+        self.count = count
+        unlink(log)
+        guard lab.net.background(lab.client, ["python3", netpeer, "stream", address, "\(port)", "\(sourcePort)", "\(count)", "100"], log: log) != nil else {
+            throw NamespaceError(description: "cannot start netpeer.py stream")
+        }
+    }
+
+    private var lines: [Substring] {
+        let fd = open(log, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+    }
+
+    /// Answers in arrival order: the datagram's number and the target port that answered
+    /// ("<n> udp <port> from <client>").
+    var answers: [(seq: Int, target: Int)] {
+        lines.compactMap { line in
+            let words = line.split(separator: " ")
+            guard words.count >= 3, let seq = Int(words[0]), words[1] == "udp", let target = Int(words[2]) else { return nil }
+            return (seq, target)
+        }
+    }
+
+    var strays: [Substring] { lines.filter { $0.hasPrefix("stray") } }
+    var isDone: Bool { lines.last == "done" }
+
+    /// The numbers of the datagrams nobody answered.
+    var lost: [Int] {
+        let answered = Set(answers.map(\.seq))
+        return (0..<count).filter { !answered.contains($0) }
+    }
+
+    func remove() { unlink(log) }
+}
