@@ -87,9 +87,9 @@ public final class Conntrack {
     public func deleteFlows(matching filters: [ConntrackFilter]) throws(NetlinkError) -> Int {
         var deleted = 0
         for family in [Family.ipv4, .ipv6] {
-            let mine = filters.filter { $0.family == family && !$0.ports.isEmpty && !$0.destinations.isEmpty }
-            guard !mine.isEmpty else { continue }
-            let victims = try dump(family).filter { entry in mine.contains { $0.matches(entry.flow) } }
+            let selection = Selection(filters.filter { $0.family == family })
+            guard !selection.isEmpty else { continue }
+            let victims = try dump(family).filter { selection.selects($0.flow) }
             var start = 0
             while start < victims.count {
                 let end = min(start + 256, victims.count)
@@ -98,6 +98,26 @@ public final class Conntrack {
             }
         }
         return deleted
+    }
+
+    /// Filters of one family indexed by protocol and port, so that checking an entry costs a
+    /// hash lookup whether one mapping changed or the 5,000 an `apply` replaced.
+    private struct Selection {
+        private var destinations: [UInt32: [Set<[UInt8]>]] = [:]
+
+        init(_ filters: [ConntrackFilter]) {
+            for filter in filters where !filter.destinations.isEmpty {
+                for port in filter.ports { destinations[Selection.key(filter.proto, port), default: []].append(filter.destinations) }
+            }
+        }
+
+        var isEmpty: Bool { destinations.isEmpty }
+
+        func selects(_ flow: ConntrackFlow) -> Bool {
+            destinations[Selection.key(flow.proto, flow.destinationPort)]?.contains { $0.contains(flow.destination) } ?? false
+        }
+
+        private static func key(_ proto: UInt8, _ port: UInt16) -> UInt32 { UInt32(proto) << 16 | UInt32(port) }
     }
 
     // MARK: - Dump
