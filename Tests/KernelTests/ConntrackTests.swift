@@ -147,6 +147,35 @@ struct ConntrackTests {
         #expect(lab.ask(from: lab.client, "udp", "198.18.1.1", 5000).hasPrefix("udp 9001 from"))
     }
 
+    @Test("among 1,000 unrelated UDP entries (other ports, and port 5000 of a routed address), rm deletes only its flow's")
+    func amongAThousand() throws {
+        let lab = try Lab("ct1k")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "5000", "198.18.2.2:9000", "--proto", "udp")
+        #expect(lab.ask(from: lab.client, "udp", "198.18.1.1", 5000).hasPrefix("udp 9000 from"))
+        // 500 datagrams to unpublished ports of the host, 500 from as many source ports to
+        // port 5000 of the target, which the host routes without NAT: none is the mapping's.
+        try lab.net.exec(lab.client, ["python3", "-c", """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for port in range(20000, 20500):
+                s.sendto(b"x", ("198.18.1.1", port))
+            for port in range(30000, 30500):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as t:
+                    t.bind(("0.0.0.0", port))
+                    t.sendto(b"x", ("198.18.2.2", 5000))
+            """])
+        var before: [ConntrackFlow] = []
+        #expect(TestNetwork.waitUntil(timeout: 5) { before = (try? flows(in: lab)) ?? []; return before.count >= 1001 }, "\(before.count) entries")
+
+        let rm = try lab.nftfwdOK("-v", "rm", "5000", "--proto", "udp")
+        print("cleanup among \(before.count) entries: \(deletions(rm))")
+        #expect(rm.stderr.contains("nftfwd: deleted 1 conntrack entry of UDP flows to 5000/udp"), "\(rm.stderr)")
+        let after = try flows(in: lab)
+        #expect(Set(before.map(\.id)).subtracting(after.map(\.id)).count == 1)
+        #expect(!after.contains { $0.destinationPort == 5000 && $0.destination == [198, 18, 1, 1] })
+    }
+
     /// A cleanup that fails must leave the committed change in place and say why, once.
     @Test("a failed cleanup is a one-line warning naming the errno; the change stands, exit 0")
     func failedCleanupIsAWarning() throws {
