@@ -14,6 +14,8 @@ struct AddCommand: ParsableCommand {
         but gets no kernel DNAT (the kernel cannot NAT loopback without route_localnet, which \
         nftfwd never sets, nor translate between IPv6 and IPv4); 'nftfwd relay' serves it.
         Adding a mapping that is already published changes nothing and succeeds.
+        For UDP, the conntrack entries of flows to HOST are deleted once the mapping is in \
+        place, so a client that has been sending there takes the new path at its next datagram.
         --save also writes the result to the saved file ('nftfwd save').
 
         Examples:

@@ -8,8 +8,10 @@ struct RemoveCommand: ParsableCommand {
         discussion: """
         HOST is written as for 'add'. Without an address it removes the mappings on every local \
         address (IPv4 and IPv6); a range removes the whole range at once. It is an error (exit 1) \
-        if nothing is published on exactly HOST. --save also writes the result to the saved \
-        file ('nftfwd save').
+        if nothing is published on exactly HOST. For UDP, the conntrack entries of flows to HOST \
+        are deleted too, so a client that keeps sending stops reaching the old target at once; \
+        open TCP connections run to their end. --save also writes the result to the saved file \
+        ('nftfwd save').
 
         Examples:
           nftfwd rm 8080
