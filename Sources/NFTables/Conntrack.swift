@@ -22,6 +22,19 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     /// The kernel's id of the entry (CTA_ID): a new entry for the same tuple has another one.
     public var id: UInt32
 
+    public init(family: Family, proto: UInt8, source: [UInt8], sourcePort: UInt16, destination: [UInt8],
+                destinationPort: UInt16, replySource: [UInt8], replySourcePort: UInt16, id: UInt32) {
+        self.family = family
+        self.proto = proto
+        self.source = source
+        self.sourcePort = sourcePort
+        self.destination = destination
+        self.destinationPort = destinationPort
+        self.replySource = replySource
+        self.replySourcePort = replySourcePort
+        self.id = id
+    }
+
     public var description: String {
         func text(_ a: [UInt8], _ port: UInt16) -> String {
             let address = Conntrack.text(of: a)
@@ -33,24 +46,39 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Which entries `Conntrack.deleteFlows` deletes: those of `family` and `proto` whose original
-/// direction went to one of `destinations` (address bytes, 4 or 16) on one of `ports`.
+/// direction went to one of `destinations` (address bytes, 4 or 16) on one of `ports`, except
+/// those whose replies come from the peer `spared` names for their destination port.
 public struct ConntrackFilter: Sendable, Hashable {
     public var family: Family
     public var proto: UInt8
     public var destinations: Set<[UInt8]>
     public var ports: Set<UInt16>
+    /// Per destination port, where replies come from on the path that is right now (the
+    /// target published for the port): such an entry is kept.
+    public var spared: [UInt16: ConntrackPeer]
 
-    public init(family: Family, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>) {
+    public init(family: Family, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>,
+                spared: [UInt16: ConntrackPeer] = [:]) {
         self.family = family
         self.proto = proto
         self.destinations = destinations
         self.ports = ports
+        self.spared = spared
     }
 
     public func matches(_ flow: ConntrackFlow) -> Bool {
-        flow.family == family && flow.proto == proto && ports.contains(flow.destinationPort)
-            && destinations.contains(flow.destination)
+        guard flow.family == family, flow.proto == proto, ports.contains(flow.destinationPort),
+              destinations.contains(flow.destination) else { return false }
+        guard let peer = spared[flow.destinationPort] else { return true }
+        return peer.address != flow.replySource || peer.port != flow.replySourcePort
     }
+}
+
+/// An address (4 or 16 bytes) and a port.
+public struct ConntrackPeer: Sendable, Hashable {
+    public var address: [UInt8]
+    public var port: UInt16
+    public init(address: [UInt8], port: UInt16) { self.address = address; self.port = port }
 }
 
 /// The kernel's connection tracking table over ctnetlink (NETLINK_NETFILTER, subsystem
@@ -103,18 +131,18 @@ public final class Conntrack {
     /// Filters of one family indexed by protocol and port, so that checking an entry costs a
     /// hash lookup whether one mapping changed or the 5,000 an `apply` replaced.
     private struct Selection {
-        private var destinations: [UInt32: [Set<[UInt8]>]] = [:]
+        private var filters: [UInt32: [ConntrackFilter]] = [:]
 
-        init(_ filters: [ConntrackFilter]) {
-            for filter in filters where !filter.destinations.isEmpty {
-                for port in filter.ports { destinations[Selection.key(filter.proto, port), default: []].append(filter.destinations) }
+        init(_ all: [ConntrackFilter]) {
+            for filter in all where !filter.destinations.isEmpty {
+                for port in filter.ports { filters[Selection.key(filter.proto, port), default: []].append(filter) }
             }
         }
 
-        var isEmpty: Bool { destinations.isEmpty }
+        var isEmpty: Bool { filters.isEmpty }
 
         func selects(_ flow: ConntrackFlow) -> Bool {
-            destinations[Selection.key(flow.proto, flow.destinationPort)]?.contains { $0.contains(flow.destination) } ?? false
+            filters[Selection.key(flow.proto, flow.destinationPort)]?.contains { $0.matches(flow) } ?? false
         }
 
         private static func key(_ proto: UInt8, _ port: UInt16) -> UInt32 { UInt32(proto) << 16 | UInt32(port) }

@@ -78,7 +78,7 @@ public final class Publisher {
             try commit(batch, generation)
             return .added
         }
-        if outcome == .added { clearStaleFlows(of: [mapping]) }
+        if outcome == .added { clearStaleFlows(removed: [], added: [mapping]) }
         return outcome
     }
 
@@ -135,7 +135,7 @@ public final class Publisher {
             try commit(batch, generation)
             return victims
         }
-        clearStaleFlows(of: removed)
+        clearStaleFlows(removed: removed, added: [])
         return removed
     }
 
@@ -166,7 +166,7 @@ public final class Publisher {
         let mappings = document.mappings
         try Publisher.checkNoConflicts(mappings)
         if let rules = document.masquerade { try MasqueradeRule.checkNoOverlaps(rules) }
-        let (summary, changed) = try retryingOnRestart { () throws -> (ApplySummary, [Mapping]) in
+        let (summary, removed, added) = try retryingOnRestart { () throws -> (ApplySummary, [Mapping], [Mapping]) in
             let snapshot = try reader.snapshot()
             let current = Set(snapshot.mappings.map(\.mapping))
             let desired = Set(mappings)
@@ -190,13 +190,13 @@ public final class Publisher {
                 masqueradeRemoved = gone.count
             }
             if !batch.isEmpty { try commit(batch, snapshot.generation) }
-            // A mapping removed and added again with only its comment changed keeps its path.
-            let addedLabels = Set(added.map(\.label)), removedLabels = Set(removed.map(\.label))
-            let moved = removed.filter { !addedLabels.contains($0.label) } + added.filter { !removedLabels.contains($0.label) }
             return (ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count,
-                                 masqueradeAdded: masqueradeAdded, masqueradeRemoved: masqueradeRemoved), moved)
+                                 masqueradeAdded: masqueradeAdded, masqueradeRemoved: masqueradeRemoved), removed, added)
         }
-        clearStaleFlows(of: changed)
+        // A mapping removed and added again with only its comment changed keeps its path.
+        let addedLabels = Set(added.map(\.label)), removedLabels = Set(removed.map(\.label))
+        clearStaleFlows(removed: removed.filter { !addedLabels.contains($0.label) },
+                        added: added.filter { !removedLabels.contains($0.label) })
         return summary
     }
 
@@ -236,13 +236,13 @@ public final class Publisher {
     /// After a committed change: deletes the conntrack entries that would keep UDP flows to
     /// the changed host ports on their old path (`StaleFlows` says which and why). A failure
     /// is a warning, never an error: the change itself is committed and stays.
-    private func clearStaleFlows(of changed: [Mapping]) {
-        let mappings = StaleFlows.relevant(changed)
+    private func clearStaleFlows(removed: [Mapping], added: [Mapping]) {
+        let mappings = StaleFlows.relevant(removed + added)
         guard let flowCleaner, !mappings.isEmpty else { return }
         let ports = StaleFlows.describe(mappings)
         let start = ContinuousClock.now
         do {
-            let filters = try StaleFlows.filters(for: mappings, localAddresses: StaleFlows.interfaceAddresses)
+            let filters = try StaleFlows.filters(changed: mappings, published: added, localAddresses: StaleFlows.interfaceAddresses)
             let deleted = try flowCleaner(filters)
             let elapsed = ContinuousClock.now - start
             let tenths = elapsed.components.seconds * 10_000 + elapsed.components.attoseconds / 100_000_000_000_000

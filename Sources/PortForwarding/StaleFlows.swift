@@ -22,14 +22,24 @@ enum StaleFlows {
         changed.filter { $0.proto == .udp && !$0.isRelayOnly }
     }
 
-    /// One filter per mapping: flows of its family and protocol to its host ports, on its
-    /// host address, or for a mapping without one, on every non-loopback address of the host
-    /// (`localAddresses`, asked at most once per family). Loopback destinations are left out:
-    /// the kernel path never DNATs them, their flows belong to the relay.
-    static func filters(for mappings: [Mapping],
+    /// One filter per changed mapping: flows of its family and protocol to its host ports, on
+    /// its host address, or for a mapping without one, on every non-loopback address of the
+    /// host (`localAddresses`, asked at most once per family). Loopback destinations are left
+    /// out: the kernel path never DNATs them, their flows belong to the relay. A flow whose
+    /// replies already come from the target `published` (the mappings added by this change)
+    /// names for its host port is spared: it began after the commit and takes the new path.
+    static func filters(changed: [Mapping], published: [Mapping],
                         localAddresses: (IPAddress.Family) throws -> [IPAddress]) throws -> [ConntrackFilter] {
+        struct HostPort: Hashable { var proto: Proto, family: IPAddress.Family, address: IPAddress?, port: UInt16 }
+        var current: [HostPort: ConntrackPeer] = [:]
+        for mapping in relevant(published) {
+            for port in mapping.host.ports.ports {
+                current[HostPort(proto: mapping.proto, family: mapping.hostFamily, address: mapping.host.address, port: port)] =
+                    ConntrackPeer(address: mapping.target.address!.bytes, port: mapping.targetPort(for: port))
+            }
+        }
         var local: [IPAddress.Family: Set<[UInt8]>] = [:]
-        return try mappings.map { mapping in
+        return try relevant(changed).map { mapping in
             let destinations: Set<[UInt8]>
             if let address = mapping.host.address {
                 destinations = [address.bytes]
@@ -40,8 +50,12 @@ enum StaleFlows {
                 destinations = Set(all.map(\.bytes))
                 local[mapping.hostFamily] = destinations
             }
+            var spared: [UInt16: ConntrackPeer] = [:]
+            for port in mapping.host.ports.ports {
+                spared[port] = current[HostPort(proto: mapping.proto, family: mapping.hostFamily, address: mapping.host.address, port: port)]
+            }
             return ConntrackFilter(family: mapping.hostFamily == .ipv4 ? .ipv4 : .ipv6, proto: mapping.proto.number,
-                                   destinations: destinations, ports: Set(mapping.host.ports.ports))
+                                   destinations: destinations, ports: Set(mapping.host.ports.ports), spared: spared)
         }
     }
 

@@ -1,0 +1,77 @@
+import Testing
+import NFTables
+@testable import PortForwarding
+
+@Suite("Which conntrack entries a change of UDP mappings makes stale")
+struct StaleFlowsTests {
+    /// The host of these tests: two IPv4 addresses, loopback, and an IPv6 one.
+    static let local: [IPAddress] = ["127.0.0.1", "198.18.1.1", "10.88.0.1", "::1", "2001:db8:1::1"].map { IPAddress.parse($0)! }
+
+    static func flow(to destination: String, _ port: UInt16, repliesFrom peer: String, _ peerPort: UInt16, proto: UInt8 = 17) -> ConntrackFlow {
+        let d = IPAddress.parse(destination)!, p = IPAddress.parse(peer)!
+        return ConntrackFlow(family: d.family == .ipv4 ? .ipv4 : .ipv6, proto: proto,
+                             source: IPAddress.parse(d.family == .ipv4 ? "198.18.1.2" : "2001:db8:1::2")!.bytes, sourcePort: 40000,
+                             destination: d.bytes, destinationPort: port,
+                             replySource: p.bytes, replySourcePort: peerPort, id: 1)
+    }
+
+    @Test("a removed wildcard mapping: its port on every non-loopback address of its family")
+    func removedWildcard() throws {
+        let m = try Mapping.parse(host: "5000", target: "198.18.2.2:9000", proto: "udp")
+        var asked: [IPAddress.Family] = []
+        let filters = try StaleFlows.filters(changed: [m], published: []) { asked.append($0); return Self.local }
+        #expect(asked == [.ipv4])
+        let f = try #require(filters.first)
+        #expect(filters.count == 1 && f.family == .ipv4 && f.proto == 17 && f.ports == [5000])
+        #expect(f.destinations == [[198, 18, 1, 1], [10, 88, 0, 1]])
+        // The old target's flow and one black-holed at the host itself both go.
+        #expect(f.matches(Self.flow(to: "198.18.1.1", 5000, repliesFrom: "198.18.2.2", 9000)))
+        #expect(f.matches(Self.flow(to: "10.88.0.1", 5000, repliesFrom: "10.88.0.1", 5000)))
+        // Other ports, loopback, routed addresses, TCP stay.
+        #expect(!f.matches(Self.flow(to: "198.18.1.1", 5001, repliesFrom: "198.18.2.2", 9000)))
+        #expect(!f.matches(Self.flow(to: "127.0.0.1", 5000, repliesFrom: "127.0.0.1", 5000)))
+        #expect(!f.matches(Self.flow(to: "198.18.2.2", 5000, repliesFrom: "198.18.2.2", 5000)))
+        #expect(!f.matches(Self.flow(to: "198.18.1.1", 5000, repliesFrom: "198.18.2.2", 9000, proto: 6)))
+    }
+
+    @Test("an added mapping spares the flows that already reach its target, port by port over a range")
+    func addedRangeSparesItsTarget() throws {
+        let m = try Mapping.parse(host: "198.18.1.1:7000-7002", target: "198.18.2.2:9000-9002", proto: "udp")
+        let filters = try StaleFlows.filters(changed: [m], published: [m]) { _ in
+            Issue.record("a bound mapping needs no local addresses"); return []
+        }
+        let f = try #require(filters.first)
+        #expect(f.destinations == [[198, 18, 1, 1]] && f.ports == [7000, 7001, 7002])
+        #expect(!f.matches(Self.flow(to: "198.18.1.1", 7001, repliesFrom: "198.18.2.2", 9001)))
+        #expect(f.matches(Self.flow(to: "198.18.1.1", 7001, repliesFrom: "198.18.2.2", 9000)))   // another port's target
+        #expect(f.matches(Self.flow(to: "198.18.1.1", 7001, repliesFrom: "198.18.1.1", 7001)))   // began while unpublished
+    }
+
+    @Test("apply moving a port: the removed mapping's filter spares the new target's flows too")
+    func movedByApply() throws {
+        let old = try Mapping.parse(host: "[::]:5000", target: "[2001:db8:2::2]:9000", proto: "udp")
+        let new = try Mapping.parse(host: "[::]:5000", target: "[2001:db8:2::3]:9000", proto: "udp")
+        let filters = try StaleFlows.filters(changed: [old, new], published: [new]) { _ in Self.local }
+        #expect(filters.count == 2 && filters.allSatisfy { $0.family == .ipv6 && $0.destinations == [IPAddress.parse("2001:db8:1::1")!.bytes] })
+        let stale = Self.flow(to: "2001:db8:1::1", 5000, repliesFrom: "2001:db8:2::2", 9000)
+        let current = Self.flow(to: "2001:db8:1::1", 5000, repliesFrom: "2001:db8:2::3", 9000)
+        #expect(filters.contains { $0.matches(stale) })
+        #expect(!filters.contains { $0.matches(current) })
+    }
+
+    @Test("TCP, loopback-bound and cross-family mappings need no cleanup; local addresses are read once per family")
+    func whatIsSkipped() throws {
+        let skipped = try [
+            Mapping.parse(host: "5000", target: "198.18.2.2:9000"),
+            Mapping.parse(host: "127.0.0.1:5000", target: "198.18.2.2:9000", proto: "udp"),
+            Mapping.parse(host: "[::]:5000", target: "198.18.2.2:9000", proto: "udp"),
+        ]
+        #expect(StaleFlows.relevant(skipped).isEmpty)
+        var asked = 0
+        let two = try [Mapping.parse(host: "5000", target: "198.18.2.2:9000", proto: "udp"),
+                       Mapping.parse(host: "5001", target: "198.18.2.2:9001", proto: "udp")]
+        let filters = try StaleFlows.filters(changed: skipped + two, published: []) { _ in asked += 1; return Self.local }
+        #expect(filters.count == 2 && asked == 1)
+        #expect(StaleFlows.describe(two) == "5000, 5001/udp")
+    }
+}
