@@ -101,7 +101,7 @@ public final class Conntrack {
     /// Every entry of `family` (`.ipv4` or `.ipv6`): one dump (IPCTNL_MSG_CT_GET, NLM_F_DUMP);
     /// the kernel filters by the family given in the request header.
     public func flows(_ family: Family) throws(NetlinkError) -> [ConntrackFlow] {
-        try dump(family).map(\.flow)
+        try dump(family) { _ in true }.map(\.flow)
     }
 
     /// Deletes the entries any of `filters` selects and returns how many the kernel deleted.
@@ -117,7 +117,7 @@ public final class Conntrack {
         for family in [Family.ipv4, .ipv6] {
             let selection = Selection(filters.filter { $0.family == family })
             guard !selection.isEmpty else { continue }
-            let victims = try dump(family).filter { selection.selects($0.flow) }
+            let victims = try dump(family, keeping: selection.selects)
             var start = 0
             while start < victims.count {
                 let end = min(start + 256, victims.count)
@@ -158,7 +158,9 @@ public final class Conntrack {
         var zone: UInt16?
     }
 
-    private func dump(_ family: Family) throws(NetlinkError) -> [Entry] {
+    /// The entries of `family` that `keep` accepts (the others are dropped as they arrive, so
+    /// a table of 100,000 entries is never held whole).
+    private func dump(_ family: Family, keeping keep: (ConntrackFlow) -> Bool) throws(NetlinkError) -> [Entry] {
         precondition(family != .inet, "conntrack entries are IPv4 or IPv6")
         let seq = socket.allocateSeq()
         let request = Conntrack.message(IPCTNL_MSG_CT_GET, flags: NLM_F_DUMP, family: family, seq: seq) { _ in }
@@ -174,7 +176,7 @@ public final class Conntrack {
                 if err.error != 0 { throw .request(what: "list conntrack entries (\(family))", errno: Errno(err.error)) }
                 return .stop
             default:
-                if let entry = Conntrack.parse(nlh) { entries.append(entry) }
+                if let entry = Conntrack.parse(nlh), keep(entry.flow) { entries.append(entry) }
                 return .more
             }
         }
