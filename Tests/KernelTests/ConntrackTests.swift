@@ -10,66 +10,69 @@ import Glibc
 /// the change at once, and only the flows to the changed host ports lose their entries.
 @Suite("Kernel: stale UDP conntrack after a mapping changes", .kernelTest)
 struct ConntrackTests {
-    /// The stale-flow case of issue 4: the client streams from one source port while the host
-    /// port is removed and added again towards another target, by the CLI, back to back.
-    @Test("a UDP stream from a fixed source port follows rm + add to the new target, losing at most one datagram")
+    /// The stale-flow case of issue 4, on the container topology: a client on the LAN streams
+    /// from one source port to the host while the port is moved from container c1 to c2 (as
+    /// when a container is re-created with a new address), by the CLI, back to back.
+    @Test("a UDP stream from a fixed source port follows rm + add to the new container, losing at most one datagram")
     func streamFollowsTheChange() throws {
-        let lab = try Lab("ctst")
+        let lab = try BridgeLab("ctst")
         defer { lab.destroy() }
-        try lab.nftfwdOK("add", "5000", "198.18.2.2:9000", "--proto", "udp")
-        let stream = try UDPStream(lab, to: "198.18.1.1", 5000, from: 40000, count: 30)
+        try lab.nftfwdOK("add", "5000", "10.88.0.2:9000", "--proto", "udp")
+        let stream = try UDPStream(lab.net, lab.lan, to: "192.168.90.1", 5000, from: 40000, count: 30)
         defer { stream.remove() }
-        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.target == 9000 }.count >= 5 })
+        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.by == "c1" }.count >= 5 })
 
         // Back to back, as a script would: one shell in the host namespace runs both.
-        let change = try lab.net.sh(lab.host, "\(nftfwdBinary) -v rm 5000 --proto udp && \(nftfwdBinary) -v add 5000 198.18.2.2:9001 --proto udp")
+        let change = try lab.net.sh(lab.host, "\(nftfwdBinary) -v rm 5000 --proto udp && \(nftfwdBinary) -v add 5000 10.88.0.3:9000 --proto udp")
         try #require(TestNetwork.waitUntil(timeout: 10) { stream.isDone })
 
         let answers = stream.answers
         let lost = stream.lost
         let cleanups = change.stderr.split(separator: "\n").filter { $0.contains("conntrack") }
-        print("stale-flow test: \(lost.count) of \(stream.count) datagrams lost (\(lost)); rm, then add: \(cleanups)")
+        print("stale-flow test: \(lost.count) of \(stream.count) datagrams lost \(lost); rm, then add: \(cleanups)")
         #expect(lost.count <= 1)
         #expect(stream.strays.isEmpty, "answers from elsewhere than HOST:PORT: \(stream.strays)")
-        // Once the new target answers, the old one never does again.
-        let switched = try #require(answers.firstIndex { $0.target == 9001 }, "never answered by the new target: \(answers)")
-        #expect(answers[switched...].allSatisfy { $0.target == 9001 }, "\(answers)")
+        // Every answer names the container and the client's own address (no masquerade).
+        #expect(answers.allSatisfy { $0.text == "udp 9000 from 192.168.90.2 at \($0.by)" }, "\(answers)")
+        // Once c2 answers, c1 never does again.
+        let switched = try #require(answers.firstIndex { $0.by == "c2" }, "never answered by c2: \(answers)")
+        #expect(answers[..<switched].allSatisfy { $0.by == "c1" } && answers[switched...].allSatisfy { $0.by == "c2" }, "\(answers)")
         #expect(answers[switched...].count >= 10)
         // rm deleted the one entry of the stream; add finds at most the one a datagram made
         // in between, when nothing was published.
         try #require(cleanups.count == 2, "\(change.stderr)")
         #expect(cleanups[0].hasPrefix("nftfwd: deleted 1 conntrack entry of UDP flows to 5000/udp in "))
         #expect(cleanups[1].hasPrefix("nftfwd: deleted 0 conntrack entries") || cleanups[1].hasPrefix("nftfwd: deleted 1 conntrack entry"))
-        // The kernel's entry for the stream now leads to the new target.
-        let flow = try #require(try flows(in: lab).first { $0.sourcePort == 40000 })
-        #expect(flow.replySourcePort == 9001)
+        // The kernel's entry for the stream now leads to c2.
+        let flow = try #require(try flows(in: lab.host).first { $0.sourcePort == 40000 })
+        #expect(flow.replySource == [10, 88, 0, 3])
     }
 
     /// The control: the same change without the cleanup leaves the stream on the old target,
     /// so the test above can fail.
-    @Test("without the cleanup, the same change leaves the stream on the old target")
+    @Test("without the cleanup, the same change leaves the stream on the old container")
     func withoutCleanupTheStreamStaysStale() throws {
-        let lab = try Lab("ctno")
+        let lab = try BridgeLab("ctno")
         defer { lab.destroy() }
-        try lab.nftfwdOK("add", "5000", "198.18.2.2:9000", "--proto", "udp")
-        let stream = try UDPStream(lab, to: "198.18.1.1", 5000, from: 40000, count: 20)
+        try lab.nftfwdOK("add", "5000", "10.88.0.2:9000", "--proto", "udp")
+        let stream = try UDPStream(lab.net, lab.lan, to: "192.168.90.1", 5000, from: 40000, count: 20)
         defer { stream.remove() }
-        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.target == 9000 }.count >= 5 })
+        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.by == "c1" }.count >= 5 })
 
         try inNamespace(lab.host) {
             let publisher = try Publisher()
             publisher.flowCleaner = nil
             try publisher.remove(host: Endpoint(address: nil, ports: PortRange(5000)), proto: .udp)
-            _ = try publisher.add(try Mapping.parse(host: "5000", target: "198.18.2.2:9001", proto: "udp"))
+            _ = try publisher.add(try Mapping.parse(host: "5000", target: "10.88.0.3:9000", proto: "udp"))
         }
-        #expect(try lab.nftfwdOK("ls").stdout.contains("198.18.2.2:9001"))
+        #expect(try lab.nftfwdOK("ls").stdout.contains("10.88.0.3:9000"))
         try #require(TestNetwork.waitUntil(timeout: 10) { stream.isDone })
 
-        // Every datagram still reaches the old target, through the entry made before the change.
+        // Every datagram still reaches c1, through the entry made before the change.
         #expect(stream.answers.count == stream.count)
-        #expect(stream.answers.allSatisfy { $0.target == 9000 }, "\(stream.answers)")
-        let flow = try #require(try flows(in: lab).first { $0.sourcePort == 40000 })
-        #expect(flow.replySourcePort == 9000)
+        #expect(stream.answers.allSatisfy { $0.by == "c1" }, "\(stream.answers)")
+        let flow = try #require(try flows(in: lab.host).first { $0.sourcePort == 40000 })
+        #expect(flow.replySource == [10, 88, 0, 2])
     }
 
     @Test("the cleanup deletes only UDP flows to the changed ports and addresses, in the changed family")
@@ -209,8 +212,10 @@ struct ConntrackTests {
     // MARK: - Helpers
 
     /// The host's conntrack entries of both families, read over ctnetlink inside its namespace.
-    private func flows(in lab: Lab) throws -> [ConntrackFlow] {
-        try inNamespace(lab.host) {
+    private func flows(in lab: Lab) throws -> [ConntrackFlow] { try flows(in: lab.host) }
+
+    private func flows(in namespace: String) throws -> [ConntrackFlow] {
+        try inNamespace(namespace) {
             let conntrack = try Conntrack()
             return try conntrack.flows(.ipv4) + conntrack.flows(.ipv6)
         }
@@ -222,17 +227,17 @@ struct ConntrackTests {
     }
 }
 
-/// `netpeer.py stream` running in the lab's client namespace: one datagram every 100 ms from
-/// a fixed source port, each answer logged with the number it echoes.
+/// `netpeer.py stream` running in a namespace: one datagram every 100 ms from a fixed source
+/// port, each answer logged with the number it echoes.
 private final class UDPStream {
     let log: String
     let count: Int
 
-    init(_ lab: Lab, to address: String, _ port: Int, from sourcePort: Int, count: Int) throws {
-        log = "/tmp/\(lab.net.prefix)-stream.log"
+    init(_ net: TestNetwork, _ namespace: String, to address: String, _ port: Int, from sourcePort: Int, count: Int) throws {
+        log = "/tmp/\(net.prefix)-stream.log"
         self.count = count
         unlink(log)
-        guard lab.net.background(lab.client, ["python3", netpeer, "stream", address, "\(port)", "\(sourcePort)", "\(count)", "100"], log: log) != nil else {
+        guard net.background(namespace, ["python3", netpeer, "stream", address, "\(port)", "\(sourcePort)", "\(count)", "100"], log: log) != nil else {
             throw NamespaceError(description: "cannot start netpeer.py stream")
         }
     }
@@ -251,13 +256,14 @@ private final class UDPStream {
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
     }
 
-    /// Answers in arrival order: the datagram's number and the target port that answered
-    /// ("<n> udp <port> from <client>").
-    var answers: [(seq: Int, target: Int)] {
+    /// Answers in arrival order: the datagram's number, the answer ("udp 9000 from 192.168.90.2
+    /// at c1"), and who gave it: the peer's name after "at", else its port.
+    var answers: [(seq: Int, text: String, by: String)] {
         lines.compactMap { line in
             let words = line.split(separator: " ")
-            guard words.count >= 3, let seq = Int(words[0]), words[1] == "udp", let target = Int(words[2]) else { return nil }
-            return (seq, target)
+            guard words.count >= 5, let seq = Int(words[0]), words[1] == "udp" else { return nil }
+            let by = words.count >= 7 && words[5] == "at" ? words[6] : words[2]
+            return (seq, words.dropFirst().joined(separator: " "), String(by))
         }
     }
 
