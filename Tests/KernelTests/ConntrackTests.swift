@@ -18,18 +18,23 @@ struct ConntrackTests {
         let lab = try BridgeLab("ctst")
         defer { lab.destroy() }
         try lab.nftfwdOK("add", "5000", "10.88.0.2:9000", "--proto", "udp")
-        let stream = try UDPStream(lab.net, lab.lan, to: "192.168.90.1", 5000, from: 40000, count: 30)
+        // Five datagrams a second: "several times a second", and more time between two of them
+        // than rm + add take even on a loaded machine (at ten a second, a change that took
+        // over 100 ms under a parallel test run once cost two).
+        let stream = try UDPStream(lab.net, lab.lan, to: "192.168.90.1", 5000, from: 40000, count: 20, intervalMs: 200)
         defer { stream.remove() }
-        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.by == "c1" }.count >= 5 })
+        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.by == "c1" }.count >= 4 })
 
         // Back to back, as a script would: one shell in the host namespace runs both.
+        let began = Command.monotonicSeconds()
         let change = try lab.net.sh(lab.host, "\(nftfwdBinary) -v rm 5000 --proto udp && \(nftfwdBinary) -v add 5000 10.88.0.3:9000 --proto udp")
+        let took = Int((Command.monotonicSeconds() - began) * 1000)
         try #require(TestNetwork.waitUntil(timeout: 10) { stream.isDone })
 
         let answers = stream.answers
         let lost = stream.lost
         let cleanups = change.stderr.split(separator: "\n").filter { $0.contains("conntrack") }
-        print("stale-flow test: \(lost.count) of \(stream.count) datagrams lost \(lost); rm, then add: \(cleanups)")
+        print("stale-flow test: \(lost.count) of \(stream.count) datagrams lost \(lost); rm + add took \(took) ms: \(cleanups)")
         #expect(lost.count <= 1)
         #expect(stream.strays.isEmpty, "answers from elsewhere than HOST:PORT: \(stream.strays)")
         // Every answer names the container and the client's own address (no masquerade).
@@ -37,7 +42,7 @@ struct ConntrackTests {
         // Once c2 answers, c1 never does again.
         let switched = try #require(answers.firstIndex { $0.by == "c2" }, "never answered by c2: \(answers)")
         #expect(answers[..<switched].allSatisfy { $0.by == "c1" } && answers[switched...].allSatisfy { $0.by == "c2" }, "\(answers)")
-        #expect(answers[switched...].count >= 10)
+        #expect(answers[switched...].count >= 8)
         // rm deleted the one entry of the stream; add finds at most the one a datagram made
         // in between, when nothing was published.
         try #require(cleanups.count == 2, "\(change.stderr)")
@@ -55,9 +60,9 @@ struct ConntrackTests {
         let lab = try BridgeLab("ctno")
         defer { lab.destroy() }
         try lab.nftfwdOK("add", "5000", "10.88.0.2:9000", "--proto", "udp")
-        let stream = try UDPStream(lab.net, lab.lan, to: "192.168.90.1", 5000, from: 40000, count: 20)
+        let stream = try UDPStream(lab.net, lab.lan, to: "192.168.90.1", 5000, from: 40000, count: 15, intervalMs: 200)
         defer { stream.remove() }
-        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.by == "c1" }.count >= 5 })
+        try #require(TestNetwork.waitUntil(timeout: 5) { stream.answers.filter { $0.by == "c1" }.count >= 4 })
 
         try inNamespace(lab.host) {
             let publisher = try Publisher()
@@ -227,17 +232,17 @@ struct ConntrackTests {
     }
 }
 
-/// `netpeer.py stream` running in a namespace: one datagram every 100 ms from a fixed source
-/// port, each answer logged with the number it echoes.
+/// `netpeer.py stream` running in a namespace: one datagram every `intervalMs` from a fixed
+/// source port, each answer logged with the number it echoes.
 private final class UDPStream {
     let log: String
     let count: Int
 
-    init(_ net: TestNetwork, _ namespace: String, to address: String, _ port: Int, from sourcePort: Int, count: Int) throws {
+    init(_ net: TestNetwork, _ namespace: String, to address: String, _ port: Int, from sourcePort: Int, count: Int, intervalMs: Int) throws {
         log = "/tmp/\(net.prefix)-stream.log"
         self.count = count
         unlink(log)
-        guard net.background(namespace, ["python3", netpeer, "stream", address, "\(port)", "\(sourcePort)", "\(count)", "100"], log: log) != nil else {
+        guard net.background(namespace, ["python3", netpeer, "stream", address, "\(port)", "\(sourcePort)", "\(count)", "\(intervalMs)"], log: log) != nil else {
             throw NamespaceError(description: "cannot start netpeer.py stream")
         }
     }
