@@ -200,17 +200,29 @@ public final class Publisher {
         return summary
     }
 
-    /// Deletes the whole table. Returns false if there was none.
+    /// Deletes the whole table. Returns false if there was none. UDP flows to the mappings it
+    /// held lose their conntrack entries too, as after `rm` (a table nftfwd cannot read, which
+    /// flush is the documented way to remove, is deleted without that cleanup).
     @discardableResult
     public func flush() throws -> Bool {
-        try retryingOnRestart {
-            let generation = try nft.generation()
+        var removed: [Mapping] = []
+        let flushed = try retryingOnRestart { () -> Bool in
+            var generation = try nft.generation()
             guard try nft.tableExists(layout.table) else { return false }
+            if let snapshot = try? reader.snapshot() {
+                guard snapshot.exists else { return false }
+                removed = snapshot.mappings.map(\.mapping)
+                generation = snapshot.generation
+            } else {
+                removed = []
+            }
             var batch = Batch(table: layout.table)
             batch.deleteTable()
             try commit(batch, generation)
             return true
         }
+        if flushed { clearStaleFlows(removed: removed, added: []) }
+        return flushed
     }
 
     /// Rejects a list in which two mappings would claim the same packets, naming both.

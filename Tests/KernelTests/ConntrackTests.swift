@@ -157,6 +157,19 @@ struct ConntrackTests {
         #expect(lab.ask(from: lab.client, "udp", "198.18.1.1", 5000).hasPrefix("udp 9001 from"))
     }
 
+    @Test("flush clears the flows of the UDP mappings the table held")
+    func flushClearsFlows() throws {
+        let lab = try Lab("ctfl")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "5000", "198.18.2.2:9000", "--proto", "udp")
+        try lab.nftfwdOK("add", "5001", "198.18.2.2:9001")
+        #expect(lab.ask(from: lab.client, "udp", "198.18.1.1", 5000).hasPrefix("udp 9000 from"))
+        #expect(try flows(in: lab).contains { $0.destinationPort == 5000 })
+        let flush = try lab.nftfwdOK("-v", "flush")
+        #expect(flush.stderr.contains("nftfwd: deleted 1 conntrack entry of UDP flows to 5000/udp"), "\(flush.stderr)")
+        #expect(!(try flows(in: lab)).contains { $0.destinationPort == 5000 })
+    }
+
     @Test("among 1,000 unrelated UDP entries (other ports, and port 5000 of a routed address), rm deletes only its flow's")
     func amongAThousand() throws {
         let lab = try Lab("ct1k")
