@@ -14,6 +14,9 @@ struct AddCommand: ParsableCommand {
         but gets no kernel DNAT (the kernel cannot NAT loopback without route_localnet, which \
         nftfwd never sets, nor translate between IPv6 and IPv4); 'nftfwd relay' serves it.
         Adding a mapping that is already published changes nothing and succeeds.
+        Traffic from other hosts is forwarded, so it needs IP forwarding; nftfwd warns when \
+        that is off (or another table's forward chain drops by default) and switches it on \
+        only with --enable-forwarding.
 
         Examples:
           nftfwd add 8080 10.0.0.2:80
@@ -22,6 +25,7 @@ struct AddCommand: ParsableCommand {
           nftfwd add 8000-8099 10.0.0.2:8000-8099
           nftfwd add [2001:db8::10]:8080 [fd00::2]:80
           nftfwd add [::]:8080 10.0.0.2:80      IPv6 clients, IPv4 service (relay)
+          nftfwd add 8080 10.0.0.2:80 --enable-forwarding
         """
     )
 
@@ -39,6 +43,8 @@ struct AddCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Text shown by 'nftfwd ls' and in the nft listing (up to \(Mapping.maxCommentLength) bytes).", valueName: "text"))
     var comment: String = ""
 
+    @OptionGroup var forwarding: ForwardingOption
+
     func run() throws {
         let mapping = try Mapping.parse(host: host, target: target, proto: proto, comment: comment)
         let publisher = try global.publisher()
@@ -49,5 +55,6 @@ struct AddCommand: ParsableCommand {
         case .alreadyPublished:
             Console.out("already published: \(mapping)\n")
         }
+        try forwarding.apply(to: [mapping], table: global.table, command: "add")
     }
 }

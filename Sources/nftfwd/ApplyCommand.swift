@@ -28,6 +28,8 @@ struct ApplyCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("JSON file, or - for standard input.", valueName: "file"))
     var file: String
 
+    @OptionGroup var forwarding: ForwardingOption
+
     func run() throws {
         let text = try ApplyCommand.read(file)
         let document = try StateDocument.parse(text)
@@ -37,6 +39,7 @@ struct ApplyCommand: ParsableCommand {
             line += "; \(rules.count) masquerade rule(s): \(summary.masqueradeAdded) added, \(summary.masqueradeRemoved) removed"
         }
         Console.out(line + "\n")
+        try forwarding.apply(to: document.mappings, table: global.table, command: "apply")
     }
 
     static func read(_ path: String) throws -> String {

@@ -25,12 +25,13 @@ struct Nftfwd: ParsableCommand {
           nftfwd flush
           nftfwd masquerade add 10.88.0.0/24 --out-not br0
           nftfwd relay                              serve 127.0.0.1 and ::1 too
+          nftfwd doctor                             what would keep traffic out
 
         Exit status: 0 success, 1 a mistake in the request (nothing changed), 2 a system error \
         (not root, netlink failure, a table changed by someone else).
         """,
         version: version,
-        subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self, ApplyCommand.self, FlushCommand.self, MasqueradeCommand.self, RelayCommand.self]
+        subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self, ApplyCommand.self, FlushCommand.self, MasqueradeCommand.self, RelayCommand.self, DoctorCommand.self]
     )
 
     // Declared here too, so `nftfwd -v add ...` and `nftfwd --table t ls` parse; the
