@@ -22,6 +22,7 @@ install_packages() {
     command -v setpriv >/dev/null || missing+=(util-linux)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+    command -v iptables-nft >/dev/null || missing+=(iptables)         # doctor's test of an iptables-nft FORWARD policy
     if [ ${#missing[@]} -gt 0 ]; then
         echo "==> installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -320,8 +320,9 @@ public final class NFTables {
         } catch {
             guard case .rejected(let all) = error else { throw error }
             let own = all.filter { $0.operation != Batch.trialEnd }
-            // Without the planned refusal the kernel did not read the batch as one transaction.
-            guard own.count < all.count else { throw .malformedReply("the trial batch's end was not refused") }
+            // Without the planned refusal the kernel refused the batch as a whole (EPERM for
+            // a caller without CAP_NET_ADMIN) before reading its messages.
+            guard own.count < all.count else { throw error }
             return own
         }
         // Two exclusive creations of one table cannot both succeed.

@@ -27,7 +27,7 @@ public enum ConnectProbe {
                 do {
                     if try Sockets.connect(fd, to: address) == .connected {
                         outcomes[index] = .accepted
-                        Sockets.reset(fd)
+                        Posix.close(fd)
                     } else {
                         pending.append((index, fd))
                     }
@@ -51,7 +51,7 @@ public enum ConnectProbe {
             for (slot, entry) in zip(fds, pending) {
                 guard slot.revents != 0 else { still.append(entry); continue }
                 outcomes[entry.index] = Sockets.pendingError(entry.fd).map(outcome) ?? .accepted
-                Sockets.reset(entry.fd)
+                Posix.close(entry.fd)
             }
             pending = still
         }
