@@ -58,13 +58,14 @@ _nftfwd() {
             'apply:Make the table hold exactly the mappings in FILE, in one atomic batch.'
             'flush:Remove every mapping and the table itself.'
             'relay:Serve, in userland, the published ports the kernel cannot NAT.'
+            'doctor:Check that this host can carry the published ports, and say how to fix it.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        add|rm|ls|apply|flush|relay|help)
+        add|rm|ls|apply|flush|relay|doctor|help)
             "_nftfwd_${words[1]}" && ret=0
             ;;
         esac
@@ -83,6 +84,7 @@ _nftfwd_add() {
         ':target:'
         '--proto[tcp, udp or sctp.]:proto:'
         '--comment[Text shown by '\''nftfwd ls'\'' and in the nft listing (up to 64 bytes).]:text:'
+        '--enable-forwarding[Also set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding to 1 for the families the kernel forwards (in this network namespace, until reboot).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -126,6 +128,7 @@ _nftfwd_apply() {
         '--table[The nftables table nftfwd owns (family inet).]:name:'
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
         ':file:'
+        '--enable-forwarding[Also set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding to 1 for the families the kernel forwards (in this network namespace, until reboot).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -154,6 +157,21 @@ _nftfwd_relay() {
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
         '--connection-limit[At most this many connections at once per published TCP port (further clients wait in the backlog); for UDP, flows per port.]:n:'
         '--udp-timeout[Seconds a UDP flow may stay silent before it is dropped.]:seconds:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_doctor() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--json[Print JSON\: {"ok", "status", "checks"\: \[{"check", "status", "message", "fix"}\]}.]'
+        '--probe-timeout[How long the TCP probes of the targets may take, in milliseconds.]:ms:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
