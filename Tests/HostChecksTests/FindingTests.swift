@@ -35,6 +35,9 @@ struct FindingTests {
                    "cmp neq reg 1 0x00000000 ", "immediate reg 0 accept "]
         #expect(ForwardFilter.acceptsDNAT(nft))
         #expect(ForwardFilter.acceptsDNAT(Array(nft[0..<3]) + ["counter pkts 0 bytes 0 ", nft[3]]))
+        // As NFTables reads them: counters as "counter", compares with their data length.
+        #expect(ForwardFilter.acceptsDNAT([nft[0], nft[1], "cmp neq reg 1 0x00000000  len 4", "counter", nft[3]]))
+        #expect(!ForwardFilter.acceptsDNAT([nft[0], nft[1], "cmp neq reg 1 0x00000001  len 4", nft[3]]))
         #expect(!ForwardFilter.acceptsDNAT(Array(nft[0..<3]) + ["immediate reg 0 drop "]))
         // ct status snat (0x10) is not the fix.
         #expect(!ForwardFilter.acceptsDNAT([nft[0], "bitwise reg 1 = ( reg 1 & 0x00000010 ) ^ 0x00000000 ", nft[2], nft[3]]))

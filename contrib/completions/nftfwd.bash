@@ -180,13 +180,13 @@ _nftfwd() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|rm|ls|apply|flush|relay|doctor|help)
+    add|rm|ls|apply|flush|masquerade|relay|doctor|help)
         # Offer subcommand argument completions
         "_nftfwd_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add rm ls apply flush relay doctor help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add rm ls apply flush masquerade relay doctor help' -- "${cur}"))
         ;;
     esac
 }
@@ -263,6 +263,84 @@ _nftfwd_apply() {
 _nftfwd_flush() {
     repeating_flags=()
     non_repeating_flags=(--verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_masquerade() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    add|rm|ls)
+        # Offer subcommand argument completions
+        "_nftfwd_masquerade_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'add rm ls' -- "${cur}"))
+        ;;
+    esac
+}
+
+_nftfwd_masquerade_add() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table --out-not)
+    __nftfwd_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    '--out-not')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_masquerade_rm() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_masquerade_ls() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --json --version -h --help)
     repeating_options=()
     non_repeating_options=(--table)
     __nftfwd_offer_flags_options 0

@@ -55,8 +55,9 @@ _nftfwd() {
             'add:Publish HOST (a port or range, optionally on one address) to TARGET.'
             'rm:Remove the mapping(s) published on exactly HOST.'
             'ls:List published mappings with their counters and the relay'\''s view.'
-            'apply:Make the table hold exactly the mappings in FILE, in one atomic batch.'
+            'apply:Make the table hold exactly the mappings (and masquerade rules) in FILE, in one atomic batch.'
             'flush:Remove every mapping and the table itself.'
+            'masquerade:Masquerade a target subnet'\''s outbound traffic (Docker'\''s '\''-s SUBNET ! -o BRIDGE -j MASQUERADE'\'').'
             'relay:Serve, in userland, the published ports the kernel cannot NAT.'
             'doctor:Check that this host can carry the published ports, and say how to fix it.'
             'help:Show subcommand help information.'
@@ -65,7 +66,7 @@ _nftfwd() {
         ;;
     arg)
         case "${words[1]}" in
-        add|rm|ls|apply|flush|relay|doctor|help)
+        add|rm|ls|apply|flush|masquerade|relay|doctor|help)
             "_nftfwd_${words[1]}" && ret=0
             ;;
         esac
@@ -142,6 +143,81 @@ _nftfwd_flush() {
     local -ar arg_specs=(
         '--table[The nftables table nftfwd owns (family inet).]:name:'
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_masquerade() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'add:Masquerade traffic from SUBNET, except what leaves by --out-not.'
+            'rm:Stop masquerading SUBNET.'
+            'ls:List masqueraded subnets.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        add|rm|ls)
+            "_nftfwd_masquerade_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_nftfwd_masquerade_add() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        ':subnet:'
+        '--out-not[Leave traffic that goes out by this interface alone (the subnet'\''s own bridge).]:ifname:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_masquerade_rm() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        ':subnet:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_masquerade_ls() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--json[Print JSON.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
