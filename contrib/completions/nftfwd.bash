@@ -357,7 +357,7 @@ _nftfwd_relay() {
     repeating_flags=()
     non_repeating_flags=(--verbose -v --version -h --help)
     repeating_options=()
-    non_repeating_options=(--table --connection-limit --udp-timeout)
+    non_repeating_options=(--table --connection-limit --udp-timeout --metrics --log-level)
     __nftfwd_offer_flags_options 0
 
     # Offer option value completions
@@ -369,6 +369,12 @@ _nftfwd_relay() {
         return
         ;;
     '--udp-timeout')
+        return
+        ;;
+    '--metrics')
+        return
+        ;;
+    '--log-level')
         return
         ;;
     esac

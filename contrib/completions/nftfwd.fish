@@ -43,7 +43,7 @@ function __nftfwd_parse_tokens -S
                 __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'json' 'version' 'h/help'
             end
         case 'relay'
-            __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'connection-limit=' 'udp-timeout=' 'version' 'h/help'
+            __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'connection-limit=' 'udp-timeout=' 'metrics=' 'log-level=' 'version' 'h/help'
         case 'doctor'
             __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'json' 'probe-timeout=' 'version' 'h/help'
         case 'help'
@@ -165,6 +165,8 @@ complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options 
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" connection-limit' -l 'connection-limit' -d 'At most this many connections at once per published TCP port (further clients wait in the backlog); for UDP, flows per port.' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" udp-timeout' -l 'udp-timeout' -d 'Seconds a UDP flow may stay silent before it is dropped.' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" metrics' -l 'metrics' -d 'Serve Prometheus metrics on ADDRESS:PORT (e.g. 127.0.0.1:9420).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" log-level' -l 'log-level' -d 'Least important messages logged: debug, info, notice, warning or error.' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" version' -l 'version' -d 'Show the version.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd relay" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd doctor" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''

@@ -233,6 +233,8 @@ _nftfwd_relay() {
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
         '--connection-limit[At most this many connections at once per published TCP port (further clients wait in the backlog); for UDP, flows per port.]:n:'
         '--udp-timeout[Seconds a UDP flow may stay silent before it is dropped.]:seconds:'
+        '--metrics[Serve Prometheus metrics on ADDRESS\:PORT (e.g. 127.0.0.1\:9420).]:address\:port:'
+        '--log-level[Least important messages logged\: debug, info, notice, warning or error.]:level:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
