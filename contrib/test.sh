@@ -11,7 +11,7 @@ else
 fi
 find_swift
 build
-# The package test installs the .deb; built here (a release build, about a minute and a half
+# The package test installs the .deb; built here (a release build, about two minutes
 # from scratch) so it does not compete with the timing-sensitive tests for the two cores.
 if [ "$(id -u)" = 0 ]; then
     echo "==> building the Debian package"
