@@ -11,6 +11,7 @@ import PackageDescription
 //   SavedState      the saved state file: atomic writes, the directory lock, default paths
 //   PublishedRelay  `nftfwd relay`: serves the table's loopback-reachable mappings through NFTRelay;
 //                   its logs (swift-log) and Prometheus metrics (swift-prometheus)
+//   HostChecks      what `nftfwd doctor` checks and `add`/`ls` warn about: sysctls, other tables' forward chains, relay, targets
 //   nftfwd          the CLI
 //   nftfwd-proxy    docker-proxy drop-in over NFTRelay
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -77,12 +78,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "HostChecks",
+            dependencies: ["NFTables", "PortForwarding", "PublishedRelay", "NFTRelay"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "nftfwd",
             dependencies: [
                 "PortForwarding",
                 "PublishedRelay",
                 "SavedState",
+                "HostChecks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -101,8 +108,9 @@ let package = Package(
         ),
         .testTarget(name: "NFTablesTests", dependencies: ["NFTables"], swiftSettings: strict),
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding"], swiftSettings: strict),
-        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay", "SavedState"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay", "SavedState", "HostChecks"], swiftSettings: strict),
         .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks"], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -23,6 +23,9 @@ install_packages() {
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v gcc >/dev/null || missing+=(gcc libc6-dev)
     command -v systemd-analyze >/dev/null || missing+=(systemd)   # the units' test verifies them
+    command -v iptables-nft >/dev/null || missing+=(iptables)         # doctor's test of an iptables-nft FORWARD policy
+    command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)       # contrib/package-deb.sh
+    command -v objdump >/dev/null || missing+=(binutils)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "==> installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -55,6 +55,21 @@ public struct Batch: Sendable {
         }
     }
 
+    /// What `NFTables.trial` appends: the batch's table created twice with NLM_F_EXCL. The
+    /// second creation fails whatever the first did (it finds the table the first created, or
+    /// the first already failed), so the kernel refuses the batch and applies none of it.
+    mutating func addTrialEnd() {
+        let t = makeTable()
+        defer { nftnl_table_free(t) }
+        for _ in 0..<2 {
+            append(UInt16(NFT_MSG_NEWTABLE.rawValue), flags: NLM_F_CREATE | NLM_F_EXCL, Batch.trialEnd) {
+                nftnl_table_nlmsg_build_payload($0, t)
+            }
+        }
+    }
+
+    static let trialEnd = "end of trial (refused on purpose)"
+
     public mutating func addChain(_ chain: ChainSpec) {
         let c = nftnl_chain_alloc()!
         defer { nftnl_chain_free(c) }

@@ -206,6 +206,22 @@ public enum Expression: Sendable, Equatable {
             suffix = " len \(length)"
         }
         _ = nftnl_expr_snprintf(&buffer, buffer.count, e, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
-        return "\(name) " + String(cString: buffer) + suffix
+        var text = "\(name) " + String(cString: buffer) + suffix
+        // An iptables-nft match (xtables compat) says what it matches only in its info blob,
+        // which libnftnl does not print: add it in hex, so a reader can tell matches apart.
+        if name == "match" {
+            var length: UInt32 = 0
+            if let info = nftnl_expr_get(e, UInt16(NFTNL_EXPR_MT_INFO), &length) {
+                let bytes = UnsafeRawBufferPointer(start: info, count: Int(length))
+                text += "info " + bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
+            }
+        }
+        return text
+    }
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

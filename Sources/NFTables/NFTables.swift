@@ -50,23 +50,36 @@ public final class NFTables {
     }
 
     public func chains(of table: TableSpec) throws(NetlinkError) -> [ChainRecord] {
+        try chains(family: table.family, table: table.name)
+    }
+
+    /// Every chain of every table, of every family (ip, ip6, inet, but also arp, bridge and
+    /// netdev): what other programs hook into the same traffic.
+    public func allChains() throws(NetlinkError) -> [ChainRecord] {
+        try chains(family: nil, table: nil)
+    }
+
+    private func chains(family: Family?, table: String?) throws(NetlinkError) -> [ChainRecord] {
         var out: [ChainRecord] = []
         let filter = nftnl_chain_alloc()!
         defer { nftnl_chain_free(filter) }
-        nftnl_chain_set_str(filter, UInt16(NFTNL_CHAIN_TABLE.rawValue), table.name)
-        try dump(UInt16(NFT_MSG_GETCHAIN.rawValue), family: table.family, what: "list chains",
+        if let table { nftnl_chain_set_str(filter, UInt16(NFTNL_CHAIN_TABLE.rawValue), table) }
+        try dump(UInt16(NFT_MSG_GETCHAIN.rawValue), familyValue: family?.kernelValue ?? UInt32(NFPROTO_UNSPEC), what: "list chains",
                  build: { nftnl_chain_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
             let c = nftnl_chain_alloc()!
             defer { nftnl_chain_free(c) }
             guard nftnl_chain_nlmsg_parse(nlh, c) >= 0 else { throw .malformedReply("chain") }
-            guard string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TABLE.rawValue))) == table.name else { return }
+            let tableName = string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TABLE.rawValue)))
+            if let table, tableName != table { return }
             func has(_ a: nftnl_chain_attr) -> Bool { nftnl_chain_is_set(c, UInt16(a.rawValue)) }
             out.append(ChainRecord(
                 name: string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_NAME.rawValue))),
                 type: has(NFTNL_CHAIN_TYPE) ? string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TYPE.rawValue))) : nil,
                 hook: has(NFTNL_CHAIN_HOOKNUM) ? nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue)) : nil,
                 priority: has(NFTNL_CHAIN_PRIO) ? nftnl_chain_get_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue)) : nil,
-                policy: has(NFTNL_CHAIN_POLICY) ? nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_POLICY.rawValue)) : nil))
+                policy: has(NFTNL_CHAIN_POLICY) ? nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_POLICY.rawValue)) : nil,
+                table: tableName,
+                familyValue: nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_FAMILY.rawValue))))
         }
         return out
     }
@@ -99,17 +112,20 @@ public final class NFTables {
         return out
     }
 
-    public func rules(of table: TableSpec) throws(NetlinkError) -> [RuleRecord] {
+    /// The rules of a table, or of one chain of it.
+    public func rules(of table: TableSpec, chain: String? = nil) throws(NetlinkError) -> [RuleRecord] {
         var out: [RuleRecord] = []
         let filter = nftnl_rule_alloc()!
         defer { nftnl_rule_free(filter) }
         nftnl_rule_set_str(filter, UInt16(NFTNL_RULE_TABLE.rawValue), table.name)
+        if let chain { nftnl_rule_set_str(filter, UInt16(NFTNL_RULE_CHAIN.rawValue), chain) }
         try dump(UInt16(NFT_MSG_GETRULE.rawValue), family: table.family, what: "list rules",
                  build: { nftnl_rule_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
             let r = nftnl_rule_alloc()!
             defer { nftnl_rule_free(r) }
             guard nftnl_rule_nlmsg_parse(nlh, r) >= 0 else { throw .malformedReply("rule") }
             guard string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_TABLE.rawValue))) == table.name else { return }
+            if let chain, string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue))) != chain { return }
             var texts: [String] = []
             let iter = nftnl_expr_iter_create(r)!
             defer { nftnl_expr_iter_destroy(iter) }
@@ -292,13 +308,39 @@ public final class NFTables {
         return newGeneration
     }
 
+    /// Lets the kernel check every message of `batch` without applying any: the batch is
+    /// sent as a real transaction that ends in messages the kernel must refuse, so it rolls
+    /// everything back (nothing is committed, the generation does not move). Returns the
+    /// kernel's objections to the batch's own messages; none means it would have accepted them.
+    public func trial(_ batch: Batch) throws(NetlinkError) -> [NetlinkError.Rejection] {
+        var batch = batch
+        batch.addTrialEnd()
+        do {
+            try commit(batch, expectingGeneration: nil)
+        } catch {
+            guard case .rejected(let all) = error else { throw error }
+            let own = all.filter { $0.operation != Batch.trialEnd }
+            // Without the planned refusal the kernel refused the batch as a whole (EPERM for
+            // a caller without CAP_NET_ADMIN) before reading its messages.
+            guard own.count < all.count else { throw error }
+            return own
+        }
+        // Two exclusive creations of one table cannot both succeed.
+        throw .malformedReply("the kernel accepted a trial batch")
+    }
+
     // MARK: - Request plumbing
 
     private func sendRequest(_ type: UInt16, family: Family, flags: Int32, seq: UInt32,
                              build: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws(NetlinkError) {
+        try sendRequest(type, familyValue: family.kernelValue, flags: flags, seq: seq, build: build)
+    }
+
+    private func sendRequest(_ type: UInt16, familyValue: UInt32, flags: Int32, seq: UInt32,
+                             build: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws(NetlinkError) {
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 8192)
         defer { buffer.deallocate() }
-        let nlh = nftnl_nlmsg_build_hdr(buffer, type, UInt16(family.kernelValue), UInt16(NLM_F_REQUEST | flags), seq)!
+        let nlh = nftnl_nlmsg_build_hdr(buffer, type, UInt16(familyValue), UInt16(NLM_F_REQUEST | flags), seq)!
         build(nlh)
         try socket.send(UnsafeRawBufferPointer(start: buffer, count: Int(nlh.pointee.nlmsg_len)))
     }
@@ -326,8 +368,15 @@ public final class NFTables {
     private func dump(_ type: UInt16, family: Family, what: String,
                       build: (UnsafeMutablePointer<nlmsghdr>) -> Void,
                       parse: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
+        try dump(type, familyValue: family.kernelValue, what: what, build: build, parse: parse)
+    }
+
+    /// A dump of one NFPROTO_* family, or of all (NFPROTO_UNSPEC).
+    private func dump(_ type: UInt16, familyValue: UInt32, what: String,
+                      build: (UnsafeMutablePointer<nlmsghdr>) -> Void,
+                      parse: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
         let seq = socket.allocateSeq()
-        try sendRequest(type, family: family, flags: NLM_F_DUMP, seq: seq, build: build)
+        try sendRequest(type, familyValue: familyValue, flags: NLM_F_DUMP, seq: seq, build: build)
         try socket.receive { nlh throws(NetlinkError) in
             guard nlh.pointee.nlmsg_seq == seq else { return .more }
             switch nlh.pointee.nlmsg_type {

@@ -21,6 +21,9 @@ public enum NetlinkError: Error, Sendable, CustomStringConvertible {
         public var errno: Errno
         /// The kernel's extended-ACK text, when it sent one.
         public var detail: String?
+        public init(operation: String, errno: Errno, detail: String? = nil) {
+            self.operation = operation; self.errno = errno; self.detail = detail
+        }
         public var description: String {
             "kernel rejected '\(operation)': \(errno)" + (detail.map { " [\($0)]" } ?? "")
         }

@@ -13,6 +13,16 @@ public enum Family: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The family of an NFPROTO_* value, or nil for the families nftfwd does not use.
+    public init?(kernelValue: UInt32) {
+        switch kernelValue {
+        case UInt32(NFPROTO_INET): self = .inet
+        case UInt32(NFPROTO_IPV4): self = .ipv4
+        case UInt32(NFPROTO_IPV6): self = .ipv6
+        default: return nil
+        }
+    }
+
     public var description: String {
         switch self {
         case .inet: return "inet"

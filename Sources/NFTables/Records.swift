@@ -1,3 +1,5 @@
+import CNetfilter
+
 /// What the kernel holds, as read back: plain values, no libnftnl pointers.
 
 /// A chain as listed.
@@ -7,6 +9,14 @@ public struct ChainRecord: Sendable, Equatable {
     public var hook: UInt32?
     public var priority: Int32?
     public var policy: UInt32?
+    /// The table it belongs to, and that table's family (NFPROTO_*).
+    public var table: String = ""
+    public var familyValue: UInt32 = 0
+
+    /// The family, when it is one nftfwd models (ip, ip6, inet); nil for arp, bridge, netdev.
+    public var family: Family? { Family(kernelValue: familyValue) }
+    /// A base chain whose policy drops what no rule accepted.
+    public var dropsByDefault: Bool { hook != nil && policy == UInt32(NF_DROP) }
 }
 
 /// A set or map as listed.

@@ -17,6 +17,9 @@ struct AddCommand: ParsableCommand {
         For UDP, the conntrack entries of flows to HOST are deleted once the mapping is in \
         place, so a client that has been sending there takes the new path at its next datagram.
         --save also writes the result to the saved file ('nftfwd save').
+        Traffic from other hosts is forwarded, so it needs IP forwarding; nftfwd warns when \
+        that is off (or another table's forward chain drops by default) and switches it on \
+        only with --enable-forwarding.
 
         Examples:
           nftfwd add 8080 10.0.0.2:80
@@ -26,6 +29,7 @@ struct AddCommand: ParsableCommand {
           nftfwd add [2001:db8::10]:8080 [fd00::2]:80
           nftfwd add [::]:8080 10.0.0.2:80      IPv6 clients, IPv4 service (relay)
           nftfwd add 8443 10.0.0.2:443 --save   and keep it across reboots
+          nftfwd add 8080 10.0.0.2:80 --enable-forwarding
         """
     )
 
@@ -44,6 +48,8 @@ struct AddCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Text shown by 'nftfwd ls' and in the nft listing (up to \(Mapping.maxCommentLength) bytes).", valueName: "text"))
     var comment: String = ""
 
+    @OptionGroup var forwarding: ForwardingOption
+
     func run() throws {
         let mapping = try Mapping.parse(host: host, target: target, proto: proto, comment: comment)
         switch try Persistence.change(global, saving, { try $0.add(mapping) }) {
@@ -53,5 +59,6 @@ struct AddCommand: ParsableCommand {
         case .alreadyPublished:
             Console.out("already published: \(mapping)\n")
         }
+        try forwarding.apply(to: [mapping], table: global.table, command: "add")
     }
 }

@@ -27,14 +27,21 @@ struct ApplyCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("JSON file, or - for standard input.", valueName: "file"))
     var file: String
 
+    @OptionGroup var forwarding: ForwardingOption
+
     func run() throws {
-        Console.out(try ApplyCommand.apply(file, global, saving, verb: "applied"))
+        let document = try StateDocument.parse(try StateFile.read(file))
+        Console.out(try ApplyCommand.apply(document, from: file, global, saving, verb: "applied"))
+        try forwarding.apply(to: document.mappings, table: global.table, command: "apply")
     }
 
     /// Reads `path` (a state file), makes the table hold exactly that, and says what changed.
     /// `apply` and `restore` are this with different defaults.
     static func apply(_ path: String, _ global: GlobalOptions, _ saving: SaveOptions, verb: String) throws -> String {
-        let document = try StateDocument.parse(try StateFile.read(path))
+        try apply(try StateDocument.parse(try StateFile.read(path)), from: path, global, saving, verb: verb)
+    }
+
+    static func apply(_ document: StateDocument, from path: String, _ global: GlobalOptions, _ saving: SaveOptions, verb: String) throws -> String {
         let summary = try Persistence.change(global, saving, restoring: path) { try $0.apply(document) }
         var line = "\(verb) \(document.mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged"
         if let rules = document.masquerade {

@@ -7,6 +7,7 @@ import PortForwarding
 import PublishedRelay
 import NFTRelay
 import SavedState
+import HostChecks
 
 /// Output, and the one place errors become messages and exit codes.
 enum Console {
@@ -59,7 +60,7 @@ enum Console {
         case let e as NetlinkError where e.errno == .permission:
             return ("the kernel refused access to nftables: \(Errno.permission). Managing nftables needs CAP_NET_ADMIN: run nftfwd as root.", 2)
         case let e as SyscallError: return ("\(e.function) failed: \(e.errno)", 2)
-        case is ForeignTableError, is NetlinkError, is RelayDaemonError, is Errno: return ("\(failure)", 2)
+        case is ForeignTableError, is NetlinkError, is RelayDaemonError, is Errno, is SysctlError: return ("\(failure)", 2)
         default: return nil
         }
     }

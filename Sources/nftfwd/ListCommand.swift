@@ -36,6 +36,7 @@ struct ListCommand: ParsableCommand {
             guard relay != nil else { return RelayStatus.Summary(state: "not running", active: 0, total: 0) }
             return summaries[p.mapping.label] ?? RelayStatus.Summary(state: "starting", active: 0, total: 0)
         }
+        ForwardingOption.warn(about: snapshot.mappings.map(\.mapping), table: global.table, command: "add")
         if json {
             Console.out(MappingFile.render(snapshot) { p in
                 guard let r = relayView(p) else { return [("relay", .null)] }

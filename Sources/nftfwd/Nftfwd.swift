@@ -28,13 +28,14 @@ struct Nftfwd: ParsableCommand {
           nftfwd save; nftfwd restore               /etc/nftfwd/mappings.json
           nftfwd add 8443 10.0.0.2:443 --save       change and save (NFTFWD_SAVE=1: always)
           nftfwd diff; nftfwd check                 the kernel against the saved file
+          nftfwd doctor                             what would keep traffic out
 
         Exit status: 0 success, 1 a mistake in the request (nothing changed), 2 a system error \
         (not root, netlink failure, a table changed by someone else).
         """,
         version: version,
         subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self, ApplyCommand.self, FlushCommand.self, MasqueradeCommand.self,
-                      SaveCommand.self, RestoreCommand.self, DiffCommand.self, CheckCommand.self, RelayCommand.self]
+                      SaveCommand.self, RestoreCommand.self, DiffCommand.self, CheckCommand.self, RelayCommand.self, DoctorCommand.self]
     )
 
     // Declared here too, so `nftfwd -v add ...` and `nftfwd --table t ls` parse; the

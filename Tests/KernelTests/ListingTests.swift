@@ -205,7 +205,7 @@ extension String {
 @Suite("CLI: help and usage")
 struct HelpTests {
     // The USAGE line is the parser's own and may be longer; our text stays within 80 columns.
-    @Test("every command has --help with examples, exit 0", arguments: ["", "add", "rm", "ls", "apply", "flush", "save", "restore", "diff", "check", "relay"])
+    @Test("every command has --help with examples, exit 0", arguments: ["", "add", "rm", "ls", "apply", "flush", "save", "restore", "diff", "check", "relay", "doctor", "masquerade"])
     func help(command: String) {
         let result = Command.run([nftfwdBinary] + (command.isEmpty ? [] : [command]) + ["--help"])
         #expect(result.status == 0)

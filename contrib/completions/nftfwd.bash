@@ -180,20 +180,20 @@ _nftfwd() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|help)
+    add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|doctor|help)
         # Offer subcommand argument completions
         "_nftfwd_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add rm ls apply flush masquerade save restore diff check relay help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add rm ls apply flush masquerade save restore diff check relay doctor help' -- "${cur}"))
         ;;
     esac
 }
 
 _nftfwd_add() {
     repeating_flags=()
-    non_repeating_flags=(--verbose -v --save --version -h --help)
+    non_repeating_flags=(--verbose -v --save --enable-forwarding --version -h --help)
     repeating_options=()
     non_repeating_options=(--table --proto --comment)
     __nftfwd_offer_flags_options 2
@@ -247,7 +247,7 @@ _nftfwd_ls() {
 
 _nftfwd_apply() {
     repeating_flags=()
-    non_repeating_flags=(--verbose -v --save --version -h --help)
+    non_repeating_flags=(--verbose -v --save --enable-forwarding --version -h --help)
     repeating_options=()
     non_repeating_options=(--table)
     __nftfwd_offer_flags_options 1
@@ -438,6 +438,24 @@ _nftfwd_relay() {
         return
         ;;
     '--restore-from')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_doctor() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table --probe-timeout)
+    __nftfwd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    '--probe-timeout')
         return
         ;;
     esac

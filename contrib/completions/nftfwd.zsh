@@ -63,13 +63,14 @@ _nftfwd() {
             'diff:Show how the kernel table differs from a saved FILE.'
             'check:Exit non-zero, saying what is missing or extra, when the table differs from FILE.'
             'relay:Serve, in userland, the published ports the kernel cannot NAT.'
+            'doctor:Check that this host can carry the published ports, and say how to fix it.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|help)
+        add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|doctor|help)
             "_nftfwd_${words[1]}" && ret=0
             ;;
         esac
@@ -89,6 +90,7 @@ _nftfwd_add() {
         ':target:'
         '--proto[tcp, udp or sctp.]:proto:'
         '--comment[Text shown by '\''nftfwd ls'\'' and in the nft listing (up to 64 bytes).]:text:'
+        '--enable-forwarding[Also set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding to 1 for the families the kernel forwards (in this network namespace, until reboot).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -134,6 +136,7 @@ _nftfwd_apply() {
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
         '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
         ':file:'
+        '--enable-forwarding[Also set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding to 1 for the families the kernel forwards (in this network namespace, until reboot).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -300,6 +303,21 @@ _nftfwd_relay() {
         '--metrics[Serve Prometheus metrics on ADDRESS\:PORT (e.g. 127.0.0.1\:9420).]:address\:port:'
         '--log-level[Least important messages logged\: debug, info, notice, warning or error.]:level:'
         '--restore-from[Keep the table equal to this saved file (see above); it must be readable at start.]:file:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_doctor() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--json[Print JSON\: {"ok", "status", "checks"\: \[{"check", "status", "message", "fix"}\]}.]'
+        '--probe-timeout[How long the TCP probes of the targets may take, in milliseconds.]:ms:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

@@ -1,0 +1,84 @@
+import NFTables
+import PortForwarding
+import PublishedRelay
+
+/// `nftfwd doctor`: every check, in `Check` order, on this network namespace.
+public struct Doctor {
+    public var table: String
+    /// How long the TCP probes of the targets may take, all together.
+    public var probeTimeoutMilliseconds: Int
+
+    public init(table: String = "nftfwd", probeTimeoutMilliseconds: Int = 1000) {
+        self.table = table
+        self.probeTimeoutMilliseconds = probeTimeoutMilliseconds
+    }
+
+    /// Runs the checks. Throws only when nftables cannot be talked to at all (not root).
+    public func run() throws -> [Finding] {
+        let nft = try NFTables()
+        var out = [try NATSupport.finding(nft: nft)]
+
+        var mappings: [Mapping] = []
+        do {
+            let snapshot = try Publisher(tableName: table).list()
+            mappings = snapshot.mappings.map(\.mapping)
+            out.append(Finding(.table, .ok, snapshot.exists
+                ? "table inet \(table) holds \(mappings.count) mapping(s)"
+                : "table inet \(table) does not exist yet (nothing published)"))
+        } catch let error as ForeignTableError {
+            out.append(Finding(.table, .fail, "\(error.problem): nftfwd cannot read table inet \(table)",
+                               fix: "inspect it with 'nft list table inet \(table)'; 'nftfwd flush' removes it"))
+        }
+
+        out += Forwarding.findings(for: mappings, enabled: Forwarding.isEnabled,
+                                   flagHint: "publish with 'nftfwd add --enable-forwarding'")
+        out += ForwardFilter.findings(chains: try ForwardFilter.dropChains(nft: nft, ownTable: table), mappings: mappings)
+        out += RouteLocalnet.findings(enabledOn: RouteLocalnet.enabledInterfaces())
+        out += RelayCheck.findings(mappings: mappings, status: StatusChannel.query(table: table), table: table)
+        out += TargetCheck.run(mappings: mappings, timeoutMilliseconds: probeTimeoutMilliseconds)
+        return out
+    }
+
+    /// The worst status found: the exit code is 0 for OK, 1 for WARN, 2 for FAIL.
+    public static func worst(_ findings: [Finding]) -> Finding.Status {
+        findings.map(\.status).max() ?? .ok
+    }
+
+    /// `{"ok": ..., "status": "warn", "checks": [...]}`.
+    public static func json(_ findings: [Finding]) -> JSON {
+        let worst = worst(findings)
+        return .object([("ok", .bool(worst == .ok)), ("status", .string(worst.rawValue)),
+                        ("checks", .array(findings.map(\.json)))])
+    }
+
+    /// One line per finding: `FAIL ipv4-forwarding  <message>; fix: <fix>`.
+    public static func text(_ findings: [Finding]) -> String {
+        let width = Check.allCases.map(\.rawValue.count).max() ?? 0
+        return findings.map { f in
+            let label = f.status.label.padding(4)
+            return "\(label) \(f.check.rawValue.padding(width))  \(f.message)" + (f.fix.map { "; fix: \($0)" } ?? "")
+        }.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The warnings `nftfwd add` and `nftfwd ls` print (issue: "what will not work, and how to
+/// fix it"): forwarding off for a family whose mappings the kernel forwards, and forward
+/// chains of other tables that drop by default. Best effort: whatever cannot be read gives
+/// no warning, and the command's own work is never affected.
+public enum ForwardingHints {
+    public static func warnings(for mappings: [Mapping], ownTable: String, flagHint: String) -> [String] {
+        let forwarded = mappings.filter { !$0.isRelayOnly }
+        guard !forwarded.isEmpty else { return [] }
+        var findings = Forwarding.findings(for: forwarded, enabled: Forwarding.isEnabled, flagHint: flagHint)
+        if let nft = try? NFTables(), let chains = try? ForwardFilter.dropChains(nft: nft, ownTable: ownTable) {
+            findings += ForwardFilter.findings(chains: chains, mappings: forwarded)
+        }
+        return findings.filter { $0.status != .ok }.map(\.warningLine)
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,120 @@
+import NFTables
+import PortForwarding
+
+/// Base chains of other tables on the forward hook whose policy is drop. Every base chain on
+/// a hook sees the packet and any of them may drop it, so a firewall's
+/// `chain forward { type filter hook forward priority 0; policy drop; }` silently drops the
+/// connections nftfwd DNATs to other hosts, unless it has a rule accepting them (the trap
+/// behind netavark issue 977).
+public struct ForwardDropChain: Sendable, Equatable {
+    public var family: Family
+    public var table: String
+    public var chain: String
+    /// The chain itself has a rule `ct status dnat accept` (nftfwd's suggested fix).
+    public var acceptsDNAT: Bool
+
+    /// The IP families whose forwarded traffic passes this chain.
+    public var ipFamilies: [IPAddress.Family] {
+        switch family {
+        case .ipv4: return [.ipv4]
+        case .ipv6: return [.ipv6]
+        case .inet: return [.ipv4, .ipv6]
+        }
+    }
+
+    /// `ip filter FORWARD`, as nft commands name it.
+    public var nftName: String { "\(family) \(table) \(chain)" }
+}
+
+public enum ForwardFilter {
+    /// The forward-hook base chains with policy drop, in every table but `ownTable` (inet).
+    public static func dropChains(nft: NFTables, ownTable: String) throws(NetlinkError) -> [ForwardDropChain] {
+        var out: [ForwardDropChain] = []
+        for chain in try nft.allChains() where chain.hook == Hook.forward.kernelValue && chain.dropsByDefault {
+            guard let family = chain.family, !(family == .inet && chain.table == ownTable) else { continue }
+            let rules = try nft.rules(of: TableSpec(name: chain.table, family: family), chain: chain.name)
+            out.append(ForwardDropChain(family: family, table: chain.table, chain: chain.name,
+                                        acceptsDNAT: rules.contains { acceptsDNAT($0.expressions) }))
+        }
+        return out.sorted { ($0.table, $0.chain) < ($1.table, $1.chain) }
+    }
+
+    /// Whether a rule accepts every DNAT'd connection and does nothing else (a counter aside):
+    /// nft's `ct status dnat accept` (a ct status load, a mask holding IPS_DST_NAT 0x20, a
+    /// compare with zero that must fail, an accept verdict), or iptables-nft's
+    /// `-m conntrack --ctstate DNAT -j ACCEPT` (an xtables conntrack match, then accept).
+    static func acceptsDNAT(_ expressions: [String]) -> Bool {
+        let e = expressions.filter { !$0.hasPrefix("counter") }
+        guard let verdict = e.last, verdict.hasPrefix("immediate "), verdict.contains("accept") else { return false }
+        if e.count == 4 {
+            guard e[0].hasPrefix("ct "), e[0].contains("load status"),
+                  e[1].hasPrefix("bitwise "), let mask = mask(in: e[1]), mask & 0x20 != 0,
+                  e[2].hasPrefix("cmp neq"), comparesWithZero(e[2]) else { return false }
+            return true
+        }
+        return e.count == 2 && conntrackMatchesOnlyDNAT(e[0])
+    }
+
+    /// xt_conntrack_mtinfo2/3 (revisions 2 and 3 share the start): match_flags at byte 146,
+    /// invert_flags at 148, state_mask at 150, host byte order. Only XT_CONNTRACK_STATE (1)
+    /// may be asked for, not inverted, and the states must include DNAT (0x80).
+    static func conntrackMatchesOnlyDNAT(_ text: String) -> Bool {
+        guard text.hasPrefix("match name conntrack rev 2") || text.hasPrefix("match name conntrack rev 3"),
+              let info = text.firstRange(of: "info ") else { return false }
+        let hex = Array(text[info.upperBound...].prefix { $0.isHexDigit })
+        guard hex.count >= 2 * 152 else { return false }
+        func u16(_ offset: Int) -> UInt16? {
+            guard let lo = UInt8(String(hex[2 * offset..<2 * offset + 2]), radix: 16),
+                  let hi = UInt8(String(hex[2 * offset + 2..<2 * offset + 4]), radix: 16) else { return nil }
+            return UInt16(lo) | UInt16(hi) << 8     // little-endian hosts (amd64, the packaged one)
+        }
+        return u16(146) == 1 && u16(148).map { $0 & 1 == 0 } == true && u16(150).map { $0 & 0x80 != 0 } == true
+    }
+
+    /// `cmp neq reg 1 0x00000000 [len 4]`: every data word printed is zero.
+    private static func comparesWithZero(_ text: String) -> Bool {
+        let words = text.split(separator: " ").filter { $0.hasPrefix("0x") }
+        return !words.isEmpty && words.allSatisfy { UInt64($0.dropFirst(2), radix: 16) == 0 }
+    }
+
+    /// The mask of a libnftnl bitwise text: `bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000`.
+    private static func mask(in text: String) -> UInt32? {
+        guard let amp = text.firstRange(of: "& 0x") else { return nil }
+        let hex = text[amp.upperBound...].prefix { $0.isHexDigit }
+        return UInt32(hex, radix: 16)
+    }
+
+    public static func findings(chains: [ForwardDropChain], mappings: [Mapping]) -> [Finding] {
+        var out: [Finding] = []
+        for chain in chains where !chain.acceptsDNAT {
+            let affected = chain.ipFamilies.flatMap { Forwarding.needing($0, in: mappings) }
+            guard !affected.isEmpty else { continue }
+            out.append(Finding(.forwardDrop, .warn,
+                               "table \(chain.family) \(chain.table) chain \(chain.chain) (hook forward, policy drop) drops forwarded traffic no rule of it accepts: traffic from other hosts to \(names(affected)) may never reach \(targets(affected))",
+                               fix: "accept DNAT'd connections there with \(fixCommand(chain))"))
+        }
+        if out.isEmpty {
+            let dropping = chains.filter { !$0.acceptsDNAT }
+            let message: String
+            if chains.isEmpty {
+                message = "no other table has a forward chain with policy drop"
+            } else if dropping.isEmpty {
+                message = "forward chains with policy drop accept DNAT'd connections: " + chains.map(\.nftName).joined(separator: ", ")
+            } else {
+                message = "no mapping of the families of " + dropping.map(\.nftName).joined(separator: ", ") + " (policy drop) goes through the kernel"
+            }
+            out.append(Finding(.forwardDrop, .ok, message))
+        }
+        return out
+    }
+
+    /// The command that lets DNAT'd connections through the chain. Tables that iptables-nft
+    /// manages (ip/ip6 filter FORWARD) are changed with iptables, which nft rules would confuse.
+    static func fixCommand(_ chain: ForwardDropChain) -> String {
+        if chain.table == "filter" && chain.chain == "FORWARD" && chain.family != .inet {
+            let tool = chain.family == .ipv4 ? "iptables" : "ip6tables"
+            return "'\(tool) -I FORWARD -m conntrack --ctstate DNAT -j ACCEPT'"
+        }
+        return "'nft insert rule \(chain.family) \(chain.table) \(chain.chain) ct status dnat accept'"
+    }
+}

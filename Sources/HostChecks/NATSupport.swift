@@ -1,0 +1,29 @@
+import NFTables
+import PortForwarding
+
+/// Whether this kernel can hold nftfwd's table: nf_tables with nat chains, dnat, fib and
+/// concatenated maps. The check changes nothing: the whole table, under a scratch name, goes
+/// to the kernel as a trial batch (`NFTables.trial`), which the kernel checks message by
+/// message (loading modules as it would for real) and then rolls back. Reading /proc would
+/// not do: built-in and modular kernels show nf_tables' parts in different places, and only
+/// the kernel's own answer covers every part the table uses.
+public enum NATSupport {
+    static let trialTable = "nftfwd-doctor-trial"
+
+    public static func finding(nft: NFTables) throws(NetlinkError) -> Finding {
+        let layout = TableLayout(name: trialTable)
+        var batch = Batch(table: layout.table)
+        layout.create(in: &batch)
+        let objections = try nft.trial(batch)
+        return finding(objections: objections)
+    }
+
+    static func finding(objections: [NetlinkError.Rejection]) -> Finding {
+        guard let first = objections.first else {
+            return Finding(.natSupport, .ok, "the kernel accepts nftfwd's table (nf_tables with nat, fib and maps), checked without changing anything")
+        }
+        let more = objections.count > 1 ? " (and \(objections.count - 1) more)" : ""
+        return Finding(.natSupport, .fail, "the kernel refuses nftfwd's table: '\(first.operation)': \(first.errno)\(more)",
+                       fix: "use a kernel with nf_tables NAT (CONFIG_NF_TABLES_INET, CONFIG_NFT_NAT, CONFIG_NFT_FIB_INET), or load its modules: 'modprobe -a nft_chain_nat nft_nat nft_fib_inet'")
+    }
+}

@@ -1,0 +1,36 @@
+import PortForwarding
+import PublishedRelay
+
+/// The userland relay (`nftfwd relay`): mappings bound to 127.0.0.1/::1 and between IPv6 and
+/// IPv4 only work through it, and wildcard mappings need it for clients on this host that
+/// connect to 127.0.0.1 or ::1.
+public enum RelayCheck {
+    public static func findings(mappings: [Mapping], status: RelayStatus?, table: String) -> [Finding] {
+        let served = mappings.filter(RelayPlan.serves)
+        let only = served.filter(\.isRelayOnly)
+        let start = "start it: 'systemctl enable --now nftfwd-relay'" + (table == "nftfwd" ? "" : " (with --table \(table))") + " or 'nftfwd relay\(table == "nftfwd" ? "" : " --table \(table)") &'"
+        guard let status else {
+            if served.isEmpty { return [Finding(.relay, .ok, "no mapping needs the relay (it is not running)")] }
+            if !only.isEmpty {
+                return [Finding(.relay, .fail, "the relay is not running, and only it can serve \(names(only)): unreachable from anywhere",
+                                fix: start)]
+            }
+            return [Finding(.relay, .warn, "the relay is not running: connections from this host to 127.0.0.1 or ::1 on \(names(served)) are refused (other hosts still reach them)",
+                            fix: start)]
+        }
+        var out: [Finding] = []
+        if let problem = status.problem {
+            out.append(Finding(.relay, .warn, "the relay (pid \(status.pid)) cannot read the table: \(problem)",
+                               fix: "see 'nftfwd ls' and the relay's log"))
+        }
+        // "error: starting" is a port the relay has not tried yet (it follows the table every 200 ms).
+        for port in status.ports where port.state != "listening" && port.state != "error: starting" {
+            out.append(Finding(.relay, .warn, "the relay cannot serve \(port.mapping) on \(port.listen): \(port.state)",
+                               fix: "free that port (another program holds it) or remove the mapping; the relay retries every second"))
+        }
+        if out.isEmpty {
+            out.append(Finding(.relay, .ok, "the relay (pid \(status.pid)) listens on all \(status.ports.count) port(s) it serves"))
+        }
+        return out
+    }
+}
