@@ -29,9 +29,10 @@ public struct Finding: Sendable, Equatable {
         self.check = check; self.status = status; self.message = message; self.fix = fix
     }
 
-    /// `warning: <message>; <fix>`: the one line `add` and `ls` print for a problem.
+    /// `nftfwd: warning: <message>; <fix>`: the one line `add` and `ls` print for a problem,
+    /// worded like every other warning of the CLI.
     public var warningLine: String {
-        "warning: " + message + (fix.map { "; " + $0 } ?? "")
+        "nftfwd: warning: " + message + (fix.map { "; " + $0 } ?? "")
     }
 
     public var json: JSON {

@@ -106,6 +106,6 @@ struct FindingTests {
                 .object([("check", .string("relay")), ("status", .string("warn")), ("message", .string("not running")), ("fix", .string("start it"))]),
             ])),
         ]))
-        #expect(findings[1].warningLine == "warning: not running; start it")
+        #expect(findings[1].warningLine == "nftfwd: warning: not running; start it")
     }
 }

@@ -204,6 +204,8 @@ struct ConntrackTests {
     func failedCleanupIsAWarning() throws {
         let lab = try Lab(hostOnly: "ctwa")
         defer { lab.destroy() }
+        // Forwarding on, so the only warning is the cleanup's.
+        try lab.net.sh(lab.host, "sysctl -qw net.ipv4.ip_forward=1")
         // The CLI: getifaddrs needs a descriptor of its own for a mapping without a host
         // address; with none left, the cleanup fails (EMFILE) after the batch committed.
         let limited = lab.net.run(lab.host, ["/bin/bash", "-c", "ulimit -n 4 && exec \(nftfwdBinary) add 5000 198.18.2.2:9000 --proto udp"])

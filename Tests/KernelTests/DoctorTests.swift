@@ -69,7 +69,7 @@ struct DoctorTests {
         let lab = try Lab(hostOnly: "dfw4")
         defer { lab.destroy() }
         let add = try lab.nftfwdOK("add", "198.18.1.1:8080", "198.18.2.2:80")
-        let warning = "warning: net.ipv4.ip_forward is 0: traffic from other hosts to 198.18.1.1:8080/tcp will not reach 198.18.2.2; enable it with 'sysctl -w net.ipv4.ip_forward=1' or 'nftfwd add --enable-forwarding ...'\n"
+        let warning = "nftfwd: warning: net.ipv4.ip_forward is 0: traffic from other hosts to 198.18.1.1:8080/tcp will not reach 198.18.2.2; enable it with 'sysctl -w net.ipv4.ip_forward=1' or 'nftfwd add --enable-forwarding ...'\n"
         #expect(add.stderr == warning)
         #expect(add.stdout == "published 198.18.1.1:8080/tcp -> 198.18.2.2:80\n")
         #expect(try lab.nftfwdOK("ls").stderr == warning)
@@ -98,7 +98,7 @@ struct DoctorTests {
             try lab.net.exec(lab.host, ["sysctl", "-n", name]).stdout.trimmingCharacters()
         }
         let add = try lab.nftfwdOK("add", "[2001:db8:1::1]:8080", "[2001:db8:2::2]:80")
-        #expect(add.stderr == "warning: net.ipv6.conf.all.forwarding is 0: traffic from other hosts to [2001:db8:1::1]:8080/tcp will not reach 2001:db8:2::2; enable it with 'sysctl -w net.ipv6.conf.all.forwarding=1' or 'nftfwd add --enable-forwarding ...'\n")
+        #expect(add.stderr == "nftfwd: warning: net.ipv6.conf.all.forwarding is 0: traffic from other hosts to [2001:db8:1::1]:8080/tcp will not reach 2001:db8:2::2; enable it with 'sysctl -w net.ipv6.conf.all.forwarding=1' or 'nftfwd add --enable-forwarding ...'\n")
         #expect(try Self.doctor(lab).statuses("ipv6-forwarding") == ["fail"])
 
         // Asked for, nftfwd switches on IPv6 forwarding (the family in use), not IPv4.
@@ -124,7 +124,7 @@ struct DoctorTests {
         try lab.net.exec(lab.host, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
         try lab.net.exec(lab.host, ["nft", "add table inet fw; add chain inet fw forward { type filter hook forward priority 0; policy drop; }"])
         let add = try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
-        #expect(add.stderr == "warning: table inet fw chain forward (hook forward, policy drop) drops forwarded traffic no rule of it accepts: traffic from other hosts to 8080/tcp may never reach 198.18.2.2; accept DNAT'd connections there with 'nft insert rule inet fw forward ct status dnat accept'\n")
+        #expect(add.stderr == "nftfwd: warning: table inet fw chain forward (hook forward, policy drop) drops forwarded traffic no rule of it accepts: traffic from other hosts to 8080/tcp may never reach 198.18.2.2; accept DNAT'd connections there with 'nft insert rule inet fw forward ct status dnat accept'\n")
         var report = try Self.doctor(lab)
         #expect(report.statuses("forward-drop") == ["warn"])
 
