@@ -1,0 +1,89 @@
+/// What an import made of each line of its input: every rule lands in exactly one note, so
+/// nothing is dropped without a word.
+public struct ImportNote: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Int, Sendable, Comparable, CaseIterable {
+        /// A mapping or masquerade subnet taken over (`text` names it).
+        case imported
+        /// Something the imported mapping does differently from the rule (a dropped condition).
+        case caveat
+        /// Recognised, and nftfwd does it by itself (Docker's hairpin masquerade).
+        case notNeeded
+        /// Chain declarations, jumps and RETURNs that only route packets to the rules above.
+        case plumbing
+        /// A whole table other than nat.
+        case skipped
+        /// A rule nftfwd did not take over; `text` says why, `rule` what it was.
+        case notImported
+
+        public static func < (a: Kind, b: Kind) -> Bool { a.rawValue < b.rawValue }
+
+        var heading: String {
+            switch self {
+            case .imported: return "imported:"
+            case .caveat: return "differences (the imported mapping behaves otherwise here):"
+            case .notNeeded: return "not needed (nftfwd does this by itself):"
+            case .plumbing: return "recognised plumbing (nothing to import):"
+            case .skipped: return "skipped:"
+            case .notImported: return "not imported:"
+            }
+        }
+    }
+
+    public var kind: Kind
+    /// Input line numbers, ascending.
+    public var lines: [Int]
+    public var text: String
+    /// The rule as written, for `notImported`.
+    public var rule: String?
+
+    public init(_ kind: Kind, lines: [Int], _ text: String, rule: String? = nil) {
+        self.kind = kind
+        self.lines = lines.sorted()
+        self.text = text
+        self.rule = rule
+    }
+
+    public var description: String { "\(ImportNote.lineList(lines)): \(text)" }
+
+    /// `line 7`, `lines 7-9, 12`.
+    static func lineList(_ lines: [Int]) -> String {
+        var runs: [String] = []
+        var i = 0
+        let sorted = Array(Set(lines)).sorted()
+        while i < sorted.count {
+            var j = i
+            while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            runs.append(i == j ? "\(sorted[i])" : "\(sorted[i])-\(sorted[j])")
+            i = j + 1
+        }
+        return (sorted.count == 1 ? "line " : "lines ") + runs.joined(separator: ", ")
+    }
+}
+
+extension [ImportNote] {
+    /// The report `nftfwd import` prints on standard error: a summary line, then the notes by
+    /// kind; notes of one kind with the same text are merged into one line.
+    public func rendered(summary: String) -> String {
+        var out = summary + "\n"
+        for kind in ImportNote.Kind.allCases {
+            var merged: [ImportNote] = []
+            for note in self where note.kind == kind {
+                if kind != .notImported, kind != .imported, let i = merged.firstIndex(where: { $0.text == note.text }) {
+                    merged[i].lines = (merged[i].lines + note.lines).sorted()
+                } else {
+                    merged.append(note)
+                }
+            }
+            guard !merged.isEmpty else { continue }
+            out += kind.heading + "\n"
+            for note in merged.sorted(by: { ($0.lines.first ?? 0) < ($1.lines.first ?? 0) }) {
+                if let rule = note.rule {
+                    out += "  \(ImportNote.lineList(note.lines)): \(rule)\n      \(note.text)\n"
+                } else {
+                    out += "  \(note)\n"
+                }
+            }
+        }
+        return out
+    }
+}
