@@ -78,12 +78,28 @@ extension [ImportNote] {
             out += kind.heading + "\n"
             for note in merged.sorted(by: { ($0.lines.first ?? 0) < ($1.lines.first ?? 0) }) {
                 if let rule = note.rule {
-                    out += "  \(ImportNote.lineList(note.lines)): \(rule)\n      \(note.text)\n"
+                    out += "  \(ImportNote.lineList(note.lines)): \(rule)\n" + wrapped("      " + note.text)
                 } else {
-                    out += "  \(note)\n"
+                    out += wrapped("  \(note)")
                 }
             }
         }
         return out
+    }
+
+    /// `line` broken at spaces to lines of at most `width` columns, continued 6 columns in.
+    /// (A rule quoted as written is never broken: it stays copyable.)
+    func wrapped(_ line: String, width: Int = 100) -> String {
+        let indent = String(line.prefix { $0 == " " })
+        var out = "", current = indent
+        for word in line.dropFirst(indent.count).split(separator: " ") {
+            if current.count > indent.count && current.count + 1 + word.count > width {
+                out += current + "\n"
+                current = "      " + word
+            } else {
+                current += (current.count > indent.count ? " " : "") + word
+            }
+        }
+        return out + current + "\n"
     }
 }

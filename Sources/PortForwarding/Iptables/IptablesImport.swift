@@ -2,10 +2,10 @@
 /// and finds, in its nat tables, the DNAT rules that publish ports (Docker's `DOCKER` chain
 /// layout included) and the subnet MASQUERADE rules, as nftfwd mappings and masquerade rules.
 ///
-/// Every rule of the input ends in exactly one `ImportNote`: imported (with the differences
-/// between the rule and the mapping spelled out as caveats), not needed (nftfwd does it by
-/// itself), plumbing (chains and jumps that only lead to the rules above), skipped (other
-/// tables) or not imported, with the reason. Mappings go through `Mapping.parse` and
+/// Every line of the input that holds a chain or a rule ends in an `ImportNote`: imported
+/// (with the differences between the rule and the mapping spelled out as caveats), not
+/// needed (nftfwd does it by itself), plumbing (chains and jumps that only lead to the rules
+/// above), skipped (other tables) or not imported, with the reason. Mappings go through `Mapping.parse` and
 /// `Publisher.checkNoConflicts`, so a bad one is refused with the same words `add` and
 /// `apply` use.
 public struct IptablesImport: Sendable {
@@ -134,6 +134,9 @@ struct ImportAnalysis {
                     notImported(rule, "a jump to \(target) under conditions nftfwd cannot carry (\(problem)): the rules it leads to are not imported through it")
                 } else {
                     notes.append(ImportNote(.plumbing, lines: [rule.line], Self.describeJump(rule, to: target)))
+                    if rule.chain == NatHook.output.rawValue, let caveat = Self.loopbackCaveat(rule, family: table.family) {
+                        notes.append(ImportNote(.caveat, lines: [rule.line], caveat))
+                    }
                 }
             case .returning, .accept:
                 let verdict = rule.target == .returning ? "RETURN" : "ACCEPT"
@@ -212,6 +215,19 @@ struct ImportAnalysis {
         var copy = rule
         copy.inInterface = nil
         return copy.isUnconditional
+    }
+
+    /// What a jump from OUTPUT does with this host's own connections to loopback, which
+    /// nftfwd leaves to its relay.
+    static func loopbackCaveat(_ rule: IptablesRule, family: IPAddress.Family?) -> String? {
+        if let d = rule.destination, isLoopbackExclusion(d) {
+            guard d.address.family == .ipv4 else {
+                return "this host's connections to ::1 skip the rules this jump leads to (Docker leaves them to docker-proxy): 'nftfwd relay' serves ::1 for the imported mappings"
+            }
+            return "this host's connections to 127.0.0.0/8 skip the rules this jump leads to (Docker leaves them to docker-proxy, which also serves IPv6 clients of ports published on every address, docker port's ':::PORT'): 'nftfwd relay' serves 127.0.0.1 for the imported mappings; IPv6 clients need mappings of their own (nftfwd add [::]:PORT ADDR:PORT)"
+        }
+        guard rule.destination == nil, family != .ipv6 else { return nil }
+        return "this host's connections to 127.0.0.1 went through the rules this jump leads to (DNAT of loopback needs route_localnet, which Docker without userland proxy sets on its bridge): nftfwd never DNATs loopback; 'nftfwd relay' serves those connections"
     }
 
     static func describeJump(_ rule: IptablesRule, to target: String) -> String {
@@ -330,9 +346,9 @@ struct ImportAnalysis {
         }
         // Docker's hairpin rule: a container reaching its own published port through the host.
         if let s = rule.source, let d = rule.destination, !s.negated, !d.negated, s.isHost, d.isHost, s.address == d.address,
-           let proto = rule.proto, let ports = rule.dports, rule.inInterface == nil, rule.outInterface == nil {
+           rule.proto != nil, rule.dports != nil, rule.inInterface == nil, rule.outInterface == nil {
             notes.append(ImportNote(.notNeeded, lines: [rule.line],
-                                    "hairpin masquerade for \(s.address) reaching its own port \(ports.joined(separator: ","))/\(proto) through a published port (Docker's): nftfwd masquerades hairpin connections by itself"))
+                                    "Docker's hairpin masquerade (a container reaching its own published port through the host): nftfwd masquerades hairpin connections by itself"))
             return
         }
         // Docker without its userland proxy: the host's own connections, DNAT'd from 127.0.0.1
