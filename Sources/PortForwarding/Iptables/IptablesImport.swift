@@ -141,7 +141,7 @@ struct ImportAnalysis {
             case .returning, .accept:
                 let verdict = rule.target == .returning ? "RETURN" : "ACCEPT"
                 if rule.isUnconditional {
-                    notes.append(ImportNote(.plumbing, lines: [rule.line], "an unconditional \(verdict) at the end of a chain"))
+                    notes.append(ImportNote(.plumbing, lines: [rule.line], "an unconditional \(verdict): the end of chain \(rule.chain)"))
                     endedBy[rule.chain] = (rule.line, verdict)
                 } else if let interface = rule.inInterface, Self.onlyInterface(rule) {
                     let text = interface.negated

@@ -151,13 +151,29 @@ struct IptablesRule: Sendable {
                 guard let v = value() else { break }
                 if v == "NEW" && !negated { newConnectionsOnly = true } else { unsupported.append("\(bang)\(word) \(v)") }
             default:
-                // --sport, --ports, --syn, --tcp-flags, -f, ...: conditions an nftfwd mapping
-                // has no place for. Their arity is unknown, so the rest stays unread.
-                unsupported.append(bang + words[i...].joined(separator: " "))
-                return
+                // Conditions an nftfwd mapping has no place for. Those of the modules above
+                // are skipped with their values; after any other the rest stays unread, as
+                // its arity is unknown.
+                if let arity = Self.otherOptions[word] {
+                    let end = min(i + 1 + arity, words.endIndex)
+                    unsupported.append(bang + words[i..<end].joined(separator: " "))
+                    i = end
+                } else {
+                    unsupported.append(bang + words[i...].joined(separator: " "))
+                    return
+                }
             }
         }
     }
+
+    /// Options of the modules read here that a mapping cannot carry, with their value counts.
+    static let otherOptions: [String: Int] = [
+        "--sport": 1, "--source-port": 1, "--sports": 1, "--source-ports": 1, "--ports": 1,
+        "--syn": 0, "--tcp-flags": 2, "--tcp-option": 1, "--chunk-types": 2,
+        "--limit-iface-in": 0, "--limit-iface-out": 0,
+        "--ctproto": 1, "--ctorigsrc": 1, "--ctorigdst": 1, "--ctreplsrc": 1, "--ctrepldst": 1,
+        "--ctorigsrcport": 1, "--ctorigdstport": 1, "--ctstatus": 1, "--ctexpire": 1, "--ctdir": 1,
+    ]
 
     /// `10.0.0.0/8`, `172.17.0.2/32`, `::1/128`, `fd00::2` (no prefix: one host).
     static func address(_ text: String, negated: Bool) -> Address? {
