@@ -68,10 +68,11 @@ struct ImportIptablesCommand: ParsableCommand {
             throw MappingError.invalid("nothing to import: no DNAT rule publishing a port and no subnet MASQUERADE rule that nftfwd can take over")
         }
         guard apply else {
-            Console.out(imported.document)
+            Console.out(imported.documentText)
             return
         }
-        let summary = try global.publisher().apply(imported.mappings)
-        Console.out("applied \(imported.mappings.count) imported mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged\n")
+        let summary = try global.publisher().apply(imported.document)
+        Console.out("applied \(imported.mappings.count) imported mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged; "
+                    + "\(imported.masquerade.count) masquerade rule(s): \(summary.masqueradeAdded) added, \(summary.masqueradeRemoved) removed\n")
     }
 }

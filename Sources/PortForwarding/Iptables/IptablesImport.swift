@@ -11,7 +11,7 @@
 public struct IptablesImport: Sendable {
     /// Sorted as `ls` sorts them.
     public var mappings: [Mapping]
-    public var masquerade: [ImportedMasquerade]
+    public var masquerade: [MasqueradeRule]
     public var notes: [ImportNote]
 
     /// Nothing to take over.
@@ -42,25 +42,14 @@ public struct IptablesImport: Sendable {
 
     public var report: String { notes.rendered(summary: summary) }
 
-    /// The state document (`ls --json`'s form) holding what was imported.
-    public var document: String {
-        let published = mappings.map { PublishedMapping(mapping: $0, map: TableLayout.map(for: $0), packets: 0, bytes: 0) }
-        let array = (try? JSON.parse(MappingFile.render(published))) ?? .array([])
-        return JSON.object([
-            ("mappings", array),
-            ("masquerade", .array(masquerade.map { rule in
-                .object([("subnet", .string(rule.subnet))] + (rule.outNot.map { [("out-not", .string($0))] } ?? []))
-            })),
-        ]).rendered() + "\n"
-    }
-}
+    /// What `apply` makes of it: exactly these mappings and masquerade rules.
+    public var document: StateDocument { StateDocument(mappings: mappings, masquerade: masquerade) }
 
-/// A masquerade rule as the nat table states it: source subnet, and the interface whose
-/// traffic is left alone (Docker's `! -o docker0`).
-public struct ImportedMasquerade: Sendable, Hashable, CustomStringConvertible {
-    public var subnet: String
-    public var outNot: String?
-    public var description: String { outNot.map { "\(subnet) out-not \($0)" } ?? subnet }
+    /// The state document as `ls --json` prints it (counters zero).
+    public var documentText: String {
+        let published = mappings.map { PublishedMapping(mapping: $0, map: TableLayout.map(for: $0), packets: 0, bytes: 0) }
+        return MappingFile.render(TableSnapshot(exists: true, generation: 0, mappings: published, masquerade: masquerade))
+    }
 }
 
 /// The built-in chains of the nat table.
@@ -95,7 +84,7 @@ struct ImportAnalysis {
 
     var notes: [ImportNote] = []
     var candidates: [Candidate] = []
-    var masquerades: [(rule: ImportedMasquerade, lines: [Int])] = []
+    var masquerades: [(rule: MasqueradeRule, lines: [Int], text: String)] = []
 
     mutating func read(nat table: IptablesSave.Table) {
         let chainNames = Set(table.chains.map(\.name))
@@ -361,11 +350,14 @@ struct ImportAnalysis {
         }
         if let s = rule.source, !s.negated, rule.destination == nil, rule.proto == nil, rule.dports == nil,
            rule.inInterface == nil, !rule.sourceIsLocal, !rule.destinationIsLocal, rule.outInterface?.negated ?? true {
-            let imported = ImportedMasquerade(subnet: "\(s.address)/\(s.prefix)", outNot: rule.outInterface?.name)
+            let imported: MasqueradeRule
+            do { imported = try MasqueradeRule.parse(subnet: "\(s.address)/\(s.prefix)", outNot: rule.outInterface?.name) } catch {
+                return notImported(rule, error.description)
+            }
             if let i = masquerades.firstIndex(where: { $0.rule == imported }) {
                 masquerades[i].lines.append(rule.line)
             } else {
-                masquerades.append((imported, [rule.line]))
+                masquerades.append((imported, [rule.line], rule.text))
             }
             return
         }
@@ -462,9 +454,17 @@ struct ImportAnalysis {
             }
             for caveat in caveats { notes.append(ImportNote(.caveat, lines: candidate.lines, caveat)) }
         }
-        for (rule, lines) in masquerades {
-            notes.append(ImportNote(.imported, lines: lines, "masquerade \(rule)"))
+        // Overlapping subnets: the first rule is the one iptables applies.
+        var masquerade: [MasqueradeRule] = []
+        for (rule, lines, text) in masquerades {
+            do {
+                try MasqueradeRule.checkNoOverlaps(masquerade + [rule])
+                masquerade.append(rule)
+                notes.append(ImportNote(.imported, lines: lines, "masquerade \(rule)"))
+            } catch {
+                notes.append(ImportNote(.notImported, lines: lines, "\(error) (iptables applies the first matching rule)", rule: text))
+            }
         }
-        return IptablesImport(mappings: accepted.map(\.mapping).sorted(), masquerade: masquerades.map(\.rule), notes: notes)
+        return IptablesImport(mappings: accepted.map(\.mapping).sorted(), masquerade: masquerade.sorted(), notes: notes)
     }
 }
