@@ -23,6 +23,8 @@ install_packages() {
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v gcc >/dev/null || missing+=(gcc libc6-dev)
     command -v systemd-analyze >/dev/null || missing+=(systemd)   # the units' test verifies them
+    # iptables-nft and iptables-legacy: the import tests save real rules with both.
+    command -v iptables-legacy-save >/dev/null && command -v iptables-nft-save >/dev/null || missing+=(iptables)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "==> installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

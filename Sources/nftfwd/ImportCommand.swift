@@ -42,17 +42,20 @@ struct ImportIptablesCommand: ParsableCommand {
         in one batch, as 'nftfwd apply' does with that document. Exit status 1 when nothing \
         can be imported or the input is not iptables-save output.
 
+        On a Docker host this gives the ports 'docker port' lists, except the IPv6 listeners \
+        of docker-proxy (':::8080'), which are not in iptables (the report says so).
+
         Examples:
           iptables-save -t nat | nftfwd import iptables -
           ip6tables-save -t nat | nftfwd import iptables - > published6.json
-          { iptables-save -t nat; ip6tables-save -t nat; } | nftfwd import iptables - --apply
+          (iptables-save; ip6tables-save) | nftfwd import iptables - --apply
           nftfwd import iptables /etc/iptables/rules.v4 2>report.txt
         """
     )
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: ArgumentHelp("iptables-save output, or - for standard input.", valueName: "file"))
+    @Argument(help: ArgumentHelp("iptables-save output, or - for standard input.", valueName: "file"), completion: .file())
     var file: String = "-"
 
     @Flag(name: .long, help: "Publish the imported mappings (the table then holds exactly them).")
