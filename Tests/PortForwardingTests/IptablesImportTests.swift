@@ -228,6 +228,7 @@ struct IptablesImportTests {
     func report() throws {
         #expect(ImportNote.lineList([7]) == "line 7")
         #expect(ImportNote.lineList([12, 7, 8, 9]) == "lines 7-9, 12")
+        #expect(ImportNote.lineList(Array(stride(from: 1, through: 99, by: 2)), limit: 3) == "lines 1, 3, 5 and 47 more")
         let result = try IptablesImport.read(savedRules("docker-20.10-userland-proxy.txt"))
         #expect(result.report.hasPrefix("nftfwd import: 5 mapping(s) and 1 masquerade subnet(s)\nimported:\n  line 10: masquerade 172.17.0.0/16 out-not docker0\n"))
         #expect(result.report.contains("\n  lines 11-15: Docker's hairpin masquerade"))

@@ -45,18 +45,21 @@ public struct ImportNote: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(ImportNote.lineList(lines)): \(text)" }
 
-    /// `line 7`, `lines 7-9, 12`.
-    static func lineList(_ lines: [Int]) -> String {
+    /// `line 7`, `lines 7-9, 12`; past `limit` runs, how many more lines there are
+    /// (interleaved rules of thousands of ports would otherwise fill pages).
+    static func lineList(_ lines: [Int], limit: Int = 12) -> String {
         var runs: [String] = []
-        var i = 0
+        var i = 0, shown = 0
         let sorted = Array(Set(lines)).sorted()
-        while i < sorted.count {
+        while i < sorted.count && runs.count < limit {
             var j = i
             while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
             runs.append(i == j ? "\(sorted[i])" : "\(sorted[i])-\(sorted[j])")
+            shown = j + 1
             i = j + 1
         }
-        return (sorted.count == 1 ? "line " : "lines ") + runs.joined(separator: ", ")
+        let more = sorted.count - shown
+        return (sorted.count == 1 ? "line " : "lines ") + runs.joined(separator: ", ") + (more > 0 ? " and \(more) more" : "")
     }
 }
 
@@ -67,13 +70,16 @@ extension [ImportNote] {
         var out = summary + "\n"
         for kind in ImportNote.Kind.allCases {
             var merged: [ImportNote] = []
+            var byText: [String: Int] = [:]
             for note in self where note.kind == kind {
-                if kind != .notImported, kind != .imported, let i = merged.firstIndex(where: { $0.text == note.text }) {
-                    merged[i].lines = (merged[i].lines + note.lines).sorted()
+                if kind != .notImported, kind != .imported, let i = byText[note.text] {
+                    merged[i].lines += note.lines
                 } else {
+                    byText[note.text] = merged.count
                     merged.append(note)
                 }
             }
+            for i in merged.indices { merged[i].lines.sort() }
             guard !merged.isEmpty else { continue }
             out += kind.heading + "\n"
             for note in merged.sorted(by: { ($0.lines.first ?? 0) < ($1.lines.first ?? 0) }) {
@@ -92,7 +98,13 @@ extension [ImportNote] {
     func wrapped(_ line: String, width: Int = 100) -> String {
         let indent = String(line.prefix { $0 == " " })
         var out = "", current = indent
+        // A negation stays with its option ('! -i docker0' reads badly across lines).
+        var words: [String] = []
         for word in line.dropFirst(indent.count).split(separator: " ") {
+            if let last = words.last, last == "!" || last.hasSuffix("'!") { words[words.count - 1] += " " + word }
+            else { words.append(String(word)) }
+        }
+        for word in words {
             if current.count > indent.count && current.count + 1 + word.count > width {
                 out += current + "\n"
                 current = "      " + word

@@ -297,12 +297,12 @@ struct ImportAnalysis {
                 mapping = try Mapping.parse(host: host, target: targetText, proto: proto.rawValue, comment: rule.comment ?? "")
             } catch {
                 // A comment nftfwd cannot store does not cost the mapping: it is left out, and said so.
-                guard let comment = rule.comment, !comment.isEmpty,
-                      let bare = try? Mapping.parse(host: host, target: targetText, proto: proto.rawValue) else {
+                do {
+                    mapping = try Mapping.parse(host: host, target: targetText, proto: proto.rawValue)
+                } catch {
                     notImported(rule, "\(host)/\(proto) -> \(targetText): \(error)")
                     continue
                 }
-                mapping = bare
                 mappingCaveats.append("comment dropped: \(error)")
             }
             // (IPv6 drops ::1 from other interfaces before PREROUTING; IPv4 lets 127.0.0.1 through.)
@@ -327,7 +327,7 @@ struct ImportAnalysis {
 
     mutating func masquerade(_ rule: IptablesRule, options: [String], paths: Set<NatPath>) {
         guard paths.contains(where: { $0.hook == .postrouting }) else {
-            return notImported(rule, "MASQUERADE outside POSTROUTING: the kernel translates sources in POSTROUTING (and INPUT) only")
+            return notImported(rule, "MASQUERADE in a chain POSTROUTING does not lead to: iptables masquerades in POSTROUTING only")
         }
         if !rule.unsupported.isEmpty || !options.isEmpty {
             let what = rule.unsupported.map { "'\($0)'" } + (options.isEmpty ? [] : ["MASQUERADE option(s) '\(options.joined(separator: " "))'"])
