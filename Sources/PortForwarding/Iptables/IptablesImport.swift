@@ -5,9 +5,10 @@
 /// Every line of the input that holds a chain or a rule ends in an `ImportNote`: imported
 /// (with the differences between the rule and the mapping spelled out as caveats), not
 /// needed (nftfwd does it by itself), plumbing (chains and jumps that only lead to the rules
-/// above), skipped (other tables) or not imported, with the reason. Mappings go through `Mapping.parse` and
-/// `Publisher.checkNoConflicts`, so a bad one is refused with the same words `add` and
-/// `apply` use.
+/// above), skipped (other tables) or not imported, with the reason. Mappings go through
+/// `Mapping.parse` and `Publisher.checkNoConflicts`, masquerade rules through
+/// `MasqueradeRule.parse` and `checkNoOverlaps`, so a bad one is refused with the words `add`,
+/// `masquerade add` and `apply` use.
 public struct IptablesImport: Sendable {
     /// Sorted as `ls` sorts them.
     public var mappings: [Mapping]
@@ -53,18 +54,17 @@ public struct IptablesImport: Sendable {
 }
 
 /// The built-in chains of the nat table.
-enum NatHook: String, Sendable, CaseIterable {
+enum NatHook: String, Sendable {
     case prerouting = "PREROUTING", input = "INPUT", output = "OUTPUT", postrouting = "POSTROUTING"
 }
 
 /// How packets reach a chain: from which built-in chain, and under which conditions of the
-/// jumps on the way that nftfwd understands.
+/// jumps on the way that nftfwd understands (`! -d 127.0.0.0/8` on Docker's OUTPUT jump is
+/// one, and changes nothing here: nftfwd never DNATs loopback either).
 struct NatPath: Hashable, Sendable {
     var hook: NatHook
     /// A jump on the way had `-m addrtype --dst-type LOCAL`: only traffic to this host.
     var localOnly = false
-    /// A jump on the way had `! -d 127.0.0.0/8` (`! -d ::1/128`), as Docker's OUTPUT jump does.
-    var loopbackExcluded = false
     /// Input-interface conditions of the jumps (`! -i docker0`), as written.
     var interfaces: [IptablesRule.Interface] = []
 }
@@ -173,7 +173,6 @@ struct ImportAnalysis {
                 if jumpProblem(rule) != nil { blocked[target, default: []].append(rule.line); continue }
                 var next = path
                 next.localOnly = next.localOnly || rule.destinationIsLocal
-                next.loopbackExcluded = next.loopbackExcluded || rule.destination.map(isLoopbackExclusion) == true
                 if let interface = rule.inInterface, !next.interfaces.contains(interface) { next.interfaces.append(interface) }
                 if reach[target, default: []].insert(next).inserted { queue.append((target, next)) }
             }
