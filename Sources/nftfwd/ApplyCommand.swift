@@ -34,8 +34,14 @@ struct ApplyCommand: ParsableCommand {
     /// Reads `path` (a state file), makes the table hold exactly that, and says what changed.
     /// `apply` and `restore` are this with different defaults.
     static func apply(_ path: String, _ global: GlobalOptions, _ saving: SaveOptions, verb: String) throws -> String {
-        let document = try StateDocument.parse(try StateFile.read(path))
-        let summary = try Persistence.change(global, saving, restoring: path) { try $0.apply(document) }
+        try apply(StateDocument.parse(try StateFile.read(path)), global, saving, restoring: path, verb: verb)
+    }
+
+    /// Makes the table hold exactly `document` (honouring --save) and says what changed;
+    /// `restoring` is the file it came from, if any (see `Persistence.change`).
+    static func apply(_ document: StateDocument, _ global: GlobalOptions, _ saving: SaveOptions,
+                      restoring: String? = nil, verb: String) throws -> String {
+        let summary = try Persistence.change(global, saving, restoring: restoring) { try $0.apply(document) }
         var line = "\(verb) \(document.mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged"
         if let rules = document.masquerade {
             line += "; \(rules.count) masquerade rule(s): \(summary.masqueradeAdded) added, \(summary.masqueradeRemoved) removed"

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import PortForwarding
+import SavedState
 
 /// `nftfwd import SOURCE`: one subcommand per tool whose port publishing nftfwd can take over.
 struct ImportCommand: ParsableCommand {
@@ -39,8 +40,9 @@ struct ImportIptablesCommand: ParsableCommand {
 
         Without --apply, prints the state document on standard output and changes nothing. \
         With --apply, makes the table hold exactly the imported mappings and masquerade rules \
-        in one batch, as 'nftfwd apply' does with that document. Exit status 1 when nothing \
-        can be imported or the input is not iptables-save output.
+        in one batch, as 'nftfwd apply' does with that document (--save then also writes it to \
+        the saved file). Exit status 1 when nothing can be imported or the input is not \
+        iptables-save output.
 
         On a Docker host this gives the ports 'docker port' lists, except the IPv6 listeners \
         of docker-proxy (':::8080'), which are not in iptables (the report says so).
@@ -54,6 +56,7 @@ struct ImportIptablesCommand: ParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var saving: SaveOptions
 
     @Argument(help: ArgumentHelp("iptables-save output, or - for standard input.", valueName: "file"), completion: .file())
     var file: String = "-"
@@ -61,11 +64,21 @@ struct ImportIptablesCommand: ParsableCommand {
     @Flag(name: .long, help: "Publish the imported mappings (the table then holds exactly them).")
     var apply = false
 
+    func validate() throws {
+        if saving.save && !apply { throw ValidationError("--save goes with --apply: without it nothing is published, so nothing would be saved") }
+    }
+
     func run() throws {
         if file == "-" && isatty(0) == 1 {
-            throw FileError(description: "standard input is a terminal: pipe iptables-save output in (iptables-save -t nat | nftfwd import iptables -) or name a file")
+            throw MappingError.invalid("standard input is a terminal: pipe iptables-save output in (iptables-save -t nat | nftfwd import iptables -) or name a file")
         }
-        let imported = try IptablesImport.read(try ApplyCommand.read(file))
+        let text: String
+        do { text = try StateFile.read(file) } catch {
+            // StateFile's words for a missing file point at 'nftfwd save', which is not the cure here.
+            if error.isMissing { throw MappingError.invalid("cannot read \(file): \(error.errno)") }
+            throw error
+        }
+        let imported = try IptablesImport.read(text)
         Console.error(imported.report)
         guard !imported.isEmpty else {
             throw MappingError.invalid("nothing to import: no DNAT rule publishing a port and no subnet MASQUERADE rule that nftfwd can take over")
@@ -74,8 +87,6 @@ struct ImportIptablesCommand: ParsableCommand {
             Console.out(imported.documentText)
             return
         }
-        let summary = try global.publisher().apply(imported.document)
-        Console.out("applied \(imported.mappings.count) imported mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged; "
-                    + "\(imported.masquerade.count) masquerade rule(s): \(summary.masqueradeAdded) added, \(summary.masqueradeRemoved) removed\n")
+        Console.out(try ApplyCommand.apply(imported.document, global, saving, verb: "applied"))
     }
 }

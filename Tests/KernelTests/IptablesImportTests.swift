@@ -57,7 +57,7 @@ struct IptablesImportKernelTests {
         #expect(!lab.net.run(lab.host, ["nft", "list", "table", "inet", "nftfwd"]).succeeded)
 
         let applied = try lab.nftfwdOK("import", "iptables", "-", "--apply", stdin: saved)
-        #expect(applied.stdout == "applied 6 imported mapping(s): 6 added, 0 removed, 0 unchanged; 2 masquerade rule(s): 2 added, 0 removed\n")
+        #expect(applied.stdout == "applied 6 mapping(s): 6 added, 0 removed, 0 unchanged; 2 masquerade rule(s): 2 added, 0 removed\n")
         let listed = try StateDocument.parse(try lab.nftfwdOK("ls", "--json").stdout)
         #expect(listed.mappings.map(\.description).sorted() == Self.expected)
         #expect(listed.masquerade?.map(\.description) == Self.expectedMasquerade)
