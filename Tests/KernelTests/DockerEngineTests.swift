@@ -8,11 +8,13 @@ import TestSupport
 /// A real Docker engine (Debian's docker.io 20.10, downloaded and unpacked, never installed)
 /// running in its own network namespace with `--userland-proxy-path`: nftfwd-proxy must do
 /// what the genuine docker-proxy does, and the genuine one goes through the same script as the
-/// reference. contrib/testing/docker-engine.sh does the work and prints one line per check.
+/// reference; and the nat table such an engine writes must import (`nftfwd import iptables`)
+/// to the ports `docker port` reports. contrib/testing/docker-engine.sh does the engine's part
+/// and prints one line per check.
 ///
-/// Serialized: both tests share the script's cache of Debian binaries and the image (the
+/// Serialized: the tests share the script's cache of Debian binaries and the image (the
 /// script also locks it while filling it), and two engines at once only slow each other down.
-@Suite("Kernel: a real Docker engine with nftfwd-proxy as its userland proxy",
+@Suite("Kernel: a real Docker engine with nftfwd-proxy as its userland proxy, and its nat table imported",
        .kernelTest,
        .serialized)
 struct DockerEngineTests {
