@@ -23,7 +23,8 @@ install_packages() {
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v gcc >/dev/null || missing+=(gcc libc6-dev)
     command -v systemd-analyze >/dev/null || missing+=(systemd)   # the units' test verifies them
-    command -v iptables-nft >/dev/null || missing+=(iptables)         # doctor's test of an iptables-nft FORWARD policy
+    # iptables-nft and iptables-legacy: the import tests save real rules with both.
+    command -v iptables-legacy-save >/dev/null && command -v iptables-nft-save >/dev/null || missing+=(iptables)
     command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)       # contrib/package-deb.sh
     command -v objdump >/dev/null || missing+=(binutils)
     if [ ${#missing[@]} -gt 0 ]; then

@@ -31,18 +31,21 @@ struct ApplyCommand: ParsableCommand {
 
     func run() throws {
         let document = try StateDocument.parse(try StateFile.read(file))
-        Console.out(try ApplyCommand.apply(document, from: file, global, saving, verb: "applied"))
+        Console.out(try ApplyCommand.apply(document, global, saving, restoring: file, verb: "applied"))
         try forwarding.apply(to: document.mappings, table: global.table, command: "apply")
     }
 
     /// Reads `path` (a state file), makes the table hold exactly that, and says what changed.
     /// `apply` and `restore` are this with different defaults.
     static func apply(_ path: String, _ global: GlobalOptions, _ saving: SaveOptions, verb: String) throws -> String {
-        try apply(try StateDocument.parse(try StateFile.read(path)), from: path, global, saving, verb: verb)
+        try apply(StateDocument.parse(try StateFile.read(path)), global, saving, restoring: path, verb: verb)
     }
 
-    static func apply(_ document: StateDocument, from path: String, _ global: GlobalOptions, _ saving: SaveOptions, verb: String) throws -> String {
-        let summary = try Persistence.change(global, saving, restoring: path) { try $0.apply(document) }
+    /// Makes the table hold exactly `document` (honouring --save) and says what changed;
+    /// `restoring` is the file it came from, if any (see `Persistence.change`).
+    static func apply(_ document: StateDocument, _ global: GlobalOptions, _ saving: SaveOptions,
+                      restoring: String? = nil, verb: String) throws -> String {
+        let summary = try Persistence.change(global, saving, restoring: restoring) { try $0.apply(document) }
         var line = "\(verb) \(document.mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged"
         if let rules = document.masquerade {
             line += "; \(rules.count) masquerade rule(s): \(summary.masqueradeAdded) added, \(summary.masqueradeRemoved) removed"

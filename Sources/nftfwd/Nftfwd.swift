@@ -35,7 +35,7 @@ struct Nftfwd: ParsableCommand {
         """,
         version: version,
         subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self, ApplyCommand.self, FlushCommand.self, MasqueradeCommand.self,
-                      SaveCommand.self, RestoreCommand.self, DiffCommand.self, CheckCommand.self, RelayCommand.self, DoctorCommand.self]
+                      SaveCommand.self, RestoreCommand.self, DiffCommand.self, CheckCommand.self, RelayCommand.self, DoctorCommand.self, ImportCommand.self]
     )
 
     // Declared here too, so `nftfwd -v add ...` and `nftfwd --table t ls` parse; the

@@ -205,9 +205,9 @@ extension String {
 @Suite("CLI: help and usage")
 struct HelpTests {
     // The USAGE line is the parser's own and may be longer; our text stays within 80 columns.
-    @Test("every command has --help with examples, exit 0", arguments: ["", "add", "rm", "ls", "apply", "flush", "save", "restore", "diff", "check", "relay", "doctor", "masquerade"])
+    @Test("every command has --help with examples, exit 0", arguments: ["", "add", "rm", "ls", "apply", "flush", "save", "restore", "diff", "check", "relay", "doctor", "masquerade", "import", "import iptables"])
     func help(command: String) {
-        let result = Command.run([nftfwdBinary] + (command.isEmpty ? [] : [command]) + ["--help"])
+        let result = Command.run([nftfwdBinary] + command.split(separator: " ").map(String.init) + ["--help"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("Example"))
         #expect(result.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 || $0.hasPrefix("USAGE:") })

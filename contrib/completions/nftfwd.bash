@@ -180,13 +180,13 @@ _nftfwd() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|doctor|help)
+    add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|doctor|import|help)
         # Offer subcommand argument completions
         "_nftfwd_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'add rm ls apply flush masquerade save restore diff check relay doctor help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'add rm ls apply flush masquerade save restore diff check relay doctor import help' -- "${cur}"))
         ;;
     esac
 }
@@ -456,6 +456,52 @@ _nftfwd_doctor() {
         return
         ;;
     '--probe-timeout')
+        return
+        ;;
+    esac
+}
+
+_nftfwd_import() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __nftfwd_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    iptables)
+        # Offer subcommand argument completions
+        "_nftfwd_import_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'iptables' -- "${cur}"))
+        ;;
+    esac
+}
+
+_nftfwd_import_iptables() {
+    repeating_flags=()
+    non_repeating_flags=(--verbose -v --save --apply --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table)
+    __nftfwd_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __nftfwd_add_completions -f
         return
         ;;
     esac

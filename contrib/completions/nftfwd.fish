@@ -54,6 +54,12 @@ function __nftfwd_parse_tokens -S
             __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'connection-limit=' 'udp-timeout=' 'metrics=' 'log-level=' 'restore-from=' 'version' 'h/help'
         case 'doctor'
             __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'json' 'probe-timeout=' 'version' 'h/help'
+        case 'import'
+            __nftfwd_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'iptables'
+                __nftfwd_parse_subcommand 1 'table=' 'v/verbose' 'save' 'apply' 'version' 'h/help'
+            end
         case 'help'
             __nftfwd_parse_subcommand -r 1 'version'
         end
@@ -125,6 +131,7 @@ complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfw
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'check' -d 'Exit non-zero, saying what is missing or extra, when the table differs from FILE.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'relay' -d 'Serve, in userland, the published ports the kernel cannot NAT.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'doctor' -d 'Check that this host can carry the published ports, and say how to fix it.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'import' -d 'Take over the ports another tool publishes.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
@@ -211,4 +218,14 @@ complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options 
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd doctor" probe-timeout' -l 'probe-timeout' -d 'How long the TCP probes of the targets may take, in milliseconds.' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd doctor" version' -l 'version' -d 'Show the version.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd doctor" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd import" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd import" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd import" -eq 1' -fa 'iptables' -d 'Import port publishing from iptables-save or ip6tables-save output.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd import iptables" table' -l 'table' -d 'The nftables table nftfwd owns (family inet).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd import iptables" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd import iptables" save' -l 'save' -d 'After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE\'s path), as \'nftfwd save\' does. NFTFWD_SAVE=1 saves every change without the flag.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_positional "nftfwd import iptables" -eq 1' -F
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd import iptables" apply' -l 'apply' -d 'Publish the imported mappings (the table then holds exactly them).'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd import iptables" version' -l 'version' -d 'Show the version.'
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd import iptables" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd help" version' -l 'version' -d 'Show the version.'

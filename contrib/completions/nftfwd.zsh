@@ -64,13 +64,14 @@ _nftfwd() {
             'check:Exit non-zero, saying what is missing or extra, when the table differs from FILE.'
             'relay:Serve, in userland, the published ports the kernel cannot NAT.'
             'doctor:Check that this host can carry the published ports, and say how to fix it.'
+            'import:Take over the ports another tool publishes.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|doctor|help)
+        add|rm|ls|apply|flush|masquerade|save|restore|diff|check|relay|doctor|import|help)
             "_nftfwd_${words[1]}" && ret=0
             ;;
         esac
@@ -318,6 +319,50 @@ _nftfwd_doctor() {
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
         '--json[Print JSON\: {"ok", "status", "checks"\: \[{"check", "status", "message", "fix"}\]}.]'
         '--probe-timeout[How long the TCP probes of the targets may take, in milliseconds.]:ms:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_nftfwd_import() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'iptables:Import port publishing from iptables-save or ip6tables-save output.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        iptables)
+            "_nftfwd_import_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_nftfwd_import_iptables() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--table[The nftables table nftfwd owns (family inet).]:name:'
+        '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
+        '--save[After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE'\''s path), as '\''nftfwd save'\'' does. NFTFWD_SAVE=1 saves every change without the flag.]'
+        ':file:_files'
+        '--apply[Publish the imported mappings (the table then holds exactly them).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

@@ -4,6 +4,9 @@
 #   docker-engine.sh PROXY_PATH            run the test with dockerd --userland-proxy-path PROXY_PATH
 #   docker-engine.sh --genuine-proxy-path  print the path of Debian's genuine docker-proxy
 #                                          (fetched and extracted first if needed)
+#   docker-engine.sh --capture-nat DIR PROXY_PATH|none
+#                                          publish ports and save the engine's nat table into DIR
+#                                          (none: dockerd --userland-proxy=false); see below
 #
 # Environment: NFTFWD_TEST_CACHE (default /var/cache/nftfwd-test), NFTFWD_TEST_TIMEOUT (bound on
 # the run once the cache is ready, cleanup excluded; default 150 s), NFTFWD_TEST_LOGS (a directory
@@ -33,6 +36,11 @@
 #     bind error ("address already in use") in `docker run`'s error text
 #   - the first container still serves afterwards
 # One line per check ("ok ..." / "FAIL ..."); exit status 0 only if every check passed.
+#
+# With --capture-nat it runs one container publishing 8080:80, 127.0.0.1:8081:81/udp and the
+# range 9000-9002:9000-9002, checks the page through 8080, and writes into DIR what
+# `nftfwd import iptables` is tested against: nat.txt (`iptables-save -t nat` in the engine's
+# namespace), ports.txt (`docker port`) and container-ip.txt.
 set -uo pipefail
 
 SELF=$(realpath "$0")
@@ -63,6 +71,8 @@ wait_for() {
 # ---------------------------------------------------------------------------------------------
 if [[ ${1:-} == --inner ]]; then
     RUN=$2 PROXY=$3 CGPARENT=$4
+    # "none": no userland proxy; dockerd then DNATs 127.0.0.1 itself (route_localnet on its bridge).
+    if [[ $PROXY == none ]]; then PROXY_FLAGS=(--userland-proxy=false); else PROXY_FLAGS=(--userland-proxy-path "$PROXY"); fi
     mount -n -t tmpfs -o mode=755 nftfwd-test-run /run || exit 1   # -n: no /run/mount/utab on the host
     # Kernel modules are host-wide: dockerd finds a modprobe that declines (it only warns).
     mkdir -p "$RUN/bin" && printf '#!/bin/sh\nexit 1\n' >"$RUN/bin/modprobe" && chmod 755 "$RUN/bin/modprobe"
@@ -89,7 +99,7 @@ if [[ ${1:-} == --inner ]]; then
         --data-root "$RUN/data" --exec-root "$RUN/exec" --pidfile "$RUN/dockerd.pid" \
         -H "unix://$RUN/docker.sock" --containerd "$RUN/containerd.sock" \
         --storage-driver vfs --cgroup-parent "$CGPARENT" \
-        --userland-proxy-path "$PROXY" >"$RUN/dockerd.log" 2>&1 &
+        "${PROXY_FLAGS[@]}" >"$RUN/dockerd.log" 2>&1 &
     dpid=$!
     wait "$dpid"   # returns early for the trap
     echo "dockerd exited" >&2
@@ -200,11 +210,19 @@ if [[ ${1:-} == --genuine-proxy-path ]]; then
     exit 0
 fi
 
-if [[ $# != 1 || $1 == -* ]]; then
-    echo "usage: docker-engine.sh PROXY_PATH | --genuine-proxy-path" >&2
+CAPTURE=
+if [[ ${1:-} == --capture-nat && $# == 3 ]]; then
+    CAPTURE=$(realpath -e "$2" 2>/dev/null) && [[ -d $CAPTURE ]] || { echo "docker-engine.sh: $2 is not a directory" >&2; exit 2; }
+    shift 2
+elif [[ $# != 1 || $1 == -* ]]; then
+    echo "usage: docker-engine.sh PROXY_PATH | --genuine-proxy-path | --capture-nat DIR PROXY_PATH|none" >&2
     exit 2
 fi
-PROXY=$(realpath -e "$1" 2>/dev/null) && [[ -x $PROXY ]] || { echo "docker-engine.sh: $1 is not an executable" >&2; exit 2; }
+if [[ -n $CAPTURE && $1 == none ]]; then
+    PROXY=none
+else
+    PROXY=$(realpath -e "$1" 2>/dev/null) && [[ -x $PROXY ]] || { echo "docker-engine.sh: $1 is not an executable" >&2; exit 2; }
+fi
 
 # ---------------------------------------------------------------------------------------------
 # The test.
@@ -336,7 +354,7 @@ daemon_logs() {
 
 if wait_for 60 eval 'DK_TIMEOUT=5 dk version >/dev/null 2>&1 || ! kill -0 $INNER 2>/dev/null' && kill -0 "$INNER" 2>/dev/null &&
    DK_TIMEOUT=5 dk version >/dev/null 2>&1; then
-    ok "dockerd $(dk version -f '{{.Server.Version}}' 2>/dev/null) up in namespace $NS ($((SECONDS - START)) s) with --userland-proxy-path $PROXY"
+    ok "dockerd $(dk version -f '{{.Server.Version}}' 2>/dev/null) up in namespace $NS ($((SECONDS - START)) s) with $( [[ $PROXY == none ]] && echo --userland-proxy=false || echo "--userland-proxy-path $PROXY")"
 else
     fail "dockerd did not answer within 60 s"
     daemon_logs
@@ -347,6 +365,37 @@ if out=$(dk import "$IMAGE_TAR" "$IMAGE" 2>&1); then
     ok "image $IMAGE imported"
 else
     fail "docker import: $out"; daemon_logs; exit 1
+fi
+
+http_get() { inns curl -sS -g --max-time 5 "$1" 2>&1; }
+
+# The nat table of a Docker host publishing a port, a loopback-bound UDP port and a range.
+if [[ -n $CAPTURE ]]; then
+    publish=(-p 8080:80 -p 127.0.0.1:8081:81/udp -p 9000-9002:9000-9002)
+    if CID=$(DK_TIMEOUT=60 dk run -d "${publish[@]}" "$IMAGE" \
+            /bin/sh -c '/bin/udpecho 81 & exec /bin/busybox httpd -f -p 80 -h /www' 2>&1); then
+        ok "docker run -d ${publish[*]}"
+    else
+        fail "docker run -d ${publish[*]}: $CID"; daemon_logs; exit 1
+    fi
+    # Served through 8080 (DNAT from the host's bridge address; the proxy or DNAT of
+    # 127.0.0.1 is not what is checked here): the rules were in place when they were saved.
+    GW=$(inns ip -4 -o addr show dev docker0 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }')
+    if [[ -n $GW ]] && wait_for 20 eval '[[ $(http_get "http://$GW:8080/") == "$PAGE" ]]'; then
+        ok "curl http://$GW:8080/ returns the page"
+    else
+        fail "curl http://$GW:8080/ (bridge gateway '$GW'): $(http_get "http://$GW:8080/")"
+    fi
+    if inns iptables-save -t nat >"$CAPTURE/nat.txt" 2>"$CAPTURE/nat.err" &&
+       dk port "$CID" >"$CAPTURE/ports.txt" 2>&1 &&
+       dk inspect -f '{{.NetworkSettings.IPAddress}}' "$CID" >"$CAPTURE/container-ip.txt" 2>&1; then
+        ok "saved iptables-save -t nat ($(grep -c -- '^-A' "$CAPTURE/nat.txt") rules) and docker port ($(wc -l <"$CAPTURE/ports.txt") lines) into $CAPTURE"
+    else
+        fail "saving the nat table or docker port: $(cat "$CAPTURE/nat.err" "$CAPTURE/ports.txt" 2>/dev/null)"
+    fi
+    ((FAILURES > 0)) && { daemon_logs; say "FAIL $FAILURES check(s) failed ($((SECONDS - START)) s)"; exit 1; }
+    say "ok capture done ($((SECONDS - START)) s)"
+    exit 0
 fi
 
 if CID=$(DK_TIMEOUT=60 dk run -d -p 8080:80 -p 8081:81/udp "$IMAGE" \
@@ -378,7 +427,6 @@ print("no reply")
 sys.exit(1)
 EOF
 }
-http_get() { inns curl -sS -g --max-time 5 "$1" 2>&1; }
 
 # The container itself, directly on the bridge: it must be serving before the proxies are judged.
 if [[ -n $CIP ]] && wait_for 20 eval '[[ $(http_get "http://$CIP:80/") == "$PAGE" ]]' &&
