@@ -20,7 +20,7 @@ struct CompletionTests {
 /// really installed here, and nothing outside the scratch root changes.
 @Suite("Kernel: the Debian package", .kernelTest)
 struct PackageTests {
-    @Test("builds, depends only on libc & co, libnftnl11 and libmnl0, installs, runs --version and doctor")
+    @Test("builds, depends only on libc & co, libnftnl11 and libmnl0, installs, runs --version and doctor, survives a simulated reboot")
     func debian() throws {
         let scratch = try Command.check(["mktemp", "-d", "/tmp/nftfwd-deb-test.XXXXXX"]).stdout.trimmingCharacters()
         defer { Command.run(["rm", "-rf", scratch]) }
@@ -36,6 +36,7 @@ struct PackageTests {
         #expect(Set(names) == ["libc6", "libgcc-s1", "libstdc++6", "libnftnl11", "libmnl0"], "Depends: \(depends)")
         let files = try Command.check(["dpkg-deb", "-c", deb]).stdout
         for path in ["./usr/sbin/nftfwd", "./usr/sbin/nftfwd-proxy", "./lib/systemd/system/nftfwd-relay.service",
+                     "./lib/systemd/system/nftfwd-restore.service",
                      "./usr/share/man/man8/nftfwd.8.gz", "./usr/share/man/man8/nftfwd-proxy.8.gz",
                      "./usr/share/bash-completion/completions/nftfwd", "./usr/share/zsh/vendor-completions/_nftfwd",
                      "./usr/share/fish/vendor_completions.d/nftfwd.fish"] {
@@ -77,6 +78,27 @@ struct PackageTests {
         // ... and one problem makes it say so and exit non-zero.
         try net.exec(ns, ["sysctl", "-qw", "net.ipv4.conf.lo.route_localnet=1"])
         #expect(net.run(ns, ["\(root)/usr/sbin/nftfwd", "doctor"]).status == 1)
+
+        // A simulated reboot with the installed binary: publish, save, lose the ruleset, run
+        // the restore unit's command (on a scratch file instead of /etc/nftfwd/mappings.json),
+        // and everything is back.
+        try net.exec(ns, ["sysctl", "-qw", "net.ipv4.conf.lo.route_localnet=0"])
+        let nftfwd = "\(root)/usr/sbin/nftfwd"
+        try net.exec(ns, [nftfwd, "add", "8080", "198.18.2.2:80", "--comment", "web"])
+        try net.exec(ns, [nftfwd, "add", "127.0.0.1:6379", "198.18.2.2:6379"])
+        try net.exec(ns, [nftfwd, "masquerade", "add", "198.18.2.0/24", "--out-not", "br0"])
+        let saved = "\(scratch)/mappings.json"
+        try net.exec(ns, [nftfwd, "save", saved])
+        let before = try net.exec(ns, [nftfwd, "ls"]).stdout
+        try net.exec(ns, ["nft", "flush", "ruleset"])
+        #expect(try net.exec(ns, [nftfwd, "ls"]).stdout.hasPrefix("nothing published"))
+        let restoreUnit = try Command.check(["cat", "\(root)/lib/systemd/system/nftfwd-restore.service"]).stdout
+        let execStart = try #require(restoreUnit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
+        #expect(execStart == "ExecStart=/usr/sbin/nftfwd restore")
+        let command = execStart.dropFirst("ExecStart=".count).split(separator: " ").map(String.init)
+        try net.exec(ns, ["\(root)\(command[0])"] + command.dropFirst() + [saved])
+        #expect(try net.exec(ns, [nftfwd, "ls"]).stdout == before)
+        #expect(try net.exec(ns, [nftfwd, "check", saved]).status == 0)
 
         // Removal takes every file back out.
         try Command.check(["dpkg", "--root=\(root)", "-r", "nftfwd"])
