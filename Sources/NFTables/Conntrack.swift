@@ -166,19 +166,8 @@ public final class Conntrack {
         let request = Conntrack.message(IPCTNL_MSG_CT_GET, flags: NLM_F_DUMP, family: family, seq: seq) { _ in }
         try socket.send(request)
         var entries: [Entry] = []
-        try socket.receive { nlh throws(NetlinkError) in
-            guard nlh.pointee.nlmsg_seq == seq else { return .more }
-            switch nlh.pointee.nlmsg_type {
-            case UInt16(NLMSG_DONE): return .stop
-            case UInt16(NLMSG_ERROR):
-                var err = nftfwd_nlerr()
-                nftfwd_parse_error(nlh, &err)
-                if err.error != 0 { throw .request(what: "list conntrack entries (\(family))", errno: Errno(err.error)) }
-                return .stop
-            default:
-                if let entry = Conntrack.parse(nlh), keep(entry.flow) { entries.append(entry) }
-                return .more
-            }
+        try socket.receiveDump(seq: seq, what: "list conntrack entries (\(family))") { nlh in
+            if let entry = Conntrack.parse(nlh), keep(entry.flow) { entries.append(entry) }
         }
         return entries
     }

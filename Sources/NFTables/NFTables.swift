@@ -377,20 +377,7 @@ public final class NFTables {
                       parse: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
         let seq = socket.allocateSeq()
         try sendRequest(type, familyValue: familyValue, flags: NLM_F_DUMP, seq: seq, build: build)
-        try socket.receive { nlh throws(NetlinkError) in
-            guard nlh.pointee.nlmsg_seq == seq else { return .more }
-            switch nlh.pointee.nlmsg_type {
-            case UInt16(NLMSG_DONE): return .stop
-            case UInt16(NLMSG_ERROR):
-                var err = nftfwd_nlerr()
-                nftfwd_parse_error(nlh, &err)
-                if err.error != 0 { throw .request(what: what, errno: Errno(err.error)) }
-                return .stop
-            default:
-                try parse(nlh)
-                return .more
-            }
-        }
+        try socket.receiveDump(seq: seq, what: what, parse)
     }
 }
 

@@ -123,4 +123,24 @@ public final class NetlinkSocket {
     }
 
     enum ReceiveAction { case more, stop }
+
+    /// Receives the replies to dump request `seq` until its NLMSG_DONE, handing each data
+    /// message to `each`; an error reply fails the dump, named by `what`.
+    func receiveDump(seq: UInt32, what: @autoclosure () -> String,
+                     _ each: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
+        try receive { nlh throws(NetlinkError) in
+            guard nlh.pointee.nlmsg_seq == seq else { return .more }
+            switch nlh.pointee.nlmsg_type {
+            case UInt16(NLMSG_DONE): return .stop
+            case UInt16(NLMSG_ERROR):
+                var err = nftfwd_nlerr()
+                nftfwd_parse_error(nlh, &err)
+                if err.error != 0 { throw .request(what: what(), errno: Errno(err.error)) }
+                return .stop
+            default:
+                try each(nlh)
+                return .more
+            }
+        }
+    }
 }

@@ -7,9 +7,9 @@ import PortForwarding
 /// closure returns, anything else 404. One thread, one request at a time (scrapes are seconds
 /// apart), each bounded: 8 KiB of request, 2 s to send it, 2 s to take the answer.
 ///
-/// Concurrency model: like `StatusServer`, a thread of its own blocked in accept(2); `render`
-/// is called on it and must be thread-safe. `stop()` shuts the socket down, which ends it.
-public final class MetricsServer: @unchecked Sendable {
+/// Concurrency model: a thread of its own (`AcceptThread`); `render` is called on it and must
+/// be thread-safe.
+public final class MetricsServer: Sendable {
     /// `127.0.0.1:9420`, `[::1]:9420`, `0.0.0.0:9420`.
     public struct Address: Sendable, Equatable, CustomStringConvertible {
         public let ip: IPAddress
@@ -30,16 +30,12 @@ public final class MetricsServer: @unchecked Sendable {
     }
 
     public let address: Address
-    private let fd: Int32
-    private let render: @Sendable () -> String
-    private var thread = pthread_t()
-    private var started = false
+    private let acceptor: AcceptThread
 
     init(address: Address, render: @escaping @Sendable () -> String) throws(RelayDaemonError) {
         self.address = address
-        self.render = render
         let v6 = address.ip.family == .ipv6
-        fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system("socket", errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -68,46 +64,13 @@ public final class MetricsServer: @unchecked Sendable {
             close(fd)
             throw .system("binding the metrics endpoint \(address)", e)
         }
+        acceptor = AcceptThread(listening: fd, timeout: 2) { client in MetricsServer.answer(client, render) }
     }
 
-    func start() throws(RelayDaemonError) {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<MetricsServer>.fromOpaque(raw!).takeRetainedValue().serve()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<MetricsServer>.fromOpaque(context).release()
-            throw .system("pthread_create", rc)
-        }
-        started = true
-    }
+    func start() throws(RelayDaemonError) { try acceptor.start() }
+    func stop() { acceptor.stop() }
 
-    func stop() {
-        shutdown(fd, Int32(SHUT_RDWR))
-        if started { pthread_join(thread, nil) }
-        close(fd)
-    }
-
-    private func serve() {
-        while true {
-            let client = accept(fd, nil, nil)
-            if client < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM: usleep(100_000); continue
-                default: return   // shut down
-                }
-            }
-            var tv = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            answer(client)
-            close(client)
-        }
-    }
-
-    private func answer(_ client: Int32) {
+    private static func answer(_ client: Int32, _ render: () -> String) {
         guard let request = MetricsServer.readHead(client) else { return }
         let line = request.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
         let words = line.split(separator: " ")
@@ -120,14 +83,7 @@ public final class MetricsServer: @unchecked Sendable {
             let body = "nftfwd relay: only GET /metrics is served here\n"
             response = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
         }
-        var bytes = Array(response.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { send(client, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            offset += n
-        }
+        AcceptThread.sendAll(client, Array(response.utf8))
     }
 
     /// The request up to its blank line, or nil (timeout, too long, closed).

@@ -59,21 +59,15 @@ public enum StatusChannel {
     }
 }
 
-/// The relay's side of the status channel: a thread that answers each connection with the
-/// current status.
-///
-/// Concurrency model: one thread of its own, blocked in accept(2); `status` is called on that
-/// thread and must be thread-safe. `stop()` shuts the socket down, which ends the thread.
-final class StatusServer: @unchecked Sendable {
-    private let fd: Int32
-    private let status: @Sendable () -> RelayStatus
-    private var thread = pthread_t()
+/// The relay's side of the status channel: each connection is answered with the current
+/// status, on a thread of its own (`AcceptThread`); `status` must be thread-safe.
+final class StatusServer: Sendable {
+    private let acceptor: AcceptThread
 
     /// Binds the abstract name; fails with EADDRINUSE if a relay for this table already runs
     /// in this namespace.
     init(table: String, status: @escaping @Sendable () -> RelayStatus) throws(RelayDaemonError) {
-        self.status = status
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system("socket(AF_UNIX)", errno) }
         var (addr, length) = StatusChannel.abstractAddress(StatusChannel.name(table: table))
         let rc = withUnsafePointer(to: &addr) {
@@ -85,54 +79,11 @@ final class StatusServer: @unchecked Sendable {
             if e == EADDRINUSE { throw .alreadyRunning(table: table, name: StatusChannel.name(table: table)) }
             throw .system("bind(@\(StatusChannel.name(table: table)))", e)
         }
-    }
-
-    private var started = false
-
-    func start() throws(RelayDaemonError) {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            let server = Unmanaged<StatusServer>.fromOpaque(raw!).takeRetainedValue()
-            server.serve()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<StatusServer>.fromOpaque(context).release()
-            throw .system("pthread_create", rc)
-        }
-        started = true
-    }
-
-    private func serve() {
-        while true {
-            let client = accept(fd, nil, nil)
-            if client < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM: usleep(100_000); continue   // wait for fds, never give up
-                default: return   // shut down
-                }
-            }
-            // A client that never reads must not hold the others (or shutdown) up.
-            var tv = timeval(tv_sec: 1, tv_usec: 0)
-            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var text = status().json.rendered() + "\n"
-            text.withUTF8 { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let n = send(client, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { break }
-                    offset += n
-                }
-            }
-            close(client)
+        acceptor = AcceptThread(listening: fd, timeout: 1) { client in
+            AcceptThread.sendAll(client, Array((status().json.rendered() + "\n").utf8))
         }
     }
 
-    func stop() {
-        shutdown(fd, Int32(SHUT_RDWR))
-        if started { pthread_join(thread, nil) }
-        close(fd)
-    }
+    func start() throws(RelayDaemonError) { try acceptor.start() }
+    func stop() { acceptor.stop() }
 }
