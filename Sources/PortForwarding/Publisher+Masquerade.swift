@@ -10,16 +10,17 @@ extension Publisher {
             let generation = try nft.generation()
             let exists = try nft.tableExists(layout.table)
             var current: [MasqueradeRule] = []
+            var upgrade = TableUpgrade()
             if exists {
-                try reader.verifyStructure()
-                current = try reader.masqueradeRules()
+                upgrade = try reader.verifyStructure()
+                if upgrade.isEmpty { current = try reader.masqueradeRules() }
             }
             if current.contains(rule) { return .alreadyPresent }
             if let other = current.first(where: { $0.subnet.overlaps(rule.subnet) }) {
                 throw MappingError.invalid("masquerade \(rule) overlaps the existing masquerade \(other): remove it first (nftfwd masquerade rm \(other.subnet))")
             }
             var batch = Batch(table: layout.table)
-            if !exists { layout.create(in: &batch) }
+            if exists { layout.upgrade(upgrade, in: &batch) } else { layout.create(in: &batch) }
             addElements(of: rule, to: &batch)
             try commit(batch, generation)
             return .added
@@ -32,8 +33,7 @@ extension Publisher {
         try retryingOnRestart {
             let generation = try nft.generation()
             var current: [MasqueradeRule] = []
-            if try nft.tableExists(layout.table) {
-                try reader.verifyStructure()
+            if try nft.tableExists(layout.table), try reader.verifyStructure().isEmpty {
                 current = try reader.masqueradeRules()
             }
             guard let rule = current.first(where: { $0.subnet == subnet }) else {

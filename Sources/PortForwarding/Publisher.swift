@@ -57,9 +57,10 @@ public final class Publisher {
             let generation = try nft.generation()
             let exists = try nft.tableExists(layout.table)
             var nearby: [Mapping] = []
+            var upgrade = TableUpgrade()
             if exists {
                 let reader = self.reader
-                try reader.verifyStructure()
+                upgrade = try reader.verifyStructure()
                 for (map, keys) in Publisher.probes(for: mapping) {
                     if let keys { nearby += try reader.mappings(owning: keys, in: map) }
                     else { nearby += try reader.mappings(in: map).map(\.mapping) }
@@ -73,7 +74,7 @@ public final class Publisher {
                 throw MappingError.conflict(new: mapping.description, existing: existing.description)
             }
             var batch = Batch(table: layout.table)
-            if !exists { layout.create(in: &batch) }
+            if exists { layout.upgrade(upgrade, in: &batch) } else { layout.create(in: &batch) }
             addElements(of: mapping, to: &batch)
             try commit(batch, generation)
             return .added
@@ -110,9 +111,10 @@ public final class Publisher {
         let removed = try retryingOnRestart { () throws -> [Mapping] in
             let generation = try nft.generation()
             var victims: [Mapping] = []
+            var upgrade = TableUpgrade()
             if try nft.tableExists(layout.table) {
                 let reader = self.reader
-                try reader.verifyStructure()
+                upgrade = try reader.verifyStructure()
                 // The mapping owning the first port tells the whole range: one lookup per map.
                 for map in TableLayout.MapName.allCases where family == nil || map.hostFamily == family {
                     let address = map.keyedByAddress ? (wanted.address ?? .unspecified(map.hostFamily)) : wanted.address
@@ -131,6 +133,7 @@ public final class Publisher {
                 throw MappingError.notFound("nothing is published on exactly \(host)/\(proto): \(hint)")
             }
             var batch = Batch(table: layout.table)
+            layout.upgrade(upgrade, in: &batch)
             for mapping in victims { deleteElements(of: mapping, from: &batch) }
             try commit(batch, generation)
             return victims
@@ -173,6 +176,7 @@ public final class Publisher {
             var batch = Batch(table: layout.table)
             // An empty file on a host without the table leaves it without one.
             if !snapshot.exists && !(mappings.isEmpty && (document.masquerade ?? []).isEmpty) { layout.create(in: &batch) }
+            layout.upgrade(snapshot.upgrade, in: &batch)
             let removed = snapshot.mappings.map(\.mapping).filter { !desired.contains($0) }
             let added = mappings.filter { !current.contains($0) }
             for mapping in removed { deleteElements(of: mapping, from: &batch) }

@@ -17,6 +17,8 @@ public struct TableSnapshot: Sendable {
     public var generation: UInt32
     public var mappings: [PublishedMapping]
     public var masquerade: [MasqueradeRule] = []
+    /// What the table lacks because an earlier nftfwd wrote it (see `TableUpgrade`).
+    public var upgrade = TableUpgrade()
     public init(exists: Bool, generation: UInt32, mappings: [PublishedMapping], masquerade: [MasqueradeRule] = []) {
         self.exists = exists; self.generation = generation; self.mappings = mappings; self.masquerade = masquerade
     }
@@ -51,14 +53,17 @@ public struct TableReader {
             guard try nft.tableExists(layout.table) else {
                 return TableSnapshot(exists: false, generation: generation, mappings: [])
             }
-            try verifyStructure()
+            let upgrade = try verifyStructure()
             var mappings: [PublishedMapping] = []
             for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
-            let masquerade = try masqueradeRules()
+            // A table from before masquerade has none.
+            let masquerade = upgrade.sets.isEmpty ? try masqueradeRules() : []
             attempt += 1
             if try nft.generation() != generation && attempt < 5 { continue }
-            return TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping },
-                                 masquerade: masquerade)
+            var snapshot = TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping },
+                                         masquerade: masquerade)
+            snapshot.upgrade = upgrade
+            return snapshot
         }
     }
 
@@ -75,20 +80,27 @@ public struct TableReader {
     }
 
     /// Checks that chains, maps and rules are exactly those nftfwd creates, comparing the
-    /// kernel's listing of each rule expression with the one we would write.
-    public func verifyStructure() throws {
+    /// kernel's listing of each rule expression with the one we would write. A table written
+    /// by an earlier nftfwd passes, lacking only what was added since: that is returned, for
+    /// the next change to add (`TableLayout.upgrade`); anything else is foreign.
+    @discardableResult
+    public func verifyStructure() throws -> TableUpgrade {
         let name = layout.table.name
         func foreign(_ problem: String) -> ForeignTableError { ForeignTableError(table: name, problem: problem) }
+        var upgrade = TableUpgrade()
 
         let chains = try nft.chains(of: layout.table)
-        let expectedChains = TableLayout.chains
-        for chain in chains where !expectedChains.contains(where: { $0.name == chain.name }) {
+        for chain in chains where !TableLayout.chains.contains(where: { $0.name == chain.name }) {
             throw foreign("it has a chain '\(chain.name)' nftfwd does not create")
         }
-        for expected in expectedChains {
+        var expectedChains: [ChainSpec] = []
+        for expected in TableLayout.chains {
             guard let chain = chains.first(where: { $0.name == expected.name }) else {
-                throw foreign("chain '\(expected.name)' is missing")
+                guard TableUpgrade.addedChains.contains(expected.name) else { throw foreign("chain '\(expected.name)' is missing") }
+                upgrade.chains.append(expected)
+                continue
             }
+            expectedChains.append(expected)
             if let base = expected.base {
                 guard chain.type == base.type, chain.hook == base.hook.kernelValue, chain.priority == base.priority else {
                     throw foreign("chain '\(expected.name)' has another type, hook or priority")
@@ -108,7 +120,11 @@ public struct TableReader {
         }
         for spec in specs {
             let kind = spec.isMap ? "map" : "set"
-            guard let set = sets.first(where: { $0.name == spec.name }) else { throw foreign("\(kind) '\(spec.name)' is missing") }
+            guard let set = sets.first(where: { $0.name == spec.name }) else {
+                guard TableUpgrade.addedSets.contains(spec.name) else { throw foreign("\(kind) '\(spec.name)' is missing") }
+                upgrade.sets.append(spec)
+                continue
+            }
             let dataMatches = !spec.isMap || (set.dataType == DataType.concat(spec.value) && set.dataLength == UInt32(spec.valueLength))
             guard set.keyType == DataType.concat(spec.key), set.keyLength == UInt32(spec.keyLength), dataMatches,
                   set.flags == spec.kernelFlags else {
@@ -127,6 +143,12 @@ public struct TableReader {
                 throw foreign("rule \(have.handle) of chain '\(chain.name)' is not '\(want.what)'")
             }
         }
+        // An earlier layout lacks all of the later additions, never some of them.
+        if !upgrade.isEmpty && !upgrade.isWholeStep {
+            let missing = upgrade.chains.map { "chain '\($0.name)'" } + upgrade.sets.map { "set '\($0.name)'" }
+            throw foreign("\(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") missing")
+        }
+        return upgrade
     }
 
     /// Turns one map's elements into mappings, checking each element against the mapping its

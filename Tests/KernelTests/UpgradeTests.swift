@@ -1,0 +1,69 @@
+import Testing
+import TestSupport
+
+/// A table written by nftfwd 0.1 (maps and the publish/prerouting/output chains, no masquerade
+/// sets, no guard/hairpin/postrouting chains) is read as it is and completed by the next change.
+@Suite("Kernel: tables written by an earlier nftfwd", .kernelTest)
+struct UpgradeTests {
+    /// What nftfwd 0.1 wrote, as nft text, with one mapping.
+    static let version01 = """
+    table inet nftfwd {
+      map dnat4_any { type inet_proto . inet_service : ipv4_addr . inet_service; counter;
+        elements = { tcp . 8080 counter comment "8080/tcp -> 198.18.2.2:80" : 198.18.2.2 . 80 } }
+      map dnat4_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter; }
+      map dnat6_any { type inet_proto . inet_service : ipv6_addr . inet_service; counter; }
+      map dnat6_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
+      map loopback4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter; }
+      map loopback6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
+      map relay6to4 { type ipv6_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter; }
+      map relay4to6 { type ipv4_addr . inet_proto . inet_service : ipv6_addr . inet_service; counter; }
+      chain publish {
+        fib daddr type != local return
+        ip daddr 127.0.0.0/8 return
+        ip6 daddr ::1 return
+        meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4_any
+        dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
+        meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @dnat6_any
+        dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+      }
+      chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump publish; }
+      chain output { type nat hook output priority -100; policy accept; jump publish; }
+    }
+    """
+
+    @Test("ls reads a 0.1 table; the next add completes it to the current layout, keeping what was published")
+    func upgradeOnChange() throws {
+        let lab = try Lab(hostOnly: "upgr")
+        defer { lab.destroy() }
+        try lab.net.exec(lab.host, ["nft", "-f", "-"], stdin: Self.version01)
+        let written = try lab.ruleset()
+        #expect(try lab.nftfwdOK("ls").stdout.contains("8080  198.18.2.2:80"))
+        #expect(try lab.nftfwdOK("masquerade", "ls").stdout == "no subnet is masqueraded\n")
+        #expect(try lab.ruleset() == written)   // reading changes nothing
+
+        try lab.nftfwdOK("add", "8081", "198.18.2.2:81")
+        let upgraded = try lab.table()
+        for part in ["set masq4 {", "set masq6_keep {", "chain guard {", "chain hairpin {", "chain postrouting {",
+                     "iifname != \"lo\" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop",
+                     "ip saddr @masq4 masquerade"] {
+            #expect(upgraded.contains(part), "missing after the upgrade: \(part)")
+        }
+        let listed = try lab.nftfwdOK("ls", "--json").stdout
+        #expect(listed.contains("\"host\": \"8080\"") && listed.contains("\"host\": \"8081\""))
+        try lab.nftfwdOK("masquerade", "add", "10.88.0.0/24", "--out-not", "br0")
+        #expect(try lab.nftfwdOK("masquerade", "ls").stdout.contains("10.88.0.0/24  ipv4    br0"))
+    }
+
+    @Test("a table missing only some of the later objects is not an earlier layout: it is foreign")
+    func partialIsForeign() throws {
+        let lab = try Lab(hostOnly: "upgp")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.net.exec(lab.host, ["nft", "delete", "chain", "inet", "nftfwd", "guard"])
+        let before = try lab.ruleset()
+        let add = lab.nftfwd("add", "8081", "198.18.2.2:81")
+        #expect(add.status == 2)
+        #expect(add.stderr.contains("table inet nftfwd was changed outside nftfwd: chain 'guard' is missing"), "\(add.stderr)")
+        #expect(try lab.ruleset() == before)
+    }
+}
