@@ -19,20 +19,25 @@ public struct Register: RawRepresentable, Hashable, Sendable {
 /// One expression of a rule. Each case says in its comment which nft syntax produces it.
 public enum Expression: Sendable, Equatable {
     public enum MetaKey: Sendable {
-        case nfproto, l4proto, mark, iifname, oifname
+        case nfproto, l4proto, iifname, oifname
         var kernelValue: UInt32 {
             switch self {
             case .nfproto: return NFT_META_NFPROTO.rawValue
             case .l4proto: return NFT_META_L4PROTO.rawValue
-            case .mark: return NFT_META_MARK.rawValue
             case .iifname: return NFT_META_IIFNAME.rawValue
             case .oifname: return NFT_META_OIFNAME.rawValue
             }
         }
     }
     public enum ConntrackKey: Sendable {
-        case state, status
-        var kernelValue: UInt32 { self == .state ? NFT_CT_STATE.rawValue : NFT_CT_STATUS.rawValue }
+        case state, status, labels
+        var kernelValue: UInt32 {
+            switch self {
+            case .state: return NFT_CT_STATE.rawValue
+            case .status: return NFT_CT_STATUS.rawValue
+            case .labels: return NFT_CT_LABELS.rawValue
+            }
+        }
     }
     public enum PayloadBase: Sendable {
         case network, transport
@@ -50,12 +55,14 @@ public enum Expression: Sendable, Equatable {
     }
     public enum Verdict: Sendable, Equatable { case accept, drop, `return`, jump(String) }
 
-    /// `meta nfproto`, `meta l4proto`, `meta mark`, `iifname`, `oifname` into a register.
+    /// `meta nfproto`, `meta l4proto`, `iifname`, `oifname` into a register.
     case meta(MetaKey, into: Register)
-    /// `meta mark set ...` from a register.
-    case metaSet(MetaKey, from: Register)
     /// `ct state`, `ct status` into a register (4 bytes, host order).
     case conntrack(ConntrackKey, into: Register)
+    /// `ct label set ...` from a register (the kernel ORs the bits in: labels are only added).
+    case conntrackSet(ConntrackKey, from: Register)
+    /// A constant into a register.
+    case immediate(Register, [UInt8])
     /// `(reg & mask) ^ xor` in place, over `mask.count` bytes.
     case bitwise(Register, mask: [UInt8], xor: [UInt8])
     /// `ip daddr`, `th dport`, ...: `length` bytes at `offset` from the header `base`.
@@ -90,15 +97,20 @@ public enum Expression: Sendable, Equatable {
             u32(e, Int(NFTNL_EXPR_META_KEY), key.kernelValue)
             u32(e, Int(NFTNL_EXPR_META_DREG), reg.rawValue)
             return e
-        case .metaSet(let key, let reg):
-            let e = alloc("meta")
-            u32(e, Int(NFTNL_EXPR_META_KEY), key.kernelValue)
-            u32(e, Int(NFTNL_EXPR_META_SREG), reg.rawValue)
-            return e
         case .conntrack(let key, let reg):
             let e = alloc("ct")
             u32(e, Int(NFTNL_EXPR_CT_KEY), key.kernelValue)
             u32(e, Int(NFTNL_EXPR_CT_DREG), reg.rawValue)
+            return e
+        case .conntrackSet(let key, let reg):
+            let e = alloc("ct")
+            u32(e, Int(NFTNL_EXPR_CT_KEY), key.kernelValue)
+            u32(e, Int(NFTNL_EXPR_CT_SREG), reg.rawValue)
+            return e
+        case .immediate(let reg, let data):
+            let e = alloc("immediate")
+            u32(e, Int(NFTNL_EXPR_IMM_DREG), reg.rawValue)
+            data.withUnsafeBytes { _ = nftnl_expr_set(e, UInt16(NFTNL_EXPR_IMM_DATA), $0.baseAddress, UInt32($0.count)) }
             return e
         case .bitwise(let reg, let mask, let xor):
             let e = alloc("bitwise")

@@ -17,6 +17,11 @@ import NFTables
 ///     iifname != "lo" ip daddr 127.0.0.0/8 counter drop       CVE-2020-8558: loopback from outside
 ///     iifname != "lo" ip6 daddr ::1 counter drop
 ///   }
+///   chain tag { type filter hook prerouting priority dstnat - 1
+///     ct state ! new return
+///     meta nfproto ipv4 meta l4proto . th dport @dnat4_any ct label set 100     ours, about to be DNAT'd
+///     ... the same for dnat4_addr, dnat6_any, dnat6_addr
+///   }
 ///   chain publish {
 ///     fib daddr type != local return       only traffic to this host's own addresses
 ///     ip daddr 127.0.0.0/8 return          never DNAT loopback (CVE-2020-8558 class)
@@ -28,10 +33,10 @@ import NFTables
 ///   chain prerouting { type nat hook prerouting priority dstnat; jump publish }
 ///   chain output     { type nat hook output priority -100; jump publish }
 ///   chain hairpin { type filter hook prerouting priority dstnat + 1
-///     ct state new ct status dnat fib daddr . iif oif exists meta mark set meta mark | 0x00800000
+///     ct state new ct label 100 ct status dnat fib daddr . iif oif exists ct label set 101
 ///   }
 ///   chain postrouting { type nat hook postrouting priority srcnat
-///     meta mark & 0x00800000 == 0x00800000 meta mark set meta mark & 0xff7fffff masquerade
+///     ct label 101 masquerade
 ///     ip saddr . oifname @masq4_keep return
 ///     ip saddr @masq4 masquerade
 ///     ... the same two for IPv6
@@ -45,10 +50,11 @@ import NFTables
 /// Hairpin: a connection DNAT'd back out of the interface it came in on (a container reaching
 /// a port published on the host, served by itself or by a neighbour on the same bridge) would
 /// get its reply straight from the target, with the target's address, and drop it. The
-/// `hairpin` chain sees the packet after DNAT, asks the routing table whether the new
-/// destination is reached through the input interface, and if so marks the packet;
-/// `postrouting` masquerades marked packets and clears the mark. Only the first packet of
-/// a connection is marked; conntrack keeps the translation for the rest.
+/// `tag` chain labels a new connection to one of our DNAT keys; the `hairpin` chain sees the
+/// packet after DNAT, asks the routing table whether the new destination is reached through
+/// the input interface, and if so labels the connection again; `postrouting` masquerades it.
+/// Labels belong to the connection (not the packet), so packet marks and routing are left to
+/// others; only the first packet passes the NAT chains, conntrack translates the rest.
 public struct TableLayout: Sendable {
     public let table: TableSpec
 
@@ -115,10 +121,20 @@ public struct TableLayout: Sendable {
         return SetSpec(name: name.rawValue, key: name.isKeep ? [address, .interfaceName] : [address], counters: false, interval: true)
     }
 
-    /// The packet mark bit that carries "this connection hairpins" from the `hairpin` chain to
-    /// `postrouting`, which clears it again. One bit, set only on the first packet of a
-    /// hairpinned DNAT connection, so other users of the mark see it on no other packet.
-    public static let hairpinMark: UInt32 = 0x0080_0000
+    /// Conntrack labels (bits of the connection's 128-bit label set, kept with the connection,
+    /// never on packets, so neither routing nor other users of packet marks see them):
+    /// `published`: a new connection to a key of one of our DNAT maps (set by `tag`);
+    /// `hairpin`: such a connection, DNAT'd back out of the interface it came in by (set by
+    /// `hairpin`, read by `postrouting`, which masquerades it).
+    public static let publishedLabel = 100
+    public static let hairpinLabel = 101
+
+    /// The 16 bytes a register holds for one label bit.
+    static func labelBits(_ bit: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        bytes[bit / 8] = UInt8(1) << UInt8(bit % 8)
+        return bytes
+    }
 
     public static func map(for mapping: Mapping) -> MapName {
         let v4 = mapping.hostFamily == .ipv4
@@ -188,6 +204,7 @@ public struct TableLayout: Sendable {
     public static var chains: [ChainSpec] {
         [
             ChainSpec(name: "guard", base: .init(type: "filter", hook: .prerouting, priority: -300)),
+            ChainSpec(name: "tag", base: .init(type: "filter", hook: .prerouting, priority: -101)),
             ChainSpec(name: publishChain),
             ChainSpec(name: "prerouting", base: .init(type: "nat", hook: .prerouting, priority: -100)),
             ChainSpec(name: "output", base: .init(type: "nat", hook: .output, priority: -100)),
@@ -241,7 +258,7 @@ public struct TableLayout: Sendable {
             (RuleSpec(chain: "prerouting", [.verdict(.jump(publishChain))]), "jump publish"),
             (RuleSpec(chain: "output", [.verdict(.jump(publishChain))]), "jump publish"),
         ]
-        return guardRules + rules.map { (rule: $0.0, what: $0.1) } + hairpinRules + postroutingRules
+        return guardRules + tagRules + rules.map { (rule: $0.0, what: $0.1) } + hairpinRules + postroutingRules
     }
 
     /// A packet for 127.0.0.0/8 or ::1 that did not come from `lo` came from a neighbour that
@@ -261,27 +278,54 @@ public struct TableLayout: Sendable {
         ]
     }
 
-    static var hairpinRules: [(rule: RuleSpec, what: String)] {
-        let mark = hairpinMark
+    /// Just before DNAT: a new connection to a key of a DNAT map gets the `published` label,
+    /// so `hairpin` acts on nftfwd's own DNAT only (the map lookups are those of `publish`).
+    static var tagRules: [(rule: RuleSpec, what: String)] {
+        let th = { (r: Register) in Expression.payload(.transport, offset: 2, length: 2, into: r) }
+        func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
+        let label: [Expression] = [.immediate(.r1, labelBits(publishedLabel)), .conntrackSet(.labels, from: .r1)]
+        let setLabel = "ct label set \(publishedLabel)"
         return [
+            (RuleSpec(chain: "tag", [.conntrack(.state, into: .r1), .bitwise(.r1, mask: hostOrder(8), xor: hostOrder(0)),
+                                     .compare(.r1, .eq, hostOrder(0)), .verdict(.return)]),
+             "ct state ! new return"),
+            (RuleSpec(chain: "tag", nfproto(2) + [.meta(.l4proto, into: .r1), th(.reg32(1)),
+                                                  .member(set: MapName.dnat4Any.rawValue, from: .r1)] + label),
+             "meta nfproto ipv4 meta l4proto . th dport @dnat4_any \(setLabel)"),
+            (RuleSpec(chain: "tag", nfproto(2) + [.payload(.network, offset: 16, length: 4, into: .r1), .meta(.l4proto, into: .reg32(1)), th(.reg32(2)),
+                                                  .member(set: MapName.dnat4Addr.rawValue, from: .r1)] + label),
+             "meta nfproto ipv4 ip daddr . meta l4proto . th dport @dnat4_addr \(setLabel)"),
+            (RuleSpec(chain: "tag", nfproto(10) + [.meta(.l4proto, into: .r1), th(.reg32(1)),
+                                                   .member(set: MapName.dnat6Any.rawValue, from: .r1)] + label),
+             "meta nfproto ipv6 meta l4proto . th dport @dnat6_any \(setLabel)"),
+            (RuleSpec(chain: "tag", nfproto(10) + [.payload(.network, offset: 24, length: 16, into: .r1), .meta(.l4proto, into: .reg32(4)), th(.reg32(5)),
+                                                   .member(set: MapName.dnat6Addr.rawValue, from: .r1)] + label),
+             "meta nfproto ipv6 ip6 daddr . meta l4proto . th dport @dnat6_addr \(setLabel)"),
+        ]
+    }
+
+    /// `ct label N` as a match: the label register masked to the one bit.
+    static func hasLabel(_ bit: Int) -> [Expression] {
+        [.conntrack(.labels, into: .r1), .bitwise(.r1, mask: labelBits(bit), xor: [UInt8](repeating: 0, count: 16)),
+         .compare(.r1, .neq, [UInt8](repeating: 0, count: 16))]
+    }
+
+    static var hairpinRules: [(rule: RuleSpec, what: String)] {
+        [
             (RuleSpec(chain: "hairpin", [
-                .conntrack(.state, into: .r1), .bitwise(.r1, mask: hostOrder(8), xor: hostOrder(0)), .compare(.r1, .neq, hostOrder(0)),
+                .conntrack(.state, into: .r1), .bitwise(.r1, mask: hostOrder(8), xor: hostOrder(0)), .compare(.r1, .neq, hostOrder(0))]
+                + hasLabel(publishedLabel) + [
                 .conntrack(.status, into: .r1), .bitwise(.r1, mask: hostOrder(0x20), xor: hostOrder(0)), .compare(.r1, .neq, hostOrder(0)),
                 .fibDestinationViaInputInterface(into: .r1), .compare(.r1, .eq, hostOrder(1)),
-                .meta(.mark, into: .r1), .bitwise(.r1, mask: hostOrder(~mark), xor: hostOrder(mark)), .metaSet(.mark, from: .r1)]),
-             "ct state new ct status dnat fib daddr . iif oif exists meta mark set meta mark | \(hex(mark))"),
+                .immediate(.r1, labelBits(hairpinLabel)), .conntrackSet(.labels, from: .r1)]),
+             "ct state new ct label \(publishedLabel) ct status dnat fib daddr . iif oif exists ct label set \(hairpinLabel)"),
         ]
     }
 
     static var postroutingRules: [(rule: RuleSpec, what: String)] {
-        let mark = hairpinMark
         func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
         var rules: [(RuleSpec, String)] = [
-            (RuleSpec(chain: "postrouting", [
-                .meta(.mark, into: .r1), .bitwise(.r1, mask: hostOrder(mark), xor: hostOrder(0)), .compare(.r1, .eq, hostOrder(mark)),
-                .meta(.mark, into: .r1), .bitwise(.r1, mask: hostOrder(~mark), xor: hostOrder(0)), .metaSet(.mark, from: .r1),
-                .masquerade]),
-             "meta mark & \(hex(mark)) == \(hex(mark)) meta mark set meta mark & \(hex(~mark)) masquerade"),
+            (RuleSpec(chain: "postrouting", hasLabel(hairpinLabel) + [.masquerade]), "ct label \(hairpinLabel) masquerade"),
         ]
         for family in [IPAddress.Family.ipv4, .ipv6] {
             let v4 = family == .ipv4

@@ -2,7 +2,7 @@ import NFTables
 
 /// What a table written by an earlier nftfwd lacks: nftfwd 0.1 tables have the maps and the
 /// publish, prerouting and output chains, but neither the masquerade sets nor the guard,
-/// hairpin and postrouting chains. The reader accepts such a table (it holds nothing those
+/// tag, hairpin and postrouting chains. The reader accepts such a table (it holds nothing those
 /// objects would), and the next change adds them in its own batch, so upgrading nftfwd never
 /// means flushing what is published.
 public struct TableUpgrade: Sendable, Equatable {
@@ -14,7 +14,7 @@ public struct TableUpgrade: Sendable, Equatable {
 
     /// The objects added since nftfwd 0.1.
     static let addedSets: Set<String> = Set(TableLayout.MasqueradeSet.allCases.map(\.rawValue))
-    static let addedChains: Set<String> = ["guard", "hairpin", "postrouting"]
+    static let addedChains: Set<String> = ["guard", "tag", "hairpin", "postrouting"]
 
     /// Exactly the step from 0.1: every added object missing, nothing else.
     var isWholeStep: Bool {

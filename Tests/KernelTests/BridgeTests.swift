@@ -63,6 +63,13 @@ struct BridgeTests {
         // Traffic from the other host is not hairpin: it keeps its address.
         #expect(lab.ask(from: lab.lan, "tcp", "192.168.90.1", 8080) == "tcp 80 from 192.168.90.2 at c1")
 
+        // Another table's DNAT is none of our business: with bridge netfilter on, a neighbour
+        // reaches it with its own address (conntrack undoes the DNAT on the bridged reply).
+        if bridgeNetfilter {
+            try lab.net.exec(lab.host, ["nft", "add table ip other; add chain ip other pre { type nat hook prerouting priority dstnat; }; add rule ip other pre ip daddr 192.168.90.1 tcp dport 8090 dnat to 10.88.0.2:80"])
+            #expect(lab.ask(from: lab.c2, "tcp", "192.168.90.1", 8090) == "tcp 80 from 10.88.0.3 at c1")
+        }
+
         // Without the hairpin rule, a container cannot reach itself through the host.
         try lab.net.sh(lab.host, "nft flush chain inet nftfwd hairpin")
         #expect(lab.ask(from: lab.c1, "tcp", "192.168.90.1", 8080).hasPrefix("ERROR"))

@@ -129,6 +129,17 @@ struct ListingTests {
 
             """,
             """
+            \tchain tag {
+            \t\ttype filter hook prerouting priority dstnat - 1; policy accept;
+            \t\tct state ! new return
+            \t\tmeta nfproto ipv4 meta l4proto . th dport @dnat4_any ct label set 100
+            \t\tip daddr . meta l4proto . th dport @dnat4_addr ct label set 100
+            \t\tmeta nfproto ipv6 meta l4proto . th dport @dnat6_any ct label set 100
+            \t\tip6 daddr . meta l4proto . th dport @dnat6_addr ct label set 100
+            \t}
+
+            """,
+            """
             \tchain publish {
             \t\tfib daddr type != local return
             \t\tip daddr 127.0.0.0/8 return
@@ -157,14 +168,14 @@ struct ListingTests {
             """
             \tchain hairpin {
             \t\ttype filter hook prerouting priority dstnat + 1; policy accept;
-            \t\tct state new ct status dnat fib daddr . iif oif exists meta mark set meta mark | 0x00800000
+            \t\tct state new ct label 100 ct status dnat fib daddr . iif oif exists ct label set 101
             \t}
 
             """,
             """
             \tchain postrouting {
             \t\ttype nat hook postrouting priority srcnat; policy accept;
-            \t\tmeta mark & 0x00800000 == 0x00800000 meta mark set meta mark & 0xff7fffff masquerade
+            \t\tct label 101 masquerade
             \t\tip saddr . oifname @masq4_keep return
             \t\tip saddr @masq4 masquerade
             \t\tip6 saddr . oifname @masq6_keep return

@@ -73,6 +73,14 @@ table inet nftfwd {
     iifname != "lo" ip daddr 127.0.0.0/8 counter drop
     iifname != "lo" ip6 daddr ::1 counter drop
   }
+  chain tag {
+    type filter hook prerouting priority dstnat - 1; policy accept;
+    ct state ! new return
+    meta nfproto ipv4 meta l4proto . th dport @dnat4_any ct label set 100
+    ip daddr . meta l4proto . th dport @dnat4_addr ct label set 100
+    meta nfproto ipv6 meta l4proto . th dport @dnat6_any ct label set 100
+    ip6 daddr . meta l4proto . th dport @dnat6_addr ct label set 100
+  }
   chain publish {
     fib daddr type != local return
     ip daddr 127.0.0.0/8 return
@@ -86,11 +94,11 @@ table inet nftfwd {
   chain output { type nat hook output priority -100; policy accept; jump publish; }
   chain hairpin {
     type filter hook prerouting priority dstnat + 1; policy accept;
-    ct state new ct status dnat fib daddr . iif oif exists meta mark set meta mark | 0x00800000
+    ct state new ct label 100 ct status dnat fib daddr . iif oif exists ct label set 101
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    meta mark & 0x00800000 == 0x00800000 meta mark set meta mark & 0xff7fffff masquerade
+    ct label 101 masquerade
     ip saddr . oifname @masq4_keep return
     ip saddr @masq4 masquerade
     ip6 saddr . oifname @masq6_keep return
