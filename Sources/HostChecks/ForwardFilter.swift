@@ -84,10 +84,10 @@ public enum ForwardFilter {
         return UInt32(hex, radix: 16)
     }
 
-    public static func findings(chains: [ForwardDropChain], mappings: [Mapping]) -> [Finding] {
+    public static func findings(chains: [ForwardDropChain], mappings: [Mapping], isLocal: ((IPAddress) -> Bool)? = nil) -> [Finding] {
         var out: [Finding] = []
         for chain in chains where !chain.acceptsDNAT {
-            let affected = chain.ipFamilies.flatMap { Forwarding.needing($0, in: mappings) }
+            let affected = chain.ipFamilies.flatMap { Forwarding.needing($0, in: mappings, isLocal: isLocal) }
             guard !affected.isEmpty else { continue }
             out.append(Finding(.forwardDrop, .warn,
                                "table \(chain.family) \(chain.table) chain \(chain.chain) (hook forward, policy drop) drops forwarded traffic no rule of it accepts: traffic from other hosts to \(names(affected)) may never reach \(targets(affected))",

@@ -1,3 +1,4 @@
+import NFTables
 import PortForwarding
 
 /// IP forwarding, per family. Traffic from other hosts that the kernel DNATs to a target
@@ -22,24 +23,36 @@ public enum Forwarding {
     }
 
     /// The mappings whose traffic from other hosts is forwarded: DNAT'd by the kernel to a
-    /// target of `family`.
-    public static func needing(_ family: IPAddress.Family, in mappings: [Mapping]) -> [Mapping] {
-        mappings.filter { !$0.isRelayOnly && $0.targetFamily == family }
+    /// target of `family` that is not one of this host's own addresses (traffic DNAT'd to a
+    /// local address is delivered here, never forwarded). `isLocal` is asked only for the
+    /// mappings that get that far.
+    public static func needing(_ family: IPAddress.Family, in mappings: [Mapping],
+                               isLocal: ((IPAddress) -> Bool)? = nil) -> [Mapping] {
+        let candidates = mappings.filter { !$0.isRelayOnly && $0.targetFamily == family }
+        guard !candidates.isEmpty else { return [] }
+        let local = isLocal ?? localAddresses(family)
+        return candidates.filter { !local($0.target.address!) }
+    }
+
+    /// A test of "assigned to an interface of this network namespace", read once.
+    static func localAddresses(_ family: IPAddress.Family) -> (IPAddress) -> Bool {
+        let addresses = Set((try? InterfaceAddresses.list(family == .ipv4 ? .ipv4 : .ipv6)) ?? [])
+        return { addresses.contains($0.bytes) }
     }
 
     /// The families `--enable-forwarding` switches on for these mappings.
-    public static func families(needed mappings: [Mapping]) -> [IPAddress.Family] {
-        [.ipv4, .ipv6].filter { !needing($0, in: mappings).isEmpty }
+    public static func families(needed mappings: [Mapping], isLocal: ((IPAddress) -> Bool)? = nil) -> [IPAddress.Family] {
+        [.ipv4, .ipv6].filter { !needing($0, in: mappings, isLocal: isLocal).isEmpty }
     }
 
     /// One finding per family. `flagHint` is how the user asks nftfwd to switch it on
     /// (`'nftfwd add --enable-forwarding ...'`).
     public static func findings(for mappings: [Mapping], enabled: (IPAddress.Family) -> Bool?,
-                                flagHint: String) -> [Finding] {
+                                flagHint: String, isLocal: ((IPAddress) -> Bool)? = nil) -> [Finding] {
         [IPAddress.Family.ipv4, .ipv6].map { family in
             let check: Check = family == .ipv4 ? .ipv4Forwarding : .ipv6Forwarding
             let name = setting(family)
-            let needy = needing(family, in: mappings)
+            let needy = needing(family, in: mappings, isLocal: isLocal)
             switch (enabled(family), needy.isEmpty) {
             case (true?, _):
                 return Finding(check, .ok, "\(name) is 1")

@@ -2,7 +2,7 @@ import NFTRelay
 import PortForwarding
 
 /// Whether something listens on the mappings' targets, probed from this host with a TCP
-/// connect (closed at once with a reset). UDP cannot be probed reliably: a UDP service need
+/// connect (closed at once, with a FIN). UDP cannot be probed reliably: a UDP service need
 /// not answer anything, and silence looks the same as a dropped probe, so UDP and SCTP targets
 /// are only counted.
 public enum TargetCheck {

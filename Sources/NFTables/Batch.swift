@@ -182,6 +182,19 @@ public struct Batch: Sendable {
         }
     }
 
+    /// `delete rule CHAIN handle N`: the kernel refuses (ENOENT) a handle that is not there.
+    public mutating func deleteRule(chain: String, handle: UInt64, describedAs what: String) {
+        let r = nftnl_rule_alloc()!
+        defer { nftnl_rule_free(r) }
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table.name)
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chain)
+        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), table.family.kernelValue)
+        nftnl_rule_set_u64(r, UInt16(NFTNL_RULE_HANDLE.rawValue), handle)
+        append(UInt16(NFT_MSG_DELRULE.rawValue), flags: 0, "delete rule \(chain) handle \(handle): \(what)") {
+            nftnl_rule_nlmsg_build_payload($0, r)
+        }
+    }
+
     // MARK: - Framing
 
     private func makeTable() -> OpaquePointer {

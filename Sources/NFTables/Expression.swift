@@ -8,6 +8,7 @@ public struct Register: RawRepresentable, Hashable, Sendable {
     public static let verdict = Register(rawValue: UInt32(NFT_REG_VERDICT.rawValue))
     public static let r1 = Register(rawValue: UInt32(NFT_REG_1.rawValue))
     public static let r2 = Register(rawValue: UInt32(NFT_REG_2.rawValue))
+    public static let r3 = Register(rawValue: UInt32(NFT_REG_3.rawValue))
     /// The n-th 32-bit register (NFT_REG32_00 + n). One that starts a 16-byte register is
     /// named as that register, as the kernel names it when it lists the rule back.
     public static func reg32(_ n: UInt32) -> Register {

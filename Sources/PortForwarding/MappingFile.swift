@@ -1,5 +1,5 @@
 /// The desired state `nftfwd apply` reads: mappings, and masquerade rules unless the document
-/// leaves them alone (nil: a bare array of mappings, the older form).
+/// leaves them alone (nil: no "masquerade" key, or a bare array of mappings, the older form).
 public struct StateDocument: Sendable, Equatable {
     public var mappings: [Mapping]
     public var masquerade: [MasqueradeRule]?
@@ -20,9 +20,14 @@ public struct StateDocument: Sendable, Equatable {
             for (key, _) in fields where key != "mappings" && key != "masquerade" {
                 throw .invalid("unknown top-level field '\(key)' (known: mappings, masquerade)")
             }
-            let mappings = try json["mappings"].map { value throws(MappingError) in try MappingFile.mappings(from: value, section: "mappings") } ?? []
+            // "mappings" must be there ([] for none): a document that forgot it would otherwise
+            // remove every mapping. Without "masquerade" the rules are left as they are.
+            guard let mappingsJSON = json["mappings"] else {
+                throw .invalid("the document has no \"mappings\" (write \"mappings\": [] to remove every mapping)")
+            }
+            let mappings = try MappingFile.mappings(from: mappingsJSON, section: "mappings")
             let masquerade = try json["masquerade"].map { value throws(MappingError) in try MappingFile.masquerade(from: value) }
-            return StateDocument(mappings: mappings, masquerade: masquerade ?? [])
+            return StateDocument(mappings: mappings, masquerade: masquerade)
         default:
             throw .invalid("mapping file must be a JSON object {\"mappings\": [...], \"masquerade\": [...]} as 'nftfwd ls --json' prints, or an array of mappings")
         }

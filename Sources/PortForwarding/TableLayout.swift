@@ -17,18 +17,13 @@ import NFTables
 ///     iifname != "lo" ip daddr 127.0.0.0/8 counter drop       CVE-2020-8558: loopback from outside
 ///     iifname != "lo" ip6 daddr ::1 counter drop
 ///   }
-///   chain tag { type filter hook prerouting priority dstnat - 1
-///     ct state ! new return
-///     meta nfproto ipv4 meta l4proto . th dport @dnat4_any ct label set 100     ours, about to be DNAT'd
-///     ... the same for dnat4_addr, dnat6_any, dnat6_addr
-///   }
 ///   chain publish {
 ///     fib daddr type != local return       only traffic to this host's own addresses
 ///     ip daddr 127.0.0.0/8 return          never DNAT loopback (CVE-2020-8558 class)
 ///     ip6 daddr ::1 return
-///     meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4_any
-///     meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
-///     ... the same two for IPv6
+///     meta nfproto ipv4 ct label set 100 dnat ip to meta l4proto . th dport map @dnat4_any
+///     meta nfproto ipv4 ct label set 100 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
+///     ... the same two for IPv6      (the label is set only when the map has the key: see publishRules)
 ///   }
 ///   chain prerouting { type nat hook prerouting priority dstnat; jump publish }
 ///   chain output     { type nat hook output priority -100; jump publish }
@@ -50,7 +45,7 @@ import NFTables
 /// Hairpin: a connection DNAT'd back out of the interface it came in on (a container reaching
 /// a port published on the host, served by itself or by a neighbour on the same bridge) would
 /// get its reply straight from the target, with the target's address, and drop it. The
-/// `tag` chain labels a new connection to one of our DNAT keys; the `hairpin` chain sees the
+/// DNAT rules label the connections they translate; the `hairpin` chain sees the
 /// packet after DNAT, asks the routing table whether the new destination is reached through
 /// the input interface, and if so labels the connection again; `postrouting` masquerades it.
 /// Labels belong to the connection (not the packet), so packet marks and routing are left to
@@ -123,7 +118,7 @@ public struct TableLayout: Sendable {
 
     /// Conntrack labels (bits of the connection's 128-bit label set, kept with the connection,
     /// never on packets, so neither routing nor other users of packet marks see them):
-    /// `published`: a new connection to a key of one of our DNAT maps (set by `tag`);
+    /// `published`: a connection our DNAT rules translated (set by them, in `publish`);
     /// `hairpin`: such a connection, DNAT'd back out of the interface it came in by (set by
     /// `hairpin`, read by `postrouting`, which masquerades it).
     public static let publishedLabel = 100
@@ -204,7 +199,6 @@ public struct TableLayout: Sendable {
     public static var chains: [ChainSpec] {
         [
             ChainSpec(name: "guard", base: .init(type: "filter", hook: .prerouting, priority: -300)),
-            ChainSpec(name: "tag", base: .init(type: "filter", hook: .prerouting, priority: -101)),
             ChainSpec(name: publishChain),
             ChainSpec(name: "prerouting", base: .init(type: "nat", hook: .prerouting, priority: -100)),
             ChainSpec(name: "output", base: .init(type: "nat", hook: .output, priority: -100)),
@@ -217,6 +211,17 @@ public struct TableLayout: Sendable {
     static func hostOrder(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
 
     public static var rules: [(rule: RuleSpec, what: String)] {
+        guardRules + publishRules(labelled: true) + hairpinRules + postroutingRules
+    }
+
+    /// The publish chain and its two jumps. Each DNAT rule labels the connection it
+    /// translates (`ct label set 100`, between the map lookup and the nat expression, so only
+    /// a found key labels, and the lookup stays the only one: element counters count each
+    /// connection once). nftfwd 0.1 wrote them without the label (`labelled: false`), which
+    /// `TableUpgrade` recognises.
+    static func publishRules(labelled: Bool) -> [(rule: RuleSpec, what: String)] {
+        let label: [Expression] = labelled ? [.immediate(.r3, labelBits(publishedLabel)), .conntrackSet(.labels, from: .r3)] : []
+        let labelText = labelled ? "ct label set \(publishedLabel) " : ""
         let th = Expression.payload(.transport, offset: 2, length: 2, into: .r1)
         func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
         let v4 = nfproto(2), v6 = nfproto(10)    // NFPROTO_IPV4/6; fib's [2, 0, 0, 0] is RTN_LOCAL
@@ -237,28 +242,28 @@ public struct TableLayout: Sendable {
             // packet (add and apply refuse overlaps), so the order changes no verdict.
             (RuleSpec(chain: publishChain, v4 + [
                 .meta(.l4proto, into: .r1), dport(.reg32(1)),
-                .lookup(map: MapName.dnat4Any.rawValue, from: .r1, into: .r1),
+                .lookup(map: MapName.dnat4Any.rawValue, from: .r1, into: .r1)] + label + [
                 .nat(.dnat, family: .ipv4, address: .r1, port: .reg32(1))]),
-             "dnat ip to meta l4proto . th dport map @dnat4_any"),
+             "\(labelText)dnat ip to meta l4proto . th dport map @dnat4_any"),
             (RuleSpec(chain: publishChain, v4 + [
                 .payload(.network, offset: 16, length: 4, into: .r1), .meta(.l4proto, into: .reg32(1)), dport(.reg32(2)),
-                .lookup(map: MapName.dnat4Addr.rawValue, from: .r1, into: .r1),
+                .lookup(map: MapName.dnat4Addr.rawValue, from: .r1, into: .r1)] + label + [
                 .nat(.dnat, family: .ipv4, address: .r1, port: .reg32(1))]),
-             "dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr"),
+             "\(labelText)dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr"),
             (RuleSpec(chain: publishChain, v6 + [
                 .meta(.l4proto, into: .r1), dport(.reg32(1)),
-                .lookup(map: MapName.dnat6Any.rawValue, from: .r1, into: .r1),
+                .lookup(map: MapName.dnat6Any.rawValue, from: .r1, into: .r1)] + label + [
                 .nat(.dnat, family: .ipv6, address: .r1, port: .reg32(4))]),
-             "dnat ip6 to meta l4proto . th dport map @dnat6_any"),
+             "\(labelText)dnat ip6 to meta l4proto . th dport map @dnat6_any"),
             (RuleSpec(chain: publishChain, v6 + [
                 .payload(.network, offset: 24, length: 16, into: .r1), .meta(.l4proto, into: .reg32(4)), dport(.reg32(5)),
-                .lookup(map: MapName.dnat6Addr.rawValue, from: .r1, into: .r1),
+                .lookup(map: MapName.dnat6Addr.rawValue, from: .r1, into: .r1)] + label + [
                 .nat(.dnat, family: .ipv6, address: .r1, port: .reg32(4))]),
-             "dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr"),
+             "\(labelText)dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr"),
             (RuleSpec(chain: "prerouting", [.verdict(.jump(publishChain))]), "jump publish"),
             (RuleSpec(chain: "output", [.verdict(.jump(publishChain))]), "jump publish"),
         ]
-        return guardRules + tagRules + rules.map { (rule: $0.0, what: $0.1) } + hairpinRules + postroutingRules
+        return rules.map { (rule: $0.0, what: $0.1) }
     }
 
     /// A packet for 127.0.0.0/8 or ::1 that did not come from `lo` came from a neighbour that
@@ -275,32 +280,6 @@ public struct TableLayout: Sendable {
             (RuleSpec(chain: "guard", notLo + nfproto(10) + [.payload(.network, offset: 24, length: 16, into: .r1), .compare(.r1, .eq, loopback6),
                                                              .counter, .verdict(.drop)]),
              "iifname != \"lo\" ip6 daddr ::1 counter drop"),
-        ]
-    }
-
-    /// Just before DNAT: a new connection to a key of a DNAT map gets the `published` label,
-    /// so `hairpin` acts on nftfwd's own DNAT only (the map lookups are those of `publish`).
-    static var tagRules: [(rule: RuleSpec, what: String)] {
-        let th = { (r: Register) in Expression.payload(.transport, offset: 2, length: 2, into: r) }
-        func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
-        let label: [Expression] = [.immediate(.r1, labelBits(publishedLabel)), .conntrackSet(.labels, from: .r1)]
-        let setLabel = "ct label set \(publishedLabel)"
-        return [
-            (RuleSpec(chain: "tag", [.conntrack(.state, into: .r1), .bitwise(.r1, mask: hostOrder(8), xor: hostOrder(0)),
-                                     .compare(.r1, .eq, hostOrder(0)), .verdict(.return)]),
-             "ct state ! new return"),
-            (RuleSpec(chain: "tag", nfproto(2) + [.meta(.l4proto, into: .r1), th(.reg32(1)),
-                                                  .member(set: MapName.dnat4Any.rawValue, from: .r1)] + label),
-             "meta nfproto ipv4 meta l4proto . th dport @dnat4_any \(setLabel)"),
-            (RuleSpec(chain: "tag", nfproto(2) + [.payload(.network, offset: 16, length: 4, into: .r1), .meta(.l4proto, into: .reg32(1)), th(.reg32(2)),
-                                                  .member(set: MapName.dnat4Addr.rawValue, from: .r1)] + label),
-             "meta nfproto ipv4 ip daddr . meta l4proto . th dport @dnat4_addr \(setLabel)"),
-            (RuleSpec(chain: "tag", nfproto(10) + [.meta(.l4proto, into: .r1), th(.reg32(1)),
-                                                   .member(set: MapName.dnat6Any.rawValue, from: .r1)] + label),
-             "meta nfproto ipv6 meta l4proto . th dport @dnat6_any \(setLabel)"),
-            (RuleSpec(chain: "tag", nfproto(10) + [.payload(.network, offset: 24, length: 16, into: .r1), .meta(.l4proto, into: .reg32(4)), th(.reg32(5)),
-                                                   .member(set: MapName.dnat6Addr.rawValue, from: .r1)] + label),
-             "meta nfproto ipv6 ip6 daddr . meta l4proto . th dport @dnat6_addr \(setLabel)"),
         ]
     }
 

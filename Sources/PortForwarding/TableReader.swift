@@ -136,6 +136,14 @@ public struct TableReader {
         for chain in expectedChains {
             let expected = TableLayout.rules.filter { $0.rule.chain == chain.name }
             let actual = rules.filter { $0.chain == chain.name }
+            if chain.name == TableLayout.publishChain {
+                // nftfwd 0.1's publish rules, which did not label: replaced by the next change.
+                let older = TableLayout.publishRules(labelled: false).filter { $0.rule.chain == chain.name }
+                if actual.map(\.expressions) == older.map({ $0.rule.expressions.map(\.fingerprint) }) {
+                    upgrade.publishRuleHandles = actual.map(\.handle)
+                    continue
+                }
+            }
             guard actual.count == expected.count else {
                 throw foreign("chain '\(chain.name)' has \(actual.count) rules where nftfwd wrote \(expected.count)")
             }
@@ -146,6 +154,7 @@ public struct TableReader {
         // An earlier layout lacks all of the later additions, never some of them.
         if !upgrade.isEmpty && !upgrade.isWholeStep {
             let missing = upgrade.chains.map { "chain '\($0.name)'" } + upgrade.sets.map { "set '\($0.name)'" }
+            if missing.isEmpty { throw foreign("chain 'publish' has nftfwd 0.1's rules in a table of a later layout") }
             throw foreign("\(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") missing")
         }
         return upgrade

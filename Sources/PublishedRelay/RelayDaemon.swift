@@ -93,25 +93,24 @@ public final class RelayDaemon {
         // Two loops share the accepting on two or more CPUs (short connections were 1.3x
         // faster so in the relay benchmark); one is enough on a single CPU.
         let engine = try RelayEngine(loops: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 ? 2 : 1)
+        try engine.start()
+        defer { engine.stop() }
+        // Each server is stopped (its socket closed) however the start-up below ends.
         let status = try StatusServer(table: table) { [state, table, restoreFrom = restorer?.path] in
             RelayDaemon.status(state: state, engine: engine, table: table, restoreFrom: restoreFrom)
         }
+        defer { status.stop() }
         let metrics = try metricsAddress.map { address in
             try MetricsServer(address: address) { [state, table, layout] in
                 RelayMetrics.render(status: RelayDaemon.status(state: state, engine: engine, table: table), layout: layout)
             }
         }
-        try engine.start()
+        defer { metrics?.stop() }
         try status.start()
         try metrics?.start()
         let restoring = restorer.map { " and keeping it equal to \($0.path)" } ?? ""
         log("following table inet \(table)\(restoring) (status: @\(StatusChannel.name(table: table)))")
         if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
-        defer {
-            metrics?.stop()
-            status.stop()
-            engine.stop()
-        }
 
         var generation: UInt32?
         var lastRetry = monotonicNow()

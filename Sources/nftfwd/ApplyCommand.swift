@@ -10,9 +10,9 @@ struct ApplyCommand: ParsableCommand {
         FILE is the JSON that 'nftfwd ls --json' prints ('-' reads standard input): \
         {"mappings": [{"proto": "tcp", "host": "8080", "target": "10.0.0.2:80", "comment": "web"}], \
         "masquerade": [{"subnet": "10.88.0.0/24", "out-not": "br0"}]}. What is already in the \
-        table stays untouched (counters keep counting), the rest is added or removed. A bare \
-        array of mappings is read too; it leaves masquerade rules as they are. One bad entry and \
-        nothing changes. --save also writes the result to the saved file ('nftfwd save').
+        table stays untouched (counters keep counting), the rest is added or removed. Without \
+        "masquerade" (or as a bare array of mappings) the masquerade rules are left as they are. \
+        One bad entry and nothing changes. --save also writes the result to the saved file ('nftfwd save').
 
         Examples:
           nftfwd ls --json > published.json; nftfwd apply published.json

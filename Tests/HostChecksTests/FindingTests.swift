@@ -5,6 +5,10 @@ import PortForwarding
 
 /// The decisions of the checks, from given facts (no kernel needed). The kernel tests
 /// (DoctorTests) make each check fire and pass on a real namespace.
+/// The decisions are pure: no address counts as this host's (the machine running the tests
+/// may well have the test targets' addresses).
+private let notLocal: @Sendable (IPAddress) -> Bool = { _ in false }
+
 @Suite("Host checks: decisions")
 struct FindingTests {
     func mapping(_ host: String, _ target: String, _ proto: String = "tcp") throws -> Mapping {
@@ -16,15 +20,15 @@ struct FindingTests {
         let mappings = [try mapping("8080", "10.0.0.2:80"), try mapping("53", "10.0.0.3:53", "udp"),
                         try mapping("8000-8001", "10.0.0.2:9000-9001"), try mapping("9000", "10.0.0.4:80"),
                         try mapping("127.0.0.1:6379", "10.0.0.2:6379"), try mapping("[::]:8080", "10.0.0.2:80")]
-        let off = Forwarding.findings(for: mappings, enabled: { _ in false }, flagHint: "X")
+        let off = Forwarding.findings(for: mappings, enabled: { _ in false }, flagHint: "X", isLocal: notLocal)
         #expect(off.map(\.status) == [.fail, .ok])
         #expect(off[0].message == "net.ipv4.ip_forward is 0: traffic from other hosts to 8080/tcp, 53/udp, 8000-8001/tcp and 1 more will not reach their targets")
         #expect(off[0].fix == "enable it with 'sysctl -w net.ipv4.ip_forward=1' or X")
         #expect(off[1].message == "net.ipv6.conf.all.forwarding is 0; no ipv6 mapping goes through the kernel")
-        #expect(Forwarding.families(needed: mappings) == [.ipv4])
+        #expect(Forwarding.families(needed: mappings, isLocal: notLocal) == [.ipv4])
         // Relay-only mappings (loopback, IPv6 to IPv4) never need forwarding.
-        #expect(Forwarding.families(needed: Array(mappings.suffix(2))) == [])
-        let unknown = Forwarding.findings(for: [try mapping("[::]:80", "[fd00::2]:80")], enabled: { _ in nil }, flagHint: "X")
+        #expect(Forwarding.families(needed: Array(mappings.suffix(2)), isLocal: notLocal) == [])
+        let unknown = Forwarding.findings(for: [try mapping("[::]:80", "[fd00::2]:80")], enabled: { _ in nil }, flagHint: "X", isLocal: notLocal)
         #expect(unknown.map(\.status) == [.ok, .fail])
         #expect(unknown[1].message.hasPrefix("net.ipv6.conf.all.forwarding cannot be read (is ipv6 disabled?)"))
     }
@@ -65,12 +69,12 @@ struct FindingTests {
         let fw = ForwardDropChain(family: .inet, table: "fw", chain: "forward", acceptsDNAT: false)
         let iptables = ForwardDropChain(family: .ipv4, table: "filter", chain: "FORWARD", acceptsDNAT: false)
         let v6only = ForwardDropChain(family: .ipv6, table: "fw6", chain: "fwd", acceptsDNAT: false)
-        let found = ForwardFilter.findings(chains: [iptables, fw, v6only], mappings: v4)
+        let found = ForwardFilter.findings(chains: [iptables, fw, v6only], mappings: v4, isLocal: notLocal)
         #expect(found.map(\.status) == [.warn, .warn])
         #expect(found[0].fix == "accept DNAT'd connections there with 'iptables -I FORWARD -m conntrack --ctstate DNAT -j ACCEPT'")
         #expect(found[1].fix == "accept DNAT'd connections there with 'nft insert rule inet fw forward ct status dnat accept'")
-        #expect(ForwardFilter.findings(chains: [v6only], mappings: v4).map(\.status) == [.ok])
-        #expect(ForwardFilter.findings(chains: [fw], mappings: [try mapping("127.0.0.1:80", "10.0.0.2:80")]).map(\.status) == [.ok])
+        #expect(ForwardFilter.findings(chains: [v6only], mappings: v4, isLocal: notLocal).map(\.status) == [.ok])
+        #expect(ForwardFilter.findings(chains: [fw], mappings: [try mapping("127.0.0.1:80", "10.0.0.2:80")], isLocal: notLocal).map(\.status) == [.ok])
     }
 
     @Test("nat-support fails with the kernel's first objection")

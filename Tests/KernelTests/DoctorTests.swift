@@ -76,6 +76,10 @@ struct DoctorTests {
         // A relay-only mapping is never forwarded: no warning.
         #expect(try lab.nftfwdOK("add", "127.0.0.1:6379", "198.18.2.2:6379").stderr == "")
         try lab.nftfwdOK("rm", "127.0.0.1:6379")
+        // Nor is one to an address of this host (DNAT'd traffic is delivered here).
+        try lab.net.sh(lab.host, "ip addr add 198.18.3.1/32 dev lo")
+        #expect(try lab.nftfwdOK("add", "8443", "198.18.3.1:443").stderr == "")
+        try lab.nftfwdOK("rm", "8443")
 
         var report = try Self.doctor(lab)
         #expect(report.statuses("ipv4-forwarding") == ["fail"])

@@ -129,25 +129,14 @@ struct ListingTests {
 
             """,
             """
-            \tchain tag {
-            \t\ttype filter hook prerouting priority dstnat - 1; policy accept;
-            \t\tct state ! new return
-            \t\tmeta nfproto ipv4 meta l4proto . th dport @dnat4_any ct label set 100
-            \t\tip daddr . meta l4proto . th dport @dnat4_addr ct label set 100
-            \t\tmeta nfproto ipv6 meta l4proto . th dport @dnat6_any ct label set 100
-            \t\tip6 daddr . meta l4proto . th dport @dnat6_addr ct label set 100
-            \t}
-
-            """,
-            """
             \tchain publish {
             \t\tfib daddr type != local return
             \t\tip daddr 127.0.0.0/8 return
             \t\tip6 daddr ::1 return
-            \t\tmeta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4_any
-            \t\tdnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
-            \t\tmeta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @dnat6_any
-            \t\tdnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+            \t\tmeta nfproto ipv4 ct label set 100 dnat ip to meta l4proto . th dport map @dnat4_any
+            \t\tmeta nfproto ipv4 ct label set 100 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
+            \t\tmeta nfproto ipv6 ct label set 100 dnat ip6 to meta l4proto . th dport map @dnat6_any
+            \t\tmeta nfproto ipv6 ct label set 100 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
             \t}
 
             """,

@@ -77,12 +77,17 @@ struct MasqueradeTests {
         let text = MappingFile.render(snapshot)
         #expect(try StateDocument.parse(text) == StateDocument(mappings: [mapping], masquerade: rules))
         #expect(try StateDocument.parse(#"[{"host": "8080", "target": "10.88.0.2:80"}]"#) == StateDocument(mappings: [mapping], masquerade: nil))
-        #expect(try StateDocument.parse(#"{"masquerade": []}"#) == StateDocument(mappings: [], masquerade: []))
+        #expect(try StateDocument.parse(#"{"mappings": [], "masquerade": []}"#) == StateDocument(mappings: [], masquerade: []))
+        // No "masquerade": the rules are left alone; no "mappings": refused, not "remove them all".
+        #expect(try StateDocument.parse(#"{"mappings": []}"#) == StateDocument(mappings: [], masquerade: nil))
+        #expect(throws: MappingError.invalid(#"the document has no "mappings" (write "mappings": [] to remove every mapping)"#)) {
+            try StateDocument.parse(#"{"masquerade": []}"#)
+        }
         #expect(throws: MappingError.invalid("masquerade entry 1: subnet '10.88.0.1/24' has host bits set: did you mean 10.88.0.0/24?")) {
-            try StateDocument.parse(#"{"masquerade": [{"subnet": "10.88.0.1/24"}]}"#)
+            try StateDocument.parse(#"{"mappings": [], "masquerade": [{"subnet": "10.88.0.1/24"}]}"#)
         }
         #expect(throws: MappingError.invalid("masquerade entry 1: unknown field 'out' (known: out-not, subnet)")) {
-            try StateDocument.parse(#"{"masquerade": [{"subnet": "10.88.0.0/24", "out": "br0"}]}"#)
+            try StateDocument.parse(#"{"mappings": [], "masquerade": [{"subnet": "10.88.0.0/24", "out": "br0"}]}"#)
         }
     }
 }

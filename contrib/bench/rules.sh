@@ -73,22 +73,14 @@ table inet nftfwd {
     iifname != "lo" ip daddr 127.0.0.0/8 counter drop
     iifname != "lo" ip6 daddr ::1 counter drop
   }
-  chain tag {
-    type filter hook prerouting priority dstnat - 1; policy accept;
-    ct state ! new return
-    meta nfproto ipv4 meta l4proto . th dport @dnat4_any ct label set 100
-    ip daddr . meta l4proto . th dport @dnat4_addr ct label set 100
-    meta nfproto ipv6 meta l4proto . th dport @dnat6_any ct label set 100
-    ip6 daddr . meta l4proto . th dport @dnat6_addr ct label set 100
-  }
   chain publish {
     fib daddr type != local return
     ip daddr 127.0.0.0/8 return
     ip6 daddr ::1 return
-    meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4_any
-    dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
-    meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @dnat6_any
-    dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
+    meta nfproto ipv4 ct label set 100 dnat ip to meta l4proto . th dport map @dnat4_any
+    meta nfproto ipv4 ct label set 100 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
+    meta nfproto ipv6 ct label set 100 dnat ip6 to meta l4proto . th dport map @dnat6_any
+    meta nfproto ipv6 ct label set 100 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6_addr
   }
   chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump publish; }
   chain output { type nat hook output priority -100; policy accept; jump publish; }

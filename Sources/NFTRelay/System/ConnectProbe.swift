@@ -4,7 +4,7 @@ import Glibc
 
 /// Whether something accepts TCP connections at each of a few addresses: non-blocking
 /// connects started together, awaited with one `poll(2)` loop, closed as soon as answered
-/// (with a RST, so the service sees no half-open connection). `nftfwd doctor` uses it on the
+/// (an orderly close, FIN: a service that greets its clients saw a reset kill it). `nftfwd doctor` uses it on the
 /// targets of published mappings.
 public enum ConnectProbe {
     public enum Outcome: Sendable, Equatable {
