@@ -63,7 +63,13 @@ public enum Sysctl {
 public struct SysctlError: Error, CustomStringConvertible {
     public var name: String
     public var errno: Int32
+    /// What was already done when the setting failed (e.g. "8080/tcp is published"), if anything.
+    public var after: String?
+    public init(name: String, errno: Int32, after: String? = nil) {
+        self.name = name; self.errno = errno; self.after = after
+    }
     public var description: String {
-        "cannot set \(name): \(String(cString: strerror(errno)))"
+        let reason = "cannot set \(name): \(String(cString: strerror(errno)))"
+        return after.map { "\($0), but \(reason); set it with 'sysctl -w \(name)=1'" } ?? reason
     }
 }

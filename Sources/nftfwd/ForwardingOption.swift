@@ -13,7 +13,14 @@ struct ForwardingOption: ParsableArguments {
     func apply(to mappings: [Mapping], table: String, command: String) throws {
         if enableForwarding {
             for family in Forwarding.families(needed: mappings) where Forwarding.isEnabled(family) != true {
-                try Forwarding.enable(family)
+                do {
+                    try Forwarding.enable(family)
+                } catch {
+                    // The publish itself stands: say so, not only what failed.
+                    var failure = error
+                    failure.after = "the change is made"
+                    throw failure
+                }
                 Console.out("set \(Forwarding.setting(family))=1\n")
             }
         }
