@@ -128,6 +128,39 @@ struct IptablesImportTests {
         #expect(result.note(.caveat, line: 12)?.text.contains("reached from OUTPUT only") == true)
     }
 
+    @Test("of two rules for one port, the one iptables evaluates first wins, not the one printed first: jumps and gotos are followed where they stand")
+    func evaluationOrder() throws {
+        // iptables-save prints PREROUTING's rules before DOCKER's, EDGE's and MASQ's, but the
+        // jump at line 10 runs DOCKER's rules before the DNAT at line 11, the goto at line 12
+        // runs EDGE's before the DNAT at line 13, and POSTROUTING's jump at line 15 runs MASQ's
+        // before the subnet rule at line 16.
+        let result = try IptablesImport.read(savedRules("docker-shaped-evaluation-order.txt"))
+        #expect(result.labels == ["8080/tcp -> 172.17.0.2:80", "9090/tcp -> 172.17.0.3:90"])
+        #expect(result.masquerade.map(\.description) == ["10.1.2.0/24 out-not br0"])
+        #expect(result.notes(.notImported).map(\.lines) == [[11], [13], [16]])
+        #expect(result.note(.notImported, line: 11)?.text
+                == "8080/tcp -> 10.0.0.9:80 claims the packets of 8080/tcp -> 172.17.0.2:80 from line 18, which iptables applies first (the first matching rule wins); an nftfwd mapping cannot share them")
+        #expect(result.note(.notImported, line: 13)?.text.contains("of 9090/tcp -> 172.17.0.3:90 from line 19, which iptables applies first") == true)
+        #expect(result.note(.notImported, line: 16)?.text.contains("overlaps") == true)
+    }
+
+    @Test("a hand-made save: a DNAT after a jump loses to the chain jumped to, though its line comes first")
+    func evaluationOrderInline() throws {
+        let save = """
+            *nat
+            :PREROUTING ACCEPT [0:0]
+            :DOCKER - [0:0]
+            -A PREROUTING -j DOCKER
+            -A PREROUTING -p udp -m udp --dport 5353 -j DNAT --to-destination 10.0.0.9:53
+            -A DOCKER -p udp -m udp --dport 5353 -j DNAT --to-destination 172.17.0.2:53
+            COMMIT
+
+            """
+        let result = try IptablesImport.read(save)
+        #expect(result.labels == ["5353/udp -> 172.17.0.2:53"])
+        #expect(result.note(.notImported, line: 5)?.text.contains("from line 6, which iptables applies first") == true)
+    }
+
     @Test("ip6tables-save gives IPv6 mappings; ::1 is loopback-bound without the IPv4-only CVE note")
     func ipv6() throws {
         let result = try IptablesImport.read(savedRules("docker-shaped-v6.txt"))
@@ -152,7 +185,7 @@ struct IptablesImportTests {
 
     @Test("every chain and rule line of every saved file is accounted for in the report", arguments: [
         "docker-20.10-userland-proxy.txt", "docker-20.10-no-userland-proxy.txt", "docker-shaped-with-filter.txt",
-        "docker-shaped-v6.txt", "tricky-v4-counters.txt", "more-v4.txt",
+        "docker-shaped-v6.txt", "tricky-v4-counters.txt", "more-v4.txt", "docker-shaped-evaluation-order.txt",
     ])
     func nothingSilentlyDropped(file: String) throws {
         let text = savedRules(file)

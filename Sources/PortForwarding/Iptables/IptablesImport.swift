@@ -77,6 +77,8 @@ struct ImportAnalysis {
         /// The first rule's text.
         var rule: String
         var hooks: Set<NatHook>
+        /// Where the first rule comes in the order iptables evaluates rules (`evaluationOrder`).
+        var rank: Int
         /// Some path reaches the rule without a "traffic to this host" condition.
         var catchesTransit: Bool
         var caveats: [String]
@@ -84,11 +86,14 @@ struct ImportAnalysis {
 
     var notes: [ImportNote] = []
     var candidates: [Candidate] = []
-    var masquerades: [(rule: MasqueradeRule, lines: [Int], text: String)] = []
+    var masquerades: [(rule: MasqueradeRule, lines: [Int], text: String, rank: Int)] = []
+    /// Rank of each rule line in the order iptables evaluates rules (`evaluationOrder`).
+    var order: [Int: Int] = [:]
 
     mutating func read(nat table: IptablesSave.Table) {
         let chainNames = Set(table.chains.map(\.name))
         let rules = table.rules.map { IptablesRule($0, chains: chainNames) }
+        order.merge(Self.evaluationOrder(rules: rules)) { first, _ in first }
 
         var declarations: [Int] = []
         for chain in table.chains {
@@ -178,6 +183,29 @@ struct ImportAnalysis {
             }
         }
         return (reach, blocked.mapValues { Array(Set($0)).sorted() })
+    }
+
+    /// The rank of every rule reached from a built-in chain in the order iptables evaluates
+    /// them: PREROUTING, then OUTPUT, then POSTROUTING, each walked depth-first, a jump or goto
+    /// entering its chain where it stands (the rules after it come after the whole chain it
+    /// leads to). This is what "the first matching rule" means, not the order of the lines:
+    /// iptables-save prints each chain's rules together, so `-A PREROUTING -j DOCKER` followed
+    /// by a PREROUTING DNAT is printed before DOCKER's rules although DOCKER's come first.
+    /// A chain is numbered where it is first entered (which also ends a loop of jumps).
+    static func evaluationOrder(rules: [IptablesRule]) -> [Int: Int] {
+        var byChain: [String: [IptablesRule]] = [:]
+        for rule in rules { byChain[rule.chain, default: []].append(rule) }
+        var rank: [Int: Int] = [:]
+        var entered: Set<String> = []
+        func walk(_ chain: String) {
+            guard entered.insert(chain).inserted else { return }
+            for rule in byChain[chain] ?? [] {
+                rank[rule.line] = rank.count
+                if case .chain(let target, _) = rule.target { walk(target) }
+            }
+        }
+        for hook in [NatHook.prerouting, .output, .postrouting] { walk(hook.rawValue) }
+        return rank
     }
 
     /// Nil when every condition of a jump is one nftfwd understands (traffic to local
@@ -309,7 +337,7 @@ struct ImportAnalysis {
                 mappingCaveats.append("reached from PREROUTING, the rule also forwarded packets other hosts sent to \(address) (the CVE-2020-8558 hole); nftfwd serves \(address) to this host's own clients only, through 'nftfwd relay'")
             }
             candidates.append(Candidate(mapping: mapping, lines: [rule.line], rule: rule.text, hooks: Set(natPaths.map(\.hook)),
-                                        catchesTransit: catchesTransit, caveats: mappingCaveats))
+                                        rank: order[rule.line] ?? Int.max, catchesTransit: catchesTransit, caveats: mappingCaveats))
         }
     }
 
@@ -355,8 +383,9 @@ struct ImportAnalysis {
             }
             if let i = masquerades.firstIndex(where: { $0.rule == imported }) {
                 masquerades[i].lines.append(rule.line)
+                masquerades[i].rank = min(masquerades[i].rank, order[rule.line] ?? Int.max)
             } else {
-                masquerades.append((imported, [rule.line], rule.text))
+                masquerades.append((imported, [rule.line], rule.text, order[rule.line] ?? Int.max))
             }
             return
         }
@@ -398,6 +427,8 @@ struct ImportAnalysis {
     // MARK: - The result
 
     mutating func finish() -> IptablesImport {
+        // "First" is first in the order iptables evaluates the rules, not in the order of the lines.
+        let candidates = candidates.enumerated().sorted { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }.map(\.element)
         // The same mapping from several rules (a PREROUTING and an OUTPUT rule, say) is one.
         var merged: [Candidate] = []
         var byLabel: [String: Int] = [:]
@@ -455,7 +486,8 @@ struct ImportAnalysis {
         }
         // Overlapping subnets: the first rule is the one iptables applies.
         var masquerade: [MasqueradeRule] = []
-        for (rule, lines, text) in masquerades {
+        let masquerades = masquerades.enumerated().sorted { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }.map(\.element)
+        for (rule, lines, text, _) in masquerades {
             do {
                 try MasqueradeRule.checkNoOverlaps(masquerade + [rule])
                 masquerade.append(rule)
