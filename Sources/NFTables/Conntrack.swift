@@ -7,7 +7,8 @@ import Glibc
 ///
 /// `source`/`destination` are the original direction: who sent the first packet, and to which
 /// address and port (before any DNAT). `replySource` is where replies come from: for a flow
-/// the kernel DNATed, the target it was sent to.
+/// the kernel DNATed, the target it was sent to. `replyDestination` is where replies go: for
+/// a flow the kernel masqueraded (or SNATed), the address it gave as source, not `source`.
 public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     /// `.ipv4` or `.ipv6`.
     public var family: Family
@@ -19,11 +20,12 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     public var destinationPort: UInt16
     public var replySource: [UInt8]
     public var replySourcePort: UInt16
+    public var replyDestination: [UInt8]
     /// The kernel's id of the entry (CTA_ID): a new entry for the same tuple has another one.
     public var id: UInt32
 
     public init(family: Family, proto: UInt8, source: [UInt8], sourcePort: UInt16, destination: [UInt8],
-                destinationPort: UInt16, replySource: [UInt8], replySourcePort: UInt16, id: UInt32) {
+                destinationPort: UInt16, replySource: [UInt8], replySourcePort: UInt16, replyDestination: [UInt8], id: UInt32) {
         self.family = family
         self.proto = proto
         self.source = source
@@ -32,8 +34,12 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
         self.destinationPort = destinationPort
         self.replySource = replySource
         self.replySourcePort = replySourcePort
+        self.replyDestination = replyDestination
         self.id = id
     }
+
+    /// The kernel translated the source (masquerade, SNAT): replies go to another address.
+    public var sourceIsTranslated: Bool { !replyDestination.isEmpty && replyDestination != source }
 
     public var description: String {
         func text(_ a: [UInt8], _ port: UInt16) -> String {
@@ -41,22 +47,33 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
             return (a.count == 16 ? "[\(address)]" : address) + ":\(port)"
         }
         return "proto \(proto) \(text(source, sourcePort)) -> \(text(destination, destinationPort))"
-            + " (replies from \(text(replySource, replySourcePort)), id \(id))"
+            + " (replies from \(text(replySource, replySourcePort)) to \(Conntrack.text(of: replyDestination)), id \(id))"
     }
 }
 
-/// Which entries `Conntrack.deleteFlows` deletes: those of `family` and `proto` whose original
-/// direction went to one of `destinations` (address bytes, 4 or 16) on one of `ports`, except
-/// those whose replies come from the peer `spared` names for their destination port.
+/// Which entries `Conntrack.deleteFlows` deletes: those of `family` and `proto` that meet every
+/// condition the filter names, in their original direction. A published port's flows: to one
+/// of `destinations` on one of `ports`, except those whose replies come from the peer `spared`
+/// names for their destination port. A masquerade rule's flows: from `sourceSubnet`, and if
+/// `sourceTranslated` is set, only those whose source the kernel did (or did not) translate.
+/// A filter that names neither destination ports nor a source subnet selects nothing: no
+/// filter ever empties the whole table.
 public struct ConntrackFilter: Sendable, Hashable {
     public var family: Family
     public var proto: UInt8
-    public var destinations: Set<[UInt8]>
-    public var ports: Set<UInt16>
+    /// Original destination addresses (4 or 16 bytes each); nil: any.
+    public var destinations: Set<[UInt8]>?
+    /// Original destination ports; nil: any.
+    public var ports: Set<UInt16>?
+    /// The subnet the original source lies in; nil: any.
+    public var sourceSubnet: ConntrackSubnet?
+    /// Whether the entry's source was translated (`ConntrackFlow.sourceIsTranslated`); nil: either.
+    public var sourceTranslated: Bool?
     /// Per destination port, where replies come from on the path that is right now (the
     /// target published for the port): such an entry is kept.
     public var spared: [UInt16: ConntrackPeer]
 
+    /// The flows to published ports.
     public init(family: Family, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>,
                 spared: [UInt16: ConntrackPeer] = [:]) {
         self.family = family
@@ -66,11 +83,44 @@ public struct ConntrackFilter: Sendable, Hashable {
         self.spared = spared
     }
 
+    /// The flows from a source subnet, to anywhere.
+    public init(family: Family, proto: UInt8, sourceSubnet: ConntrackSubnet, sourceTranslated: Bool?) {
+        self.family = family
+        self.proto = proto
+        self.sourceSubnet = sourceSubnet
+        self.sourceTranslated = sourceTranslated
+        self.spared = [:]
+    }
+
+    /// Names destination ports or a source subnet (else it selects nothing).
+    public var isBounded: Bool { ports != nil || sourceSubnet != nil }
+
     public func matches(_ flow: ConntrackFlow) -> Bool {
-        guard flow.family == family, flow.proto == proto, ports.contains(flow.destinationPort),
-              destinations.contains(flow.destination) else { return false }
+        guard isBounded, flow.family == family, flow.proto == proto else { return false }
+        if let ports, !ports.contains(flow.destinationPort) { return false }
+        if let destinations, !destinations.contains(flow.destination) { return false }
+        if let sourceSubnet, !sourceSubnet.contains(flow.source) { return false }
+        if let sourceTranslated, flow.sourceIsTranslated != sourceTranslated { return false }
         guard let peer = spared[flow.destinationPort] else { return true }
         return peer.address != flow.replySource || peer.port != flow.replySourcePort
+    }
+}
+
+/// An address prefix: `address` (4 or 16 bytes) and how many of its leading bits count.
+public struct ConntrackSubnet: Sendable, Hashable {
+    public var address: [UInt8]
+    public var prefixLength: Int
+    public init(address: [UInt8], prefixLength: Int) { self.address = address; self.prefixLength = prefixLength }
+
+    public func contains(_ other: [UInt8]) -> Bool {
+        guard other.count == address.count, prefixLength >= 0, prefixLength <= address.count * 8 else { return false }
+        for i in 0..<address.count {
+            let bits = min(8, prefixLength - i * 8)
+            if bits <= 0 { break }
+            let mask = UInt8(truncatingIfNeeded: 0xff << (8 - bits))
+            if other[i] & mask != address[i] & mask { return false }
+        }
+        return true
     }
 }
 
@@ -129,20 +179,27 @@ public final class Conntrack {
     }
 
     /// Filters of one family indexed by protocol and port, so that checking an entry costs a
-    /// hash lookup whether one mapping changed or the 5,000 an `apply` replaced.
+    /// hash lookup whether one mapping changed or the 5,000 an `apply` replaced; the few that
+    /// name no ports (a masquerade rule's source subnet) are checked against every entry.
     private struct Selection {
         private var filters: [UInt32: [ConntrackFilter]] = [:]
+        private var anyPort: [ConntrackFilter] = []
 
         init(_ all: [ConntrackFilter]) {
-            for filter in all where !filter.destinations.isEmpty {
-                for port in filter.ports { filters[Selection.key(filter.proto, port), default: []].append(filter) }
+            for filter in all where filter.isBounded && filter.destinations?.isEmpty != true {
+                if let ports = filter.ports {
+                    for port in ports { filters[Selection.key(filter.proto, port), default: []].append(filter) }
+                } else {
+                    anyPort.append(filter)
+                }
             }
         }
 
-        var isEmpty: Bool { filters.isEmpty }
+        var isEmpty: Bool { filters.isEmpty && anyPort.isEmpty }
 
         func selects(_ flow: ConntrackFlow) -> Bool {
             filters[Selection.key(flow.proto, flow.destinationPort)]?.contains { $0.matches(flow) } ?? false
+                || anyPort.contains { $0.matches(flow) }
         }
 
         private static func key(_ proto: UInt8, _ port: UInt16) -> UInt32 { UInt32(proto) << 16 | UInt32(port) }
@@ -208,7 +265,8 @@ public final class Conntrack {
         let flow = ConntrackFlow(family: family, proto: proto,
                                  source: source, sourcePort: original.sourcePort,
                                  destination: destination, destinationPort: original.destinationPort,
-                                 replySource: reply?.source ?? [], replySourcePort: reply?.sourcePort ?? 0, id: id)
+                                 replySource: reply?.source ?? [], replySourcePort: reply?.sourcePort ?? 0,
+                                 replyDestination: reply?.destination ?? [], id: id)
         return Entry(flow: flow, originalTuple: originalBytes, zone: zone)
     }
 

@@ -5,8 +5,10 @@ extension Publisher {
 
     /// Adds an outbound masquerade rule. Idempotent for the same rule; a different rule for an
     /// overlapping subnet (including the same subnet with another out-not interface) is refused.
+    /// Once added, UDP flows from the subnet that began unmasqueraded lose their conntrack
+    /// entries (`MasqueradeFlows`), so a stream that kept sending is masqueraded at once.
     public func addMasquerade(_ rule: MasqueradeRule) throws -> MasqueradeOutcome {
-        try retryingOnRestart {
+        let outcome = try retryingOnRestart { () throws -> MasqueradeOutcome in
             let generation = try nft.generation()
             let exists = try nft.tableExists(layout.table)
             var current: [MasqueradeRule] = []
@@ -25,12 +27,15 @@ extension Publisher {
             try commit(batch, generation)
             return .added
         }
+        if outcome == .added { clearStaleFlows(removed: [], added: [], masqueradeAdded: [rule]) }
+        return outcome
     }
 
     /// Removes the masquerade rule of exactly `subnet`. Returns it; throws `.notFound` if none.
+    /// UDP flows from the subnet that were masqueraded lose their conntrack entries.
     @discardableResult
     public func removeMasquerade(_ subnet: Subnet) throws -> MasqueradeRule {
-        try retryingOnRestart {
+        let rule = try retryingOnRestart { () throws -> MasqueradeRule in
             let generation = try nft.generation()
             var current: [MasqueradeRule] = []
             if try nft.tableExists(layout.table), try reader.verifyStructure().isEmpty {
@@ -46,6 +51,8 @@ extension Publisher {
             try commit(batch, generation)
             return rule
         }
+        clearStaleFlows(removed: [], added: [], masqueradeRemoved: [rule])
+        return rule
     }
 
     func addElements(of rule: MasqueradeRule, to batch: inout Batch) {

@@ -33,7 +33,8 @@ public final class Publisher {
     public var warn: ((String) -> Void)?
 
     /// Deletes the conntrack entries the filters select and returns how many it deleted; run
-    /// after every committed change of a UDP mapping (see `StaleFlows`). Ctnetlink over this
+    /// after every committed change of a UDP mapping or a masquerade rule (see `StaleFlows`,
+    /// `MasqueradeFlows`). Ctnetlink over this
     /// publisher's socket by default; nil keeps the entries (tests compare the two).
     public var flowCleaner: (([ConntrackFilter]) throws -> Int)?
 
@@ -169,7 +170,8 @@ public final class Publisher {
         let mappings = document.mappings
         try Publisher.checkNoConflicts(mappings)
         if let rules = document.masquerade { try MasqueradeRule.checkNoOverlaps(rules) }
-        let (summary, removed, added) = try retryingOnRestart { () throws -> (ApplySummary, [Mapping], [Mapping]) in
+        let (summary, removed, added, masqueradeGone, masqueradeNew) = try retryingOnRestart {
+            () throws -> (ApplySummary, [Mapping], [Mapping], [MasqueradeRule], [MasqueradeRule]) in
             let snapshot = try reader.snapshot()
             let current = Set(snapshot.mappings.map(\.mapping))
             let desired = Set(mappings)
@@ -181,7 +183,7 @@ public final class Publisher {
             let added = mappings.filter { !current.contains($0) }
             for mapping in removed { deleteElements(of: mapping, from: &batch) }
             for mapping in added { addElements(of: mapping, to: &batch) }
-            var masqueradeAdded = 0, masqueradeRemoved = 0
+            var masqueradeGone: [MasqueradeRule] = [], masqueradeNew: [MasqueradeRule] = []
             if let rules = document.masquerade {
                 let have = Set(snapshot.masquerade), want = Set(rules)
                 let gone = snapshot.masquerade.filter { !want.contains($0) }
@@ -190,42 +192,48 @@ public final class Publisher {
                 // added again in the same batch.
                 for rule in gone { deleteElements(of: rule, from: &batch) }
                 for rule in new { addElements(of: rule, to: &batch) }
-                masqueradeAdded = new.count
-                masqueradeRemoved = gone.count
+                masqueradeGone = gone
+                masqueradeNew = new
             }
             if !batch.isEmpty { try commit(batch, snapshot.generation) }
             return (ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count,
-                                 masqueradeAdded: masqueradeAdded, masqueradeRemoved: masqueradeRemoved), removed, added)
+                                 masqueradeAdded: masqueradeNew.count, masqueradeRemoved: masqueradeGone.count),
+                    removed, added, masqueradeGone, masqueradeNew)
         }
         // A mapping removed and added again with only its comment changed keeps its path.
         let addedLabels = Set(added.map(\.label)), removedLabels = Set(removed.map(\.label))
         clearStaleFlows(removed: removed.filter { !addedLabels.contains($0.label) },
-                        added: added.filter { !removedLabels.contains($0.label) })
+                        added: added.filter { !removedLabels.contains($0.label) },
+                        masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
         return summary
     }
 
     /// Deletes the whole table. Returns false if there was none. UDP flows to the mappings it
-    /// held lose their conntrack entries too, as after `rm` (a table nftfwd cannot read, which
+    /// held, and from the subnets it masqueraded, lose their conntrack entries too, as after
+    /// `rm` and `masquerade rm` (a table nftfwd cannot read, which
     /// flush is the documented way to remove, is deleted without that cleanup).
     @discardableResult
     public func flush() throws -> Bool {
         var removed: [Mapping] = []
+        var masqueradeRemoved: [MasqueradeRule] = []
         let flushed = try retryingOnRestart { () -> Bool in
             var generation = try nft.generation()
             guard try nft.tableExists(layout.table) else { return false }
             if let snapshot = try? reader.snapshot() {
                 guard snapshot.exists else { return false }
                 removed = snapshot.mappings.map(\.mapping)
+                masqueradeRemoved = snapshot.masquerade
                 generation = snapshot.generation
             } else {
                 removed = []
+                masqueradeRemoved = []
             }
             var batch = Batch(table: layout.table)
             batch.deleteTable()
             try commit(batch, generation)
             return true
         }
-        if flushed { clearStaleFlows(removed: removed, added: []) }
+        if flushed { clearStaleFlows(removed: removed, added: [], masqueradeRemoved: masqueradeRemoved) }
         return flushed
     }
 
@@ -250,21 +258,28 @@ public final class Publisher {
     // MARK: - Helpers
 
     /// After a committed change: deletes the conntrack entries that would keep UDP flows to
-    /// the changed host ports on their old path (`StaleFlows` says which and why). A failure
-    /// is a warning, never an error: the change itself is committed and stays.
-    private func clearStaleFlows(removed: [Mapping], added: [Mapping]) {
+    /// the changed host ports, or from the subnets whose masquerade rule changed, on their old
+    /// path (`StaleFlows` and `MasqueradeFlows` say which and why), in one dump. A failure is
+    /// a warning, never an error: the change itself is committed and stays.
+    func clearStaleFlows(removed: [Mapping], added: [Mapping],
+                         masqueradeRemoved: [MasqueradeRule] = [], masqueradeAdded: [MasqueradeRule] = []) {
         let mappings = StaleFlows.relevant(removed + added)
-        guard let flowCleaner, !mappings.isEmpty else { return }
-        let ports = StaleFlows.describe(mappings)
+        let masquerade = masqueradeRemoved + masqueradeAdded
+        guard let flowCleaner, !mappings.isEmpty || !masquerade.isEmpty else { return }
+        var parts: [String] = []
+        if !mappings.isEmpty { parts.append("to " + StaleFlows.describe(mappings)) }
+        if !masquerade.isEmpty { parts.append("from " + MasqueradeFlows.describe(added: masqueradeAdded, removed: masqueradeRemoved)) }
+        let flows = "UDP flows " + parts.joined(separator: " and ")
         let start = ContinuousClock.now
         do {
             let filters = try StaleFlows.filters(changed: mappings, published: added, localAddresses: StaleFlows.interfaceAddresses)
+                + MasqueradeFlows.filters(added: masqueradeAdded, removed: masqueradeRemoved)
             let deleted = try flowCleaner(filters)
             let elapsed = ContinuousClock.now - start
             let tenths = elapsed.components.seconds * 10_000 + elapsed.components.attoseconds / 100_000_000_000_000
-            trace?("deleted \(deleted) conntrack entr\(deleted == 1 ? "y" : "ies") of UDP flows to \(ports) in \(tenths / 10).\(tenths % 10) ms")
+            trace?("deleted \(deleted) conntrack entr\(deleted == 1 ? "y" : "ies") of \(flows) in \(tenths / 10).\(tenths % 10) ms")
         } catch {
-            warn?("the change is committed, but UDP flows to \(ports) could not be cleared from conntrack and may keep their old path until they fall silent: \(error)")
+            warn?("the change is committed, but \(flows) could not be cleared from conntrack and may keep their old path until they fall silent: \(error)")
         }
     }
 

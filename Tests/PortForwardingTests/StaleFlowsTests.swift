@@ -9,10 +9,11 @@ struct StaleFlowsTests {
 
     static func flow(to destination: String, _ port: UInt16, repliesFrom peer: String, _ peerPort: UInt16, proto: UInt8 = 17) -> ConntrackFlow {
         let d = IPAddress.parse(destination)!, p = IPAddress.parse(peer)!
+        let source = IPAddress.parse(d.family == .ipv4 ? "198.18.1.2" : "2001:db8:1::2")!.bytes
         return ConntrackFlow(family: d.family == .ipv4 ? .ipv4 : .ipv6, proto: proto,
-                             source: IPAddress.parse(d.family == .ipv4 ? "198.18.1.2" : "2001:db8:1::2")!.bytes, sourcePort: 40000,
+                             source: source, sourcePort: 40000,
                              destination: d.bytes, destinationPort: port,
-                             replySource: p.bytes, replySourcePort: peerPort, id: 1)
+                             replySource: p.bytes, replySourcePort: peerPort, replyDestination: source, id: 1)
     }
 
     @Test("a removed wildcard mapping: its port on every non-loopback address of its family")

@@ -16,9 +16,10 @@
   netpeer.py stream HOST PORT SRCPORT COUNT [INTERVAL_MS]
                                         a UDP stream from the fixed source port SRCPORT:
                                         sends "seq N" for N = 0..COUNT-1, one every
-                                        INTERVAL_MS (100), prints "N <answer>" for each answer
-                                        from HOST:PORT as it comes ("stray ADDR PORT <text>"
-                                        for datagrams from anyone else), then "done".
+                                        INTERVAL_MS (100), prints "sent N" after sending each,
+                                        "N <answer>" for each answer from HOST:PORT as it
+                                        comes ("stray ADDR PORT <text>" for datagrams from
+                                        anyone else), then "done".
 """
 import os, random, selectors, socket, struct, sys, time
 
@@ -66,7 +67,10 @@ def serve(spec, ready=None, name=None):
                 text = f"udp {port} from {plain(peer[0])}{suffix}"
                 if data.startswith(b"seq "):  # a stream: echo the number, so answers can be matched
                     text += " " + data.decode(errors="replace").strip()
-                key.fileobj.sendto((text + "\n").encode(), peer)
+                try:
+                    key.fileobj.sendto((text + "\n").encode(), peer)
+                except OSError:
+                    pass  # no route back to the client (an unmasqueraded container): the answer is lost, as on a real network
 
 
 def ask(proto, host, port):
@@ -139,6 +143,7 @@ def stream(host, port, srcport, count, interval_ms="100"):
     for n in range(count + 1):
         if n < count:
             s.sendto(f"seq {n}".encode(), server)
+            print("sent", n, flush=True)
         # After the last datagram, half a second more for its answer.
         deadline = start + (n + 1) * interval + (0.5 if n == count else 0)
         while (left := deadline - time.monotonic()) > 0 and sel.select(timeout=left):
