@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "PublishedRelay",
             dependencies: [
-                "PortForwarding", "NFTRelay", "SavedState",
+                "PortForwarding", "NFTRelay", "SavedState", "SystemErrno",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

@@ -10,7 +10,8 @@ struct ListCommand: ParsableCommand {
         PACKETS and BYTES count the connections the kernel's DNAT created (NAT sees the first \
         packet of each). KERNEL says whether the kernel forwards the mapping (dnat) or only the \
         userland relay can (relay-only: loopback host addresses, IPv6 to IPv4). RELAY is what \
-        'nftfwd relay' does with it: listening, an error it retries, not running, or - for \
+        'nftfwd relay' does with it: listening, an error it retries, not running, not answering \
+        (something holds its status socket but gave no status), or - for \
         mappings it does not serve; CONNS its active/total connections (UDP: flows).
         Masqueraded subnets ('nftfwd masquerade') follow the mappings.
         --json prints what 'nftfwd apply' reads: {"mappings": [...], "masquerade": [...]}.
@@ -29,11 +30,19 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         let snapshot = try global.publisher().list()
-        let relay = StatusChannel.query(table: global.table)
+        let answer = StatusChannel.ask(table: global.table)
+        var relay: RelayStatus?
+        var absent = "not running"
+        switch answer {
+        case .status(let status): relay = status
+        case .noRelay, .notTrusted: break
+        // Something holds the relay's socket but said nothing useful: not "not running".
+        case .noAnswer: absent = "not answering"
+        }
         let summaries = relay?.summaries() ?? [:]
         func relayView(_ p: PublishedMapping) -> RelayStatus.Summary? {
             guard RelayPlan.serves(p.mapping) else { return nil }
-            guard relay != nil else { return RelayStatus.Summary(state: "not running", active: 0, total: 0) }
+            guard relay != nil else { return RelayStatus.Summary(state: absent, active: 0, total: 0) }
             return summaries[p.mapping.label] ?? RelayStatus.Summary(state: "starting", active: 0, total: 0)
         }
         ForwardingOption.warn(about: snapshot.mappings.map(\.mapping), table: global.table, command: "add")
@@ -50,6 +59,10 @@ struct ListCommand: ParsableCommand {
             return
         }
         if let problem = relay?.problem { Console.error("nftfwd: the relay reports: \(problem)") }
+        if case .noAnswer(let why) = answer { Console.error("nftfwd: the relay is not answering: \(why)") }
+        if case .notTrusted(let uid) = answer {
+            Console.error("nftfwd: the relay's status socket @\(StatusChannel.name(table: global.table)) is held by a process of uid \(uid), not by a relay run by root: ignored")
+        }
         if snapshot.mappings.isEmpty {
             Console.out("no port is published\n")
         } else {

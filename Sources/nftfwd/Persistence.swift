@@ -36,6 +36,9 @@ struct SaveOptions: ParsableArguments {
 enum PersistenceError: Error, CustomStringConvertible {
     /// A relay keeps the table equal to its file and would undo the change (exit 1, nothing changed).
     case wouldBeUndone(String)
+    /// Something holds the relay's status socket but gave no answer, so whether a relay would
+    /// undo the change is unknown (exit 2, nothing changed).
+    case relayUnknown(String)
     /// The kernel has the change, the file does not (exit 2).
     case notSaved(String)
     /// Another nftfwd held the lock on the saved file's directory too long (exit 2).
@@ -43,7 +46,7 @@ enum PersistenceError: Error, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .wouldBeUndone(let s), .notSaved(let s), .lockBusy(let s): return s
+        case .wouldBeUndone(let s), .relayUnknown(let s), .notSaved(let s), .lockBusy(let s): return s
         }
     }
 }
@@ -99,9 +102,20 @@ enum Persistence {
     }
 
     /// A relay started with --restore-from keeps the table equal to its file: a change that
-    /// does not go into that file would be undone within a second, so it is refused.
+    /// does not go into that file would be undone within a second, so it is refused. So is
+    /// every change when the relay's status socket is held but gives no proper answer: that may
+    /// be such a relay, stuck or overloaded, and a change it undoes later would be lost
+    /// silently. Only "nobody holds the name" (or a holder no root relay can be) means no relay.
     static func refuseIfUndone(table: String, saving destination: String?, restoring: String?) throws {
-        guard let relay = StatusChannel.query(table: table), let enforced = relay.restoreFrom else { return }
+        let relay: RelayStatus
+        switch StatusChannel.ask(table: table) {
+        case .noRelay, .notTrusted: return
+        case .status(let status): relay = status
+        case .noAnswer(let why):
+            throw PersistenceError.relayUnknown(
+                "cannot tell whether a relay restores table inet \(table) from a file and would undo this change: \(why); nothing changed. Check the relay ('systemctl status nftfwd-relay', or its log) and try again, or stop it")
+        }
+        guard let enforced = relay.restoreFrom else { return }
         if let destination, StateFile.canonical(destination) == enforced { return }
         if let restoring, restoring != "-", StateFile.canonical(restoring) == enforced { return }
         let how = StateFile.canonical(StateFile.defaultPath(table: table)) == enforced
