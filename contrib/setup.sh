@@ -20,6 +20,7 @@ install_packages() {
     command -v python3 >/dev/null || missing+=(python3)
     command -v curl >/dev/null || missing+=(curl)
     command -v setpriv >/dev/null || missing+=(util-linux)
+    command -v strace >/dev/null || missing+=(strace)     # the save-failure tests inject fsync errors
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     command -v gcc >/dev/null || missing+=(gcc libc6-dev)
     command -v systemd-analyze >/dev/null || missing+=(systemd)   # the units' test verifies them

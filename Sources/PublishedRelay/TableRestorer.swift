@@ -25,7 +25,8 @@ final class TableRestorer {
     let path: String
     private let table: String
     private let logger: Logger
-    private var publisher: Publisher?
+    /// Made at the first check (internal: tests replace its conntrack cleaner).
+    private(set) var publisher: Publisher?
     private var lastProblem: String?
     private var stamp: FileStamp?
 
@@ -63,7 +64,7 @@ final class TableRestorer {
     private func enforceLocked() -> Outcome {
         do {
             let desired = try StateDocument.parse(try StateFile.read(path))
-            let publisher = try self.publisher ?? Publisher(tableName: table)
+            let publisher = try self.publisher ?? makePublisher()
             self.publisher = publisher
             let before: String
             do {
@@ -93,6 +94,16 @@ final class TableRestorer {
         } catch {
             return failed("\(error)")
         }
+    }
+
+    /// The publisher that applies FILE. What fails after one of its commits (the conntrack
+    /// cleanup) is a warning in the relay's log, as the CLI prints it on stderr.
+    private func makePublisher() throws -> Publisher {
+        let publisher = try Publisher(tableName: table)
+        publisher.warn = { [logger, table, path] warning in
+            logger.warning("restoring table inet \(table) from \(path): \(warning)")
+        }
+        return publisher
     }
 
     /// Logs a problem once (until it changes or clears) and asks to be called again in a second.

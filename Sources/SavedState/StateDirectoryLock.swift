@@ -21,14 +21,14 @@ public final class StateDirectoryLock {
     public static func acquire(for path: String, timeout: Double?) throws(StateFileError) -> StateDirectoryLock? {
         let dir = StateFile.split(path).directory
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StateFileError(.read, path, "open \(dir)", .current) }
+        guard fd >= 0 else { throw StateFileError(.lock, path, "open \(dir)", .current) }
         let deadline = now() + (timeout ?? 0)
         while true {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return StateDirectoryLock(fd: fd) }
             let e = errno
             guard e == EWOULDBLOCK || e == EINTR else {
                 close(fd)
-                throw StateFileError(.read, path, "flock \(dir)", Errno(e))
+                throw StateFileError(.lock, path, "flock \(dir)", Errno(e))
             }
             if now() >= deadline { close(fd); return nil }
             usleep(5_000)

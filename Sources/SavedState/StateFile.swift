@@ -7,7 +7,7 @@ import SystemErrno
 ///
 /// Writes are atomic and durable: the text goes to a temporary file in the same directory,
 /// which is fsynced and renamed over the old file, and the directory is fsynced so the rename
-/// itself survives a crash. A reader (the boot-time restore, the relay) therefore sees either
+/// itself survives a crash (as is the parent of a directory the write had to create). A reader (the boot-time restore, the relay) therefore sees either
 /// the old file or the new one, never a part.
 public enum StateFile {
     public static let directory = "/etc/nftfwd"
@@ -62,10 +62,19 @@ public enum StateFile {
         guard close(fd) == 0 else { throw StateFileError(.write, path, "close", .current) }
         guard rename(temp, path) == 0 else { throw StateFileError(.write, path, "rename", .current) }
         renamed = true
+        do {
+            try syncDirectory(dir)
+        } catch {
+            throw StateFileError(.write, path, error.step, error.errno, replaced: true)
+        }
+    }
+
+    /// fsync of a directory, so the entries created or renamed in it survive a crash.
+    static func syncDirectory(_ dir: String) throws(StateFileError) {
         let dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dirfd >= 0 else { throw StateFileError(.write, path, "open \(dir)", .current) }
+        guard dirfd >= 0 else { throw StateFileError(.write, dir, "open \(dir)", .current) }
         defer { close(dirfd) }
-        guard fsync(dirfd) == 0 else { throw StateFileError(.write, path, "fsync \(dir)", .current) }
+        guard fsync(dirfd) == 0 else { throw StateFileError(.write, dir, "fsync \(dir)", .current) }
     }
 
     /// `path` made absolute, with its directory resolved (symlinks, `..`), so two spellings of
@@ -107,6 +116,12 @@ public enum StateFile {
         guard mkdir(dir, 0o755) == 0 || errno == EEXIST else { throw StateFileError(.write, path, "mkdir \(dir)", .current) }
         // mkdir's mode passes through the umask; the directory should be readable by all.
         guard chmod(dir, 0o755) == 0 else { throw StateFileError(.write, path, "chmod \(dir)", .current) }
+        // The new directory's own entry must survive a crash too, or the file in it would not.
+        do {
+            try syncDirectory(split(dir).directory)
+        } catch {
+            throw StateFileError(.write, path, error.step, error.errno)
+        }
     }
 
     static func writeAll(_ text: String, to fd: Int32, path: String) throws(StateFileError) {

@@ -52,7 +52,7 @@ enum Console {
         switch failure {
         case let e as MappingError: return ("\(e)", 1)
         // A file named that cannot be read is a mistake in the request; one that cannot be
-        // written is the system's.
+        // written, or whose directory cannot be locked, is the system's.
         case let e as StateFileError: return ("\(e)", e.action == .read ? 1 : 2)
         case let e as PersistenceError:
             if case .wouldBeUndone = e { return ("\(e)", 1) }

@@ -1,0 +1,117 @@
+import Testing
+import TestSupport
+import Logging
+import NFTables
+import Synchronization
+import PortForwarding
+@testable import PublishedRelay
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The saved file's failure paths that a full disk does not reach: the directory sync after the
+/// rename, a directory the save creates, the lock, and the relay's restorer. Failures are made
+/// with strace's fault injection (`-e inject=fsync:error=EIO:when=N` fails the Nth fsync), in the
+/// test's namespace, on files under /tmp.
+@Suite("Kernel: saving, when the directory sync or the lock fails", .kernelTest)
+struct SaveFailureTests {
+    /// `nftfwd ARGS` in the host namespace under strace, the `when`th fsync failing with EIO.
+    static func withFailingFsync(_ lab: Lab, when: Int, _ args: [String]) -> CommandResult {
+        lab.net.run(lab.host, ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync",
+                               "-e", "inject=fsync:error=EIO:when=\(when)", nftfwdBinary] + args)
+    }
+
+    @Test("the directory sync failing after the rename: exit 2, saying the new file is in place (it is), not that the old one is unchanged")
+    func directorySyncAfterRename() throws {
+        let lab = try Lab(hostOnly: "dsync")
+        let scratch = PersistenceTests.Scratch(lab)
+        defer { lab.destroy(); scratch.remove() }
+        try Command.check(["mkdir", "-p", scratch.path])
+        let file = scratch.file()
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.nftfwdOK("save", file)
+        try lab.nftfwdOK("add", "9090", "198.18.2.2:90")
+
+        // The 1st fsync is the temporary file's, the 2nd the directory's, after the rename.
+        let result = Self.withFailingFsync(lab, when: 2, ["save", file])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr == "nftfwd: cannot save to \(file) durably: fsync \(scratch.path): Input/output error (EIO); the new file is in place, but after a crash the previous one may be back\n")
+        #expect(Command.run(["cat", file]).stdout.contains("\"target\": \"198.18.2.2:90\""))
+        #expect(scratch.entries() == ["mappings.json"])
+    }
+
+    @Test("a directory the save creates is synced in its parent before anything is written into it")
+    func createdDirectoryIsSynced() throws {
+        let lab = try Lab(hostOnly: "mksync")
+        let scratch = PersistenceTests.Scratch(lab)
+        defer { lab.destroy(); scratch.remove() }
+        try Command.check(["mkdir", "-p", scratch.path])
+        let file = scratch.path + "/new/mappings.json"
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+
+        // The first fsync after mkdir is the parent's: failing it stops the save there.
+        let failed = Self.withFailingFsync(lab, when: 1, ["save", file])
+        #expect(failed.status == 2, "\(failed)")
+        #expect(failed.stderr == "nftfwd: cannot save to \(file): fsync \(scratch.path): Input/output error (EIO); the previous file, if any, is unchanged\n")
+
+        // And on the way that works, the parent's sync is there, between mkdir and the file.
+        try Command.check(["rm", "-rf", scratch.path + "/new"])
+        let traced = lab.net.run(lab.host, ["strace", "-f", "-qq", "-e", "trace=mkdir,openat,fsync,rename", nftfwdBinary, "save", file])
+        #expect(traced.status == 0, "\(traced)")
+        let calls = traced.stderr.split(separator: "\n").map(String.init)
+        let mkdir = try #require(calls.firstIndex { $0.hasPrefix("mkdir(\"\(scratch.path)/new\"") }, "\(calls)")
+        let openParent = try #require(calls[mkdir...].firstIndex { $0.hasPrefix("openat(AT_FDCWD, \"\(scratch.path)\", O_RDONLY|O_CLOEXEC|O_DIRECTORY)") }, "\(calls)")
+        let fd = try #require(calls[openParent].split(separator: "=").last.map { String($0).trimmingCharacters() })
+        let rename = try #require(calls.firstIndex { $0.hasPrefix("rename(") }, "\(calls)")
+        #expect(calls[openParent..<rename].contains { $0.hasPrefix("fsync(\(fd))") && $0.hasSuffix("= 0") }, "\(calls)")
+    }
+
+    @Test("the lock failing is the system's trouble: exit 2, nothing changed")
+    func lockFailureIsExit2() throws {
+        let lab = try Lab(hostOnly: "lockf")
+        let scratch = PersistenceTests.Scratch(lab)
+        defer { lab.destroy(); scratch.remove() }
+        try Command.check(["mkdir", "-p", scratch.path])
+        // The file's "directory" is a regular file: it can be neither created nor opened.
+        let notADirectory = scratch.file("plain")
+        try Command.check(["touch", notADirectory])
+        let file = notADirectory + "/mappings.json"
+        let result = lab.net.run(lab.host, ["env", "NFTFWD_SAVE=\(file)", nftfwdBinary, "add", "8080", "198.18.2.2:80"])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr == "nftfwd: cannot lock the directory of \(file): open \(notADirectory): Not a directory (ENOTDIR)\n")
+        #expect(!(try lab.nftfwdOK("ls").stdout.contains("8080")))
+    }
+
+    @Test("the relay's restorer logs what fails after its commit (the conntrack cleanup) as a warning")
+    func restorerWarnings() throws {
+        let lab = try Lab(hostOnly: "rwarn")
+        let scratch = PersistenceTests.Scratch(lab)
+        defer { lab.destroy(); scratch.remove() }
+        try Command.check(["mkdir", "-p", scratch.path])
+        let file = scratch.file()
+        try Command.check(["tee", file], stdin: #"[{"proto": "udp", "host": "5353", "target": "198.18.2.2:53"}]"#)
+        let lines = LogLines()
+        var logger = Logger(label: "nftfwd relay") { RelayLogHandler(label: $0, journal: false, write: { lines.append($0) }) }
+        logger.logLevel = .info
+
+        let outcomes = try inNamespace(lab.host) { () throws -> [TableRestorer.Outcome] in
+            let restorer = try TableRestorer(path: file, table: "nftfwd", logger: logger)
+            let first = restorer.enforce()   // no table yet: restored, its cleanup works
+            restorer.publisher?.flowCleaner = { _ in throw NetlinkError.request(what: "delete conntrack entry", errno: .permission) }
+            let remover = try Publisher()
+            remover.flowCleaner = nil
+            try remover.remove(host: Endpoint(address: nil, ports: PortRange(5353)), proto: .udp)
+            return [first, restorer.enforce()]
+        }
+        #expect(outcomes == [.restored, .restored])
+        let warnings = lines.all.filter { $0.contains("could not be cleared") }
+        #expect(warnings == ["nftfwd relay: warning: restoring table inet nftfwd from \(file): the change is committed, but UDP flows to 5353/udp could not be cleared from conntrack and may keep their old path until they fall silent: kernel refused 'delete conntrack entry': Operation not permitted (EPERM)\n"], "\(lines.all)")
+    }
+}
+
+/// Lines a log handler wrote, from any thread.
+private final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ s: String) { lines.withLock { $0.append(s) } }
+    var all: [String] { lines.withLock { $0 } }
+}
