@@ -61,7 +61,7 @@ enum Persistence {
     static func change<T>(_ global: GlobalOptions, _ options: SaveOptions, restoring: String? = nil,
                           _ body: (Publisher) throws -> T) throws -> T {
         let destination = options.destination(table: global.table)
-        try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
+        let restorer = try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
         let lock = try destination.map { try lockDirectory(of: $0) }
         let publisher = try global.publisher()
         let result = try body(publisher)
@@ -69,12 +69,32 @@ enum Persistence {
             do {
                 let count = try save(publisher, to: destination)
                 global.note("saved \(count) mapping(s) to \(destination)")
+            } catch let error as StateFileError where error.replaced {
+                // The file holds the change (not durably yet): a relay restoring from it keeps it.
+                throw PersistenceError.notSaved("the change is made in the kernel, but \(error)")
             } catch {
+                if let restorer { throw rollBack(publisher, table: global.table, to: destination, restorer: restorer, because: error) }
                 throw PersistenceError.notSaved("the change is made in the kernel, but \(error); 'nftfwd save \(destination)' saves it once that is fixed")
             }
         }
         withExtendedLifetime(lock) {}
         return result
+    }
+
+    /// The change is in the kernel but `destination` still holds the state before it, and
+    /// `restorer` keeps the table equal to that file: once the lock is let go it would put the
+    /// file's state back within a second anyway. Doing it here, still under the lock, makes
+    /// the outcome certain when the command returns (nothing changed) instead of a change that
+    /// lives for a poll or two. Applies what the relay would apply: the file, with `restore`.
+    static func rollBack(_ publisher: Publisher, table: String, to destination: String, restorer: RelayStatus, because error: any Error) -> PersistenceError {
+        let relay = "the relay (pid \(restorer.pid)) keeps table inet \(table) equal to \(destination)"
+        do {
+            let previous = try StateDocument.parse(try StateFile.read(destination))
+            _ = try publisher.restore(previous)
+        } catch let failure {
+            return .notSaved("the change is made in the kernel, but \(error); \(relay), which still holds the previous state, so it will undo the change within a second (rolling it back here failed: \(failure))")
+        }
+        return .notSaved("\(error); \(relay), which still holds the previous state, so the change was rolled back: nothing changed")
     }
 
     /// Writes the table's state to `path` (atomically; see `StateFile.write`). Returns the number
@@ -106,18 +126,20 @@ enum Persistence {
     /// every change when the relay's status socket is held but gives no proper answer: that may
     /// be such a relay, stuck or overloaded, and a change it undoes later would be lost
     /// silently. Only "nobody holds the name" (or a holder no root relay can be) means no relay.
-    static func refuseIfUndone(table: String, saving destination: String?, restoring: String?) throws {
+    /// Returns the relay when it restores from `destination`, the file this change saves to.
+    @discardableResult
+    static func refuseIfUndone(table: String, saving destination: String?, restoring: String?) throws -> RelayStatus? {
         let relay: RelayStatus
         switch StatusChannel.ask(table: table) {
-        case .noRelay, .notTrusted: return
+        case .noRelay, .notTrusted: return nil
         case .status(let status): relay = status
         case .noAnswer(let why):
             throw PersistenceError.relayUnknown(
                 "cannot tell whether a relay restores table inet \(table) from a file and would undo this change: \(why); nothing changed. Check the relay ('systemctl status nftfwd-relay', or its log) and try again, or stop it")
         }
-        guard let enforced = relay.restoreFrom else { return }
-        if let destination, StateFile.canonical(destination) == enforced { return }
-        if let restoring, restoring != "-", StateFile.canonical(restoring) == enforced { return }
+        guard let enforced = relay.restoreFrom else { return nil }
+        if let destination, StateFile.canonical(destination) == enforced { return relay }
+        if let restoring, restoring != "-", StateFile.canonical(restoring) == enforced { return nil }
         let how = StateFile.canonical(StateFile.defaultPath(table: table)) == enforced
             ? "add --save" : "run it with NFTFWD_SAVE=\(enforced)"
         throw PersistenceError.wouldBeUndone(

@@ -16,8 +16,8 @@ import Glibc
 @Suite("Kernel: saving, when the directory sync or the lock fails", .kernelTest)
 struct SaveFailureTests {
     /// `nftfwd ARGS` in the host namespace under strace, the `when`th fsync failing with EIO.
-    static func withFailingFsync(_ lab: Lab, when: Int, _ args: [String]) -> CommandResult {
-        lab.net.run(lab.host, ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync",
+    static func withFailingFsync(_ lab: Lab, when: Int, _ args: [String], environment: [String] = []) -> CommandResult {
+        lab.net.run(lab.host, ["env"] + environment + ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync",
                                "-e", "inject=fsync:error=EIO:when=\(when)", nftfwdBinary] + args)
     }
 
@@ -80,6 +80,41 @@ struct SaveFailureTests {
         #expect(result.status == 2, "\(result)")
         #expect(result.stderr == "nftfwd: cannot lock the directory of \(file): open \(notADirectory): Not a directory (ENOTDIR)\n")
         #expect(!(try lab.nftfwdOK("ls").stdout.contains("8080")))
+    }
+
+    @Test("--save failing under a relay that restores from that file: the change is rolled back at once, exit 2, saying so")
+    func failedSaveUnderRestoringRelay() throws {
+        let lab = try Lab(hostOnly: "rollb")
+        let scratch = PersistenceTests.Scratch(lab)
+        defer { lab.destroy(); scratch.remove() }
+        try Command.check(["mkdir", "-p", scratch.path])
+        let file = scratch.file()
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.nftfwdOK("save", file)
+        let relay = try RelayTests.startRelay(lab, "--restore-from", file)
+        #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.restoreFrom == file })
+        let before = try Command.check(["cat", file]).stdout
+
+        // The temporary file's fsync fails: the file keeps the state before the change, which
+        // the relay would put back; the command does it before it returns.
+        let result = Self.withFailingFsync(lab, when: 1, ["add", "9090", "198.18.2.2:90"], environment: ["NFTFWD_SAVE=\(file)"])
+        let right = RestoreRelayTests.published(lab)
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr == "nftfwd: cannot save to \(file): fsync: Input/output error (EIO); the previous file, if any, is unchanged; the relay (pid \(relay)) keeps table inet nftfwd equal to \(file), which still holds the previous state, so the change was rolled back: nothing changed\n", "\(result.stderr)")
+        #expect(right == ["8080/tcp -> 198.18.2.2:80"])
+        #expect(try Command.check(["cat", file]).stdout == before)
+        #expect(scratch.entries() == ["mappings.json"])
+
+        // The directory sync failing after the rename: the file holds the change, which stays.
+        let late = Self.withFailingFsync(lab, when: 2, ["add", "7070", "198.18.2.2:70"], environment: ["NFTFWD_SAVE=\(file)"])
+        #expect(late.status == 2, "\(late)")
+        #expect(late.stderr.hasPrefix("nftfwd: the change is made in the kernel, but cannot save to \(file) durably: "), "\(late.stderr)")
+        #expect(RestoreRelayTests.published(lab) == ["7070/tcp -> 198.18.2.2:70", "8080/tcp -> 198.18.2.2:80"])
+        #expect(try Command.check(["cat", file]).stdout.contains("198.18.2.2:70"))
+
+        // With the file written, the same change is kept.
+        try lab.net.exec(lab.host, ["env", "NFTFWD_SAVE=\(file)", nftfwdBinary, "add", "9090", "198.18.2.2:90"])
+        #expect(RestoreRelayTests.published(lab) == ["7070/tcp -> 198.18.2.2:70", "8080/tcp -> 198.18.2.2:80", "9090/tcp -> 198.18.2.2:90"])
     }
 
     @Test("the relay's restorer logs what fails after its commit (the conntrack cleanup) as a warning")
