@@ -10,6 +10,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 need_root "the demo"
 install_packages
 find_swift
+# NFTFWD_SAVE from the calling shell would make the nftfwd commands run in namespaces here
+# also write the host's /etc/nftfwd (ip netns exec shares /etc).
+unset NFTFWD_SAVE
 build --product nftfwd
 NFTFWD="$(swift build --show-bin-path)/nftfwd"
 

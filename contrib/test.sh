@@ -10,6 +10,10 @@ else
     install_packages
 fi
 find_swift
+# NFTFWD_SAVE from the calling shell would make the nftfwd commands run in namespaces here
+# also write the host's /etc/nftfwd (ip netns exec shares /etc). The tests drop it from every
+# process they start as well (Tests/Support/Command.swift), for a plain `swift test`.
+unset NFTFWD_SAVE
 build
 # The package test installs the .deb; built here (a release build, about two minutes
 # from scratch) so it does not compete with the timing-sensitive tests for the two cores.

@@ -46,7 +46,6 @@ final class Lab {
     let client: String, host: String, target: String
 
     init(_ label: String, targetPorts: String = "80,9000-9003") throws {
-        Lab.isolateFromHostState()
         net = TestNetwork(label)
         do {
             client = try net.add("c")
@@ -73,7 +72,6 @@ final class Lab {
 
     /// Only the host namespace, for tests that look at the table alone.
     init(hostOnly label: String) throws {
-        Lab.isolateFromHostState()
         net = TestNetwork(label)
         client = ""
         target = ""
@@ -81,10 +79,6 @@ final class Lab {
     }
 
     func destroy() { net.destroy() }
-
-    /// NFTFWD_SAVE inherited from the developer's shell would make the nftfwd commands of the
-    /// tests write the host's /etc/nftfwd: tests name their files explicitly instead.
-    static func isolateFromHostState() { unsetenv("NFTFWD_SAVE") }
 
     /// Runs nftfwd in the host namespace.
     @discardableResult

@@ -26,8 +26,9 @@ public struct CommandError: Error, CustomStringConvertible {
 public enum Command {
     /// Runs `argv` (searched in PATH), waits, and returns its exit status and output.
     /// `timeout` bounds the run: past it the child gets SIGKILL and the result says so.
+    /// `environment` replaces this process's (less `withheldVariables` either way).
     @discardableResult
-    public static func run(_ argv: [String], stdin: String? = nil, timeout: Double = 120) -> CommandResult {
+    public static func run(_ argv: [String], stdin: String? = nil, timeout: Double = 120, environment: [String]? = nil) -> CommandResult {
         let out = tempFile(), err = tempFile()
         let input = stdin.map { text -> Int32 in
             let fd = tempFile()
@@ -36,7 +37,7 @@ public enum Command {
             return fd
         }
         defer { close(out); close(err); if let input { close(input) } }
-        guard let pid = spawn(argv, stdin: input, stdout: out, stderr: err) else {
+        guard let pid = spawn(argv, stdin: input, stdout: out, stderr: err, environment: environment) else {
             return CommandResult(status: 127, stdout: "", stderr: "cannot spawn \(argv.first ?? "")")
         }
         var status = wait(pid: pid, timeout: timeout)
@@ -93,11 +94,36 @@ public enum Command {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    /// Starts `argv` (searched in PATH) with a clean signal state. Standard streams left nil
-    /// read or write /dev/null; `extra` puts more descriptors in place (child fd: our fd),
-    /// as dockerd hands a proxy its status pipe on fd 3 and its socket on fd 4.
+    /// Variables no child of a test inherits. `NFTFWD_SAVE` in the shell that runs the tests
+    /// would make every nftfwd they start also save to its file, by default the host's own
+    /// /etc/nftfwd/mappings.json (`ip netns exec` shares /etc); a test that wants it sets it on
+    /// the command line (`env NFTFWD_SAVE=FILE nftfwd ...`). Dropped here, where every process
+    /// of the tests is started, rather than with unsetenv, which would race with other test
+    /// threads reading the environment to spawn theirs.
+    public static let withheldVariables = ["NFTFWD_SAVE"]
+
+    /// `environment` ("NAME=value" strings) without `withheldVariables`.
+    public static func childEnvironment(_ environment: [String]) -> [String] {
+        environment.filter { entry in !withheldVariables.contains { entry.hasPrefix($0 + "=") } }
+    }
+
+    /// This process's environment, read once (nothing in the tests changes it).
+    static let inherited: [String] = {
+        var all: [String] = []
+        var entry = environ
+        while let p = entry.pointee {
+            all.append(String(cString: p))
+            entry += 1
+        }
+        return all
+    }()
+
+    /// Starts `argv` (searched in PATH) with a clean signal state and `environment` (this
+    /// process's) less `withheldVariables`. Standard streams left nil read or write /dev/null;
+    /// `extra` puts more descriptors in place (child fd: our fd), as dockerd hands a proxy its
+    /// status pipe on fd 3 and its socket on fd 4.
     public static func spawn(_ argv: [String], stdin: Int32? = nil, stdout: Int32? = nil, stderr: Int32? = nil,
-                             extra: [Int32: Int32] = [:]) -> pid_t? {
+                             extra: [Int32: Int32] = [:], environment: [String]? = nil) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -119,8 +145,10 @@ public enum Command {
 
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
+        var cenv: [UnsafeMutablePointer<CChar>?] = childEnvironment(environment ?? inherited).map { strdup($0) } + [nil]
+        defer { cenv.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cargs, environ)
+        let rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cargs, &cenv)
         return rc == 0 ? pid : nil
     }
 

@@ -21,6 +21,9 @@ done
 find_swift
 build_release nftfwd
 NFTFWD="$RELEASE_BIN/nftfwd"
+# NFTFWD_SAVE from the calling shell would make the nftfwd commands run in namespaces here
+# also write the host's /etc/nftfwd (ip netns exec shares /etc).
+unset NFTFWD_SAVE
 
 N=${N:-10000}
 RUNS=${RUNS:-3}
