@@ -16,6 +16,10 @@ public final class Publisher {
     public let nft: NFTables
     public var reader: TableReader { TableReader(layout: layout, nft: nft) }
 
+    /// The ruleset generation our last committed batch produced: a later read at the same
+    /// generation sees exactly what we wrote.
+    public private(set) var lastCommittedGeneration: UInt32?
+
     /// Receives one line per kernel conversation step when set (`nftfwd -v`).
     public var trace: ((String) -> Void)?
 
@@ -286,6 +290,7 @@ public final class Publisher {
     func commit(_ batch: Batch, _ generation: UInt32) throws {
         trace?("sending one batch of \(batch.count) message(s), \(batch.bytes.count) bytes, computed at ruleset generation \(generation)")
         let next = try nft.commit(batch, expectingGeneration: generation)
+        lastCommittedGeneration = next
         trace?("the kernel committed it: ruleset generation \(next)")
     }
 

@@ -29,6 +29,13 @@ final class TableRestorer {
     private(set) var publisher: Publisher?
     private var lastProblem: String?
     private var stamp: FileStamp?
+    /// Set when a restore did not bring the table to FILE's state (read back right after it):
+    /// FILE as it was then, and when to try again. Until then, or until FILE changes, no
+    /// restore is tried, so a table the kernel keeps reporting otherwise than we write it is not
+    /// deleted and recreated at every poll; a later try still repairs a table that was only
+    /// changed again in between.
+    private var pause: (file: FileStamp?, until: Double)?
+    static let pauseSeconds = 10.0
 
     enum Outcome: Equatable {
         case inSync
@@ -55,6 +62,10 @@ final class TableRestorer {
 
     /// Compares the table with FILE and applies FILE if they differ.
     func enforce() -> Outcome {
+        if let pause {
+            if FileStamp(path) == pause.file && TableRestorer.now() < pause.until { return .retry(after: pause.until - TableRestorer.now()) }
+            self.pause = nil
+        }
         let lock: StateDirectoryLock?
         do { lock = try StateDirectoryLock.acquire(for: path, timeout: nil) } catch { return failed("\(error)") }
         guard let lock else { return .retry(after: 0) }   // a --save change is under way
@@ -88,12 +99,29 @@ final class TableRestorer {
             case .replaced(_, let count):
                 what = "table deleted and created again with \(count) mapping(s)"
             }
+            // Read back what the kernel now holds: a restore that did not take must not repeat.
+            // Only a read at the generation our batch made says so; if anyone changed the
+            // ruleset since, the daemon sees the generation move and checks again anyway.
+            let after = try? publisher.list()
+            let untouched = after != nil && after?.generation == publisher.lastCommittedGeneration
+            if untouched, let after, !StateDifference(desired, after).isEmpty {
+                pause = (FileStamp(path), TableRestorer.now() + TableRestorer.pauseSeconds)
+                let still = StateDifference(desired, after).summary
+                logger.error("restored table inet \(table) from \(path) (\(before)): \(what), but it still differs (\(still)); trying again in \(Int(TableRestorer.pauseSeconds)) s or when \(path) changes")
+                return .retry(after: TableRestorer.pauseSeconds)
+            }
             lastProblem = nil
             logger.notice("restored table inet \(table) from \(path) (\(before)): \(what)")
             return .restored
         } catch {
             return failed("\(error)")
         }
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// The publisher that applies FILE. What fails after one of its commits (the conntrack
