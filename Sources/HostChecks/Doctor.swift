@@ -34,7 +34,14 @@ public struct Doctor {
                                    flagHint: "publish with 'nftfwd add --enable-forwarding'")
         out += ForwardFilter.findings(chains: try ForwardFilter.dropChains(nft: nft, ownTable: table), mappings: mappings)
         out += RouteLocalnet.findings(enabledOn: RouteLocalnet.enabledInterfaces())
-        out += RelayCheck.findings(mappings: mappings, status: StatusChannel.query(table: table), table: table)
+        var status: RelayStatus?
+        var unanswered: String?
+        switch StatusChannel.ask(table: table) {
+        case .status(let s): status = s
+        case .noAnswer(let why): unanswered = why
+        case .noRelay, .notTrusted: break
+        }
+        out += RelayCheck.findings(mappings: mappings, status: status, table: table, unanswered: unanswered)
         out += TargetCheck.run(mappings: mappings, timeoutMilliseconds: probeTimeoutMilliseconds)
         return out
     }

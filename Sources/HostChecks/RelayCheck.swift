@@ -5,11 +5,17 @@ import PublishedRelay
 /// IPv4 only work through it, and wildcard mappings need it for clients on this host that
 /// connect to 127.0.0.1 or ::1.
 public enum RelayCheck {
-    public static func findings(mappings: [Mapping], status: RelayStatus?, table: String) -> [Finding] {
+    /// `unanswered`: why a process holding the relay's status socket gave no proper answer
+    /// (nil when none holds it, or it answered).
+    public static func findings(mappings: [Mapping], status: RelayStatus?, table: String, unanswered: String? = nil) -> [Finding] {
         let served = mappings.filter(RelayPlan.serves)
         let only = served.filter(\.isRelayOnly)
         let start = "start it: 'systemctl enable --now nftfwd-relay'" + (table == "nftfwd" ? "" : " (with --table \(table))") + " or 'nftfwd relay\(table == "nftfwd" ? "" : " --table \(table)") &'"
         guard let status else {
+            if let unanswered {
+                return [Finding(.relay, .warn, "a relay holds the status socket of table \(table) but does not answer: \(unanswered)",
+                                fix: "see its log; restart it ('systemctl restart nftfwd-relay')")]
+            }
             if served.isEmpty { return [Finding(.relay, .ok, "no mapping needs the relay (it is not running)")] }
             if !only.isEmpty {
                 return [Finding(.relay, .fail, "the relay is not running, and only it can serve \(names(only)): unreachable from anywhere",

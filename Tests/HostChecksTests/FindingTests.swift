@@ -33,6 +33,15 @@ struct FindingTests {
         #expect(unknown[1].message.hasPrefix("net.ipv6.conf.all.forwarding cannot be read (is ipv6 disabled?)"))
     }
 
+    @Test("the relay: a holder of its status socket that does not answer is a warning, not 'not running'")
+    func relayNotAnswering() throws {
+        let loopback = [try mapping("127.0.0.1:6379", "10.0.0.2:6379")]
+        let silent = RelayCheck.findings(mappings: loopback, status: nil, table: "nftfwd", unanswered: "timed out after 1 s")
+        #expect(silent.map(\.status) == [.warn])
+        #expect(silent[0].message == "a relay holds the status socket of table nftfwd but does not answer: timed out after 1 s")
+        #expect(RelayCheck.findings(mappings: loopback, status: nil, table: "nftfwd").map(\.status) == [.fail])
+    }
+
     @Test("a forward chain accepts DNAT'd connections only with exactly 'ct status dnat accept' or its iptables form")
     func acceptsDNAT() {
         let nft = ["ct load status => reg 1 ", "bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000 ",
