@@ -26,7 +26,7 @@ struct Nftfwd: ParsableCommand {
           nftfwd masquerade add 10.88.0.0/24 --out-not br0
           nftfwd relay                              serve 127.0.0.1 and ::1 too
           nftfwd save; nftfwd restore               /etc/nftfwd/mappings.json
-          nftfwd add 8443 10.0.0.2:443 --save       change and save (NFTFWD_SAVE=1: always)
+          nftfwd add 8443 10.0.0.2:443 --save       and save it (NFTFWD_SAVE=1: always)
           nftfwd diff; nftfwd check                 the kernel against the saved file
           nftfwd doctor                             what would keep traffic out
 
