@@ -63,6 +63,10 @@ struct MasqueradeFlowTests {
         #expect(lostAfterApply.count <= 1, "\(stream.answers)")
         #expect(stream.answers.allSatisfy { $0.text.hasPrefix("udp 7000 from 192.168.90.1 at lan") }, "\(stream.answers)")
         #expect(stream.strays.isEmpty, "\(stream.strays)")
+
+        // flush takes the rule away with the table: the masqueraded flow loses its entry too.
+        let flush = try lab.nftfwdOK("-v", "flush")
+        #expect(flush.stderr.contains("nftfwd: deleted 1 conntrack entry of UDP flows from 10.88.0.0/24 in "), "\(flush.stderr)")
     }
 
     /// The control: the same changes without the cleanup leave each stream on its old path,
