@@ -40,38 +40,3 @@ public struct Finding: Sendable, Equatable {
                  ("message", .string(message)), ("fix", fix.map { .string($0) } ?? .null)])
     }
 }
-
-/// The checks `nftfwd doctor` runs, in the order it prints them.
-public enum Check: String, Sendable, CaseIterable {
-    /// The kernel accepts nftfwd's table: nf_tables with NAT, fib and concatenated maps.
-    case natSupport = "nat-support"
-    /// The nftfwd table can be read (and is nftfwd's own).
-    case table = "table"
-    /// net.ipv4.ip_forward while IPv4 mappings go through the kernel.
-    case ipv4Forwarding = "ipv4-forwarding"
-    /// net.ipv6.conf.all.forwarding while IPv6 mappings go through the kernel.
-    case ipv6Forwarding = "ipv6-forwarding"
-    /// Another table's forward base chain with policy drop, which drops DNAT'd traffic.
-    case forwardDrop = "forward-drop"
-    /// route_localnet on any interface: packets to 127.0.0.0/8 from outside get routed.
-    case routeLocalnet = "route-localnet"
-    /// The userland relay for loopback, wildcard and cross-family mappings.
-    case relay = "relay"
-    /// Something listens on each TCP target.
-    case targets = "targets"
-}
-
-/// How a list of mappings is named in one line: `8080/tcp`, or `8080/tcp, 53/udp and 3 more`.
-func names(_ mappings: [Mapping], limit: Int = 3) -> String {
-    let all = mappings.map { $0.hostText + "/" + $0.proto.rawValue }
-    guard all.count > limit else {
-        return all.count <= 1 ? all.joined() : all.dropLast().joined(separator: ", ") + " and " + all.last!
-    }
-    return all.prefix(limit).joined(separator: ", ") + " and \(all.count - limit) more"
-}
-
-/// `10.0.0.2`, or `their targets` for several distinct target addresses.
-func targets(_ mappings: [Mapping]) -> String {
-    let addresses = Set(mappings.compactMap { $0.target.address })
-    return addresses.count == 1 ? addresses.first!.description : "their targets"
-}
