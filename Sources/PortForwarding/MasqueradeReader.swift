@@ -32,6 +32,9 @@ extension TableReader {
             }
             rules.append(rule)
         }
+        // nft itself writes an end element at the lowest address when it loads an interval set
+        // (a table reloaded with 'nft -f' has one): it closes nothing and matches nothing.
+        ends.removeAll { $0.allSatisfy { $0 == 0 } }
         if let stray = ends.first { throw foreign("set \(subnetsSet.rawValue) has a range end \(hex(stray)) that closes no nftfwd subnet") }
 
         var withKeep = Set<MasqueradeRule>()

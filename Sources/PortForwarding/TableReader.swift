@@ -137,10 +137,13 @@ public struct TableReader {
             let expected = TableLayout.rules.filter { $0.rule.chain == chain.name }
             let actual = rules.filter { $0.chain == chain.name }
             if chain.name == TableLayout.publishChain {
-                // nftfwd 0.1's publish rules, which did not label: replaced by the next change.
-                let older = TableLayout.publishRules(labelled: false).filter { $0.rule.chain == chain.name }
-                if actual.map(\.expressions) == older.map({ $0.rule.expressions.map(\.fingerprint) }) {
+                // An earlier form of the publish rules: read as it is, replaced by the next change.
+                let have = actual.map(\.expressions)
+                if let form = [TableUpgrade.PublishForm.version01, .nftReloaded].first(where: { form in
+                    have == TableUpgrade.publishRules(form).filter { $0.rule.chain == chain.name }.map { $0.rule.expressions.map(\.fingerprint) }
+                }) {
                     upgrade.publishRuleHandles = actual.map(\.handle)
+                    upgrade.publishForm = form
                     continue
                 }
             }

@@ -135,6 +135,7 @@ public final class RelayDaemon {
             let signal = sigtimedwait(&signals, nil, &timeout)
             if signal == SIGHUP {
                 log("SIGHUP, reading the table again")
+                restorer?.resume()
                 generation = nil
             } else if signal > 0 {
                 log("signal \(signal), stopping")

@@ -53,6 +53,9 @@ final class TableRestorer {
         _ = try StateDocument.parse(try StateFile.read(self.path))
     }
 
+    /// Lifts a pause after a restore that did not take (SIGHUP: the operator asks for a try now).
+    func resume() { pause = nil }
+
     /// True when FILE was replaced or rewritten since the last call (one stat).
     func fileChanged() -> Bool {
         let now = FileStamp(path)
@@ -102,12 +105,21 @@ final class TableRestorer {
             // Read back what the kernel now holds: a restore that did not take must not repeat.
             // Only a read at the generation our batch made says so; if anyone changed the
             // ruleset since, the daemon sees the generation move and checks again anyway.
-            let after = try? publisher.list()
-            let untouched = after != nil && after?.generation == publisher.lastCommittedGeneration
-            if untouched, let after, !StateDifference(desired, after).isEmpty {
+            var still: String?
+            var readAt: UInt32?
+            do {
+                let after = try publisher.list()
+                readAt = after.generation
+                if !StateDifference(desired, after).isEmpty { still = StateDifference(desired, after).summary }
+            } catch let foreign as ForeignTableError {
+                readAt = try? publisher.nft.generation()
+                still = "changed outside nftfwd: \(foreign.problem)"
+            } catch {
+                readAt = nil   // unknown: the next poll looks again
+            }
+            if let still, readAt != nil, readAt == publisher.lastCommittedGeneration {
                 pause = (FileStamp(path), TableRestorer.now() + TableRestorer.pauseSeconds)
-                let still = StateDifference(desired, after).summary
-                logger.error("restored table inet \(table) from \(path) (\(before)): \(what), but it still differs (\(still)); trying again in \(Int(TableRestorer.pauseSeconds)) s or when \(path) changes")
+                logger.error("restored table inet \(table) from \(path) (\(before)): \(what), but it still differs (\(still)); trying again in \(Int(TableRestorer.pauseSeconds)) s, when \(path) changes, or on SIGHUP")
                 return .retry(after: TableRestorer.pauseSeconds)
             }
             lastProblem = nil

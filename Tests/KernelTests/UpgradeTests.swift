@@ -52,6 +52,30 @@ struct UpgradeTests {
         #expect(listed.contains("\"host\": \"8080\"") && listed.contains("\"host\": \"8081\""))
         try lab.nftfwdOK("masquerade", "add", "10.88.0.0/24", "--out-not", "br0")
         #expect(try lab.nftfwdOK("masquerade", "ls").stdout.contains("10.88.0.0/24  ipv4    br0"))
+        #expect(try Self.labelledInKernel(lab) == 4)
+    }
+
+    /// How many publish rules set the label the way nftfwd writes them: after the map lookup,
+    /// through register 3 (nft lists both forms alike; its netlink debug output tells them apart).
+    static func labelledInKernel(_ lab: Lab) throws -> Int {
+        let debug = try lab.net.exec(lab.host, ["nft", "--debug=netlink", "list", "chain", "inet", "nftfwd", "publish"]).stdout
+        return debug.components("[ ct set label with reg 3 ]")
+    }
+
+    @Test("a table saved with 'nft list ruleset' and loaded with 'nft -f' is read, and the next change rewrites its publish rules")
+    func nftReload() throws {
+        let lab = try Lab(hostOnly: "uprl")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.nftfwdOK("masquerade", "add", "10.88.0.0/24")
+        let saved = try lab.ruleset()
+        try lab.net.exec(lab.host, ["nft", "flush", "ruleset"])
+        try lab.net.exec(lab.host, ["nft", "-f", "-"], stdin: saved)
+        #expect(try Self.labelledInKernel(lab) == 0)   // nft put the label before the lookup
+        #expect(try lab.nftfwdOK("ls").stdout.contains("8080  198.18.2.2:80"))
+        try lab.nftfwdOK("add", "8081", "198.18.2.2:81")
+        #expect(try Self.labelledInKernel(lab) == 4)
+        #expect(try lab.ruleset().components("ct label set 100 dnat") == 4)
     }
 
     @Test("a table missing only some of the later objects is not an earlier layout: it is foreign")
