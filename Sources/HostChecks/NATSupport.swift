@@ -20,7 +20,7 @@ public enum NATSupport {
 
     static func finding(objections: [NetlinkError.Rejection]) -> Finding {
         guard let first = objections.first else {
-            return Finding(.natSupport, .ok, "the kernel accepts nftfwd's table (nf_tables with nat, fib and maps), checked without changing anything")
+            return Finding(.natSupport, .ok, "the kernel accepts nftfwd's table (nf_tables with nat, fib, maps, interval sets and conntrack labels), checked without changing anything")
         }
         let more = objections.count > 1 ? " (and \(objections.count - 1) more)" : ""
         return Finding(.natSupport, .fail, "the kernel refuses nftfwd's table: '\(first.operation)': \(first.errno)\(more)",

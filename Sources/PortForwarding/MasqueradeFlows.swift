@@ -9,11 +9,14 @@ import NFTables
 /// after `masquerade rm` a stream keeps the host's address. Deleting the entries of the flows
 /// from the changed subnets makes the next datagram take the table's current path.
 ///
-/// Only the entries the change makes wrong: after an add, those whose source was not
-/// translated (one already translated, by a hairpin or another table's rule, is not
-/// black-holed, and deleting it would drop replies in flight); after a removal, those whose
-/// source was. A subnet removed and added again (its out-not interface changed) loses both
-/// kinds. UDP only, as for mappings (`StaleFlows`): a TCP connection keeps its path.
+/// Which entries: after an add, those whose source was not translated (one already
+/// translated, by a hairpin or another table's rule, is left alone: deleting it would drop
+/// replies in flight); after a removal, those whose source was. A subnet removed and added
+/// again (its out-not interface changed) loses both kinds. That is a superset of the entries
+/// the change makes wrong: an add also deletes flows to the bridge or to the host (which the
+/// rule never masquerades), a removal also deletes hairpin flows (masqueraded by the hairpin
+/// rule, still right); the kernel recreates those identically at their next packet. UDP only,
+/// as for mappings (`StaleFlows`): a TCP connection keeps its path.
 enum MasqueradeFlows {
     static func filters(added: [MasqueradeRule], removed: [MasqueradeRule]) -> [ConntrackFilter] {
         let addedSubnets = Set(added.map(\.subnet)), removedSubnets = Set(removed.map(\.subnet))

@@ -320,11 +320,6 @@ public struct TableLayout: Sendable {
         return rules.map { (rule: $0.0, what: $0.1) }
     }
 
-    static func hex(_ v: UInt32) -> String {
-        let digits = String(v, radix: 16)
-        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
-    }
-
     /// Adds the whole empty table (maps, chains, rules) to a batch.
     public func create(in batch: inout Batch) {
         batch.addTable()

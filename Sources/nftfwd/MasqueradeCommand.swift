@@ -11,6 +11,10 @@ struct MasqueradeCommand: ParsableCommand {
         of the interface it leaves by as its source, so that containers or VMs on a private \
         subnet reach other hosts. Traffic that stays on the bridge keeps its source.
 
+        Masquerade is decided at a flow's first packet: after a change, the conntrack entries \
+        of UDP flows from the subnet are deleted, so a container that keeps sending takes the \
+        new path at its next datagram (-v shows how many; a failure is a warning).
+
         Connections that come in through a published port are not masqueraded (the target sees \
         the client's address) unless they hairpin: a container reaching a port published on the \
         host, served by itself or by a neighbour on the same bridge. nftfwd masquerades those by \

@@ -25,9 +25,12 @@ struct RelayCommand: ParsableCommand {
         wrote): when the table disappears ('nft flush ruleset', a firewall reload), differs \
         from FILE, or was changed outside nftfwd, the relay applies FILE in one batch within \
         a second and logs one line saying what it restored. FILE is then the desired state: \
-        change the table with --save (add, rm, apply, flush), which writes FILE too; without \
-        it those commands are refused (exit 1, nothing changed) while such a relay runs, \
-        since it would undo them. A rewritten FILE (or SIGHUP) is applied at once.
+        change the table with --save (add, rm, apply, flush, restore, masquerade add/rm), \
+        which writes FILE too; without it those commands are refused (exit 1, nothing \
+        changed) while such a relay runs, since it would undo them. A rewritten FILE (or \
+        SIGHUP) is applied at once. Should a restore not take (the table read back right \
+        after it still differs), the relay logs an error and tries again after 10 s, when \
+        FILE changes, or on SIGHUP, rather than rewriting the table at every poll.
 
         Examples:
           nftfwd relay

@@ -50,7 +50,7 @@ struct DoctorTests {
                                                  "forward-drop", "route-localnet", "relay", "targets"])
         #expect(report.findings.allSatisfy { $0.status == "ok" && $0.fix == nil })
         // nat-support sent nftfwd's whole table to the kernel, which rolled it back.
-        #expect(report.messages("nat-support") == ["the kernel accepts nftfwd's table (nf_tables with nat, fib and maps), checked without changing anything"])
+        #expect(report.messages("nat-support") == ["the kernel accepts nftfwd's table (nf_tables with nat, fib, maps, interval sets and conntrack labels), checked without changing anything"])
         #expect(try lab.ruleset() == "")
         #expect(try inNamespace(lab.host) { try NFTables().generation() } == generation)
 

@@ -48,6 +48,7 @@ struct MasqueradeFlowTests {
 
         // apply bringing the rule back: masqueraded again at once.
         let beforeApply = stream.sent
+        try #require(stream.count - beforeApply >= 5, "the stream ended before the apply: \(beforeApply) of \(stream.count) sent")
         let apply = try lab.net.exec(lab.host, [nftfwdBinary, "-v", "apply", "-"], stdin: Self.apply)
         #expect(apply.stderr.contains("nftfwd: deleted 1 conntrack entry of UDP flows from 10.88.0.0/24 in "), "\(apply.stderr)")
         try #require(TestNetwork.waitUntil(timeout: 15) { stream.isDone })
