@@ -64,10 +64,6 @@ public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
         return Subnet.mask(network.bytes, shorter) == Subnet.mask(other.network.bytes, shorter)
     }
 
-    public func contains(_ address: IPAddress) -> Bool {
-        address.family == family && Subnet.mask(address.bytes, prefixLength) == network.bytes
-    }
-
     static func mask(_ bytes: [UInt8], _ prefix: Int) -> [UInt8] {
         bytes.enumerated().map { i, b in
             let keep = max(0, min(8, prefix - i * 8))

@@ -208,7 +208,13 @@ public struct TableLayout: Sendable {
     }
 
     /// Host-order bytes of a 32-bit value, as registers hold mark and conntrack values.
-    static func hostOrder(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    static func hostOrder(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
+
+    /// `meta nfproto ipv4` (2) / `ipv6` (10): the family check in front of family-specific matches.
+    static func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
+
+    /// ::1, as `ip6 daddr` compares it.
+    static let loopback6: [UInt8] = [UInt8](repeating: 0, count: 15) + [1]
 
     public static var rules: [(rule: RuleSpec, what: String)] {
         guardRules + publishRules(labelled: true) + hairpinRules + postroutingRules
@@ -223,9 +229,7 @@ public struct TableLayout: Sendable {
         let label: [Expression] = labelled ? [.immediate(.r3, labelBits(publishedLabel)), .conntrackSet(.labels, from: .r3)] : []
         let labelText = labelled ? "ct label set \(publishedLabel) " : ""
         let th = Expression.payload(.transport, offset: 2, length: 2, into: .r1)
-        func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
         let v4 = nfproto(2), v6 = nfproto(10)    // NFPROTO_IPV4/6; fib's [2, 0, 0, 0] is RTN_LOCAL
-        let loopback6: [UInt8] = [UInt8](repeating: 0, count: 15) + [1]
         func dport(_ r: Register) -> Expression {
             guard case .payload(let b, let o, let l, _) = th else { fatalError() }
             return .payload(b, offset: o, length: l, into: r)
@@ -270,9 +274,7 @@ public struct TableLayout: Sendable {
     /// routes loopback addresses to us: drop it before conntrack and NAT see it, counted.
     static var guardRules: [(rule: RuleSpec, what: String)] {
         let lo = interfaceKey("lo")
-        func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
         let notLo: [Expression] = [.meta(.iifname, into: .r1), .compare(.r1, .neq, lo)]
-        let loopback6: [UInt8] = [UInt8](repeating: 0, count: 15) + [1]
         return [
             (RuleSpec(chain: "guard", notLo + nfproto(2) + [.payload(.network, offset: 16, length: 1, into: .r1), .compare(.r1, .eq, [127]),
                                                             .counter, .verdict(.drop)]),
@@ -302,7 +304,6 @@ public struct TableLayout: Sendable {
     }
 
     static var postroutingRules: [(rule: RuleSpec, what: String)] {
-        func nfproto(_ v: UInt8) -> [Expression] { [.meta(.nfproto, into: .r1), .compare(.r1, .eq, [v])] }
         var rules: [(RuleSpec, String)] = [
             (RuleSpec(chain: "postrouting", hasLabel(hairpinLabel) + [.masquerade]), "ct label \(hairpinLabel) masquerade"),
         ]
