@@ -63,7 +63,10 @@ public struct Doctor {
         let width = Check.allCases.map(\.rawValue.count).max() ?? 0
         return findings.map { f in
             let label = f.status.label.padding(4)
-            return "\(label) \(f.check.rawValue.padding(width))  \(f.message)" + (f.fix.map { "; fix: \($0)" } ?? "")
+            // One line per finding whatever the message quotes (names in it are escaped
+            // where they enter it; this keeps a newline from starting a forged finding).
+            let line = "\(f.message)" + (f.fix.map { "; fix: \($0)" } ?? "")
+            return "\(label) \(f.check.rawValue.padding(width))  \(Untrusted.neutralize(line))"
         }.joined(separator: "\n") + "\n"
     }
 }

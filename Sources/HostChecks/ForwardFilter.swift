@@ -23,7 +23,8 @@ public struct ForwardDropChain: Sendable, Equatable {
     }
 
     /// `ip filter FORWARD`, as nft commands name it.
-    public var nftName: String { "\(family) \(table) \(chain)" }
+    /// Names come from other tables of the kernel: escaped (`Untrusted.escape`).
+    public var nftName: String { "\(family) \(Untrusted.escape(table)) \(Untrusted.escape(chain))" }
 }
 
 public enum ForwardFilter {
@@ -90,7 +91,7 @@ public enum ForwardFilter {
             let affected = chain.ipFamilies.flatMap { Forwarding.needing($0, in: mappings, isLocal: isLocal) }
             guard !affected.isEmpty else { continue }
             out.append(Finding(.forwardDrop, .warn,
-                               "table \(chain.family) \(chain.table) chain \(chain.chain) (hook forward, policy drop) drops forwarded traffic no rule of it accepts: traffic from other hosts to \(names(affected)) may never reach \(targets(affected))",
+                               "table \(chain.family) \(Untrusted.escape(chain.table)) chain \(Untrusted.escape(chain.chain)) (hook forward, policy drop) drops forwarded traffic no rule of it accepts: traffic from other hosts to \(names(affected)) may never reach \(targets(affected))",
                                fix: "accept DNAT'd connections there with \(fixCommand(chain))"))
         }
         if out.isEmpty {
@@ -115,6 +116,6 @@ public enum ForwardFilter {
             let tool = chain.family == .ipv4 ? "iptables" : "ip6tables"
             return "'\(tool) -I FORWARD -m conntrack --ctstate DNAT -j ACCEPT'"
         }
-        return "'nft insert rule \(chain.family) \(chain.table) \(chain.chain) ct status dnat accept'"
+        return "'nft insert rule \(chain.nftName) ct status dnat accept'"
     }
 }

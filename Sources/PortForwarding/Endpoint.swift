@@ -12,31 +12,48 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses `[ADDR:]PORT[-PORT]`; `what` names the field ("host", "target") in messages.
+    ///
+    /// Accepted, exactly: `PORT`, `PORT-PORT`, `A.B.C.D:PORT[-PORT]`, `[IPV6]:PORT[-PORT]`.
+    /// A port is 1-65535 in decimal digits, without sign or leading zero; IPv4 is four decimal
+    /// parts 0-255 without leading zeros; IPv6 is RFC 4291 text without a zone (`%eth0`).
+    /// Nothing is trimmed: spaces, `+8080`, `08080`, `0x1f90`, `8080-`, `:8080` and
+    /// `8080/tcp` (the protocol has its own option) are refused, each with what to write.
     public static func parse(_ text: String, what: String) throws(MappingError) -> Endpoint {
-        let text = text.trimmingSpaces
+        let shown = Untrusted.escape(text)
         guard !text.isEmpty else { throw .invalid("\(what) is empty: write [ADDR:]PORT, e.g. 8080 or 10.0.0.2:80") }
+        if text.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7f }),
+           text.unicodeScalars.contains(where: { $0.properties.isWhitespace || Untrusted.isUnsafe($0) }) {
+            throw .invalid("\(what) '\(shown)' contains spaces or control characters: write [ADDR:]PORT alone, e.g. 8080 or 10.0.0.2:80")
+        }
+        if let slash = text.lastIndex(of: "/"), Proto(rawValue: text[text.index(after: slash)...].lowercased()) != nil {
+            throw .invalid("\(what) '\(shown)': give the protocol with --proto (\"proto\" in a file), e.g. \(text[..<slash]) --proto \(text[text.index(after: slash)...].lowercased())")
+        }
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else {
-                throw .invalid("\(what) '\(text)': missing ']' after the IPv6 address, e.g. [fd00::2]:80")
+                throw .invalid("\(what) '\(shown)': missing ']' after the IPv6 address, e.g. [fd00::2]:80")
             }
             let inner = String(text[text.index(after: text.startIndex)..<close])
             guard let address = IPAddress.parseV6(inner) else {
-                throw .invalid("\(what) '\(text)': '\(inner)' is not an IPv6 address")
+                let why = inner.contains("%") ? " (zone ids such as %eth0 are not accepted)" : ""
+                throw .invalid("\(what) '\(shown)': '\(Untrusted.escape(inner))' is not an IPv6 address\(why)")
             }
             let rest = text[text.index(after: close)...]
             guard rest.hasPrefix(":"), rest.count > 1 else {
-                throw .invalid("\(what) '\(text)': a port must follow the address, e.g. [\(inner)]:8080")
+                throw .invalid("\(what) '\(shown)': a port must follow the address, e.g. [\(Untrusted.escape(inner))]:8080")
             }
             return Endpoint(address: address, ports: try PortRange.parse(rest.dropFirst(), what: what))
         }
         let colons = text.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: ":") ? 1 : 0) }
         if colons > 1 {
-            throw .invalid("\(what) '\(text)': put an IPv6 address in brackets, e.g. [\(text)]:8080 or [::1]:8080")
+            throw .invalid("\(what) '\(shown)': put an IPv6 address in brackets, e.g. [::1]:8080")
         }
         if colons == 1 {
             let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard !parts[0].isEmpty else {
+                throw .invalid("\(what) '\(shown)': an address must come before ':', e.g. 10.0.0.2\(shown); or leave out ':' for every address")
+            }
             guard let address = IPAddress.parseV4(String(parts[0])) else {
-                throw .invalid("\(what) '\(text)': '\(parts[0])' is not an IPv4 address (IPv6 goes in brackets)")
+                throw .invalid("\(what) '\(shown)': '\(Untrusted.escape(String(parts[0])))' is not an IPv4 address (four numbers 0-255 without leading zeros; IPv6 goes in brackets)")
             }
             return Endpoint(address: address, ports: try PortRange.parse(parts[1], what: what))
         }

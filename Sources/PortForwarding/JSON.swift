@@ -57,11 +57,13 @@ public enum JSON: Equatable, Sendable {
             case "\t": out += "\\t"
             case "\r": out += "\\r"
             default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
+                // JSON requires escaping only C0; the other characters a terminal or a reader
+                // would act on (DEL, C1, bidi and format controls) are escaped too, so
+                // `ls --json` on a terminal is as safe as `ls`. Beyond the BMP as a surrogate pair.
+                guard Untrusted.isUnsafe(scalar) else { out.unicodeScalars.append(scalar); continue }
+                for unit in String(scalar).utf16 {
+                    let hex = String(unit, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
                 }
             }
         }
@@ -159,6 +161,22 @@ public enum JSON: Equatable, Sendable {
             return .number(n)
         }
 
+        /// Exactly four hex digits (no sign, which `UInt32(_:radix:)` would take).
+        mutating func hex4() throws -> UInt32 {
+            guard at + 4 <= bytes.count else { throw error("bad \\u escape") }
+            var v: UInt32 = 0
+            for b in bytes[at..<at + 4] {
+                switch b {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): v = v << 4 | UInt32(b - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): v = v << 4 | UInt32(b - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): v = v << 4 | UInt32(b - UInt8(ascii: "A") + 10)
+                default: throw error("bad \\u escape")
+                }
+            }
+            at += 4
+            return v
+        }
+
         mutating func string() throws -> String {
             at += 1
             // Fast path: no escapes, so the bytes are the string.
@@ -191,9 +209,18 @@ public enum JSON: Equatable, Sendable {
                 case UInt8(ascii: "b"): scalars.append("\u{8}")
                 case UInt8(ascii: "f"): scalars.append("\u{c}")
                 case UInt8(ascii: "u"):
-                    guard at + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16),
-                          let s = Unicode.Scalar(v) else { throw error("bad \\u escape") }
-                    at += 4
+                    var v = try hex4()
+                    // Beyond the BMP: a high surrogate, then \uDC00-\uDFFF (as `ls --json` writes them).
+                    if (0xd800...0xdbff).contains(v) {
+                        guard at + 2 <= bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else {
+                            throw error("bad \\u escape")
+                        }
+                        at += 2
+                        let low = try hex4()
+                        guard (0xdc00...0xdfff).contains(low) else { throw error("bad \\u escape") }
+                        v = 0x10000 + ((v - 0xd800) << 10) + (low - 0xdc00)
+                    }
+                    guard let s = Unicode.Scalar(v) else { throw error("bad \\u escape") }
                     scalars.append(s)
                 default: throw error("bad escape")
                 }

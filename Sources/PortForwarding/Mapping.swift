@@ -85,8 +85,14 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         if comment.utf8.count > maxCommentLength {
             throw .invalid("comment is \(comment.utf8.count) bytes long: keep it to \(maxCommentLength)")
         }
-        if comment.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\"" || $0 == "\u{7f}" || $0 == "#" }) {
-            throw .invalid("comment '\(comment)' contains a control character, '\"' or '#': use plain text")
+        // Controls and bidi/format characters would reach every terminal and log that shows
+        // the comment; '"' and '#' would break the element comment's syntax. Any other
+        // printable character, non-ASCII too, is fine.
+        if let (scalar, position) = Untrusted.firstUnsafe(in: comment) {
+            throw .invalid("comment: \(Untrusted.codePoint(scalar)) (\(Untrusted.kind(scalar))) at character \(position) is not allowed: use printable text")
+        }
+        for (i, s) in comment.unicodeScalars.enumerated() where s == "\"" || s == "#" {
+            throw .invalid("comment: '\(s)' at character \(i + 1) is not allowed (it would break the element's comment): leave it out")
         }
     }
 

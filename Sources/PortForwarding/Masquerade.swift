@@ -11,22 +11,25 @@ public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// everything the host sends and forwards).
     public static func parse(_ text: String) throws(MappingError) -> Subnet {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        let shown = Untrusted.escape(text)
+        // The prefix in plain decimal digits, as for ports: no sign, no leading zero.
         guard parts.count == 2, let address = IPAddress.parse(String(parts[0])),
-              let prefix = Int(parts[1]), !parts[1].hasPrefix("+"), !parts[1].hasPrefix("-") else {
-            throw .invalid("subnet '\(text)': expected ADDRESS/PREFIX, e.g. 10.88.0.0/24 or fd88::/64")
+              !parts[1].isEmpty, parts[1].utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              parts[1].count <= 3, parts[1] == "0" || !parts[1].hasPrefix("0"), let prefix = Int(parts[1]) else {
+            throw .invalid("subnet '\(shown)': expected ADDRESS/PREFIX, e.g. 10.88.0.0/24 or fd88::/64")
         }
         let bits = address.bytes.count * 8
         guard prefix >= 1 && prefix <= bits else {
-            throw .invalid("subnet '\(text)': the prefix length must be 1-\(bits)")
+            throw .invalid("subnet '\(shown)': the prefix length must be 1-\(bits)")
         }
-        if let why = address.unusableReason { throw .invalid("subnet '\(text)': \(address) is \(why)") }
+        if let why = address.unusableReason { throw .invalid("subnet '\(shown)': \(address) is \(why)") }
         if address.isLoopback || (address.family == .ipv4 && address.bytes[0] == 127) {
-            throw .invalid("subnet '\(text)': loopback traffic never leaves the host, so it is never masqueraded")
+            throw .invalid("subnet '\(shown)': loopback traffic never leaves the host, so it is never masqueraded")
         }
         let network = Subnet.mask(address.bytes, prefix)
         guard network == address.bytes else {
             let fixed = Subnet(network: Subnet.address(network, address.family), prefixLength: prefix)
-            throw .invalid("subnet '\(text)' has host bits set: did you mean \(fixed)?")
+            throw .invalid("subnet '\(shown)' has host bits set: did you mean \(fixed)?")
         }
         return Subnet(network: address, prefixLength: prefix)
     }
@@ -103,7 +106,7 @@ public struct MasqueradeRule: Hashable, Sendable, Comparable, CustomStringConver
     static func validate(interfaceName name: String) throws(MappingError) {
         let ok = !name.isEmpty && name.utf8.count <= 15 && name != "." && name != ".." &&
             name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: ":") }
-        if !ok { throw .invalid("interface name '\(name)': use 1-15 printable characters without '/', ':' or spaces (e.g. br0)") }
+        if !ok { throw .invalid("interface name '\(Untrusted.escape(name))': use 1-15 printable characters without '/', ':' or spaces (e.g. br0)") }
     }
 
     /// `10.88.0.0/24` or `10.88.0.0/24 out-not br0`: also the text stored in the kernel.

@@ -25,7 +25,7 @@ extension TableReader {
             guard let comment = record.comment, let rule = MasqueradeRule.parseLabel(comment), rule.subnet.family == family else {
                 throw foreign("\(describe) has no nftfwd comment it can read")
             }
-            guard record.key == rule.subnet.network.bytes else { throw foreign("\(describe) does not match its comment \"\(comment)\"") }
+            guard record.key == rule.subnet.network.bytes else { throw foreign("\(describe) does not match its comment \"\(Untrusted.escape(comment))\"") }
             if let next = rule.subnet.next {
                 guard let index = ends.firstIndex(of: next) else { throw foreign("the range of masquerade \(rule) in set \(subnetsSet.rawValue) has no end") }
                 ends.remove(at: index)
@@ -46,7 +46,7 @@ extension TableReader {
             }
             let interface = TableLayout.interfaceKey(name)
             guard record.key == rule.subnet.network.bytes + interface, record.keyEnd == rule.subnet.last + interface else {
-                throw foreign("\(describe) does not match its comment \"\(comment)\"")
+                throw foreign("\(describe) does not match its comment \"\(Untrusted.escape(comment))\"")
             }
             guard withKeep.insert(rule).inserted else { throw foreign("\(describe) was listed twice") }
         }

@@ -15,21 +15,29 @@ public struct PortRange: Hashable, Sendable, Comparable, CustomStringConvertible
     public func overlaps(_ other: PortRange) -> Bool { first <= other.last && other.first <= last }
 
     /// Parses `8080` or `8000-8099`; `what` names the field in error messages.
+    /// Decimal digits only: no sign, no leading zero (`08080` could be meant as octal, and
+    /// reads back as another text), no spaces, no empty side of a range.
     /// Works on UTF-8 bytes: `apply` parses tens of thousands of these.
     public static func parse(_ text: Substring, what: String) throws(MappingError) -> PortRange {
         let bytes = text.utf8
         let dash = bytes.firstIndex(of: UInt8(ascii: "-"))
         func port(_ s: Substring.UTF8View.SubSequence) throws(MappingError) -> UInt16 {
+            guard !s.isEmpty else {
+                throw .invalid(dash == nil ? "\(what): a port number is missing: use 1-65535"
+                               : "\(what): range '\(Untrusted.escape(String(text)))' lacks a port on one side: write FIRST-LAST, e.g. 8000-8099")
+            }
             var value = 0
             for b in s {
                 guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9"), s.count <= 5 else {
-                    throw .invalid("\(what): '\(Substring(s))' is not a port number: use 1-65535")
+                    throw .invalid("\(what): '\(Untrusted.escape(String(Substring(s))))' is not a port number: use 1-65535 in decimal digits")
                 }
                 value = value * 10 + Int(b - UInt8(ascii: "0"))
             }
-            guard !s.isEmpty else { throw .invalid("\(what): '' is not a port number: use 1-65535") }
             guard (1...65535).contains(value) else {
                 throw .invalid("\(what): port \(value) is out of range: use 1-65535")
+            }
+            if s.first == UInt8(ascii: "0") && s.count > 1 {
+                throw .invalid("\(what): '\(Untrusted.escape(String(Substring(s))))' has a leading zero: write \(value)")
             }
             return UInt16(value)
         }

@@ -19,7 +19,7 @@ public enum Proto: String, Sendable, CaseIterable, Comparable {
     /// Parses `tcp`, `udp` or `sctp` (any case).
     public static func parse(_ text: String) throws(MappingError) -> Proto {
         guard let p = Proto(rawValue: text.lowercased()) else {
-            throw .invalid("unknown protocol '\(text)': use tcp, udp or sctp")
+            throw .invalid("unknown protocol '\(Untrusted.escape(text))': use tcp, udp or sctp")
         }
         return p
     }

@@ -91,7 +91,7 @@ public struct TableReader {
 
         let chains = try nft.chains(of: layout.table)
         for chain in chains where !TableLayout.chains.contains(where: { $0.name == chain.name }) {
-            throw foreign("it has a chain '\(chain.name)' nftfwd does not create")
+            throw foreign("it has a chain '\(Untrusted.escape(chain.name))' nftfwd does not create")
         }
         var expectedChains: [ChainSpec] = []
         for expected in TableLayout.chains {
@@ -116,7 +116,7 @@ public struct TableReader {
         let sets = try nft.sets(of: layout.table)
         let specs = TableLayout.MapName.allCases.map(TableLayout.mapSpec) + TableLayout.MasqueradeSet.allCases.map(TableLayout.setSpec)
         for set in sets where !specs.contains(where: { $0.name == set.name }) {
-            throw foreign("it has a set or map '\(set.name)' nftfwd does not create")
+            throw foreign("it has a set or map '\(Untrusted.escape(set.name))' nftfwd does not create")
         }
         for spec in specs {
             let kind = spec.isMap ? "map" : "set"
@@ -177,7 +177,7 @@ public struct TableReader {
             }
             if byComment[comment] == nil {
                 guard let mapping = TableReader.parseComment(comment, map: map) else {
-                    throw ForeignTableError(table: layout.table.name, problem: "\(describe) has a comment nftfwd cannot read: \"\(comment)\"")
+                    throw ForeignTableError(table: layout.table.name, problem: "\(describe) has a comment nftfwd cannot read: \"\(Untrusted.escape(comment))\"")
                 }
                 byComment[comment] = (mapping, [], 0, 0)
                 order.append(comment)
@@ -186,7 +186,7 @@ public struct TableReader {
             guard let port = TableReader.port(of: record.key, for: mapping),
                   record.key == TableLayout.key(for: mapping, port: port),
                   record.value == TableLayout.value(for: mapping, port: port) else {
-                throw ForeignTableError(table: layout.table.name, problem: "\(describe) does not match its comment \"\(comment)\"")
+                throw ForeignTableError(table: layout.table.name, problem: "\(describe) does not match its comment \"\(Untrusted.escape(comment))\"")
             }
             guard byComment[comment]!.ports.insert(port).inserted else {
                 throw ForeignTableError(table: layout.table.name, problem: "\(describe) was listed twice")

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import PortForwarding
 
 /// A swift-log handler that writes one line per message to standard error, shaped for where
 /// the line goes.
@@ -34,8 +35,12 @@ public struct RelayLogHandler: LogHandler {
         write(format(level: event.level, message: "\(event.message)", metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
     }
 
+    /// Message and metadata quote the kernel's table and files (comments, names, errors):
+    /// controls, bidi characters and newlines are escaped (`Untrusted.neutralize`), so one
+    /// event is one line and none can forge another or drive a terminal.
     func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
-        let fields = metadata.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+        let message = Untrusted.neutralize(message)
+        let fields = metadata.sorted { $0.key < $1.key }.map { " \(Untrusted.neutralize($0.key))=\(Untrusted.neutralize("\($0.value)"))" }.joined()
         if journal { return "<\(RelayLogHandler.syslogPriority(level))>\(message)\(fields)\n" }
         let tag: String
         switch level {

@@ -9,6 +9,9 @@ struct AddCommand: ParsableCommand {
         HOST   = [ADDR:]PORT[-PORT]  no ADDR: every local address of the target's
                                      family; 0.0.0.0 / [::]: every IPv4 / IPv6 one
         TARGET = ADDR:PORT[-PORT]    a range as long as HOST's
+        PORT is 1-65535 in decimal digits; ADDR is a.b.c.d (no leading zeros) or \
+        [IPv6] (no zone). Nothing else is read as a port or address: spaces, '+8080', \
+        '08080', '0x1f90', '8080-' are refused, and so is '8080/tcp' (use --proto).
 
         A host address of 127.0.0.1 or ::1, or a target of the other address family, is recorded \
         but gets no kernel DNAT (the kernel cannot NAT loopback without route_localnet, which \
@@ -45,7 +48,7 @@ struct AddCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("tcp, udp or sctp.", valueName: "proto"))
     var proto: String = "tcp"
 
-    @Option(name: .long, help: ArgumentHelp("Text shown by 'nftfwd ls' and in the nft listing (up to \(Mapping.maxCommentLength) bytes).", valueName: "text"))
+    @Option(name: .long, help: ArgumentHelp("Text shown by 'nftfwd ls' and in the nft listing (up to \(Mapping.maxCommentLength) bytes; any printable text but '\"' and '#').", valueName: "text"))
     var comment: String = ""
 
     @OptionGroup var forwarding: ForwardingOption

@@ -34,7 +34,7 @@ struct CheckCommand: ParsableCommand {
         }
         let state = c.snapshot.exists ? "" : " (the table does not exist)"
         var lines = ["\(table) differs from \(c.path)\(state): \(c.difference.summary)"]
-        lines += c.difference.lines.map { ($0.missing ? "missing: " : "extra: ") + $0.text }
+        lines += c.difference.lines.map { ($0.missing ? "missing: " : "extra: ") + Untrusted.escape($0.text) }
         lines.append("'nftfwd restore \(c.path)' makes the table match the file again")
         Console.out(lines.joined(separator: "\n") + "\n")
         throw ExitCode(1)

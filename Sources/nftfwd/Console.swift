@@ -11,12 +11,23 @@ import HostChecks
 
 /// Output, and the one place errors become messages and exit codes.
 enum Console {
+    /// Standard output. What it prints quotes the kernel's table and files; values are
+    /// escaped where they enter the text (`Untrusted.escape`), and this is the safety net for
+    /// any that were not: no control or bidi character reaches the terminal raw.
     static func out(_ text: String) {
-        write(all: text, to: 1)
+        write(all: Untrusted.neutralize(text, keepingNewlines: true), to: 1)
     }
 
+    /// One line on standard error: a newline inside `text` (a name quoted in a message) is
+    /// escaped with the rest, so it cannot start a line of its own.
     static func error(_ text: String) {
-        write(all: text.hasSuffix("\n") ? text : text + "\n", to: 2)
+        let line = text.hasSuffix("\n") ? String(text.dropLast()) : text
+        write(all: Untrusted.neutralize(line) + "\n", to: 2)
+    }
+
+    /// Several lines on standard error (the import report, the parser's usage messages).
+    static func errorLines(_ text: String) {
+        write(all: Untrusted.neutralize(text.hasSuffix("\n") ? text : text + "\n", keepingNewlines: true), to: 2)
     }
 
     /// Unbuffered, whole-string writes (no stdio globals, which strict concurrency rejects).
@@ -40,7 +51,7 @@ enum Console {
             // The parser's own outcomes (help, version, usage errors) print and exit its way;
             // usage errors exit 1 like every other mistake in a request.
             if Nftfwd.exitCode(for: failure) == .success { Nftfwd.exit(withError: failure) }
-            error(Nftfwd.fullMessage(for: failure))
+            errorLines(Nftfwd.fullMessage(for: failure))
             return 1
         }
         error("nftfwd: " + message)
@@ -75,7 +86,7 @@ enum Main {
         } catch {
             // --help and --version exit 0 through the library; usage errors exit 1 with its message.
             if Nftfwd.exitCode(for: error) == .success { Nftfwd.exit(withError: error) }
-            Console.error(Nftfwd.fullMessage(for: error))
+            Console.errorLines(Nftfwd.fullMessage(for: error))
             exit(1)
         }
         do {

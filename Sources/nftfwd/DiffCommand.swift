@@ -33,7 +33,8 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         let comparison = try Comparison.make(file, global)
         for line in comparison.difference.lines {
-            Console.out(line.missing ? "+ \(line.text)  (in file, not in kernel)\n" : "- \(line.text)  (in kernel, not in file)\n")
+            let text = Untrusted.escape(line.text)   // the file's and the kernel's text
+            Console.out(line.missing ? "+ \(text)  (in file, not in kernel)\n" : "- \(text)  (in kernel, not in file)\n")
         }
         if !comparison.difference.isEmpty { throw ExitCode(1) }
     }

@@ -79,7 +79,7 @@ struct ImportIptablesCommand: ParsableCommand {
             throw error
         }
         let imported = try IptablesImport.read(text)
-        Console.error(imported.report)
+        Console.errorLines(imported.report)
         guard !imported.isEmpty else {
             throw MappingError.invalid("nothing to import: no DNAT rule publishing a port and no subnet MASQUERADE rule that nftfwd can take over")
         }

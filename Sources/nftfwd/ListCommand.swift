@@ -84,8 +84,10 @@ struct ListCommand: ParsableCommand {
         return columns([header] + body)
     }
 
-    /// Rows aligned in columns two spaces apart; the last column is not padded.
-    static func columns(_ all: [[String]]) -> String {
+    /// Rows aligned in columns two spaces apart; the last column is not padded. Cells are
+    /// escaped (`Untrusted.escape`): they hold what the kernel's table holds.
+    static func columns(_ raw: [[String]]) -> String {
+        let all = raw.map { $0.map(Untrusted.escape) }
         let widths = all[0].indices.map { i in all.map { $0[i].count }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { i, cell in

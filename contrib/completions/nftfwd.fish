@@ -137,7 +137,7 @@ complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options 
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" v verbose' -l 'verbose' -s 'v' -d 'Say what is sent to the kernel.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" save' -l 'save' -d 'After the change, write the resulting state to the saved file (/etc/nftfwd/mappings.json, or NFTFWD_SAVE\'s path), as \'nftfwd save\' does. NFTFWD_SAVE=1 saves every change without the flag.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" proto' -l 'proto' -d 'tcp, udp or sctp.' -rfka ''
-complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" comment' -l 'comment' -d 'Text shown by \'nftfwd ls\' and in the nft listing (up to 64 bytes).' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" comment' -l 'comment' -d 'Text shown by \'nftfwd ls\' and in the nft listing (up to 64 bytes; any printable text but \'"\' and \'#\').' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" enable-forwarding' -l 'enable-forwarding' -d 'Also set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding to 1 for the families the kernel forwards (in this network namespace, until reboot).'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" version' -l 'version' -d 'Show the version.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" h help' -s 'h' -l 'help' -d 'Show help information.'

@@ -82,11 +82,14 @@ extension [ImportNote] {
             for i in merged.indices { merged[i].lines.sort() }
             guard !merged.isEmpty else { continue }
             out += kind.heading + "\n"
+            // Notes quote the input (rules, chain and interface names) as it was: escaped
+            // here, once, so a line of the file cannot drive the terminal.
             for note in merged.sorted(by: { ($0.lines.first ?? 0) < ($1.lines.first ?? 0) }) {
+                let text = Untrusted.escape(note.text)
                 if let rule = note.rule {
-                    out += "  \(ImportNote.lineList(note.lines)): \(rule)\n" + wrapped("      " + note.text)
+                    out += "  \(ImportNote.lineList(note.lines)): \(Untrusted.escape(rule))\n" + wrapped("      " + text)
                 } else {
-                    out += wrapped("  \(note)")
+                    out += wrapped("  \(ImportNote.lineList(note.lines)): \(text)")
                 }
             }
         }
