@@ -45,7 +45,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         }
         let colons = text.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: ":") ? 1 : 0) }
         if colons > 1 {
-            throw .invalid("\(what) '\(shown)': put an IPv6 address in brackets, e.g. [::1]:8080")
+            throw .invalid("\(what) '\(shown)': put an IPv6 address in brackets, e.g. [\(shown)]:8080 or [::1]:8080")
         }
         if colons == 1 {
             let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)

@@ -72,6 +72,79 @@ struct GoFlags {
     func bool(_ name: String) -> Bool { values[name] == "true" }
     func string(_ name: String) -> String? { values[name] }
 
+    /// Go's `strconv.ParseInt(text, 0, 64)`, which `flag.Int` uses: an optional sign, then
+    /// decimal, `0x` hex, `0o` or leading-`0` octal, or `0b` binary, with `_` allowed between
+    /// digits. Exactly that and nothing more: Swift's `Int(_:radix:)` alone would also take a
+    /// sign after the prefix (`0x+1f`). Nil for anything Go refuses (or that overflows).
+    static func parseInt(_ text: String) -> Int? {
+        var s = Substring(text)
+        var negative = false
+        if let first = s.first, first == "+" || first == "-" { negative = first == "-"; s = s.dropFirst() }
+        guard !s.isEmpty else { return nil }
+        let literal = s   // as Go checks underscores: after the sign, with the prefix
+        var radix = 10
+        var prefixed = false
+        if s.first == "0", s.count > 1 {
+            let second = s[s.index(after: s.startIndex)]
+            switch second {
+            case "x", "X": radix = 16; s = s.dropFirst(2); prefixed = true
+            case "o", "O": radix = 8; s = s.dropFirst(2); prefixed = true
+            case "b", "B": radix = 2; s = s.dropFirst(2); prefixed = true
+            default: radix = 8; s = s.dropFirst()
+            }
+            if prefixed && literal.count < 3 { return nil }
+        }
+        var value = 0
+        var sawUnderscore = false
+        for c in s {
+            if c == "_" { sawUnderscore = true; continue }
+            guard let digit = asciiDigit(c), digit < radix else { return nil }
+            let (times, o1) = value.multipliedReportingOverflow(by: radix)
+            let (plus, o2) = times.addingReportingOverflow(digit)
+            if o1 || o2 { return nil }
+            value = plus
+        }
+        if sawUnderscore && !underscoresOK(literal) { return nil }
+        return negative ? -value : value
+    }
+
+    /// 0-9, a-f, A-F as their value; nil for anything else (Character.hexDigitValue would also
+    /// take fullwidth forms).
+    private static func asciiDigit(_ c: Character) -> Int? {
+        guard let a = c.asciiValue else { return nil }
+        switch a {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(a - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(a - UInt8(ascii: "a")) + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(a - UInt8(ascii: "A")) + 10
+        default: return nil
+        }
+    }
+
+    /// Go's rule (strconv's underscoreOK): `_` only between digits, or between a base prefix
+    /// and a digit; never first, last, or doubled.
+    private static func underscoresOK(_ literal: Substring) -> Bool {
+        var chars = Array(literal)
+        var previous: Character = "^"   // start
+        if chars.count >= 2, chars[0] == "0", "xXoObB".contains(chars[1]) {
+            chars.removeFirst(2)
+            previous = "0"   // a prefix counts as a digit before '_'
+        } else if chars.first == "0" {
+            previous = "0"
+            chars.removeFirst()
+        }
+        for c in chars {
+            if c == "_" {
+                guard previous == "0" else { return false }
+                previous = "_"
+            } else if asciiDigit(c) != nil {
+                previous = "0"
+            } else {
+                return false
+            }
+        }
+        return previous != "_"
+    }
+
     /// Go's strconv.ParseBool.
     static func parseBool(_ text: String) -> Bool? {
         switch text {

@@ -82,17 +82,11 @@ struct ProxyOptions {
         ))
     }
 
-    /// A port number as Go's int flag accepts it (decimal, 0x hex, 0o/0 octal, 0b binary).
+    /// A port number as Go's int flag accepts it (`GoFlags.parseInt`: decimal, 0x hex, 0o/0
+    /// octal, 0b binary, a sign), then 1-65535.
     private static func port(_ text: String?, _ name: String) throws(Failure) -> UInt16 {
         guard let text else { throw .invalid("missing -\(name)") }
-        var digits = Substring(text)
-        var radix = 10
-        for (prefix, base) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] where digits.hasPrefix(prefix) {
-            digits = digits.dropFirst(2)
-            radix = base
-        }
-        if radix == 10 && digits.count > 1 && digits.hasPrefix("0") { digits = digits.dropFirst(); radix = 8 }
-        guard let value = Int(digits, radix: radix) else {
+        guard let value = GoFlags.parseInt(text) else {
             throw .usage("invalid value \"\(text)\" for flag -\(name): parse error")
         }
         guard (1...65535).contains(value) else { throw .invalid("invalid -\(name) \(value): must be 1-65535") }

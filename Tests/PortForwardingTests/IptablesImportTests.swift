@@ -106,7 +106,7 @@ struct IptablesImportTests {
         ]
         for (line, text) in expected { #expect(refused[line]?.contains(text) == true, "line \(line): \(refused[line] ?? "none")") }
         // The comment holding '"' and '#' cannot be stored: the mappings come without it, and the report says why.
-        #expect(result.note(.caveat, line: 28)?.text == "comment dropped: comment 'say \"hi\" # now' contains a control character, '\"' or '#': use plain text")
+        #expect(result.note(.caveat, line: 28)?.text == "comment dropped: comment: '\"' at character 5 is not allowed (it would break the element's comment): leave it out")
         let eth1 = result.notes(.caveat).filter { $0.lines == [20] }.map(\.text)
         #expect(eth1.contains { $0.contains("'-i eth1' dropped: the rule caught only traffic arriving on eth1") })
         #expect(eth1.contains { $0.contains("reached from PREROUTING only") })

@@ -24,7 +24,11 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses "HOST:PORT" where HOST is IPv4 or a bracketed IPv6 address ("[::1]:8080").
     public init?(parsing text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        // Decimal digits only: UInt16(_:) alone would also take "+8080".
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let digits = text[text.index(after: colon)...]
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let port = UInt16(digits) else { return nil }
         let host = String(text[..<colon])
         if host.contains(":") && !host.hasPrefix("[") { return nil }
         self.init(host, port: port)
