@@ -17,6 +17,15 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     public static let maxCommentLength = 64
 
     public init(proto: Proto, host: Endpoint, target: Endpoint, comment: String = "") throws(MappingError) {
+        try self.init(proto: proto, host: host, target: target, comment: comment, rule: .new)
+    }
+
+    /// Which comments are valid: what nftfwd accepts now (`new`), or, for a comment read back
+    /// from the kernel, also what earlier versions accepted (`stored`), so a table they wrote
+    /// stays readable; such a comment is printed escaped like any text read from the kernel.
+    enum CommentRule { case new, stored }
+
+    init(proto: Proto, host: Endpoint, target: Endpoint, comment: String, rule: CommentRule) throws(MappingError) {
         guard let targetAddress = target.address else {
             throw .invalid("target '\(target)' needs an address: write ADDR:PORT, e.g. 10.0.0.2:\(target.ports)")
         }
@@ -53,7 +62,7 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         if host.ports.count > 1 && target.ports.isSingle {
             throw .invalid("host range \(host.ports) needs a target range of the same length")
         }
-        try Mapping.checkComment(comment)
+        try Mapping.checkComment(comment, rule: rule)
         self.proto = proto
         self.host = host
         self.hostFamily = hostFamily
@@ -75,15 +84,27 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses the CLI's and the JSON file's text forms.
     public static func parse(host: String, target: String, proto: String = "tcp", comment: String = "") throws(MappingError) -> Mapping {
+        try parse(host: host, target: target, proto: proto, comment: comment, rule: .new)
+    }
+
+    static func parse(host: String, target: String, proto: String, comment: String, rule: CommentRule) throws(MappingError) -> Mapping {
         let p = try Proto.parse(proto)
         let h = try Endpoint.parse(host, what: "host")
         let t = try Endpoint.parse(target, what: "target")
-        return try Mapping(proto: p, host: h, target: t, comment: comment)
+        return try Mapping(proto: p, host: h, target: t, comment: comment, rule: rule)
     }
 
-    static func checkComment(_ comment: String) throws(MappingError) {
+    static func checkComment(_ comment: String, rule: CommentRule = .new) throws(MappingError) {
         if comment.utf8.count > maxCommentLength {
             throw .invalid("comment is \(comment.utf8.count) bytes long: keep it to \(maxCommentLength)")
+        }
+        // Before the rule above, nftfwd refused only C0, DEL, '"' and '#' (the element
+        // comment's syntax needs the last two): a comment it wrote then still reads back.
+        if rule == .stored {
+            if comment.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\u{7f}" || $0 == "\"" || $0 == "#" }) {
+                throw .invalid("comment holds a control character, '\"' or '#'")
+            }
+            return
         }
         // Controls and bidi/format characters would reach every terminal and log that shows
         // the comment; '"' and '#' would break the element comment's syntax. Any other

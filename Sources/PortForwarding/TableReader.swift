@@ -215,7 +215,7 @@ public struct TableReader {
         let left = label[..<arrow.lowerBound], target = label[arrow.upperBound...]
         guard let slash = left.lastIndex(of: "/") else { return nil }
         let host = left[..<slash], proto = left[left.index(after: slash)...]
-        guard let mapping = try? Mapping.parse(host: String(host), target: String(target), proto: String(proto), comment: user),
+        guard let mapping = try? Mapping.parse(host: String(host), target: String(target), proto: String(proto), comment: user, rule: .stored),
               TableLayout.map(for: mapping) == map, TableLayout.elementComment(for: mapping) == text else { return nil }
         return mapping
     }

@@ -106,9 +106,14 @@ struct UntrustedTests {
         }
     }
 
-    @Test("a comment read from the kernel that nftfwd would refuse does not read as a mapping")
+    @Test("a comment read from the kernel with controls does not read as a mapping; one an earlier nftfwd wrote does")
     func foreignComment() throws {
         #expect(TableReader.parseComment("8080/tcp -> 10.0.0.2:80 # \u{1b}[31m\nforged\u{202e}", map: .dnat4Any) == nil)
         #expect(TableReader.parseComment("8080/tcp -> 10.0.0.2:80 # plain", map: .dnat4Any) != nil)
+        // What an earlier nftfwd accepted (C1, bidi, zero-width) still reads back, to be
+        // printed escaped; new comments refuse it.
+        let legacy = try #require(TableReader.parseComment("8080/tcp -> 10.0.0.2:80 # a\u{9b}b\u{202e}\u{200d}", map: .dnat4Any))
+        #expect(legacy.comment == "a\u{9b}b\u{202e}\u{200d}")
+        #expect(throws: MappingError.self) { try Mapping.parse(host: "8080", target: "10.0.0.2:80", comment: legacy.comment) }
     }
 }
