@@ -31,7 +31,7 @@ public enum MappingFile {
             let n = index + 1
             guard case .object(let fields) = item else { throw .invalid("masquerade entry \(n): expected an object") }
             for (key, _) in fields where key != "subnet" && key != "out-not" {
-                throw .invalid("masquerade entry \(n): unknown field '\(key)' (known: out-not, subnet)")
+                throw .invalid("masquerade entry \(n): unknown field '\(Untrusted.escape(key))' (known: out-not, subnet)")
             }
             guard case .string(let subnet)? = item["subnet"] else { throw .invalid("masquerade entry \(n): missing \"subnet\" (a string)") }
             var outNot: String?
@@ -85,7 +85,7 @@ public enum MappingFile {
             let n = index + 1
             guard case .object(let fields) = item else { throw .invalid("entry \(n): expected an object") }
             for (key, _) in fields where !known.contains(key) {
-                throw .invalid("entry \(n): unknown field '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
+                throw .invalid("entry \(n): unknown field '\(Untrusted.escape(key))' (known: \(known.sorted().joined(separator: ", ")))")
             }
             func text(_ key: String, default value: String? = nil) throws(MappingError) -> String {
                 switch item[key] {
@@ -98,7 +98,7 @@ public enum MappingFile {
                 let mapping = try Mapping.parse(host: try text("host"), target: try text("target"),
                                                 proto: try text("proto", default: "tcp"), comment: try text("comment", default: ""))
                 if case .string(let family)? = item["family"], family != mapping.hostFamily.rawValue {
-                    throw MappingError.invalid("family \"\(family)\" does not match host \(mapping.hostText), which is \(mapping.hostFamily.rawValue)")
+                    throw MappingError.invalid("family \"\(Untrusted.escape(family))\" does not match host \(mapping.hostText), which is \(mapping.hostFamily.rawValue)")
                 }
                 out.append(mapping)
             } catch {

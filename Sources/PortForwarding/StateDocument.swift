@@ -18,7 +18,7 @@ public struct StateDocument: Sendable, Equatable {
             return StateDocument(mappings: try MappingFile.mappings(from: json, section: nil), masquerade: nil)
         case .object(let fields):
             for (key, _) in fields where key != "mappings" && key != "masquerade" {
-                throw .invalid("unknown top-level field '\(key)' (known: mappings, masquerade)")
+                throw .invalid("unknown top-level field '\(Untrusted.escape(key))' (known: mappings, masquerade)")
             }
             // "mappings" must be there ([] for none): a document that forgot it would otherwise
             // remove every mapping. Without "masquerade" the rules are left as they are.

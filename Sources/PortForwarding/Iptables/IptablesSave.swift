@@ -57,7 +57,7 @@ public struct IptablesSave: Sendable {
             }
             if trimmed.hasPrefix("*") {
                 if let open = current {
-                    throw .invalid("line \(lineNumber): table \(trimmed.dropFirst()) starts before table \(open.name) (line \(open.firstLine)) ends with COMMIT")
+                    throw .invalid("line \(lineNumber): table \(Untrusted.escape(String(trimmed.dropFirst()))) starts before table \(Untrusted.escape(open.name)) (line \(open.firstLine)) ends with COMMIT")
                 }
                 let name = String(trimmed.dropFirst())
                 guard !name.isEmpty else { throw .invalid("line \(lineNumber): '*' without a table name") }
@@ -65,7 +65,7 @@ public struct IptablesSave: Sendable {
                 continue
             }
             guard current != nil else {
-                throw .invalid("line \(lineNumber): '\(trimmed)' comes before any table: \(notSaveOutput(trimmed))")
+                throw .invalid("line \(lineNumber): '\(Untrusted.escape(trimmed))' comes before any table: \(notSaveOutput(trimmed))")
             }
             // `current!` is changed in place: a copy per line would copy every rule read so far.
             if trimmed == "COMMIT" {
@@ -78,7 +78,7 @@ public struct IptablesSave: Sendable {
             if trimmed.hasPrefix(":") {
                 let parts = trimmed.dropFirst().split(separator: " ")
                 guard parts.count >= 2 else {
-                    throw .invalid("line \(lineNumber): '\(trimmed)': a chain line reads ':NAME POLICY [packets:bytes]'")
+                    throw .invalid("line \(lineNumber): '\(Untrusted.escape(trimmed))': a chain line reads ':NAME POLICY [packets:bytes]'")
                 }
                 current!.chains.append(Chain(name: String(parts[0]), policy: String(parts[1]), line: lineNumber))
                 declared.insert(String(parts[0]))
@@ -90,7 +90,7 @@ public struct IptablesSave: Sendable {
                 body = body[body.index(after: close)...].drop { $0 == " " }
             }
             guard body.hasPrefix("-A ") else {
-                throw .invalid("line \(lineNumber): '\(trimmed)': expected ':CHAIN POLICY', '-A CHAIN ...' or COMMIT, as iptables-save writes")
+                throw .invalid("line \(lineNumber): '\(Untrusted.escape(trimmed))': expected ':CHAIN POLICY', '-A CHAIN ...' or COMMIT, as iptables-save writes")
             }
             let words: [String]
             do { words = try split(body.dropFirst(3)) } catch {
@@ -98,12 +98,12 @@ public struct IptablesSave: Sendable {
             }
             guard let chain = words.first else { throw .invalid("line \(lineNumber): '-A' without a chain name") }
             guard declared.contains(chain) else {
-                throw .invalid("line \(lineNumber): chain \(chain) was not declared in table \(current!.name) (iptables-save writes ':\(chain) - [0:0]' first)")
+                throw .invalid("line \(lineNumber): chain \(Untrusted.escape(chain)) was not declared in table \(Untrusted.escape(current!.name)) (iptables-save writes ':\(Untrusted.escape(chain)) - [0:0]' first)")
             }
             current!.rules.append(Rule(line: lineNumber, chain: chain, words: Array(words.dropFirst()), text: String(body)))
         }
         if let open = current {
-            throw .invalid("table \(open.name) (line \(open.firstLine)) has no COMMIT: the input is cut short")
+            throw .invalid("table \(Untrusted.escape(open.name)) (line \(open.firstLine)) has no COMMIT: the input is cut short")
         }
         guard !tables.isEmpty else {
             throw .invalid("no table in the input: \(notSaveOutput(nil))")
@@ -136,7 +136,7 @@ public struct IptablesSave: Sendable {
             default: word.append(c); inWord = true
             }
         }
-        if quoted || escaped { throw .invalid("unterminated quote in '\(text)'") }
+        if quoted || escaped { throw .invalid("unterminated quote in '\(Untrusted.escape(String(text)))'") }
         if inWord { words.append(word) }
         return words
     }
