@@ -19,7 +19,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     /// Nothing is trimmed: spaces, `+8080`, `08080`, `0x1f90`, `8080-`, `:8080` and
     /// `8080/tcp` (the protocol has its own option) are refused, each with what to write.
     public static func parse(_ text: String, what: String) throws(MappingError) -> Endpoint {
-        let shown = Untrusted.escape(text)
+        var shown: String { Untrusted.escape(text) }   // for messages only: not on the success path
         guard !text.isEmpty else { throw .invalid("\(what) is empty: write [ADDR:]PORT, e.g. 8080 or 10.0.0.2:80") }
         if text.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7f }),
            text.unicodeScalars.contains(where: { $0.properties.isWhitespace || Untrusted.isUnsafe($0) }) {
