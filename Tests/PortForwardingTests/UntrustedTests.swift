@@ -116,4 +116,59 @@ struct UntrustedTests {
         #expect(legacy.comment == "a\u{9b}b\u{202e}\u{200d}")
         #expect(throws: MappingError.self) { try Mapping.parse(host: "8080", target: "10.0.0.2:80", comment: legacy.comment) }
     }
+
+    /// The inverse of `Untrusted.escape`, to show that escaped text is unambiguous.
+    static func unescape(_ text: String) -> String? {
+        var out = String.UnicodeScalarView()
+        var it = Array(text.unicodeScalars)[...]
+        while let c = it.popFirst() {
+            guard c == "\\" else { out.append(c); continue }
+            switch it.popFirst() {
+            case "\\": out.append("\\")
+            case "n": out.append("\n")
+            case "t": out.append("\t")
+            case "r": out.append("\r")
+            case "x":
+                guard it.count >= 2, let v = UInt32(String(String.UnicodeScalarView(it.prefix(2))), radix: 16) else { return nil }
+                it = it.dropFirst(2)
+                out.append(Unicode.Scalar(v)!)
+            case "u":
+                guard it.popFirst() == "{", let close = it.firstIndex(of: "}"),
+                      let v = UInt32(String(String.UnicodeScalarView(it[..<close])), radix: 16), let s = Unicode.Scalar(v) else { return nil }
+                it = it[(close + 1)...]
+                out.append(s)
+            default: return nil
+            }
+        }
+        return String(out)
+    }
+
+    @Test("random text: the escape has no unsafe character, reads back exactly, and passes neutralize unchanged")
+    func randomRoundTrip() {
+        // A fixed-seed generator (SplitMix64), so a failure reproduces.
+        var state: UInt64 = 0x9e3779b97f4a7c15
+        func next() -> UInt64 {
+            state &+= 0x9e3779b97f4a7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58476d1ce4e5b9
+            z = (z ^ (z >> 27)) &* 0x94d049bb133111eb
+            return z ^ (z >> 31)
+        }
+        // Mostly the interesting neighbourhoods: ASCII, C1 and Latin-1, the bidi/format block, anything.
+        let pools: [ClosedRange<UInt32>] = [0...0x7f, 0x80...0xff, 0x2000...0x206f, 0...0x10ffff]
+        for _ in 0..<2000 {
+            var scalars = String.UnicodeScalarView()
+            for _ in 0..<Int(next() % 24) {
+                let pool = pools[Int(next() % UInt64(pools.count))]
+                if let s = Unicode.Scalar(pool.lowerBound + UInt32(next() % UInt64(pool.count))) { scalars.append(s) }
+            }
+            let text = String(scalars)
+            let escaped = Untrusted.escape(text)
+            #expect(!escaped.unicodeScalars.contains(where: Untrusted.isUnsafe))
+            // Scalar by scalar: String's == would also call canonically equivalent text equal.
+            #expect(Self.unescape(escaped).map { Array($0.unicodeScalars) } == Array(text.unicodeScalars))
+            #expect(Untrusted.neutralize(escaped) == escaped)
+            #expect(!Untrusted.neutralize(text).unicodeScalars.contains(where: Untrusted.isUnsafe))
+        }
+    }
 }
