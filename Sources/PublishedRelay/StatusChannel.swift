@@ -176,7 +176,8 @@ public enum StatusChannel {
 final class StatusServer: @unchecked Sendable {
     private let acceptor: AcceptThread
     let path: String
-    private let lock: RuntimeLock
+    /// Held until `stop()`, which lets it go (removing the file).
+    private var lock: RuntimeLock?
     /// The socket file we bound, so `stop()` removes ours and nothing else.
     private let inode: (dev: UInt64, ino: UInt64)
 
@@ -228,6 +229,6 @@ final class StatusServer: @unchecked Sendable {
         acceptor.stop()
         var st = stat()
         if lstat(path, &st) == 0 && UInt64(st.st_dev) == inode.dev && UInt64(st.st_ino) == inode.ino { unlink(path) }
-        withExtendedLifetime(lock) {}
+        lock = nil   // after the socket: another relay may bind as soon as it can take the lock
     }
 }
