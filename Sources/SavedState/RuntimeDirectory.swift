@@ -10,8 +10,11 @@ import SystemErrno
 ///
 /// It is trusted only as a real directory (not a symlink) owned by uid 0 that group and others
 /// cannot write; anything else is refused, never repaired, since only root could have made it
-/// so and the reason should be looked at. Missing, it is created with mode 0700 (the relay's
-/// unit has systemd create it: `RuntimeDirectory=nftfwd`).
+/// so and the reason should be looked at. Missing, it is created with mode 0711 (the relay's
+/// unit has systemd create it: `RuntimeDirectory=nftfwd`): others may pass through but not
+/// list, create or open anything, since every file in it is 0600. Passing through is what
+/// lets a command run by another user (with CAP_NET_ADMIN, or one about to fail for want of
+/// it) tell "no relay" (ENOENT) from "a relay only root may ask" (EACCES).
 public enum RuntimeDirectory {
     public static let path = "/run/nftfwd"
 
@@ -32,9 +35,11 @@ public enum RuntimeDirectory {
         return .trusted
     }
 
-    /// Creates `path` (mode 0700) when missing and checks it is root's alone.
+    /// Creates `path` (mode 0711) when missing and checks it is root's alone.
     public static func prepare(_ path: String = path) throws(RuntimeFileError) {
-        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+        if mkdir(path, 0o711) == 0 {
+            _ = chmod(path, 0o711)   // past the umask
+        } else if errno != EEXIST {
             throw .failed("cannot create \(path)", "mkdir", .current)
         }
         switch check(path) {
@@ -51,7 +56,7 @@ public enum RuntimeDirectory {
         if type != S_IFDIR { return "it is not a directory" }
         if st.st_uid != 0 { return "it is owned by uid \(st.st_uid), not root" }
         if st.st_mode & 0o022 != 0 {
-            return "its mode \(octal(st.st_mode & 0o7777)) lets other users create files in it; make it 0700"
+            return "its mode \(octal(st.st_mode & 0o7777)) lets other users create files in it; make it 0711"
         }
         return nil
     }

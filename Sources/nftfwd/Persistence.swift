@@ -61,9 +61,12 @@ enum Persistence {
     static func change<T>(_ global: GlobalOptions, _ options: SaveOptions, restoring: String? = nil,
                           _ body: (Publisher) throws -> T) throws -> T {
         let destination = options.destination(table: global.table)
+        let publisher = try global.publisher()
+        // A caller nftables refuses hears that first, not what asking the relay gives it (only
+        // root may ask): one GETGEN round trip.
+        _ = try publisher.nft.generation()
         let restorer = try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
         let lock = try destination.map { try Persistence.lock(of: $0) }
-        let publisher = try global.publisher()
         let result = try body(publisher)
         if let destination {
             do {

@@ -183,7 +183,7 @@ struct SmallServerTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let cases: [(String, String)] = [
-            ("mkdir -m 0777 '\(scratch.path)/d'", "its mode 0777 lets other users create files in it; make it 0700"),
+            ("mkdir -m 0777 '\(scratch.path)/d'", "its mode 0777 lets other users create files in it; make it 0711"),
             ("mkdir -m 0700 '\(scratch.path)/d' && chown 65534 '\(scratch.path)/d'", "it is owned by uid 65534, not root"),
             ("mkdir -m 0700 '\(scratch.path)/real' && ln -s real '\(scratch.path)/d'", "it is a symbolic link, not a directory"),
         ]
