@@ -178,6 +178,27 @@ struct SmallServerTests {
         }
     }
 
+    @Test("files a relay that died left behind (its socket, nobody listening; its lock file, unlocked) do not stop the next one")
+    func staleFiles() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let socketPath = try StatusChannel.path(table: "t2", directory: scratch.path)
+        close(try Self.listening(socketPath))   // bound, then closed: connect now gives ECONNREFUSED
+        try Command.check(["install", "-m", "0600", "/dev/null", try StatusChannel.lockPath(table: "t2", directory: scratch.path)])
+        guard case .noRelay = StatusChannel.ask(table: "t2", directory: scratch.path) else {
+            Issue.record("a stale socket file was taken for a relay")
+            return
+        }
+        let server = try StatusServer(table: "t2", directory: scratch.path) { RelayStatus(pid: 7, table: "t2", problem: nil, ports: []) }
+        try server.start()
+        defer { server.stop() }
+        guard case .status(let status) = StatusChannel.ask(table: "t2", directory: scratch.path) else {
+            Issue.record("the new relay does not answer")
+            return
+        }
+        #expect(status.pid == 7)
+    }
+
     @Test("a runtime directory that is not root's alone is refused by the relay and the asker: mode 0777, owner 65534, a symlink")
     func unsafeDirectory() throws {
         let scratch = try Scratch()
