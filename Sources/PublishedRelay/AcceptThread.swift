@@ -112,7 +112,11 @@ final class AcceptThread: @unchecked Sendable {
             if !listening { next = min(next, acceptPausedUntil) }
             let timeout = next.isFinite ? Int32(max(0, min(1000, ((next - now) * 1000).rounded(.up)))) : -1
             let rc = poll(&fds, nfds_t(fds.count), timeout)
-            if rc < 0 && errno != EINTR { return }
+            if rc < 0 {
+                if errno == EINTR { continue }
+                if errno == ENOMEM { usleep(10_000); continue }   // passes; never end the server for it
+                return
+            }
             if fds[0].revents != 0 { return }   // stop()
             // Clients first (their indices match `fds`), then new ones.
             var done = Set<Int>()
