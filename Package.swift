@@ -110,7 +110,7 @@ let package = Package(
         // IptablesSaves: saved iptables-save output the import tests read from disk.
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding"], exclude: ["IptablesSaves"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay", "SavedState", "HostChecks"], swiftSettings: strict),
-        .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks"], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
     ]

@@ -36,12 +36,14 @@ public struct Doctor {
         out += RouteLocalnet.findings(enabledOn: RouteLocalnet.enabledInterfaces())
         var status: RelayStatus?
         var unanswered: String?
+        var untrusted: String?
         switch StatusChannel.ask(table: table) {
         case .status(let s): status = s
         case .noAnswer(let why): unanswered = why
-        case .noRelay, .notTrusted: break
+        case .notTrusted(let uid, let pid): untrusted = StatusChannel.untrusted(table: table, uid: uid, pid: pid)
+        case .noRelay: break
         }
-        out += RelayCheck.findings(mappings: mappings, status: status, table: table, unanswered: unanswered)
+        out += RelayCheck.findings(mappings: mappings, status: status, table: table, unanswered: unanswered, untrusted: untrusted)
         out += TargetCheck.run(mappings: mappings, timeoutMilliseconds: probeTimeoutMilliseconds)
         return out
     }

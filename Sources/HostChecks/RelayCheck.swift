@@ -6,8 +6,17 @@ import PublishedRelay
 /// connect to 127.0.0.1 or ::1.
 public enum RelayCheck {
     /// `unanswered`: why a process holding the relay's status socket gave no proper answer
-    /// (nil when none holds it, or it answered).
-    public static func findings(mappings: [Mapping], status: RelayStatus?, table: String, unanswered: String? = nil) -> [Finding] {
+    /// (nil when none holds it, or it answered). `untrusted`: what holds it instead of a relay
+    /// run by root (a WARN of its own; the rest is judged as if no relay ran).
+    public static func findings(mappings: [Mapping], status: RelayStatus?, table: String, unanswered: String? = nil,
+                                untrusted: String? = nil) -> [Finding] {
+        let squatted = untrusted.map {
+            [Finding(.relay, .warn, $0, fix: "find that process ('ss -xlp | grep nftfwd') and stop it; then start the relay")]
+        } ?? []
+        return squatted + judged(mappings: mappings, status: status, table: table, unanswered: unanswered)
+    }
+
+    private static func judged(mappings: [Mapping], status: RelayStatus?, table: String, unanswered: String?) -> [Finding] {
         let served = mappings.filter(RelayPlan.serves)
         let only = served.filter(\.isRelayOnly)
         let start = "start it: 'systemctl enable --now nftfwd-relay'" + (table == "nftfwd" ? "" : " (with --table \(table))") + " or 'nftfwd relay\(table == "nftfwd" ? "" : " --table \(table)") &'"

@@ -2,24 +2,71 @@
 import Glibc
 #endif
 
-/// A thread that accepts connections on a listening socket and hands each to `serve`, one at
-/// a time, then closes it: the shape of the relay's two small servers (the status socket and
-/// the metrics endpoint), whose clients are rare and brief. A client gets `timeout` seconds
-/// for each read and write, so a stalled one cannot hold the others (or shutdown) up. Running
-/// out of descriptors waits for some to free up and never ends the thread; `stop()` shuts the
-/// socket down, which does.
+/// The relay's two small servers (the status socket and the metrics endpoint): one thread that
+/// accepts connections on a listening socket and serves up to `maxClients` of them at once,
+/// with non-blocking sockets and `poll`, each exchange under a TOTAL deadline counted from its
+/// accept (not a timeout per read or write, which a client trickling a byte at a time would
+/// renew for ever). So a client that never sends, never reads or trickles holds one slot until
+/// its deadline and delays nobody else; when every slot is taken the oldest client is dropped
+/// for the new one, so even a flood of such clients cannot keep a real one out for longer
+/// than it takes to open `maxClients` connections. `stop()` wakes the thread through a pipe and
+/// returns at once, whatever the clients do.
+///
+/// An exchange: `admit` decides from the new socket alone (the status server checks the peer's
+/// uid); refused, it is closed with nothing written. Then, if `requestLimit` is 0, `answer([])`
+/// is written at once; otherwise the request is read until `isComplete` says so (more than
+/// `requestLimit` bytes, or an end of stream before, closes it with nothing written), and
+/// `answer(request)` is written. The socket is closed when all is written or the deadline passes.
+///
+/// Concurrency model: `start()` runs the loop on a thread of its own, which alone touches the
+/// clients; `admit`, `isComplete` and `answer` run there. `stop()` may be called from any
+/// thread, once.
 final class AcceptThread: @unchecked Sendable {
+    struct Exchange: Sendable {
+        /// Seconds from accept to the last byte written.
+        var deadline: Double
+        /// The most bytes a request may have; 0: the client sends nothing.
+        var requestLimit: Int
+        var admit: @Sendable (Int32) -> Bool = { _ in true }
+        var isComplete: @Sendable ([UInt8]) -> Bool = { _ in true }
+        var answer: @Sendable ([UInt8]) -> [UInt8]
+    }
+
     private let fd: Int32
-    private let timeout: Int
-    private let serve: @Sendable (Int32) -> Void
+    private let exchange: Exchange
+    private let maxClients: Int
+    private let wake: (read: Int32, write: Int32)
     private var thread = pthread_t()
     private var started = false
 
+    private struct Client {
+        let fd: Int32
+        let deadline: Double
+        var request: [UInt8] = []
+        /// Set once the answer is known; written from `sent` on.
+        var answer: [UInt8]?
+        var sent = 0
+    }
+
     /// Takes ownership of `fd`, a listening socket.
-    init(listening fd: Int32, timeout: Int, serve: @escaping @Sendable (Int32) -> Void) {
+    init(listening fd: Int32, exchange: Exchange, maxClients: Int = 64) throws(RelayDaemonError) {
+        var pipeFDs: [Int32] = [-1, -1]
+        // (pipe2 and accept4 are GNU extensions Glibc's module does not show: fcntl instead;
+        // the relay never forks, so the close-on-exec race does not arise.)
+        guard pipe(&pipeFDs) == 0 else {
+            let e = errno
+            close(fd)
+            throw .system("pipe", e)
+        }
+        for end in pipeFDs {
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         self.fd = fd
-        self.timeout = timeout
-        self.serve = serve
+        self.exchange = exchange
+        self.maxClients = maxClients
+        wake = (pipeFDs[0], pipeFDs[1])
     }
 
     func start() throws(RelayDaemonError) {
@@ -35,39 +82,111 @@ final class AcceptThread: @unchecked Sendable {
         started = true
     }
 
+    /// Ends the thread (its clients are closed unanswered) and closes the listening socket.
     func stop() {
-        shutdown(fd, Int32(SHUT_RDWR))
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
         if started { pthread_join(thread, nil) }
         close(fd)
+        close(wake.read)
+        close(wake.write)
     }
 
     private func run() {
+        var clients: [Client] = []
+        var acceptPausedUntil = 0.0   // out of descriptors: accept again after a pause, no busy loop
+        defer { for c in clients { close(c.fd) } }
+        while true {
+            let now = Self.now()
+            clients.removeAll { c in
+                if c.deadline <= now { close(c.fd); return true }
+                return false
+            }
+            var fds = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            let listening = now >= acceptPausedUntil
+            fds.append(pollfd(fd: listening ? fd : -1, events: Int16(POLLIN), revents: 0))
+            for c in clients {
+                fds.append(pollfd(fd: c.fd, events: Int16(c.answer == nil ? POLLIN : POLLOUT), revents: 0))
+            }
+            var next = clients.map(\.deadline).min() ?? .infinity
+            if !listening { next = min(next, acceptPausedUntil) }
+            let timeout = next.isFinite ? Int32(max(0, min(1000, ((next - now) * 1000).rounded(.up)))) : -1
+            let rc = poll(&fds, nfds_t(fds.count), timeout)
+            if rc < 0 {
+                if errno == EINTR { continue }
+                if errno == ENOMEM { usleep(10_000); continue }   // passes; never end the server for it
+                return
+            }
+            if fds[0].revents != 0 { return }   // stop()
+            // Clients first (their indices match `fds`), then new ones.
+            var done = Set<Int>()
+            for (i, entry) in fds.dropFirst(2).enumerated() where entry.revents != 0 {
+                if !progress(&clients[i]) { done.insert(i) }
+            }
+            if !done.isEmpty {
+                for i in done { close(clients[i].fd) }
+                clients = clients.enumerated().filter { !done.contains($0.offset) }.map(\.element)
+            }
+            if fds[1].revents != 0 { acceptPausedUntil = acceptAll(into: &clients) }
+        }
+    }
+
+    /// Accepts every pending connection; returns when accepting may go on (0: now).
+    private func acceptAll(into clients: inout [Client]) -> Double {
         while true {
             let client = accept(fd, nil, nil)
             if client < 0 {
                 switch errno {
                 case EINTR, ECONNABORTED: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM: usleep(100_000); continue
-                default: return   // shut down
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM: return Self.now() + 0.1
+                default: return 0   // EAGAIN: none left
                 }
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            var tv = timeval(tv_sec: timeout, tv_usec: 0)
-            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            serve(client)
-            close(client)
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            guard exchange.admit(client) else { close(client); continue }
+            if clients.count >= maxClients {
+                close(clients.removeFirst().fd)   // the oldest: nearest its deadline anyway
+            }
+            var c = Client(fd: client, deadline: Self.now() + exchange.deadline)
+            if exchange.requestLimit == 0 {
+                c.answer = exchange.answer([])
+                if !progress(&c) { close(client); continue }
+            }
+            clients.append(c)
         }
     }
 
-    /// Writes all of `bytes`, or as much as the client takes before an error or the timeout.
-    static func sendAll(_ client: Int32, _ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { send(client, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            offset += n
+    /// Reads or writes what the socket allows now; false when the client is done with.
+    private func progress(_ c: inout Client) -> Bool {
+        if c.answer == nil {
+            var chunk = [UInt8](repeating: 0, count: 2048)
+            while true {
+                let room = min(chunk.count, exchange.requestLimit + 1 - c.request.count)
+                let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, room, 0) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
+                if n <= 0 { return false }
+                c.request += chunk[0..<n]
+                if exchange.isComplete(c.request) { break }
+                if c.request.count > exchange.requestLimit { return false }
+            }
+            c.answer = exchange.answer(c.request)
         }
+        guard let answer = c.answer else { return true }
+        while c.sent < answer.count {
+            let n = answer.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.sent, $0.count - c.sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
+            if n <= 0 { return false }
+            c.sent += n
+        }
+        return false   // all written
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

@@ -4,8 +4,11 @@ import Glibc
 import PortForwarding
 
 /// A minimal HTTP/1.0 endpoint for Prometheus: `GET /metrics` answers the text the `render`
-/// closure returns, anything else 404. One thread, one request at a time (scrapes are seconds
-/// apart), each bounded: 8 KiB of request, 2 s to send it, 2 s to take the answer.
+/// closure returns, anything else 404. Up to 64 clients at once (`AcceptThread`), each
+/// bounded: at most 8 KiB of request, and 2 s in all from accept to the answer's last byte; a
+/// longer or slower request is closed unanswered. Whoever reaches the address reads every
+/// relayed mapping, its port and its counters: the relay's help says so, and
+/// `--metrics` takes an explicit address (nothing is served without it).
 ///
 /// Concurrency model: a thread of its own (`AcceptThread`); `render` is called on it and must
 /// be thread-safe.
@@ -64,40 +67,36 @@ public final class MetricsServer: Sendable {
             close(fd)
             throw .system("binding the metrics endpoint \(address)", e)
         }
-        acceptor = AcceptThread(listening: fd, timeout: 2) { client in MetricsServer.answer(client, render) }
+        acceptor = try AcceptThread(listening: fd, exchange: .init(
+            deadline: MetricsServer.deadline, requestLimit: MetricsServer.requestLimit,
+            isComplete: MetricsServer.isComplete,
+            answer: { request in Array(MetricsServer.answer(String(decoding: request, as: UTF8.self), render).utf8) }))
     }
+
+    /// The whole of an exchange, from accept to the last byte of the answer: what a client that
+    /// trickles its request or never reads can hold one of the server's slots for.
+    static let deadline = 2.0
+    /// The request line and headers; a scrape sends a few hundred bytes.
+    static let requestLimit = 8192
 
     func start() throws(RelayDaemonError) { try acceptor.start() }
     func stop() { acceptor.stop() }
 
-    private static func answer(_ client: Int32, _ render: () -> String) {
-        guard let request = MetricsServer.readHead(client) else { return }
-        let line = request.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
-        let words = line.split(separator: " ")
-        let response: String
-        if words.count >= 2, words[0] == "GET", words[1] == "/metrics" || words[1].hasPrefix("/metrics?") {
-            let body = render()
-            response = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n" +
-                "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
-        } else {
-            let body = "nftfwd relay: only GET /metrics is served here\n"
-            response = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
-        }
-        AcceptThread.sendAll(client, Array(response.utf8))
+    /// True once the request's head has ended (its blank line).
+    static func isComplete(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        return text.contains("\r\n\r\n") || text.contains("\n\n")
     }
 
-    /// The request up to its blank line, or nil (timeout, too long, closed).
-    static func readHead(_ client: Int32) -> String? {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 2048)
-        while bytes.count < 8192 {
-            let n = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return nil }
-            bytes += chunk[0..<n]
-            let text = String(decoding: bytes, as: UTF8.self)
-            if text.contains("\r\n\r\n") || text.contains("\n\n") { return text }
+    static func answer(_ request: String, _ render: () -> String) -> String {
+        let line = request.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
+        let words = line.split(separator: " ")
+        if words.count >= 2, words[0] == "GET", words[1] == "/metrics" || words[1].hasPrefix("/metrics?") {
+            let body = render()
+            return "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n" +
+                "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
         }
-        return nil
+        let body = "nftfwd relay: only GET /metrics is served here\n"
+        return "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
     }
 }

@@ -14,7 +14,7 @@ public enum RelayDaemonError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .alreadyRunning(let table, let name):
-            return "a relay for table \(table) already runs in this network namespace (another process holds the status socket @\(name))"
+            return "a relay for table \(table) already runs in this network namespace (another process holds the status socket \(name) and its lock)"
         case .system(let call, let e):
             return "\(call) failed: \(String(cString: strerror(e)))"
         }
@@ -109,7 +109,7 @@ public final class RelayDaemon {
         try status.start()
         try metrics?.start()
         let restoring = restorer.map { " and keeping it equal to \($0.path)" } ?? ""
-        log("following table inet \(table)\(restoring) (status: @\(StatusChannel.name(table: table)))")
+        log("following table inet \(table)\(restoring) (status: \(status.path))")
         if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
 
         var generation: UInt32?

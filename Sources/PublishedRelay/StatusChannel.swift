@@ -2,32 +2,64 @@
 import Glibc
 #endif
 import PortForwarding
+import SavedState
 import SystemErrno
 
-/// How `nftfwd ls` asks a running relay for its status: an abstract-namespace unix socket
-/// named after the table. Abstract sockets belong to the network namespace, so relays in
-/// several namespaces never collide (while /run is shared by `ip netns exec`), and nothing
-/// is left on disk when a relay dies.
+/// How `nftfwd ls` and the changing commands ask a running relay for its status: a unix
+/// socket in the runtime directory only root can write to (`RuntimeDirectory`, /run/nftfwd),
+/// `relay-<dev>-<ino>-<table>.sock`, where dev and ino identify the network namespace (of
+/// /proc/thread-self/ns/net): `ip netns exec` shares /run, so the name must tell namespaces
+/// apart. Another user can therefore neither bind the name first (squatting it while no relay
+/// runs) nor connect (reading the relay's mappings, or filling its backlog).
 ///
-/// Protocol: connect; the relay writes its `RelayStatus` as JSON and closes.
+/// Protocol: connect; the relay writes its `RelayStatus` as JSON and closes. It answers only
+/// peers of uid 0 (SO_PEERCRED); others are closed with nothing written. The asker in turn
+/// believes only a holder of uid 0.
 public enum StatusChannel {
-    /// The abstract name, without the leading NUL.
-    public static func name(table: String) -> String { "nftfwd-relay/" + table }
+    /// The socket's path for `table` in the calling thread's network namespace.
+    public static func path(table: String, directory: String = RuntimeDirectory.path) throws(RuntimeFileError) -> String {
+        directory + "/relay-" + (try namespaceKey()) + "-" + table + ".sock"
+    }
+
+    /// The lock a relay holds for as long as it serves `table` here (`RuntimeLock`): with it, a
+    /// socket file left by a relay that died is known to be stale, and two relays starting at
+    /// once cannot both take the name.
+    static func lockPath(table: String, directory: String = RuntimeDirectory.path) throws(RuntimeFileError) -> String {
+        directory + "/relay-" + (try namespaceKey()) + "-" + table + ".lock"
+    }
+
+    /// `<dev>-<ino>` of the calling thread's network namespace.
+    static func namespaceKey() throws(RuntimeFileError) -> String {
+        var st = stat()
+        guard stat("/proc/thread-self/ns/net", &st) == 0 else {
+            throw .failed("cannot tell which network namespace this is", "stat /proc/thread-self/ns/net", .current)
+        }
+        return "\(st.st_dev)-\(st.st_ino)"
+    }
 
     /// What asking for the relay's status found.
     public enum Answer: Sendable {
-        /// Nobody has bound the name (connect: ECONNREFUSED, or ENOENT): no relay for this
-        /// table runs in this network namespace.
+        /// Nothing holds the socket (no runtime directory, no socket file, or nobody listens on
+        /// it: connect gives ENOENT or ECONNREFUSED): no relay for this table runs in this
+        /// network namespace.
         case noRelay
-        /// The name is held by a process of a user other than root and us. It is not believed;
-        /// and since a name has one holder, no relay root started holds it either.
-        case notTrusted(uid: UInt32)
+        /// The socket is held by a process of a user other than root (one that bound it as
+        /// root and then changed its uid). It is not believed; and since a name has one
+        /// holder, no relay root started holds it either.
+        case notTrusted(uid: UInt32, pid: Int32)
         /// The relay's status.
         case status(RelayStatus)
         /// Something may hold the name but no whole, valid status came back (a timeout, a
         /// connect or read error, a cut or malformed answer), or the question could not even be
-        /// asked: whether a relay runs, and what it does, is unknown. The text says why.
+        /// asked (the runtime directory is not root's alone): whether a relay runs, and what it
+        /// does, is unknown. The text says why.
         case noAnswer(String)
+    }
+
+    /// What the commands say of a `notTrusted` holder (after "warning: ", or in doctor).
+    public static func untrusted(table: String, uid: UInt32, pid: Int32) -> String {
+        let socket = (try? path(table: table)) ?? "of table \(table)"
+        return "the relay's status socket \(socket) is held by a process of uid \(uid) (pid \(pid)), not by a relay run by root: ignored"
     }
 
     /// The status of the relay serving `table` in this network namespace, or nil if none runs
@@ -39,16 +71,23 @@ public enum StatusChannel {
 
     /// Asks the relay serving `table` in this network namespace for its status, waiting at
     /// most `timeoutMilliseconds` for the connection and as long again for the whole answer.
-    public static func ask(table: String, timeoutMilliseconds: Int32 = 1000) -> Answer {
+    public static func ask(table: String, timeoutMilliseconds: Int32 = 1000,
+                           directory: String = RuntimeDirectory.path) -> Answer {
+        switch RuntimeDirectory.check(directory) {
+        case .missing: return .noRelay
+        case .trusted: break
+        case .unsafe(let problem): return .noAnswer("refusing \(directory): \(problem)")
+        }
+        let path: String
+        do { path = try self.path(table: table, directory: directory) } catch { return .noAnswer("\(error)") }
+        guard let (address, length) = unixAddress(path) else { return .noAnswer("\(path): the path is too long for a unix socket") }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .noAnswer("socket(AF_UNIX) failed: \(Errno.current)") }
         defer { close(fd) }
         // SO_SNDTIMEO bounds connect on a unix socket too (a relay whose backlog is full, or
-        // that stopped accepting, would otherwise keep us waiting); SO_RCVTIMEO each read.
+        // that stopped accepting, would otherwise keep us waiting).
         var tv = timeval(tv_sec: Int(timeoutMilliseconds / 1000), tv_usec: Int(timeoutMilliseconds % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let (address, length) = abstractAddress(name(table: table))
         var addr = address
         var rc: Int32
         repeat {
@@ -59,36 +98,43 @@ public enum StatusChannel {
         if rc != 0 {
             let e = Errno.current
             if e.rawValue == ECONNREFUSED || e.rawValue == ENOENT { return .noRelay }
-            let why = e.rawValue == EAGAIN || e.rawValue == EINPROGRESS
-                ? "it did not accept the connection within \(timeoutMilliseconds) ms" : "connect failed: \(e)"
-            return .noAnswer("@\(name(table: table)): \(why)")
+            let why: String
+            switch e.rawValue {
+            case EAGAIN, EINPROGRESS: why = "it did not accept the connection within \(timeoutMilliseconds) ms"
+            case EACCES: why = "only root can ask the relay (connect: \(e))"
+            default: why = "connect failed: \(e)"
+            }
+            return .noAnswer("\(path): \(why)")
         }
-        // Anyone in the namespace could bind the name first: believe only a relay run by
-        // root or by ourselves.
+        // Only root can bind in the directory, but a process may bind as root and then change
+        // its uid: believe only a holder that is root now.
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (glibc hides the name without _GNU_SOURCE)
         var cred: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)
         var credLength = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credLength) == 0 else {
-            return .noAnswer("@\(name(table: table)): SO_PEERCRED failed: \(Errno.current)")
+            return .noAnswer("\(path): SO_PEERCRED failed: \(Errno.current)")
         }
-        guard cred.uid == 0 || cred.uid == geteuid() else { return .notTrusted(uid: cred.uid) }
+        guard cred.uid == 0 else { return .notTrusted(uid: cred.uid, pid: cred.pid) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
+        // One deadline for the whole answer: a relay that trickles bytes cannot keep us longer.
         let deadline = monotonicMilliseconds() + Int64(timeoutMilliseconds)
         while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 {
-                let e = Errno.current
-                let why = e.rawValue == EAGAIN ? "no answer within \(timeoutMilliseconds) ms" : "reading its answer failed: \(e)"
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let left = deadline - monotonicMilliseconds()
+            let ready = left > 0 ? poll(&pfd, 1, Int32(left)) : 0
+            if ready < 0 && errno == EINTR { continue }
+            if ready == 0 {
+                let why = bytes.isEmpty ? "no answer within \(timeoutMilliseconds) ms" : "did not finish its answer within \(timeoutMilliseconds) ms"
                 return .noAnswer("the relay (pid \(cred.pid)) accepted the connection, but \(why)")
+            }
+            let n = ready < 0 ? -1 : chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            if n < 0 {
+                return .noAnswer("the relay (pid \(cred.pid)) accepted the connection, but reading its answer failed: \(Errno.current)")
             }
             if n == 0 { break }
             bytes += chunk[0..<n]
-            // A relay that trickles bytes does not keep us here longer than one more timeout.
-            if monotonicMilliseconds() > deadline {
-                return .noAnswer("the relay (pid \(cred.pid)) did not finish its answer within \(timeoutMilliseconds) ms")
-            }
         }
         guard let json = try? JSON.parse(String(decoding: bytes, as: UTF8.self)), let status = RelayStatus(json: json) else {
             return .noAnswer("the relay (pid \(cred.pid)) answered \(bytes.count) byte(s) that are not a whole status")
@@ -102,45 +148,87 @@ public enum StatusChannel {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    /// `sockaddr_un` for an abstract name: a NUL, then the name (no terminator; the length says).
-    static func abstractAddress(_ name: String) -> (sockaddr_un, socklen_t) {
+    /// `sockaddr_un` for a path, or nil if it does not fit (108 bytes with the terminator).
+    static func unixAddress(_ path: String) -> (sockaddr_un, socklen_t)? {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(name.utf8.prefix(106))
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw[0] = 0
-            for (i, b) in bytes.enumerated() { raw[i + 1] = b }
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
         }
-        let length = MemoryLayout<sa_family_t>.size + 1 + bytes.count
-        return (addr, socklen_t(length))
+        return (addr, socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1))
+    }
+
+    /// The uid of the process at the other end of a unix socket, or nil.
+    static func peerUID(_ fd: Int32) -> UInt32? {
+        var cred: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)
+        var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 ? cred.uid : nil
     }
 }
 
-/// The relay's side of the status channel: each connection is answered with the current
-/// status, on a thread of its own (`AcceptThread`); `status` must be thread-safe.
-final class StatusServer: Sendable {
+/// The relay's side of the status channel: takes the endpoint's lock, binds the socket (mode
+/// 0600, in the root-only runtime directory) and answers each connection of a root peer with
+/// the current status, on a thread of its own (`AcceptThread`: many clients at once, 1 s in
+/// all for each); `status` must be thread-safe. `stop()` removes the socket and the lock.
+final class StatusServer: @unchecked Sendable {
     private let acceptor: AcceptThread
+    let path: String
+    /// Held until `stop()`, which lets it go (removing the file).
+    private var lock: RuntimeLock?
+    /// The socket file we bound, so `stop()` removes ours and nothing else.
+    private let inode: (dev: UInt64, ino: UInt64)
 
-    /// Binds the abstract name; fails with EADDRINUSE if a relay for this table already runs
-    /// in this namespace.
-    init(table: String, status: @escaping @Sendable () -> RelayStatus) throws(RelayDaemonError) {
+    /// Fails with `alreadyRunning` if a relay for this table runs in this namespace.
+    init(table: String, directory: String = RuntimeDirectory.path,
+         status: @escaping @Sendable () -> RelayStatus) throws {
+        try RuntimeDirectory.prepare(directory)
+        let path = try StatusChannel.path(table: table, directory: directory)
+        guard let lock = try RuntimeLock.acquire(try StatusChannel.lockPath(table: table, directory: directory), wait: nil) else {
+            throw RelayDaemonError.alreadyRunning(table: table, name: path)
+        }
+        // Holding the lock, whatever socket file is there was left by a relay that died.
+        guard let (addr, length) = StatusChannel.unixAddress(path) else {
+            throw RuntimeFileError.unsafe(path, "the path is too long for a unix socket")
+        }
+        if unlink(path) != 0 && errno != ENOENT { throw RuntimeFileError.failed("cannot remove the stale \(path)", "unlink", .current) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .system("socket(AF_UNIX)", errno) }
-        var (addr, length) = StatusChannel.abstractAddress(StatusChannel.name(table: table))
-        let rc = withUnsafePointer(to: &addr) {
+        guard fd >= 0 else { throw RelayDaemonError.system("socket(AF_UNIX)", errno) }
+        var address = addr
+        let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard rc == 0, listen(fd, 16) == 0 else {
+        // Not listening yet, so nobody can connect before the mode is root's alone.
+        var st = stat()
+        guard rc == 0, chmod(path, 0o600) == 0, lstat(path, &st) == 0, listen(fd, SOMAXCONN) == 0 else {
             let e = errno
             close(fd)
-            if e == EADDRINUSE { throw .alreadyRunning(table: table, name: StatusChannel.name(table: table)) }
-            throw .system("bind(@\(StatusChannel.name(table: table)))", e)
+            if rc == 0 { unlink(path) }
+            throw RelayDaemonError.system("binding \(path)", e)
         }
-        acceptor = AcceptThread(listening: fd, timeout: 1) { client in
-            AcceptThread.sendAll(client, Array((status().json.rendered() + "\n").utf8))
+        self.path = path
+        self.lock = lock
+        inode = (UInt64(st.st_dev), UInt64(st.st_ino))
+        do {
+            acceptor = try AcceptThread(listening: fd, exchange: .init(
+                deadline: 1, requestLimit: 0,
+                // Only root reads the relay's mappings; anyone else gets nothing at all.
+                admit: { StatusChannel.peerUID($0) == 0 },
+                answer: { _ in Array((status().json.rendered() + "\n").utf8) }))
+        } catch {
+            unlink(path)
+            throw error
         }
     }
 
     func start() throws(RelayDaemonError) { try acceptor.start() }
-    func stop() { acceptor.stop() }
+
+    func stop() {
+        acceptor.stop()
+        var st = stat()
+        if lstat(path, &st) == 0 && UInt64(st.st_dev) == inode.dev && UInt64(st.st_ino) == inode.ino { unlink(path) }
+        lock = nil   // after the socket: another relay may bind as soon as it can take the lock
+    }
 }

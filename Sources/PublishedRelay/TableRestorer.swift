@@ -14,10 +14,11 @@ import SavedState
 /// what was restored (at notice level: a repair is worth seeing, but nothing failed).
 ///
 /// Because FILE is the desired state, a change that should last is made with `--save`, which
-/// takes the lock on FILE's directory across its commit and its write: while the lock is held,
+/// takes FILE's lock (`StateLock`) across its commit and its write: while the lock is held,
 /// the restorer leaves everything as it is and looks again at the next poll, so it never sees
 /// the kernel already changed and the file not yet. (`nftfwd add/rm/apply/flush` without
-/// `--save` are refused while such a relay runs, since the relay would undo them.)
+/// `--save` are refused while such a relay runs, since the relay would undo them.) Waiting
+/// for the lock is logged (info) when it starts and when it ends.
 ///
 /// Concurrency model: used on the daemon's run thread only (its publisher owns a netlink socket).
 final class TableRestorer {
@@ -35,6 +36,8 @@ final class TableRestorer {
     /// deleted and recreated at every poll; a later try still repairs a table that was only
     /// changed again in between.
     private var pause: (file: FileStamp?, until: Double)?
+    /// When the restorer first found FILE's lock held, while it still is (logged once).
+    private var waitingSince: Double?
     static let pauseSeconds = 10.0
 
     enum Outcome: Equatable {
@@ -69,9 +72,20 @@ final class TableRestorer {
             if FileStamp(path) == pause.file && TableRestorer.now() < pause.until { return .retry(after: pause.until - TableRestorer.now()) }
             self.pause = nil
         }
-        let lock: StateDirectoryLock?
-        do { lock = try StateDirectoryLock.acquire(for: path, timeout: nil) } catch { return failed("\(error)") }
-        guard let lock else { return .retry(after: 0) }   // a --save change is under way
+        let lock: RuntimeLock?
+        do { lock = try StateLock.acquire(for: path, timeout: nil) } catch { return failed("\(error)") }
+        guard let lock else {
+            // A --save change is under way: said once, not at every poll while it lasts.
+            if waitingSince == nil {
+                waitingSince = TableRestorer.now()
+                logger.info("waiting for the lock of \(path) (\(StateLock.lockPath(for: path))): a saving change holds it; the table is checked once it is free")
+            }
+            return .retry(after: 0)
+        }
+        if let since = waitingSince {
+            waitingSince = nil
+            logger.info("got the lock of \(path) after \(Int((TableRestorer.now() - since) * 1000)) ms; checking the table")
+        }
         return withExtendedLifetime(lock) { enforceLocked() }
     }
 

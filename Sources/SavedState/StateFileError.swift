@@ -1,13 +1,11 @@
 import SystemErrno
 
-/// Why the saved state file could not be read, written or locked. A failed write leaves the
+/// Why the saved state file could not be read or written. A failed write leaves the
 /// previous file as it was (the new one is written beside it and renamed over it only when
 /// complete), unless only the last step failed: the sync of the directory after the rename
 /// (`replaced`).
 public struct StateFileError: Error, Sendable, CustomStringConvertible {
-    /// `lock`: taking the lock on the file's directory (`StateDirectoryLock`), a failure of the
-    /// system like a failed write, not a mistake in the request.
-    public enum Action: Sendable { case read, write, lock }
+    public enum Action: Sendable { case read, write }
     public var action: Action
     public var path: String
     /// The call that failed, as the user would recognise it: "open", "write", "rename", ...
@@ -37,8 +35,6 @@ public struct StateFileError: Error, Sendable, CustomStringConvertible {
             return "cannot save to \(path) durably: \(step): \(errno); the new file is in place, but after a crash the previous one may be back"
         case .write:
             return "cannot save to \(path): \(step): \(errno); the previous file, if any, is unchanged"
-        case .lock:
-            return "cannot lock the directory of \(path): \(step): \(errno)"
         }
     }
 }

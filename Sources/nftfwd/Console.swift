@@ -71,7 +71,7 @@ enum Console {
         case let e as NetlinkError where e.errno == .permission:
             return ("the kernel refused access to nftables: \(Errno.permission). Managing nftables needs CAP_NET_ADMIN: run nftfwd as root.", 2)
         case let e as SyscallError: return ("\(e.function) failed: \(e.errno)", 2)
-        case is ForeignTableError, is NetlinkError, is RelayDaemonError, is Errno, is SysctlError: return ("\(failure)", 2)
+        case is ForeignTableError, is NetlinkError, is RelayDaemonError, is RuntimeFileError, is Errno, is SysctlError: return ("\(failure)", 2)
         default: return nil
         }
     }

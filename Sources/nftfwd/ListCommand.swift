@@ -60,8 +60,8 @@ struct ListCommand: ParsableCommand {
         }
         if let problem = relay?.problem { Console.error("nftfwd: the relay reports: \(problem)") }
         if case .noAnswer(let why) = answer { Console.error("nftfwd: the relay is not answering: \(why)") }
-        if case .notTrusted(let uid) = answer {
-            Console.error("nftfwd: the relay's status socket @\(StatusChannel.name(table: global.table)) is held by a process of uid \(uid), not by a relay run by root: ignored")
+        if case .notTrusted(let uid, let pid) = answer {
+            Console.error("nftfwd: warning: " + StatusChannel.untrusted(table: global.table, uid: uid, pid: pid))
         }
         if snapshot.mappings.isEmpty {
             Console.out("no port is published\n")

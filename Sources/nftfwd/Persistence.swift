@@ -41,7 +41,7 @@ enum PersistenceError: Error, CustomStringConvertible {
     case relayUnknown(String)
     /// The kernel has the change, the file does not (exit 2).
     case notSaved(String)
-    /// Another nftfwd held the lock on the saved file's directory too long (exit 2).
+    /// Another nftfwd held the saved file's lock too long (exit 2).
     case lockBusy(String)
 
     var description: String {
@@ -54,16 +54,19 @@ enum PersistenceError: Error, CustomStringConvertible {
 /// Changes of the table that honour `--save`, and the saved file's text.
 enum Persistence {
     /// Runs `body` (one change through the publisher), then, when saving, writes the resulting
-    /// state. The lock on the file's directory is held from before the change until the file is
+    /// state. The saved file's lock (`StateLock`) is held from before the change until the file is
     /// written, so `nftfwd relay --restore-from` never sees the change without the file, and
     /// concurrent `--save` writers save in the order they changed the table.
     /// `restoring` is the file a `restore` applies: restoring the relay's own file needs no --save.
     static func change<T>(_ global: GlobalOptions, _ options: SaveOptions, restoring: String? = nil,
                           _ body: (Publisher) throws -> T) throws -> T {
         let destination = options.destination(table: global.table)
-        let restorer = try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
-        let lock = try destination.map { try lockDirectory(of: $0) }
         let publisher = try global.publisher()
+        // A caller nftables refuses hears that first, not what asking the relay gives it (only
+        // root may ask): one GETGEN round trip.
+        _ = try publisher.nft.generation()
+        let restorer = try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
+        let lock = try destination.map { try Persistence.lock(of: $0) }
         let result = try body(publisher)
         if let destination {
             do {
@@ -98,7 +101,7 @@ enum Persistence {
     }
 
     /// Writes the table's state to `path` (atomically; see `StateFile.write`). Returns the number
-    /// of mappings saved. The caller holds the directory lock.
+    /// of mappings saved. The caller holds the file's lock.
     @discardableResult
     static func save(_ publisher: Publisher, to path: String) throws -> Int {
         let snapshot = try publisher.list()
@@ -112,11 +115,12 @@ enum Persistence {
         MappingFile.render(snapshot)
     }
 
-    /// The lock on the directory of `path` (created when missing), waiting up to 10 s.
-    static func lockDirectory(of path: String) throws -> StateDirectoryLock {
+    /// The lock of the saved file `path` (`StateLock`; its directory is created when missing,
+    /// so the lock is named after the resolved path), waiting up to 10 s.
+    static func lock(of path: String) throws -> RuntimeLock {
         try StateFile.createDirectory(for: path)
-        guard let lock = try StateDirectoryLock.acquire(for: path, timeout: 10) else {
-            throw PersistenceError.lockBusy("another process has held the lock on the directory of \(path) for 10 s (flock); nothing changed")
+        guard let lock = try StateLock.acquire(for: path, timeout: 10) else {
+            throw PersistenceError.lockBusy("another nftfwd has held the lock of \(path) (\(StateLock.lockPath(for: path))) for 10 s; nothing changed")
         }
         return lock
     }
@@ -125,13 +129,18 @@ enum Persistence {
     /// does not go into that file would be undone within a second, so it is refused. So is
     /// every change when the relay's status socket is held but gives no proper answer: that may
     /// be such a relay, stuck or overloaded, and a change it undoes later would be lost
-    /// silently. Only "nobody holds the name" (or a holder no root relay can be) means no relay.
+    /// silently. Only "nobody holds the socket" (or a holder that is not root, reported in a warning)
+    /// means no relay.
     /// Returns the relay when it restores from `destination`, the file this change saves to.
     @discardableResult
     static func refuseIfUndone(table: String, saving destination: String?, restoring: String?) throws -> RelayStatus? {
         let relay: RelayStatus
         switch StatusChannel.ask(table: table) {
-        case .noRelay, .notTrusted: return nil
+        case .noRelay: return nil
+        case .notTrusted(let uid, let pid):
+            // No relay root started holds the name; the holder is reported, never obeyed.
+            Console.error("nftfwd: warning: " + StatusChannel.untrusted(table: table, uid: uid, pid: pid))
+            return nil
         case .status(let status): relay = status
         case .noAnswer(let why):
             throw PersistenceError.relayUnknown(

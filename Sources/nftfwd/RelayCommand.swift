@@ -15,7 +15,9 @@ struct RelayCommand: ParsableCommand {
         Traffic from other hosts keeps going through the kernel's DNAT. It follows the table: \
         a mapping added or removed with nftfwd is served, or stops being served, within a \
         second. A port it cannot bind is reported ('nftfwd ls') and retried every second. \
-        One relay per table and network namespace; contrib/systemd has a unit.
+        One relay per table and network namespace; contrib/systemd has a unit. Its status \
+        socket, which 'nftfwd ls' reads, is in /run/nftfwd (root's alone): the relay runs \
+        as root and answers root only.
 
         Logs go to standard error, one line per event; under systemd each line carries its \
         syslog priority for the journal. --metrics serves Prometheus metrics (kernel counters \
@@ -49,7 +51,7 @@ struct RelayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds a UDP flow may stay silent before it is dropped.", valueName: "seconds"))
     var udpTimeout: Int = 90
 
-    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on ADDRESS:PORT (e.g. 127.0.0.1:9420).", valueName: "address:port"))
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on ADDRESS:PORT (e.g. 127.0.0.1:9420; none without it). Whoever reaches that address reads every relayed mapping, its port, target and counters: keep it on loopback unless a firewall limits who can.", valueName: "address:port"))
     var metrics: String?
 
     @Option(name: .long, help: ArgumentHelp("Least important messages logged: debug, info, notice, warning or error.", valueName: "level"))

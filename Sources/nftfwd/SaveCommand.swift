@@ -36,7 +36,7 @@ struct SaveCommand: ParsableCommand {
 
     func run() throws {
         let path = file ?? StateFile.defaultPath(table: global.table)
-        let lock = try Persistence.lockDirectory(of: path)
+        let lock = try Persistence.lock(of: path)
         let count = try Persistence.save(try global.publisher(), to: path)
         withExtendedLifetime(lock) {}
         Console.out("saved \(count) mapping(s) of table inet \(global.table) to \(path)\n")

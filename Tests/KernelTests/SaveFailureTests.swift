@@ -4,6 +4,7 @@ import Logging
 import NFTables
 import Synchronization
 import PortForwarding
+import SavedState
 @testable import PublishedRelay
 #if canImport(Glibc)
 import Glibc
@@ -66,20 +67,29 @@ struct SaveFailureTests {
         #expect(calls[openParent..<rename].contains { $0.hasPrefix("fsync(\(fd))") && $0.hasSuffix("= 0") }, "\(calls)")
     }
 
-    @Test("the lock failing is the system's trouble: exit 2, nothing changed")
+    @Test("a lock file nftfwd cannot trust (mode 0644, or a directory) is the system's trouble: exit 2 saying why, nothing changed")
     func lockFailureIsExit2() throws {
         let lab = try Lab(hostOnly: "lockf")
         let scratch = PersistenceTests.Scratch(lab)
-        defer { lab.destroy(); scratch.remove() }
         try Command.check(["mkdir", "-p", scratch.path])
-        // The file's "directory" is a regular file: it can be neither created nor opened.
-        let notADirectory = scratch.file("plain")
-        try Command.check(["touch", notADirectory])
-        let file = notADirectory + "/mappings.json"
-        let result = lab.net.run(lab.host, ["env", "NFTFWD_SAVE=\(file)", nftfwdBinary, "add", "8080", "198.18.2.2:80"])
-        #expect(result.status == 2, "\(result)")
-        #expect(result.stderr == "nftfwd: cannot lock the directory of \(file): open \(notADirectory): Not a directory (ENOTDIR)\n")
-        #expect(!(try lab.nftfwdOK("ls").stdout.contains("8080")))
+        let file = scratch.file()
+        let lock = StateLock.lockPath(for: file)
+        defer { lab.destroy(); scratch.remove(); Command.run(["rm", "-rf", lock]) }
+        try RuntimeDirectory.prepare()
+        for (make, why) in [("install -m 0644 /dev/null '\(lock)'", "its mode is 0644, not 0600"),
+                            ("rm -f '\(lock)' && mkdir -m 0700 '\(lock)'", "it is not a regular file")] {
+            try Command.check(["bash", "-c", make])
+            let result = lab.net.run(lab.host, ["env", "NFTFWD_SAVE=\(file)", nftfwdBinary, "add", "8080", "198.18.2.2:80"])
+            #expect(result.status == 2, "\(result)")
+            if why.hasPrefix("its mode") {
+                #expect(result.stderr == "nftfwd: refusing \(lock): \(why)\n")
+            } else {
+                // A directory cannot be opened for writing: open fails before any check.
+                #expect(result.stderr == "nftfwd: cannot open the lock file \(lock): open: Is a directory (EISDIR)\n")
+            }
+            #expect(!(try lab.nftfwdOK("ls").stdout.contains("8080")))
+            #expect(access(file, F_OK) != 0)
+        }
     }
 
     @Test("--save failing under a relay that restores from that file: the change is rolled back at once, exit 2, saying so")
