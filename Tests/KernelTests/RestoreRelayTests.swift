@@ -2,6 +2,7 @@ import Testing
 import TestSupport
 import PortForwarding
 import PublishedRelay
+import SavedState
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -100,6 +101,62 @@ struct RestoreRelayTests {
         #expect(Self.restoredLines(lab) == [
             "nftfwd relay: restored table inet nftfwd from \(file) (1 missing, 1 extra): 1 added, 1 removed, 0 unchanged",
         ])
+    }
+
+    @Test("a --save change made just after the table vanished, before the relay's next poll, keeps FILE's other mappings")
+    func changeRightAfterAFlush() throws {
+        let lab = try Lab(hostOnly: "race")
+        let scratch = PersistenceTests.Scratch(lab)
+        defer { lab.destroy(); scratch.remove() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.nftfwdOK("add", "127.0.0.1:8081", "198.18.2.2:81")
+        let file = scratch.file()
+        try lab.nftfwdOK("save", file)
+        _ = try RelayTests.startRelay(lab, "--restore-from", file)
+        #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.count == 2 })
+
+        // Each round: with FILE's lock held here, the table is deleted and the relay, which
+        // cannot take the lock, computes its plan from the empty table; an `add --save` is
+        // started and waits for the lock; it gets the lock when it is let go (it tries every
+        // 5 ms, the relay every 200 ms), so it meets the table still missing. Before the fix it
+        // then saved its new mapping alone as FILE, and the relay dropped the others for good.
+        var expected = ["8080/tcp -> 198.18.2.2:80", "127.0.0.1:8081/tcp -> 198.18.2.2:81"]
+        var caughtUp = 0
+        for port in 9001...9003 {
+            let log = "/tmp/\(lab.net.prefix)-add-\(port).log"
+            let add: pid_t
+            do {
+                let lock = try #require(try StateDirectoryLock.acquire(for: file, timeout: 5))
+                add = try withExtendedLifetime(lock) { () throws -> pid_t in
+                    try lab.net.exec(lab.host, ["nft", "delete", "table", "inet", "nftfwd"])
+                    #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.isEmpty == true })
+                    let add = try #require(lab.net.background(lab.host, ["env", "NFTFWD_SAVE=\(file)", nftfwdBinary, "add", "\(port)", "198.18.2.2:\(port)", "--save"], log: log))
+                    let waiting = TestNetwork.waitUntil(timeout: 5) { Self.holdsDirectory(below: add, scratch.path) }
+                    #expect(waiting, "the add of round \(port) was not seen waiting for the lock")
+                    return add
+                }
+            }   // the lock is let go: the waiting add takes it within 5 ms
+            #expect(Command.wait(pid: add, timeout: 20) == 0, "add \(port): \(Command.run(["cat", log]).stdout)")
+            if Command.run(["cat", log]).stdout.contains("and it differed (the table was missing): put \(file)'s state back before the change, as the relay would have") { caughtUp += 1 }
+            expected.append("\(port)/tcp -> 198.18.2.2:\(port)")
+            let saved = try StateDocument.parse(Command.run(["cat", file]).stdout).mappings.map(\.label)
+            #expect(saved.sorted() == expected.sorted(), "after the round for \(port): \(Command.run(["cat", log]).stdout)")
+        }
+        // At least one round (nearly always all three) had the CLI meet the table missing; the
+        // relay's poll can fall in the 5 ms before the add takes the lock.
+        #expect(caughtUp >= 1)
+        #expect(TestNetwork.waitUntil(timeout: 2) { Self.published(lab)?.sorted() == expected.sorted() && RelayTests.status(lab)?.ports.count == 5 })
+    }
+
+    /// True when the process `pid` started (ip netns exec) or its child holds a descriptor on
+    /// `directory` or a file in it: the saved file's lock, which it opens right before waiting.
+    static func holdsDirectory(below pid: pid_t, _ directory: String) -> Bool {
+        let children = Command.run(["cat", "/proc/\(pid)/task/\(pid)/children"]).stdout.split(separator: " ").map(String.init)
+        for process in ["\(pid)"] + children {
+            let links = Command.sh("for f in /proc/\(process)/fd/*; do readlink \"$f\"; done 2>/dev/null").stdout
+            if links.split(separator: "\n").contains(where: { $0 == directory || $0.hasPrefix(directory + "/") }) { return true }
+        }
+        return false
     }
 
     @Test("--restore-from a file that cannot be read: exit 1 at start, saying so")
