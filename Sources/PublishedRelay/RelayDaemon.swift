@@ -63,6 +63,9 @@ public final class RelayDaemon {
     }
     private let limits: Limits
     private let restorer: TableRestorer?
+    /// How long the plan waits for a --save change holding FILE's lock (it holds it for its
+    /// commit and the file's write: milliseconds) before following the table as it is.
+    static let busyPatience = 3.0
 
     /// `restoreFrom`: a saved state file the table is kept equal to; it must be readable now.
     public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil,
@@ -115,6 +118,7 @@ public final class RelayDaemon {
         var generation: UInt32?
         var lastRetry = monotonicNow()
         var restoreDue: Double?   // when a restore check that could not finish is tried again
+        var busySince: Double?    // since when a --save change has held FILE's lock
         let interval = pollInterval.components
         var timeout = timespec(tv_sec: Int(interval.seconds), tv_nsec: Int(interval.attoseconds / 1_000_000_000))
         while true {
@@ -124,10 +128,26 @@ public final class RelayDaemon {
             if current == nil || current != generation || fileChanged || restoreNow {
                 if let restorer, current != nil {
                     // Repaired first, so the plan below is computed from the repaired table.
-                    if case .retry(let after) = restorer.enforce() { restoreDue = monotonicNow() + after } else { restoreDue = nil }
+                    switch restorer.enforce() {
+                    case .busy:
+                        busySince = busySince ?? monotonicNow()
+                        restoreDue = monotonicNow()
+                    case .retry(let after):
+                        busySince = nil
+                        restoreDue = monotonicNow() + after
+                    case .inSync, .restored:
+                        busySince = nil
+                        restoreDue = nil
+                    }
                 }
-                // A failed read is tried again at the next poll, changed ruleset or not.
-                generation = reload(nft: nft, engine: engine) ? current : nil
+                if let since = busySince, monotonicNow() - since < RelayDaemon.busyPatience {
+                    // A --save change is under way: keep serving what we had rather than a table
+                    // it is about to set right (after a flush, every port would stop for a poll).
+                    // Past the patience, a holder that never lets go no longer freezes the plan.
+                } else {
+                    // A failed read is tried again at the next poll, changed ruleset or not.
+                    generation = reload(nft: nft, engine: engine) ? current : nil
+                }
             } else if !state.withLock({ $0.failed.isEmpty }) && monotonicNow() - lastRetry >= 1 {
                 lastRetry = monotonicNow()
                 reconcile(engine: engine)

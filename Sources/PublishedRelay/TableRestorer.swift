@@ -40,7 +40,11 @@ final class TableRestorer {
     enum Outcome: Equatable {
         case inSync
         case restored
-        /// Look again after this many seconds (0: at the next poll).
+        /// A `--save` change holds the lock: look again at the next poll. The table may be
+        /// between two states that change is putting right (deleted a moment ago, and being
+        /// given FILE's state back with the change), so it is no plan to serve yet.
+        case busy
+        /// Look again after this many seconds.
         case retry(after: Double)
     }
 
@@ -71,7 +75,7 @@ final class TableRestorer {
         }
         let lock: StateDirectoryLock?
         do { lock = try StateDirectoryLock.acquire(for: path, timeout: nil) } catch { return failed("\(error)") }
-        guard let lock else { return .retry(after: 0) }   // a --save change is under way
+        guard let lock else { return .busy }
         return withExtendedLifetime(lock) { enforceLocked() }
     }
 

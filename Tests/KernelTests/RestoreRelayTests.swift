@@ -103,7 +103,7 @@ struct RestoreRelayTests {
         ])
     }
 
-    @Test("a --save change made just after the table vanished, before the relay's next poll, keeps FILE's other mappings")
+    @Test("a --save change made just after the table vanished keeps FILE's other mappings, and the relay serves them all along")
     func changeRightAfterAFlush() throws {
         let lab = try Lab(hostOnly: "race")
         let scratch = PersistenceTests.Scratch(lab)
@@ -115,24 +115,36 @@ struct RestoreRelayTests {
         _ = try RelayTests.startRelay(lab, "--restore-from", file)
         #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.count == 2 })
 
-        // Each round: with FILE's lock held here, the table is deleted and the relay, which
-        // cannot take the lock, computes its plan from the empty table; an `add --save` is
-        // started and waits for the lock; it gets the lock when it is let go (it tries every
-        // 5 ms, the relay every 200 ms), so it meets the table still missing. Before the fix it
-        // then saved its new mapping alone as FILE, and the relay dropped the others for good.
+        // Each round: with FILE's lock held here (as a --save change holds it), the table is
+        // deleted, and an `add --save` started waits for the lock; it gets it when it is let go
+        // (it tries every 5 ms, the relay every 200 ms), so it meets the table still missing.
+        // Before the fix it then saved its new mapping alone as FILE, and the relay dropped the
+        // others for good.
         var expected = ["8080/tcp -> 198.18.2.2:80", "127.0.0.1:8081/tcp -> 198.18.2.2:81"]
         var caughtUp = 0
         for port in 9001...9003 {
             let log = "/tmp/\(lab.net.prefix)-add-\(port).log"
+            #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.count == expected.count })
             let add: pid_t
             do {
                 let lock = try #require(try StateDirectoryLock.acquire(for: file, timeout: 5))
                 add = try withExtendedLifetime(lock) { () throws -> pid_t in
+                    let served = expected.count
                     try lab.net.exec(lab.host, ["nft", "delete", "table", "inet", "nftfwd"])
-                    #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.isEmpty == true })
                     let add = try #require(lab.net.background(lab.host, ["env", "NFTFWD_SAVE=\(file)", nftfwdBinary, "add", "\(port)", "198.18.2.2:\(port)", "--save"], log: log))
                     let waiting = TestNetwork.waitUntil(timeout: 5) { Self.holdsDirectory(below: add, scratch.path) }
                     #expect(waiting, "the add of round \(port) was not seen waiting for the lock")
+                    // Meanwhile the relay, finding the lock held, keeps its listeners (it used to
+                    // compute its plan from the missing table and stop every port for a poll).
+                    // Half a second is over two polls, and well inside its 3 s patience even if
+                    // the add took a second to start on a loaded machine.
+                    let start = Command.monotonicSeconds()
+                    var kept = true
+                    while Command.monotonicSeconds() - start < 0.5 {
+                        kept = kept && RelayTests.status(lab)?.ports.count == served
+                        usleep(20_000)
+                    }
+                    #expect(kept, "the relay stopped serving while the add held the lock (round \(port))")
                     return add
                 }
             }   // the lock is let go: the waiting add takes it within 5 ms
