@@ -35,6 +35,10 @@ final class TableRestorer {
     /// deleted and recreated at every poll; a later try still repairs a table that was only
     /// changed again in between.
     private var pause: (file: FileStamp?, until: Double)?
+    /// The generation at which the last `enforce` that returned `.inSync` or `.restored` read
+    /// the table equal to FILE (nil: unknown), so the daemon can tell whether the table it then
+    /// reads for its plan is still that one.
+    private(set) var verifiedGeneration: UInt32?
     static let pauseSeconds = 10.0
 
     enum Outcome: Equatable {
@@ -90,6 +94,7 @@ final class TableRestorer {
                 let difference = StateDifference(desired, snapshot)
                 if difference.isEmpty {
                     lastProblem = nil
+                    verifiedGeneration = snapshot.generation
                     return .inSync
                 }
                 before = snapshot.exists ? difference.summary : "the table was missing"
@@ -127,6 +132,7 @@ final class TableRestorer {
                 return .retry(after: TableRestorer.pauseSeconds)
             }
             lastProblem = nil
+            verifiedGeneration = still == nil ? readAt : nil
             logger.notice("restored table inet \(table) from \(path) (\(before)): \(what)")
             return .restored
         } catch {
