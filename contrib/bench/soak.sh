@@ -36,11 +36,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
 if [[ -z ${NFTFWD:-} ]]; then
-    source "$REPO/contrib/setup.sh"   # find_swift; cds to the repository
+    source "$REPO/contrib/setup.sh"   # find_swift and build; cds to the repository
     find_swift
     NFTFWD="$(swift build --show-bin-path)/nftfwd"
-    [[ -x $NFTFWD ]] || swift build --product nftfwd 2>&1 | grep -E 'error|warning: unre' || true
-    [[ -x $NFTFWD ]] || { echo "soak: no nftfwd binary at $NFTFWD and 'swift build' did not make one" >&2; exit 2; }
+    [[ -x $NFTFWD ]] || build --product nftfwd >&2 || { echo "soak: cannot build nftfwd" >&2; exit 2; }
 fi
 # Nothing from the calling shell may redirect what the relay or the CLI write: the saved file
 # is ours (NFTFWD_SAVE below), and the log is read as plain "nftfwd relay: ..." lines.

@@ -103,6 +103,7 @@ class Stats:
         self.bytes = {"short": 0, "long": 0, "reset": 0, "udp": 0}
         self.expected = {}       # (window, kind) -> count
         self.unexpected = []
+        self.last_look = 0.0
         self.adds = self.rms = 0
         self.flushes = {"delete table": 0, "flush ruleset": 0}
         self.flush_then_change = 0
@@ -147,7 +148,21 @@ class Soak:
                 key = (why, kind)
                 self.stats.expected[key] = self.stats.expected.get(key, 0) + 1
         else:
-            self.stats.error(f"{entry.label}: {kind}: {detail} ({now() - t0:.1f} s into it)")
+            self.stats.error(f"{entry.label}: {kind}: {detail} ({now() - t0:.1f} s into it)" + self.listeners_seen(entry))
+
+    def listeners_seen(self, entry):
+        """For an unexpected refusal: whether anything listens on the port now, and the relay's
+        fds (at most once a second, so an outage does not turn into a storm of ss runs)."""
+        with self.stats.lock:
+            if now() - self.stats.last_look < 1:
+                return ""
+            self.stats.last_look = now()
+        out = subprocess.run(["ss", "-Hltun", f"sport = :{entry.port}"], capture_output=True, text=True, timeout=60).stdout
+        try:
+            fds = self.fds()
+        except OSError:
+            fds = "gone"
+        return f"; bound on the port now: {len(out.splitlines())}; relay fds (sockets, pipes, other): {fds}"
 
     def check_target(self, entry, t0, answered):
         with self.lock:
@@ -457,11 +472,14 @@ class Soak:
     def control(self, deadline):
         flush_kinds = ["delete table", "flush ruleset"]
         while now() < deadline and not self.stop.is_set():
-            if self.rng.random() < 0.25:
-                n = self.stats.flushes["delete table"] + self.stats.flushes["flush ruleset"]
-                self.flush(flush_kinds[n % 2], then_change=(n // 2) % 2 == 1)
-            else:
-                self.churn(self.rng.choice([e for e in self.entries if e.churn]))
+            try:
+                if self.rng.random() < 0.25:
+                    n = self.stats.flushes["delete table"] + self.stats.flushes["flush ruleset"]
+                    self.flush(flush_kinds[n % 2], then_change=(n // 2) % 2 == 1)
+                else:
+                    self.churn(self.rng.choice([e for e in self.entries if e.churn]))
+            except Exception as e:   # as for the clients: shown, not a quietly dead thread
+                self.stats.error(f"control: driver error {e!r}")
             time.sleep(self.rng.uniform(0.2, 1.0))
 
     # ------------------------------------------------------------------ the relay process
@@ -601,8 +619,8 @@ class Soak:
         for l in warnings[:3]:
             print(f"soak: relay warning: {l}")
         if st.unexpected:
-            print(f"soak: FAILED: {len(st.unexpected)} unexpected error(s):")
-            for l in st.unexpected[:10]:
+            print(f"soak: FAILED: {len(st.unexpected)} unexpected error(s), from {st.unexpected[0][1:9]} to {st.unexpected[-1][1:9]}:")
+            for l in st.unexpected[:6] + (["..."] + st.unexpected[-4:] if len(st.unexpected) > 10 else st.unexpected[6:10]):
                 print(f"soak:   {l}")
             return 1
         print("soak: OK: no unexpected error")
