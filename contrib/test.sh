@@ -21,5 +21,15 @@ if [ "$(id -u)" = 0 ]; then
     echo "==> building the Debian package"
     bash contrib/package-deb.sh >/dev/null
 fi
+# A minute of the relay soak (mixed TCP and UDP through `nftfwd relay --restore-from` while
+# mappings churn and the table is flushed, in namespaces it creates) on the debug build made
+# above; any unexpected error fails the run. Before the tests, so swift test's summary stays last.
+if [ "$(id -u)" = 0 ]; then
+    echo "==> relay soak, 60 s (debug build)"
+    if ! SOAK_SECONDS=60 NFTFWD="$(swift build --show-bin-path)/nftfwd" bash contrib/bench/soak.sh 2>&1; then
+        echo "nftfwd: the relay soak failed (above)" >&2
+        exit 1
+    fi
+fi
 # The relay's tests start the nftfwd-proxy binary; swift build above made it.
 exec swift test 2>&1

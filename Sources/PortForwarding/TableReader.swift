@@ -45,20 +45,30 @@ public struct TableReader {
     }
 
     /// The whole table, consistent: the maps are read in several dumps, so if the ruleset
-    /// generation moved meanwhile the read starts over (a few times at most).
+    /// generation moved meanwhile the read starts over (a few times at most). So does a read
+    /// that failed while the generation moved: a table deleted or replaced between two dumps
+    /// (a firewall reload) fails a dump (ENOENT) or reads as half of each, which says nothing
+    /// about the table as it is.
     public func snapshot() throws -> TableSnapshot {
         var attempt = 0
         while true {
             let generation = try nft.generation()
-            guard try nft.tableExists(layout.table) else {
-                return TableSnapshot(exists: false, generation: generation, mappings: [])
-            }
-            let upgrade = try verifyStructure()
-            var mappings: [PublishedMapping] = []
-            for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
-            // A table from before masquerade has none.
-            let masquerade = upgrade.sets.isEmpty ? try masqueradeRules() : []
             attempt += 1
+            let upgrade: TableUpgrade
+            var mappings: [PublishedMapping] = []
+            let masquerade: [MasqueradeRule]
+            do {
+                guard try nft.tableExists(layout.table) else {
+                    return TableSnapshot(exists: false, generation: generation, mappings: [])
+                }
+                upgrade = try verifyStructure()
+                for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
+                // A table from before masquerade has none.
+                masquerade = upgrade.sets.isEmpty ? try masqueradeRules() : []
+            } catch {
+                if attempt < 5, (try? nft.generation()) != generation { continue }
+                throw error
+            }
             if try nft.generation() != generation && attempt < 5 { continue }
             var snapshot = TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping },
                                          masquerade: masquerade)

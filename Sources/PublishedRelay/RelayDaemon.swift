@@ -63,6 +63,10 @@ public final class RelayDaemon {
     }
     private let limits: Limits
     private let restorer: TableRestorer?
+    /// How long the plan waits for a table the restorer has checked, when a --save change holds
+    /// FILE's lock (it holds it for its commit and the file's write: milliseconds) or the table
+    /// keeps moving between the check and the read, before following the table as it is.
+    static let holdPatience = 3.0
 
     /// `restoreFrom`: a saved state file the table is kept equal to; it must be readable now.
     public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil,
@@ -115,6 +119,12 @@ public final class RelayDaemon {
         var generation: UInt32?
         var lastRetry = monotonicNow()
         var restoreDue: Double?   // when a restore check that could not finish is tried again
+        // With --restore-from, the plan follows only the table the restorer found equal to FILE
+        // (the generation it read or wrote): while a --save change holds FILE's lock, or when the
+        // table moved again between the check and the read (a flush at that moment), what we
+        // read is a state about to be set right, and serving it would stop every port for a
+        // poll. Since when the plan has been held so; past the patience it follows the table.
+        var holdSince: Double?
         let interval = pollInterval.components
         var timeout = timespec(tv_sec: Int(interval.seconds), tv_nsec: Int(interval.attoseconds / 1_000_000_000))
         while true {
@@ -122,12 +132,38 @@ public final class RelayDaemon {
             let fileChanged = restorer?.fileChanged() ?? false
             let restoreNow = restoreDue.map { monotonicNow() >= $0 } ?? false
             if current == nil || current != generation || fileChanged || restoreNow {
+                var hold = false
+                var verified: UInt32?
                 if let restorer, current != nil {
                     // Repaired first, so the plan below is computed from the repaired table.
-                    if case .retry(let after) = restorer.enforce() { restoreDue = monotonicNow() + after } else { restoreDue = nil }
+                    switch restorer.enforce() {
+                    case .busy:
+                        hold = true
+                        restoreDue = monotonicNow()
+                    case .retry(let after):
+                        restoreDue = monotonicNow() + after
+                    case .inSync, .restored:
+                        // Restored but not read back at our own commit: it moved again already.
+                        verified = restorer.verifiedGeneration
+                        hold = verified == nil
+                        restoreDue = hold ? monotonicNow() : nil
+                    }
                 }
-                // A failed read is tried again at the next poll, changed ruleset or not.
-                generation = reload(nft: nft, engine: engine) ? current : nil
+                let patient = holdSince.map { monotonicNow() - $0 < RelayDaemon.holdPatience } ?? true
+                if hold && patient {
+                    holdSince = holdSince ?? monotonicNow()
+                } else {
+                    switch reload(nft: nft, engine: engine, expecting: patient ? verified : nil) {
+                    case .followed:
+                        generation = current
+                        holdSince = nil
+                    case .failed:   // tried again at the next poll, changed ruleset or not
+                        generation = nil
+                    case .moved:
+                        holdSince = holdSince ?? monotonicNow()
+                        restoreDue = monotonicNow()
+                    }
+                }
             } else if !state.withLock({ $0.failed.isEmpty }) && monotonicNow() - lastRetry >= 1 {
                 lastRetry = monotonicNow()
                 reconcile(engine: engine)
@@ -144,11 +180,15 @@ public final class RelayDaemon {
         }
     }
 
-    /// Reads the table and serves what it says; false if the table could not be read.
-    private func reload(nft: NFTables, engine: RelayEngine) -> Bool {
+    enum Reload { case followed, failed, moved }
+
+    /// Reads the table and serves what it says: `.failed` if the table could not be read,
+    /// `.moved` (nothing changed) if it was read at another generation than `expecting`.
+    private func reload(nft: NFTables, engine: RelayEngine, expecting: UInt32?) -> Reload {
         let reader = TableReader(layout: layout, nft: nft)
         do {
             let snapshot = try reader.snapshot()
+            if let expecting, snapshot.generation != expecting { return .moved }
             let ports = RelayPlan.ports(for: snapshot.mappings)
             state.withLock { $0.desired = ports; $0.problem = nil }
         } catch {
@@ -159,10 +199,10 @@ public final class RelayDaemon {
                 return s.problem != problem
             }
             if changed { warn("\(problem)") }
-            return false
+            return .failed
         }
         reconcile(engine: engine)
-        return true
+        return .followed
     }
 
     /// Closes listeners no longer wanted and opens the missing ones.

@@ -38,12 +38,20 @@ final class TableRestorer {
     private var pause: (file: FileStamp?, until: Double)?
     /// When the restorer first found FILE's lock held, while it still is (logged once).
     private var waitingSince: Double?
+    /// The generation at which the last `enforce` that returned `.inSync` or `.restored` read
+    /// the table equal to FILE (nil: unknown), so the daemon can tell whether the table it then
+    /// reads for its plan is still that one.
+    private(set) var verifiedGeneration: UInt32?
     static let pauseSeconds = 10.0
 
     enum Outcome: Equatable {
         case inSync
         case restored
-        /// Look again after this many seconds (0: at the next poll).
+        /// A `--save` change holds the lock: look again at the next poll. The table may be
+        /// between two states that change is putting right (deleted a moment ago, and being
+        /// given FILE's state back with the change), so it is no plan to serve yet.
+        case busy
+        /// Look again after this many seconds.
         case retry(after: Double)
     }
 
@@ -80,7 +88,7 @@ final class TableRestorer {
                 waitingSince = TableRestorer.now()
                 logger.info("waiting for the lock of \(path) (\(StateLock.lockPath(for: path))): a saving change holds it; the table is checked once it is free")
             }
-            return .retry(after: 0)
+            return .busy
         }
         if let since = waitingSince {
             waitingSince = nil
@@ -100,6 +108,7 @@ final class TableRestorer {
                 let difference = StateDifference(desired, snapshot)
                 if difference.isEmpty {
                     lastProblem = nil
+                    verifiedGeneration = snapshot.generation
                     return .inSync
                 }
                 before = snapshot.exists ? difference.summary : "the table was missing"
@@ -137,6 +146,7 @@ final class TableRestorer {
                 return .retry(after: TableRestorer.pauseSeconds)
             }
             lastProblem = nil
+            verifiedGeneration = still == nil ? readAt : nil
             logger.notice("restored table inet \(table) from \(path) (\(before)): \(what)")
             return .restored
         } catch {

@@ -67,6 +67,7 @@ enum Persistence {
         _ = try publisher.nft.generation()
         let restorer = try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
         let lock = try destination.map { try Persistence.lock(of: $0) }
+        if let restorer, let destination { try catchUp(publisher, table: global.table, to: destination, restorer: restorer) }
         let result = try body(publisher)
         if let destination {
             do {
@@ -82,6 +83,23 @@ enum Persistence {
         }
         withExtendedLifetime(lock) {}
         return result
+    }
+
+    /// `restorer` keeps the table equal to `file`, but the table may have lost that state a
+    /// moment ago (a firewall reload, `nft flush ruleset`) and the relay not have put it back
+    /// yet (it polls every 200 ms). A change made on that table would be saved as the whole
+    /// state: FILE would then hold only what the change left, and the relay would enforce that,
+    /// every other mapping lost for good. So FILE's state is put back first, as the relay was
+    /// about to, under the lock the change already holds. (A table changed outside nftfwd so
+    /// that it cannot be read is reported, exit 2, as without a relay: the CLI never replaces it.)
+    static func catchUp(_ publisher: Publisher, table: String, to file: String, restorer: RelayStatus) throws {
+        let desired = try StateDocument.parse(try StateFile.read(file))
+        let snapshot = try publisher.list()
+        let difference = StateDifference(desired, snapshot)
+        guard !difference.isEmpty else { return }
+        let before = snapshot.exists ? difference.summary : "the table was missing"
+        _ = try publisher.apply(desired)
+        Console.error("nftfwd: the relay (pid \(restorer.pid)) keeps table inet \(table) equal to \(file), and it differed (\(before)): put \(file)'s state back before the change, as the relay would have")
     }
 
     /// The change is in the kernel but `destination` still holds the state before it, and

@@ -135,6 +135,41 @@ struct ConcurrencyTests {
         #expect(k > 30000 && k < 30080, "the apply did not land inside the stream of adds (first surviving add: \(k))")
         print("apply racing adds: first surviving add \(k), ERESTART retries: apply \(applied.stderr.components("ERESTART")), adds \(race.restarts().total)")
     }
+
+    @Test("reads racing a table deleted and loaded again (a firewall reload) give the table or no table, never a dump error")
+    func readsRacingReloads() throws {
+        let lab = try Lab(hostOnly: "rrel")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.nftfwdOK("add", "127.0.0.1:8081", "198.18.2.2:81")
+        try lab.nftfwdOK("masquerade", "add", "198.18.2.0/24", "--out-not", "h1")
+        let expected = try inNamespace(lab.host) { try Publisher().list() }
+        // Two transactions per round, as a firewall reload does it: the table is missing in
+        // between, and each read (a dozen dumps) runs across some of those moments.
+        let listing = try lab.net.exec(lab.host, ["nft", "list", "table", "inet", "nftfwd"]).stdout
+        let dump = "/tmp/\(lab.net.prefix)-table.nft"
+        try Command.check(["tee", dump], stdin: listing)
+        defer { Command.sh("rm -f '\(dump)'") }
+        let flipper = try #require(lab.net.background(lab.host, ["sh", "-c", "for i in $(seq 300); do nft delete table inet nftfwd; nft -f '\(dump)'; done"]))
+        var reads = 0, missing = 0
+        var failures: [String] = []
+        let start = Command.monotonicSeconds()
+        while Command.wait(pid: flipper, timeout: 0) == nil && Command.monotonicSeconds() - start < 60 {
+            reads += 1
+            do {
+                let snapshot = try inNamespace(lab.host) { try Publisher().list() }
+                if !snapshot.exists { missing += 1 } else if snapshot.mappings.map(\.mapping) != expected.mappings.map(\.mapping) || snapshot.masquerade != expected.masquerade {
+                    failures.append("a read gave \(snapshot.mappings.map(\.mapping.label)) \(snapshot.masquerade)")
+                }
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        _ = Command.wait(pid: flipper, timeout: 60)
+        #expect(failures.count == 0, "\(failures.count) of \(reads) reads failed, e.g. \(failures.prefix(3))")
+        #expect(missing > 0 && missing < reads, "the reads did not run across the reloads (\(missing) of \(reads) saw no table)")
+        print("reads racing reloads: \(reads) reads, \(missing) without the table, \(failures.count) failed")
+    }
 }
 
 /// Seconds with two decimals.
