@@ -6,10 +6,12 @@
 /// and a refused/unreachable/timed-out target resets the client at once.
 ///
 /// Both sockets are registered edge-triggered for in+out once, so relaying never calls
-/// epoll_ctl again.
+/// epoll_ctl again. A direction that spent its byte budget (`RelayDirection.budget`) is
+/// resumed by the loop after the next round of events (`YieldingHandler`), since no new edge
+/// would come for the bytes it left.
 ///
 /// Concurrency model: confined to the event loop thread.
-final class TCPConnection: EventHandler {
+final class TCPConnection: EventHandler, YieldingHandler {
     private enum State { case connecting, relaying, closed }
 
     let client: Int32
@@ -24,6 +26,12 @@ final class TCPConnection: EventHandler {
     var pendingNext: TCPConnection?
     private let upstream: RelayDirection     // client -> target
     private let downstream: RelayDirection   // target -> client
+
+    /// Directions that yielded and wait for `resumeAfterYield`; `queued` while the loop
+    /// holds a resumption (at most one at a time).
+    private var upstreamYielded = false
+    private var downstreamYielded = false
+    private var queued = false
 
     private static let watched: Epoll.Events = [.readable, .writable, .readHangup, .edgeTriggered]
 
@@ -97,11 +105,28 @@ final class TCPConnection: EventHandler {
         if state == .relaying { step(downstream) }
     }
 
+    func resumeAfterYield() {
+        queued = false
+        guard state == .relaying else { return }
+        let (up, down) = (upstreamYielded, downstreamYielded)
+        upstreamYielded = false
+        downstreamYielded = false
+        if up { step(upstream) }
+        if down && state == .relaying { step(downstream) }
+    }
+
     private func step(_ direction: RelayDirection) {
-        let other = direction === upstream ? downstream : upstream
+        let isUpstream = direction === upstream
+        let other = isUpstream ? downstream : upstream
         switch direction.pump(context.pipes, closingAfter: other.isFinished) {
         case .waiting:
             break
+        case .yielded:
+            if isUpstream { upstreamYielded = true } else { downstreamYielded = true }
+            if !queued {
+                queued = true
+                context.loop.resumeLater(self)
+            }
         case .finished:
             if upstream.isFinished && downstream.isFinished { close(reset: false) }
         case .failed:
