@@ -16,6 +16,8 @@ final class TCPConnection: EventHandler, YieldingHandler {
 
     let client: Int32
     let target: Int32
+    /// The client's address when a per-source limit counts it (released at close).
+    let source: IPAddress?
     private unowned let owner: TCPListener
     private let context: RelayContext
     private var state = State.connecting
@@ -24,6 +26,11 @@ final class TCPConnection: EventHandler, YieldingHandler {
     var isPending = false
     var pendingPrevious: TCPConnection?
     var pendingNext: TCPConnection?
+    /// Links and time (loop ns) of the idle-timeout list (`IdleConnections`).
+    var isInIdleList = false
+    var idlePrevious: TCPConnection?
+    var idleNext: TCPConnection?
+    var lastActive: UInt64 = 0
     private let upstream: RelayDirection     // client -> target
     private let downstream: RelayDirection   // target -> client
 
@@ -35,9 +42,10 @@ final class TCPConnection: EventHandler, YieldingHandler {
 
     private static let watched: Epoll.Events = [.readable, .writable, .readHangup, .edgeTriggered]
 
-    init(client: Int32, target: Int32, owner: TCPListener, context: RelayContext) {
+    init(client: Int32, target: Int32, source: IPAddress?, owner: TCPListener, context: RelayContext) {
         self.client = client
         self.target = target
+        self.source = source
         self.owner = owner
         self.context = context
         upstream = RelayDirection(from: client, to: target)
@@ -57,6 +65,8 @@ final class TCPConnection: EventHandler, YieldingHandler {
                 owner.connectPending(self)
             }
         } catch {
+            // Out of local ports (EADDRNOTAVAIL) or similar: the listener reports it once.
+            if ListenerShare.isResourceShortage(error) { owner.targetFailed(error) }
             close(reset: true)
         }
     }
@@ -98,7 +108,7 @@ final class TCPConnection: EventHandler, YieldingHandler {
     }
 
     private func beginRelaying() {
-        owner.connectDone(self)
+        owner.connectionEstablished(self)
         state = .relaying
         // Edges that came while connecting were ignored: pump both ways once now.
         step(upstream)
@@ -118,7 +128,10 @@ final class TCPConnection: EventHandler, YieldingHandler {
     private func step(_ direction: RelayDirection) {
         let isUpstream = direction === upstream
         let other = isUpstream ? downstream : upstream
-        switch direction.pump(context.pipes, closingAfter: other.isFinished) {
+        let delivered = direction.delivered
+        let outcome = direction.pump(context.pipes, closingAfter: other.isFinished)
+        if direction.delivered != delivered { owner.transferred(self) }   // before any close
+        switch outcome {
         case .waiting:
             break
         case .yielded:
