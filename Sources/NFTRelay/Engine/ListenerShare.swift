@@ -20,6 +20,8 @@ final class ListenerShare: Sendable {
         var sources: [IPAddress: Source] = [:]
         /// Failed target connections of the open episode; nil when none is open.
         var failures: Int?
+        /// When the last of them failed (monotonic ns).
+        var lastFailure: UInt64 = 0
     }
 
     let id: ListenerID
@@ -71,22 +73,33 @@ final class ListenerShare: Sendable {
 
     // MARK: target failures
 
+    /// An episode ends only after this long without a failure: near the limit, successes and
+    /// failures alternate (each close lets one client in, the next fails), and that is one
+    /// episode, not one per flip.
+    static let quietPeriod: UInt64 = 10_000_000_000
+
     /// A connection to the target failed for want of a local resource.
     func targetFailed(_ error: SyscallError) {
+        let now = MonotonicClock.now()
         let first = state.withLock { state -> Bool in
-            defer { state.failures = (state.failures ?? 0) + 1 }
+            defer { state.failures = (state.failures ?? 0) + 1; state.lastFailure = now }
             return state.failures == nil
         }
         if first { events?(.targetResourcesExhausted(id, error)) }
     }
 
-    /// A connection to the target succeeded after this loop saw failures.
-    func targetRecovered() {
-        let failures = state.withLock { state -> Int? in
-            defer { state.failures = nil }
-            return state.failures
+    /// A connection to the target succeeded after this loop saw failures. Returns false
+    /// while the episode goes on (the last failure is recent): ask again at the next success.
+    func targetRecovered() -> Bool {
+        let now = MonotonicClock.now()
+        let ended = state.withLock { state -> (Bool, Int?) in
+            guard let failures = state.failures else { return (true, nil) }
+            guard now &- state.lastFailure >= Self.quietPeriod else { return (false, nil) }
+            state.failures = nil
+            return (true, failures)
         }
-        if let failures { events?(.targetResourcesRecovered(id, failures: failures)) }
+        if let failures = ended.1 { events?(.targetResourcesRecovered(id, failures: failures)) }
+        return ended.0
     }
 
     /// Events of one loop-confined listener (UDP), which keeps its own counts.

@@ -6,7 +6,8 @@ public enum RelayEvent: Sendable, Equatable {
     /// ephemeral ports (connect: EADDRNOTAVAIL), descriptors (EMFILE, ENFILE) or socket
     /// memory. Further failures are only counted.
     case targetResourcesExhausted(ListenerID, SyscallError)
-    /// A connection to the target succeeded again; `failures` counts the ones since the start.
+    /// A connection to the target succeeded after 10 s without a failure (near the limit
+    /// successes and failures alternate: that is one episode); `failures` counts them all.
     case targetResourcesRecovered(ListenerID, failures: Int)
     /// A client address reached the per-source limit (`ListenerSpec.perSourceLimit`): its
     /// further TCP connections are reset at once, its new UDP flows replace its own oldest.

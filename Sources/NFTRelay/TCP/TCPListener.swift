@@ -241,10 +241,7 @@ final class TCPListener: EventHandler, RelayListener {
     /// A connection reached its target: the end of this loop's failure episode, if any.
     func connectionEstablished(_ connection: TCPConnection) {
         pending.remove(connection)
-        if sawTargetFailure {
-            sawTargetFailure = false
-            share.targetRecovered()
-        }
+        if sawTargetFailure && share.targetRecovered() { sawTargetFailure = false }
         if idleTimeout != 0 {
             idle.touch(connection, now: context.loop.now)
             if idleSweep == nil { scheduleIdleSweep() }

@@ -148,10 +148,7 @@ final class UDPListener: EventHandler, RelayListener {
         flows.insert(flow)
         if let replaced { flow.source?.replaced = replaced }
         context.stats.opened(id)
-        if sawTargetFailure {
-            sawTargetFailure = false
-            share.targetRecovered()
-        }
+        if sawTargetFailure && share.targetRecovered() { sawTargetFailure = false }
         return flow
     }
 
