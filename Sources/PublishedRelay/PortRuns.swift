@@ -2,7 +2,7 @@ import NFTRelay
 
 /// Consecutive relay ports of one mapping, logged as one line: a mapping of a 10,000-port
 /// range is served by 10,000 listeners, but "serving" or "stopped" is said once for it.
-struct PortRun: Equatable {
+struct PortRun: Equatable, CustomStringConvertible {
     var first: RelayPort
     var last: RelayPort
 
