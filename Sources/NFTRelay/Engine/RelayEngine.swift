@@ -15,7 +15,8 @@ import Glibc
 /// methods are thread-safe: they open sockets in the calling thread (so bind errors are
 /// thrown to the caller), then hand work to the loops through locked inboxes and eventfd
 /// wake-ups. Statistics live behind their own lock and are updated only when connections
-/// open and close, never per byte.
+/// open and close, never per byte. The optional event sink is called on the loop threads,
+/// once per episode of each `RelayEvent`.
 ///
 /// Creating an engine ignores SIGPIPE for the process: splice(2) to a socket whose peer is
 /// gone raises SIGPIPE (there is no MSG_NOSIGNAL for splice), and the relay handles EPIPE.
