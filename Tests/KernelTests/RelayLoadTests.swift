@@ -101,4 +101,64 @@ struct RelayLoadTests {
         kill(relay, SIGTERM)
         #expect(Command.wait(pid: relay, timeout: 10) == 0)
     }
+
+    @Test("--per-source-limit: an unprivileged user's flood takes only its share; another address is served; one warning")
+    func perSourceLimitAgainstAnUnprivilegedUser() throws {
+        let lab = try Lab("psl")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "127.0.0.1:8080", "198.18.2.2:80")
+        let relay = try RelayTests.startRelay(lab, "--per-source-limit", "4")
+        #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.first?.state == "listening" })
+        // uid 65534 opens 20 connections from 127.0.0.1 and holds them (the target answers and
+        // closes; the relay keeps a connection while its client does), then reports.
+        let result = "/tmp/\(lab.net.prefix)-flood"
+        let script = """
+            import socket, sys, time
+            held, answered = [], 0
+            for _ in range(20):
+                try:  # a refused one is reset, during the connect or at the first read
+                    s = socket.create_connection(("127.0.0.1", 8080), timeout=3)
+                    held.append(s)
+                    answered += s.recv(256).startswith(b"tcp 80 from")
+                except OSError:
+                    pass
+            open(sys.argv[1] + ".tmp", "w").write(f"{answered}\\n")
+            import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+            time.sleep(20)
+            """
+        unlink(result)
+        defer { unlink(result) }
+        let flooder = try #require(lab.net.background(lab.host, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                                                               "/usr/bin/python3", "-c", script, result]))
+        defer { kill(flooder, SIGKILL); _ = Command.wait(pid: flooder, timeout: 5) }
+        #expect(TestNetwork.waitUntil(timeout: 30) { access(result, F_OK) == 0 })
+        #expect(Command.run(["cat", result]).stdout == "4\n", "the flooder got more than its share")
+        // Meanwhile a client from another address is served at once.
+        let answer = try inNamespace(lab.host) { () -> String in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            defer { close(fd) }
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            func address(_ text: String, _ port: UInt16) -> sockaddr_in {
+                var a = sockaddr_in()
+                a.sin_family = sa_family_t(AF_INET)
+                a.sin_port = port.bigEndian
+                inet_pton(AF_INET, text, &a.sin_addr)
+                return a
+            }
+            var local = address("127.0.0.2", 0), remote = address("127.0.0.1", 8080)
+            let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+            guard withUnsafePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }) == 0,
+                  withUnsafePointer(to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }) == 0
+            else { return "connect failed" }
+            var buffer = [UInt8](repeating: 0, count: 256)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : "no answer"
+        }
+        #expect(answer.hasPrefix("tcp 80 from 198.18.2.1"), "\(answer)")
+        let warnings = Self.logLines(lab).filter { $0.contains("per-source limit") }
+        #expect(warnings == ["nftfwd relay: warning: 127.0.0.1:8080/tcp (127.0.0.1:8080/tcp -> 198.18.2.2:80): client 127.0.0.1 reached the per-source limit (4); its further connections are refused until it has none"], "\(warnings)")
+        kill(relay, SIGTERM)
+        #expect(Command.wait(pid: relay, timeout: 10) == 0)
+    }
 }
