@@ -96,9 +96,9 @@ extension NFTRelayTests {
                 if n > 0 { sent += n } else { usleep(1000) }
             }
             try #require(sent == total, "the kernel took only \(sent) bytes")
-            // Wait (bounded) until more than two budgets are queued at the source.
+            // Wait (bounded) until more than 2 MiB (two budgets) are queued at the source.
             var queued: Int32 = 0
-            try #require(eventually(timeout: 5) { ioctl(source, UInt(FIONREAD), &queued); return Int(queued) > 2 * RelayDirection.budget })
+            try #require(eventually(timeout: 5) { ioctl(source, UInt(FIONREAD), &queued); return Int(queued) > 2 << 20 })
 
             let pool = PipePool()
             let direction = RelayDirection(from: source, to: destination)
