@@ -77,18 +77,20 @@ extension NFTRelayTests {
         }
 
         /// One loop thread carries a bulk stream (zeros both ways, as fast as loopback goes)
-        /// and a ping-pong connection; 200 round trips are timed, in wall time and in the
-        /// loop thread's CPU time.
+        /// and a ping-pong connection; 200 round trips, spread over a second or more of the
+        /// stream, are timed in wall time and in the loop thread's CPU time.
         ///
         /// The pinging thread (which also plays the ping's target, so no third thread has to
         /// wake) runs at nice -20 where allowed, so it answers as soon as its bytes arrive;
         /// the loop and the bulk threads keep the normal priority. On the 2-core box at load
-        /// 10-17 (other builds) the median round trip was 0.1 ms with and without the budget:
-        /// what a starved loop changes is the tail, and that depends on whether the bulk
-        /// writers outrun the relay, which a loaded box decides (99th percentiles of 95-450 ms
-        /// before the budget in some runs, 6-40 ms in others; with it 2-130 ms, while the loop's own CPU time per round trip stayed under 12 ms). So this test
-        /// pins the median (under 50 ms, as the issue asks: a thread woken for a ping on a busy
-        /// 2-core box runs within a few ms) and that every round trip completes within 2 s,
+        /// 10-17 (other builds) the median round trip stays low with and without the budget
+        /// (0.1-8 ms): what a starved loop changes is the tail, and whether the bulk writers
+        /// outrun the relay is decided by the load (99th percentiles of 95-450 ms without the
+        /// budget in some runs, 6-40 ms in others). With it, the tail is the scheduler's (p99
+        /// 27-112 ms wall while the loop's own CPU time per round trip stays under 8 ms: the
+        /// loop thread waits for a core behind four busy test threads and the builds). So this
+        /// test pins the median (under 50 ms, as the issue asks: a woken thread on a busy
+        /// 2-core box runs within milliseconds) and that every round trip completes within 2 s,
         /// and prints the tail; `pumpYieldsAtTheBudget` pins the mechanism exactly.
         @Test("a bulk stream on the one loop leaves another connection's round trips under 50 ms (median)")
         func bulkStreamDoesNotStarveTheLoop() throws {
@@ -145,6 +147,7 @@ extension NFTRelayTests {
                 TestSocket.setTimeouts(far, seconds: 2)
                 let deadline = monotonicNow() + 30   // bounds the test even if every ping is slow
                 for i in 0..<200 where monotonicNow() < deadline {
+                    usleep(5_000)   // spreads the pings over a second or more, all of it with the stream running
                     let start = monotonicNow(), startCPU = loopCPU()
                     guard TestSocket.sendAll(ping, [UInt8(i)]), TestSocket.read(far, count: 1) == [UInt8(i)],
                           TestSocket.sendAll(far, [UInt8(i)]), TestSocket.read(ping, count: 1) == [UInt8(i)] else { break }
