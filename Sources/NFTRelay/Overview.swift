@@ -6,12 +6,16 @@
 //             caseless enums per subsystem (Posix, Sockets, Splice, Epoll), DatagramBatch
 //             (recvmmsg/sendmmsg), MonotonicClock. The only place C is called.
 //   Address/  IPAddress and SocketAddress, plain values (parse, print, hash).
-//   Loop/     EventLoop (epoll + eventfd wake-up + registration ids) and TimerQueue.
-//   TCP/      TCPListener (accept, limits, EMFILE back-off, connect timeouts),
-//             TCPConnection (one relayed pair), RelayDirection (splice pump), PipePool.
-//   UDP/      UDPListener (batched receive, flows), UDPFlow, FlowTable (LRU + expiry).
-//   Engine/   the public API: RelayEngine, ListenerSpec, ListenerStats, RelayError, and
-//             LoopCore, the loop-thread side of an engine.
+//   Loop/     EventLoop (epoll + eventfd wake-up + registration ids + resumption of
+//             handlers that spent their byte budget) and TimerQueue.
+//   TCP/      TCPListener (accept, limits, per-source limit, EMFILE back-off, connect and
+//             idle timeouts), TCPConnection (one relayed pair), RelayDirection (splice pump
+//             with a byte budget per wake-up), PipePool, PendingConnects, IdleConnections.
+//   UDP/      UDPListener (batched receive, flows), UDPFlow, FlowTable (LRU + expiry, flows
+//             grouped per client address for fair eviction).
+//   Engine/   the public API: RelayEngine, ListenerSpec, ListenerStats, RelayError,
+//             RelayEvent (once-per-episode reports), and LoopCore, the loop-thread side of
+//             an engine, and ListenerShare, what the loops of one listener share.
 //
 // Usage:
 //     let engine = try RelayEngine(loops: 2)   // one loop per core you want to use

@@ -56,9 +56,15 @@ public final class RelayDaemon {
         /// TCP: connections at once (nil: no limit); UDP: flows (nil: the engine's 4096).
         public var connections: Int?
         public var udpIdle: Duration
-        public init(connections: Int? = nil, udpIdle: Duration = .seconds(90)) {
+        /// TCP: a connection moving no byte for this long is reset (nil: never).
+        public var tcpIdle: Duration?
+        /// Connections (TCP) or flows (UDP) per client address (nil: no limit).
+        public var perSource: Int?
+        public init(connections: Int? = nil, udpIdle: Duration = .seconds(90), tcpIdle: Duration? = nil, perSource: Int? = nil) {
             self.connections = connections
             self.udpIdle = udpIdle
+            self.tcpIdle = tcpIdle
+            self.perSource = perSource
         }
     }
     private let limits: Limits
@@ -96,7 +102,8 @@ public final class RelayDaemon {
         let nft = try NFTables()
         // Two loops share the accepting on two or more CPUs (short connections were 1.3x
         // faster so in the relay benchmark); one is enough on a single CPU.
-        let engine = try RelayEngine(loops: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 ? 2 : 1)
+        let engine = try RelayEngine(loops: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 ? 2 : 1,
+                                     events: { [state, logger] event in RelayDaemon.log(event, state: state, logger: logger) })
         try engine.start()
         defer { engine.stop() }
         // Each server is stopped (its socket closed) however the start-up below ends.
@@ -205,30 +212,62 @@ public final class RelayDaemon {
         return .followed
     }
 
-    /// Closes listeners no longer wanted and opens the missing ones.
+    /// Closes listeners no longer wanted and opens the missing ones. Consecutive ports of
+    /// one mapping are logged as one line (`PortRun`): a 10,000-port range is one line.
     private func reconcile(engine: RelayEngine) {
         let (desired, active) = state.withLock { ($0.desired, $0.active) }
         let wanted = Set(desired)
+        var stopped: [RelayPort] = []
         for (port, id) in active where !wanted.contains(port) {
             engine.removeListener(id, graceful: true)   // open connections run to their end
             state.withLock { $0.active[port] = nil }
-            log("stopped \(port.listen)/\(port.proto) (\(port.mapping))")
+            stopped.append(port)
         }
+        for run in PortRun.runs(stopped) { log("stopped \(run.listenDescription) (\(run.mapping))") }
         state.withLock { s in s.failed = s.failed.filter { wanted.contains($0.key) } }
+        var served: [RelayPort] = []
+        var failures: [String: [RelayPort]] = [:]   // ports failing for a reason not yet logged
         for port in desired where active[port] == nil {
             do {
                 let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target,
-                                                             connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle))
+                                                             connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle,
+                                                             tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource))
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
-                log("serving \(port.listen)/\(port.proto) -> \(port.target) (\(port.mapping))")
+                served.append(port)
             } catch {
                 let reason = "\(error.underlying)"
                 let isNew = state.withLock { s -> Bool in
                     defer { s.failed[port] = reason }
                     return s.failed[port] != reason
                 }
-                if isNew { warn("cannot serve \(port.listen)/\(port.proto): \(error); retrying every second") }
+                if isNew { failures[reason, default: []].append(port) }
             }
+        }
+        for run in PortRun.runs(served) { log("serving \(run) (\(run.mapping))") }
+        for (reason, ports) in failures.sorted(by: { $0.key < $1.key }) {
+            for run in PortRun.runs(ports) {
+                let family = run.first.listen.family == .inet ? "4" : "6"
+                warn("cannot serve \(run.listenDescription): listen \(run.first.proto)\(family) \(run.first.listen): \(reason)\(run.count > 1 ? " (and the \(run.count - 1) ports after it)" : ""); retrying every second")
+            }
+        }
+    }
+
+    /// One log line for an engine event (each comes once per episode), naming the port.
+    static func log(_ event: RelayEvent, state: SharedState, logger: Logger) {
+        func port(_ id: ListenerID) -> String {
+            let found = state.withLock { s in s.active.first { $0.value == id }?.key }
+            return found.map { "\($0.listen)/\($0.proto) (\($0.mapping))" } ?? "\(id)"
+        }
+        switch event {
+        case .targetResourcesExhausted(let id, let error):
+            let what = error.errno == Errno(rawValue: EADDRNOTAVAIL) ? "out of local ports" : "out of descriptors or socket memory"
+            logger.warning("\(port(id)): cannot open connections to the target: \(error) (\(what)); further failures are counted until one succeeds")
+        case .targetResourcesRecovered(let id, let failures):
+            logger.notice("\(port(id)): connections to the target succeed again (\(failures) failed)")
+        case .sourceLimitReached(let id, let source, let limit):
+            logger.warning("\(port(id)): client \(source) reached the per-source limit (\(limit)); its further connections are refused until it has none")
+        case .sourceLimitEnded(let id, let source, let refused):
+            logger.notice("\(port(id)): client \(source) holds no connection any more (\(refused) refused by the per-source limit)")
         }
     }
 

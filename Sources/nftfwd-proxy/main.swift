@@ -61,7 +61,9 @@ case .run(let spec):
         // Two loops when there are two cores or more: short connections and parallel
         // streams then use both (measured: +15-20 % connections/s on 2 cores).
         let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        engine = try RelayEngine(loops: cpus >= 2 ? 2 : 1)
+        // Events (out of ports or fds towards the container) come once per episode: stderr,
+        // like the proxy's other messages.
+        engine = try RelayEngine(loops: cpus >= 2 ? 2 : 1, events: { printError("nftfwd-proxy: \(ProxyEvents.describe($0))") })
         try engine.addListener(spec)
     } catch {
         fail("\(error)")

@@ -34,9 +34,23 @@ struct RelayCommand: ParsableCommand {
         after it still differs), the relay logs an error and tries again after 10 s, when \
         FILE changes, or on SIGHUP, rather than rewriting the table at every poll.
 
+        Every local user can reach the relayed ports, so the relay limits what one client \
+        can take. Always: TCP keepalive on both legs (first probe after 60 s of silence, \
+        then 6 probes 10 s apart, so a vanished peer frees its connection within 2 \
+        minutes); a bulk transfer yields to the other connections after every 1 MiB; a \
+        full UDP flow table gives up the oldest flow of the client address with the most \
+        flows, so a client opening thousands of flows recycles only its own. Optional: \
+        --idle-timeout resets a TCP connection that moved no byte either way for that long; \
+        --per-source-limit caps what one client address (any port) holds per published \
+        port: further TCP connections are reset at once, and a new UDP flow replaces that \
+        client's own oldest. Running out of local ports or descriptors towards a target, \
+        and a client hitting its limit, are logged once when it starts and once when it \
+        ends (with a count), never per connection.
+
         Examples:
           nftfwd relay
           nftfwd relay --connection-limit 1000 --udp-timeout 30
+          nftfwd relay --per-source-limit 64 --idle-timeout 3600
           nftfwd relay --metrics 127.0.0.1:9420
           nftfwd relay --restore-from /etc/nftfwd/mappings.json
           ip netns exec web nftfwd relay --table web
@@ -50,6 +64,12 @@ struct RelayCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Seconds a UDP flow may stay silent before it is dropped.", valueName: "seconds"))
     var udpTimeout: Int = 90
+
+    @Option(name: .long, help: ArgumentHelp("Reset a relayed TCP connection that moved no byte either way for this many seconds (default: never; keepalive still ends dead ones).", valueName: "seconds"))
+    var idleTimeout: Int?
+
+    @Option(name: .long, help: ArgumentHelp("At most this many TCP connections (or UDP flows) per client address on each published port (default: no limit); see above.", valueName: "n"))
+    var perSourceLimit: Int?
 
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on ADDRESS:PORT (e.g. 127.0.0.1:9420; none without it). Whoever reaches that address reads every relayed mapping, its port, target and counters: keep it on loopback unless a firewall limits who can.", valueName: "address:port"))
     var metrics: String?
@@ -71,11 +91,18 @@ struct RelayCommand: ParsableCommand {
             throw ValidationError("--connection-limit \(connectionLimit): give at least 1 (or leave it out for no limit)")
         }
         if udpTimeout < 1 { throw ValidationError("--udp-timeout \(udpTimeout): give at least 1 second") }
+        if let idleTimeout, idleTimeout < 1 {
+            throw ValidationError("--idle-timeout \(idleTimeout): give at least 1 second (or leave it out for none)")
+        }
+        if let perSourceLimit, perSourceLimit < 1 {
+            throw ValidationError("--per-source-limit \(perSourceLimit): give at least 1 (or leave it out for no limit)")
+        }
         if restoreFrom == "-" { throw ValidationError("--restore-from needs a file the relay can read again: not -") }
     }
 
     func run() throws {
-        let limits = RelayDaemon.Limits(connections: connectionLimit, udpIdle: .seconds(udpTimeout))
+        let limits = RelayDaemon.Limits(connections: connectionLimit, udpIdle: .seconds(udpTimeout),
+                                        tcpIdle: idleTimeout.map { .seconds($0) }, perSource: perSourceLimit)
         let address = try metrics.map { try MetricsServer.Address.parse($0) }
         let logger = Logger.relay(level: Logger.Level(rawValue: logLevel) ?? .info)
         let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, restoreFrom: restoreFrom, logger: logger)

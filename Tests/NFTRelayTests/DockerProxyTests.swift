@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Testing
+import TestSupport
 
 extension NFTRelayTests {
     /// nftfwd-proxy as dockerd runs it (--userland-proxy-path).
@@ -96,16 +97,21 @@ extension NFTRelayTests {
             #expect(proxy.stop() == 0)
         }
 
-        @Test("out of fds (EMFILE): the relay neither spins nor drops the waiting clients")
+        @Test("out of fds (EMFILE): the relay neither spins nor drops the waiting clients, and says so once, not per client")
         func fdExhaustion() throws {
             let echo = EchoServer()
             defer { echo.stop() }
             let port = TestSocket.freePort()
+            var template = Array("/tmp/nftfwd-proxy-stderr-XXXXXX".utf8CString)
+            let logFD = mkstemp(&template)
+            try #require(logFD >= 0)
+            let logPath = String(cString: template)
+            defer { close(logFD); unlink(logPath) }
             // 24 fds: stdio, status pipe, epoll, eventfd, signalfd, listener, a pipe pair...
             // leaves room for only a handful of relayed connections (2 fds each).
             let proxy = try ProxyProcess(["-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", "\(port)",
                                           "-container-ip", "127.0.0.1", "-container-port", "\(echo.port)"],
-                                         wrapper: ["/usr/bin/prlimit", "--nofile=24:24", "--"])
+                                         wrapper: ["/usr/bin/prlimit", "--nofile=24:24", "--"], stderr: logFD)
             #expect(proxy.status() == "0\n")
             var clients: [Int32] = []
             defer { for fd in clients { close(fd) } }
@@ -133,6 +139,12 @@ extension NFTRelayTests {
             clients.removeAll()
             #expect(served == 20)
             #expect(proxy.stop() == 0)
+            // Many accepts and target sockets failed (retried every 100 ms) while clients came
+            // and went: one episode (it ends only after 10 s without a failure), one line.
+            let logged = Command.run(["cat", logPath]).stdout
+            let lines = logged.split(separator: "\n")
+            let starts = lines.filter { $0.contains("cannot open connections to the container") && $0.contains("out of descriptors") }
+            #expect(starts.count == 1 && lines.count == 1, "\(logged)")
         }
 
         @Test("host port in use: reports 1 and the bind error, exits 1")

@@ -8,8 +8,8 @@ struct RunningRelay {
     let port: UInt16
 
     init(_ proto: ListenerSpec.TransportProtocol = .tcp, listen: String = "127.0.0.1", targetHost: String = "127.0.0.1",
-         targetPort: UInt16, loops: Int = 1, configure: (inout ListenerSpec) -> Void = { _ in }) throws {
-        engine = try RelayEngine(loops: loops)
+         targetPort: UInt16, loops: Int = 1, events: EventLog? = nil, configure: (inout ListenerSpec) -> Void = { _ in }) throws {
+        engine = try RelayEngine(loops: loops, events: events?.sink)
         var spec = ListenerSpec(proto: proto, listen: SocketAddress(listen, port: 0)!, target: SocketAddress(targetHost, port: targetPort)!)
         configure(&spec)
         id = try engine.addListener(spec)

@@ -28,7 +28,8 @@ struct ProxyProcess {
     /// Spawns `nftfwd-proxy arguments...` with fd 3 = status pipe (unless `statusPipe` is
     /// false: then fd 3 is left closed, as when run by hand) and, if given, fd 4 = `listenFD`.
     /// `wrapper` (absolute path first) runs in front, e.g. prlimit.
-    init(_ arguments: [String], listenFD: Int32? = nil, statusPipe: Bool = true, wrapper: [String] = []) throws {
+    /// `stderr`: an fd the child's standard error goes to (default: /dev/null).
+    init(_ arguments: [String], listenFD: Int32? = nil, statusPipe: Bool = true, wrapper: [String] = [], stderr: Int32? = nil) throws {
         let path = try Self.binaryPath()
         var fds: [Int32] = [-1, -1]
         try #require(pipe(&fds) == 0)
@@ -40,7 +41,7 @@ struct ProxyProcess {
         var extra: [Int32: Int32] = [:]
         if statusPipe { extra[3] = fds[1] }
         if let listenFD { extra[4] = listenFD }
-        let child = Command.spawn(wrapper + [path] + arguments, extra: extra)
+        let child = Command.spawn(wrapper + [path] + arguments, stderr: stderr, extra: extra)
         pid = try #require(child, "posix_spawn of \(path) failed")
     }
 

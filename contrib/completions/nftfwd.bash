@@ -417,7 +417,7 @@ _nftfwd_relay() {
     repeating_flags=()
     non_repeating_flags=(--verbose -v --version -h --help)
     repeating_options=()
-    non_repeating_options=(--table --connection-limit --udp-timeout --metrics --log-level --restore-from)
+    non_repeating_options=(--table --connection-limit --udp-timeout --idle-timeout --per-source-limit --metrics --log-level --restore-from)
     __nftfwd_offer_flags_options 0
 
     # Offer option value completions
@@ -429,6 +429,12 @@ _nftfwd_relay() {
         return
         ;;
     '--udp-timeout')
+        return
+        ;;
+    '--idle-timeout')
+        return
+        ;;
+    '--per-source-limit')
         return
         ;;
     '--metrics')

@@ -301,6 +301,8 @@ _nftfwd_relay() {
         '(--verbose -v)'{--verbose,-v}'[Say what is sent to the kernel.]'
         '--connection-limit[At most this many connections at once per published TCP port (further clients wait in the backlog); for UDP, flows per port.]:n:'
         '--udp-timeout[Seconds a UDP flow may stay silent before it is dropped.]:seconds:'
+        '--idle-timeout[Reset a relayed TCP connection that moved no byte either way for this many seconds (default\: never; keepalive still ends dead ones).]:seconds:'
+        '--per-source-limit[At most this many TCP connections (or UDP flows) per client address on each published port (default\: no limit); see above.]:n:'
         '--metrics[Serve Prometheus metrics on ADDRESS\:PORT (e.g. 127.0.0.1\:9420; none without it). Whoever reaches that address reads every relayed mapping, its port, target and counters\: keep it on loopback unless a firewall limits who can.]:address\:port:'
         '--log-level[Least important messages logged\: debug, info, notice, warning or error.]:level:'
         '--restore-from[Keep the table equal to this saved file (see above); it must be readable at start.]:file:'

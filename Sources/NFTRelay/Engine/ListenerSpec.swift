@@ -16,6 +16,17 @@ public struct ListenerSpec: Hashable, Sendable {
     public var connectTimeout: Duration
     /// How long a UDP flow may stay silent (both directions) before it is dropped.
     public var udpIdleTimeout: Duration
+    /// TCP: a relayed connection that carries no byte either way for this long is reset
+    /// (both sides). nil: never (keepalive still ends connections to dead peers).
+    public var tcpIdleTimeout: Duration?
+    /// At most this many connections (TCP) or flows (UDP) per client address (IP, any
+    /// port), so one client cannot take the whole `connectionLimit`. A TCP client over it
+    /// is reset at once; a UDP client over it has its own least recently active flow
+    /// replaced by the new one. nil: no per-client limit.
+    public var perSourceLimit: Int?
+    /// TCP keepalive on both legs (client and target socket); nil: the system's defaults
+    /// (off unless the peer program asks).
+    public var keepalive: TCPKeepalive?
     /// An already bound socket to use instead of opening one (docker's -use-listen-fd):
     /// listening (or bound, it is then put into listening) for TCP, bound for UDP.
     /// The engine takes ownership and closes it.
@@ -30,6 +41,9 @@ public struct ListenerSpec: Hashable, Sendable {
         connectionLimit: Int? = nil,
         connectTimeout: Duration = .seconds(10),
         udpIdleTimeout: Duration = .seconds(90),
+        tcpIdleTimeout: Duration? = nil,
+        perSourceLimit: Int? = nil,
+        keepalive: TCPKeepalive? = .standard,
         preopenedFD: Int32? = nil
     ) {
         self.proto = proto
@@ -38,8 +52,33 @@ public struct ListenerSpec: Hashable, Sendable {
         self.connectionLimit = connectionLimit
         self.connectTimeout = connectTimeout
         self.udpIdleTimeout = udpIdleTimeout
+        self.tcpIdleTimeout = tcpIdleTimeout
+        self.perSourceLimit = perSourceLimit
+        self.keepalive = keepalive
         self.preopenedFD = preopenedFD
     }
+}
+
+/// TCP keepalive settings (SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
+public struct TCPKeepalive: Hashable, Sendable {
+    /// Seconds of silence before the first probe.
+    public var idle: Int32
+    /// Seconds between unanswered probes.
+    public var interval: Int32
+    /// Unanswered probes after which the connection is dropped.
+    public var count: Int32
+
+    public init(idle: Int32, interval: Int32, count: Int32) {
+        self.idle = idle
+        self.interval = interval
+        self.count = count
+    }
+
+    /// 60 s, then 6 probes 10 s apart: a peer that vanished (host off, cable cut, NAT state
+    /// lost) frees its connection within 2 minutes instead of holding it for ever (the
+    /// kernel's own defaults wait 2 hours, and are off unless asked for); a live idle
+    /// connection costs one small packet a minute.
+    public static let standard = TCPKeepalive(idle: 60, interval: 10, count: 6)
 }
 
 /// Identifies a listener within one `RelayEngine`.

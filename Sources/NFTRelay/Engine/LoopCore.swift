@@ -7,7 +7,7 @@ import Synchronization
 /// Commands from control threads to the loop.
 enum EngineCommand {
     /// `shared`: other loops serve the same socket.
-    case add(ListenerID, ListenerSocket, ListenerSpec, shared: Bool)
+    case add(ListenerID, ListenerSocket, ListenerSpec, ListenerShare, shared: Bool)
     case remove(ListenerID, graceful: Bool, done: RemovalAck?)
     case stop
 }
@@ -102,10 +102,10 @@ final class LoopCore: @unchecked Sendable {
         }
         while let command = pending.popLast() {
             switch command {
-            case .add(let id, let socket, let spec, let shared):
+            case .add(let id, let socket, let spec, let share, let shared):
                 let listener: RelayListener = spec.proto == .tcp
-                    ? TCPListener(id: id, socket: socket, shared: shared, spec: spec, context: context)
-                    : UDPListener(id: id, socket: socket, spec: spec, context: context)
+                    ? TCPListener(id: id, socket: socket, shared: shared, spec: spec, share: share, context: context)
+                    : UDPListener(id: id, socket: socket, spec: spec, share: share, context: context)
                 do {
                     try listener.activate()
                     listeners[id] = listener

@@ -15,7 +15,8 @@ import Glibc
 /// methods are thread-safe: they open sockets in the calling thread (so bind errors are
 /// thrown to the caller), then hand work to the loops through locked inboxes and eventfd
 /// wake-ups. Statistics live behind their own lock and are updated only when connections
-/// open and close, never per byte.
+/// open and close, never per byte. The optional event sink is called on the loop threads,
+/// once per episode of each `RelayEvent`.
 ///
 /// Creating an engine ignores SIGPIPE for the process: splice(2) to a socket whose peer is
 /// gone raises SIGPIPE (there is no MSG_NOSIGNAL for splice), and the relay handles EPIPE.
@@ -23,6 +24,7 @@ public final class RelayEngine: Sendable {
     private let cores: [LoopCore]
     private let board = StatsBoard()
     private let control = Mutex<Control>(Control())
+    private let events: RelayEventSink?
 
     private struct Control {
         var nextID = 1
@@ -32,8 +34,10 @@ public final class RelayEngine: Sendable {
 
     /// - Parameter loops: event-loop threads; more than one spreads TCP connections over
     ///   cores (each loop costs a thread, an epoll and an eventfd).
-    public init(loops: Int = 1) throws(SyscallError) {
+    /// - Parameter events: where to report `RelayEvent`s (once per episode each), or nil.
+    public init(loops: Int = 1, events: RelayEventSink? = nil) throws(SyscallError) {
         signal(SIGPIPE, SIG_IGN)
+        self.events = events
         var cores: [LoopCore] = []
         for _ in 0..<max(1, loops) { cores.append(try LoopCore(stats: board)) }
         self.cores = cores
@@ -61,10 +65,11 @@ public final class RelayEngine: Sendable {
             return ListenerID(rawValue: control.nextID)
         }
         board.add(ListenerStats(id: id, spec: spec, boundAddress: bound, state: .listening, activeConnections: 0, totalConnections: 0))
+        let share = ListenerShare(id: id, perSourceLimit: spec.perSourceLimit, events: events)
         if spec.proto == .tcp {
-            for core in cores { core.send(.add(id, socket, spec, shared: cores.count > 1)) }
+            for core in cores { core.send(.add(id, socket, spec, share, shared: cores.count > 1)) }
         } else {
-            cores[0].send(.add(id, socket, spec, shared: false))
+            cores[0].send(.add(id, socket, spec, share, shared: false))
         }
         return id
     }
@@ -75,7 +80,7 @@ public final class RelayEngine: Sendable {
         if let preopened = spec.preopenedFD {
             fd = preopened
             switch spec.proto {
-            case .tcp: try TCPListener.adoptSocket(fd)
+            case .tcp: try TCPListener.adoptSocket(fd, keepalive: spec.keepalive)
             case .udp: try UDPListener.adoptSocket(fd)
             }
         } else {

@@ -8,6 +8,12 @@ protocol EventHandler: AnyObject {
     func handle(fd: Int32, events: Epoll.Events)
 }
 
+/// A handler that stopped before it ran out of work (it spent its byte budget) so the rest
+/// of the loop gets a turn; the loop calls it again right after the next round of events.
+protocol YieldingHandler: AnyObject {
+    func resumeAfterYield()
+}
+
 /// Wakes an `EventLoop` from any thread by writing its eventfd.
 struct LoopWaker: Sendable {
     let fd: Int32
@@ -40,6 +46,11 @@ final class EventLoop {
     private var timers = TimerQueue()
     private var stopping = false
     private let events = UnsafeMutableBufferPointer<clinux_ready_event>.allocate(capacity: 256)
+    /// Handlers to resume after the next `epoll_wait` (which then does not block), and the
+    /// list being resumed; two arrays swapped each turn, so queueing never allocates once
+    /// they have grown.
+    private var yielded: [YieldingHandler] = []
+    private var resuming: [YieldingHandler] = []
 
     /// The loop's cached monotonic time (ns), refreshed after every `epoll_wait`.
     private(set) var now: UInt64 = MonotonicClock.now()
@@ -109,6 +120,13 @@ final class EventLoop {
         registrations[index] = nil
     }
 
+    /// Has `handler.resumeAfterYield()` called after the next round of events (loop thread).
+    /// An edge-triggered handler that stops early gets no new event for the bytes it left,
+    /// so it must be queued here; each call queues one resumption.
+    func resumeLater(_ handler: YieldingHandler) {
+        yielded.append(handler)
+    }
+
     // MARK: timers
 
     @discardableResult
@@ -126,7 +144,9 @@ final class EventLoop {
         stopping = false
         while !stopping {
             let timeout: Int32
-            if let deadline = timers.nextDeadline {
+            if !yielded.isEmpty {
+                timeout = 0   // look for new events, but do not wait: work is left over
+            } else if let deadline = timers.nextDeadline {
                 let current = MonotonicClock.now()
                 timeout = deadline <= current ? 0 : Int32(min((deadline - current + 999_999) / 1_000_000, 60_000))
             } else {
@@ -144,6 +164,11 @@ final class EventLoop {
                 }
                 guard Int(fd) < registrations.count, let registration = registrations[Int(fd)], registration.id == id else { continue }
                 registration.handler.handle(fd: fd, events: Epoll.Events(rawValue: event.events))
+            }
+            if !yielded.isEmpty {
+                swap(&yielded, &resuming)
+                for handler in resuming { handler.resumeAfterYield() }
+                resuming.removeAll(keepingCapacity: true)
             }
             if !timers.isEmpty {
                 for action in timers.popDue(now: now) { action() }

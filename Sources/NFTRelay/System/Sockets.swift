@@ -105,6 +105,30 @@ enum Sockets {
         _ = try Syscall.value("setsockopt(PKTINFO)") { clinux_enable_pktinfo(fd, family == .inet ? AF_INET : AF_INET6) }
     }
 
+    /// Turns TCP keepalive on with `settings`. Best effort: a socket that refuses keeps
+    /// relaying without. Set on a listening socket, it is inherited by accepted ones.
+    static func setKeepalive(_ fd: Int32, _ settings: TCPKeepalive) {
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        var on: Int32 = 1
+        var idle = settings.idle, interval = settings.interval, count = settings.count
+        _ = setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, size)
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, size)
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, size)
+    }
+
+    /// `accept4(2)` like `accept`, also returning the client's address.
+    static func accept(_ fd: Int32, peer: inout sockaddr_storage) throws(SyscallError) -> IOResult<Int32> {
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        return try withUnsafeMutablePointer(to: &peer) { pointer throws(SyscallError) -> IOResult<Int32> in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address throws(SyscallError) -> IOResult<Int32> in
+                try Syscall.call("accept4") {
+                    clinux_accept4(fd, address, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
+        }
+    }
+
     static func setNoDelay(_ fd: Int32) {
         var on: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))

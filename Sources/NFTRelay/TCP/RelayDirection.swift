@@ -16,9 +16,19 @@ final class RelayDirection {
         case waiting
         /// Source reached EOF and every byte was delivered; destination is half-closed.
         case finished
+        /// The byte budget of this turn is spent while bytes may still be waiting: call
+        /// `pump` again after the loop has served the others (no event will come for them).
+        case yielded
         /// A socket failed (reset, broken pipe...): the connection must be reset.
         case failed(SyscallError)
     }
+
+    /// Bytes one `pump` call moves at most before it yields (`Outcome.yielded`), so one bulk
+    /// stream cannot keep its loop from the other connections, listeners and timers: 1 MiB
+    /// is one full pipe, about a millisecond of splicing on loopback, so a busy loop still
+    /// looks at its other events every few milliseconds while a stream loses nothing
+    /// measurable (each turn still moves whole pipe loads).
+    static let budget = 1 << 20
 
     let source: Int32
     let destination: Int32
@@ -34,22 +44,31 @@ final class RelayDirection {
     /// Set once a read filled the copy buffer: large transfers go through splice.
     private var bulk = false
     private static let copyBufferSize = 65536
+    /// Bytes read in the current `pump` call, against `budget`.
+    private var movedThisTurn = 0
+    /// Bytes delivered to `destination` so far (the connection's idle timeout watches it).
+    private(set) var delivered: UInt64 = 0
 
     init(from source: Int32, to destination: Int32) {
         self.source = source
         self.destination = destination
     }
 
-    /// Moves as many bytes as possible without blocking (edge-triggered: until EAGAIN).
+    /// Moves bytes without blocking until EAGAIN (the sockets are edge-triggered) or until
+    /// `budget` bytes were read in this call (then `.yielded`).
     /// `closingAfter`: the other direction is finished, so the connection closes as soon as
     /// this one finishes and the half-close (shutdown) would be redundant.
     func pump(_ pool: PipePool, closingAfter: Bool = false) -> Outcome {
         if isFinished { return .finished }
+        movedThisTurn = 0
         do {
             while true {
                 if pending > 0 {
                     if case .wouldBlock = try flush() { return .waiting }
                     continue
+                }
+                if movedThisTurn >= Self.budget && !sourceAtEOF {
+                    return .yielded   // buffers are kept: the next turn goes on at once
                 }
                 if sourceAtEOF {
                     if !closingAfter { Sockets.shutdownWrite(destination) }
@@ -97,8 +116,8 @@ final class RelayDirection {
         }
         if bulk && !spliceUnsupported, pipe != nil {
             do {
-                let result = try Splice.move(from: source, to: pipe!.writeFD, count: pool.capacity)
-                if case .done(let n) = result { n == 0 ? (sourceAtEOF = true) : (pending = n) }
+                let result = try Splice.move(from: source, to: pipe!.writeFD, count: min(pool.capacity, Self.budget - movedThisTurn))
+                if case .done(let n) = result { n == 0 ? (sourceAtEOF = true) : (pending = n); movedThisTurn += n }
                 return result
             } catch where error.errno == .invalidArgument {
                 spliceUnsupported = true
@@ -109,7 +128,7 @@ final class RelayDirection {
         if copyBuffer == nil { copyBuffer = .allocate(byteCount: Self.copyBufferSize, alignment: 16) }
         let result = try Posix.read(source, into: copyBuffer!)
         if case .done(let n) = result {
-            if n == 0 { sourceAtEOF = true } else { pending = n; copyStart = 0 }
+            if n == 0 { sourceAtEOF = true } else { pending = n; copyStart = 0; movedThisTurn += n }
             if n == Self.copyBufferSize { bulk = true }
         }
         return result
@@ -119,12 +138,12 @@ final class RelayDirection {
     private func flush() throws(SyscallError) -> IOResult<Int> {
         if let pipe {
             let result = try Splice.move(from: pipe.readFD, to: destination, count: pending)
-            if case .done(let n) = result { pending -= n }
+            if case .done(let n) = result { pending -= n; delivered &+= UInt64(n) }
             return result
         }
         let buffer = UnsafeRawBufferPointer(rebasing: copyBuffer![copyStart..<(copyStart + pending)])
         let result = try Posix.send(destination, buffer)
-        if case .done(let n) = result { pending -= n; copyStart += n }
+        if case .done(let n) = result { pending -= n; copyStart += n; delivered &+= UInt64(n) }
         return result
     }
 }

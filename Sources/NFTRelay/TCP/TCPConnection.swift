@@ -6,14 +6,18 @@
 /// and a refused/unreachable/timed-out target resets the client at once.
 ///
 /// Both sockets are registered edge-triggered for in+out once, so relaying never calls
-/// epoll_ctl again.
+/// epoll_ctl again. A direction that spent its byte budget (`RelayDirection.budget`) is
+/// resumed by the loop after the next round of events (`YieldingHandler`), since no new edge
+/// would come for the bytes it left.
 ///
 /// Concurrency model: confined to the event loop thread.
-final class TCPConnection: EventHandler {
+final class TCPConnection: EventHandler, YieldingHandler {
     private enum State { case connecting, relaying, closed }
 
     let client: Int32
     let target: Int32
+    /// The client's address when a per-source limit counts it (released at close).
+    let source: IPAddress?
     private unowned let owner: TCPListener
     private let context: RelayContext
     private var state = State.connecting
@@ -22,14 +26,26 @@ final class TCPConnection: EventHandler {
     var isPending = false
     var pendingPrevious: TCPConnection?
     var pendingNext: TCPConnection?
+    /// Links and time (loop ns) of the idle-timeout list (`IdleConnections`).
+    var isInIdleList = false
+    var idlePrevious: TCPConnection?
+    var idleNext: TCPConnection?
+    var lastActive: UInt64 = 0
     private let upstream: RelayDirection     // client -> target
     private let downstream: RelayDirection   // target -> client
 
+    /// Directions that yielded and wait for `resumeAfterYield`; `queued` while the loop
+    /// holds a resumption (at most one at a time).
+    private var upstreamYielded = false
+    private var downstreamYielded = false
+    private var queued = false
+
     private static let watched: Epoll.Events = [.readable, .writable, .readHangup, .edgeTriggered]
 
-    init(client: Int32, target: Int32, owner: TCPListener, context: RelayContext) {
+    init(client: Int32, target: Int32, source: IPAddress?, owner: TCPListener, context: RelayContext) {
         self.client = client
         self.target = target
+        self.source = source
         self.owner = owner
         self.context = context
         upstream = RelayDirection(from: client, to: target)
@@ -49,6 +65,8 @@ final class TCPConnection: EventHandler {
                 owner.connectPending(self)
             }
         } catch {
+            // Out of local ports (EADDRNOTAVAIL) or similar: the listener reports it once.
+            if ListenerShare.isResourceShortage(error) { owner.targetFailed(error) }
             close(reset: true)
         }
     }
@@ -90,18 +108,38 @@ final class TCPConnection: EventHandler {
     }
 
     private func beginRelaying() {
-        owner.connectDone(self)
+        owner.connectionEstablished(self)
         state = .relaying
         // Edges that came while connecting were ignored: pump both ways once now.
         step(upstream)
         if state == .relaying { step(downstream) }
     }
 
+    func resumeAfterYield() {
+        queued = false
+        guard state == .relaying else { return }
+        let (up, down) = (upstreamYielded, downstreamYielded)
+        upstreamYielded = false
+        downstreamYielded = false
+        if up { step(upstream) }
+        if down && state == .relaying { step(downstream) }
+    }
+
     private func step(_ direction: RelayDirection) {
-        let other = direction === upstream ? downstream : upstream
-        switch direction.pump(context.pipes, closingAfter: other.isFinished) {
+        let isUpstream = direction === upstream
+        let other = isUpstream ? downstream : upstream
+        let delivered = direction.delivered
+        let outcome = direction.pump(context.pipes, closingAfter: other.isFinished)
+        if direction.delivered != delivered { owner.transferred(self) }   // before any close
+        switch outcome {
         case .waiting:
             break
+        case .yielded:
+            if isUpstream { upstreamYielded = true } else { downstreamYielded = true }
+            if !queued {
+                queued = true
+                context.loop.resumeLater(self)
+            }
         case .finished:
             if upstream.isFinished && downstream.isFinished { close(reset: false) }
         case .failed:

@@ -10,6 +10,11 @@ import Glibc
 /// before the fds ran out (no fd left for its target socket) is parked, not dropped, and
 /// connected as soon as a connection closes or the back-off ends.
 ///
+/// Hostile clients: with `spec.perSourceLimit`, a client address over its share is reset at
+/// once (counted across loops by the `ListenerShare`); with `spec.tcpIdleTimeout`, a
+/// connection that moved no byte for that long is reset by a sweep (`IdleConnections`).
+/// Running out of ports or fds for target connections is reported once per episode.
+///
 /// Concurrency model: confined to the event loop thread.
 final class TCPListener: EventHandler, RelayListener {
     let id: ListenerID
@@ -23,11 +28,13 @@ final class TCPListener: EventHandler, RelayListener {
     /// connection limit (counted across loops) on a timer, since their closes do not wake us.
     private let shared: Bool
     private let spec: ListenerSpec
+    private let share: ListenerShare
     private let context: RelayContext
     private var connections: [ObjectIdentifier: TCPConnection] = [:]
     private var pending = PendingConnects()
-    /// Accepted clients waiting for an fd for their target socket (EMFILE), oldest first.
-    private var parked: [Int32] = []
+    /// Accepted clients waiting for an fd for their target socket (EMFILE), oldest first,
+    /// with their address when the per-source limit counted them.
+    private var parked: [(fd: Int32, source: IPAddress?)] = []
     private static let maxParked = 64
     private var pendingSweep: TimerToken?
     private var paused = false
@@ -37,19 +44,27 @@ final class TCPListener: EventHandler, RelayListener {
     private var reportedFailure = false
     private let limit: Int
     private let connectTimeout: UInt64
+    /// `spec.tcpIdleTimeout` in ns (0: none) and the connections it watches.
+    private let idleTimeout: UInt64
+    private var idle = IdleConnections()
+    private var idleSweep: TimerToken?
+    /// This loop reported a target failure to `share` and has not seen a success since.
+    private var sawTargetFailure = false
 
     /// Accepts per readiness event, so one busy listener cannot starve the rest of the loop.
     private static let acceptBatch = 64
 
-    init(id: ListenerID, socket: ListenerSocket, shared: Bool, spec: ListenerSpec, context: RelayContext) {
+    init(id: ListenerID, socket: ListenerSocket, shared: Bool, spec: ListenerSpec, share: ListenerShare, context: RelayContext) {
         self.id = id
         self.socket = socket
         fd = socket.fd
         self.shared = shared
         self.spec = spec
+        self.share = share
         self.context = context
         limit = spec.connectionLimit ?? Int.max
         connectTimeout = spec.connectTimeout.nanoseconds
+        idleTimeout = spec.tcpIdleTimeout.map { max($0.nanoseconds, 1_000_000) } ?? 0
     }
 
     /// Opens, binds and listens (SO_REUSEADDR; IPV6_V6ONLY for IPv6 so that 0.0.0.0:P and
@@ -64,6 +79,7 @@ final class TCPListener: EventHandler, RelayListener {
             try Sockets.bind(fd, to: spec.listen)
             try Sockets.listen(fd, backlog: 4096)
             Sockets.setNoDelay(fd)   // inherited by every accepted client: one setsockopt less each
+            if let keepalive = spec.keepalive { Sockets.setKeepalive(fd, keepalive) }   // inherited too
         } catch {
             Posix.close(fd)
             throw error
@@ -72,10 +88,11 @@ final class TCPListener: EventHandler, RelayListener {
     }
 
     /// Prepares a socket handed to us (-use-listen-fd): non-blocking, close-on-exec, listening.
-    static func adoptSocket(_ fd: Int32) throws(SyscallError) {
+    static func adoptSocket(_ fd: Int32, keepalive: TCPKeepalive?) throws(SyscallError) {
         try Posix.makeNonBlockingCloseOnExec(fd)
         try Sockets.listen(fd, backlog: 4096)
         Sockets.setNoDelay(fd)
+        if let keepalive { Sockets.setKeepalive(fd, keepalive) }
     }
 
     private var watched: Epoll.Events { shared ? [.readable, .exclusive] : .readable }
@@ -113,7 +130,8 @@ final class TCPListener: EventHandler, RelayListener {
             }
             let client: Int32
             do {
-                switch try Sockets.accept(fd) {
+                let result = share.perSourceLimit == nil ? try Sockets.accept(fd) : try Sockets.accept(fd, peer: &peer)
+                switch result {
                 case .wouldBlock:
                     if reserving { context.stats.closed(id) }
                     return
@@ -123,6 +141,7 @@ final class TCPListener: EventHandler, RelayListener {
                 if reserving { context.stats.closed(id) }
                 switch error.errno {
                 case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
+                    targetFailed(error)   // no fd for the client means none for its target either
                     pause(for: 100_000_000)
                     return
                 case .connectionAborted, .protocolError, .interrupted, Errno(rawValue: EPERM),
@@ -141,9 +160,21 @@ final class TCPListener: EventHandler, RelayListener {
                 reportedFailure = false
                 context.stats.listening(id)
             }
-            relay(client)
+            var source: IPAddress?
+            if share.perSourceLimit != nil, let address = SocketAddress(peer) {
+                guard share.admit(address.ip) else {
+                    Sockets.reset(client)   // over its share: refused at once, not queued
+                    if reserving { context.stats.closed(id) }
+                    continue
+                }
+                source = address.ip
+            }
+            relay(client, source: source)
         }
     }
+
+    /// The client address of the last accept (only asked for with a per-source limit).
+    private var peer = sockaddr_storage()
 
     private enum RelayStart { case started, outOfFDs, failed }
 
@@ -151,30 +182,30 @@ final class TCPListener: EventHandler, RelayListener {
     /// (if `park`) or left to the caller; on other errors it is reset. When `reserving`, the
     /// client already holds a slot on the board (a parked client keeps it).
     @discardableResult
-    private func relay(_ client: Int32, park: Bool = true) -> RelayStart {
+    private func relay(_ client: Int32, source: IPAddress?, park: Bool = true) -> RelayStart {
         let target: Int32
         do {
             target = try Sockets.open(spec.target.family, .stream)
         } catch {
+            targetFailed(error)
             switch error.errno {
             case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
                 pause(for: 100_000_000)
                 if !park { return .outOfFDs }
                 if parked.count < Self.maxParked {
-                    parked.append(client)
+                    parked.append((client, source))
                 } else {
-                    Sockets.reset(client)
-                    if reserving { context.stats.closed(id) }
+                    dropClient(client, source)
                 }
                 return .outOfFDs
             default:
-                Sockets.reset(client)
-                if reserving { context.stats.closed(id) }
+                dropClient(client, source)
                 return .failed
             }
         }
         Sockets.setNoDelay(target)   // the client inherits TCP_NODELAY from the listening socket
-        let connection = TCPConnection(client: client, target: target, owner: self, context: context)
+        if let keepalive = spec.keepalive { Sockets.setKeepalive(target, keepalive) }   // the client inherits it too
+        let connection = TCPConnection(client: client, target: target, source: source, owner: self, context: context)
         connections[ObjectIdentifier(connection)] = connection
         if reserving { context.stats.openedReserved(id) } else { context.stats.opened(id) }
         connection.start(connectingTo: spec.target, timeout: connectTimeout)
@@ -185,10 +216,58 @@ final class TCPListener: EventHandler, RelayListener {
     @discardableResult
     private func unpark() -> Bool {
         while let client = parked.first, reserving || !atLimit {
-            if relay(client, park: false) == .outOfFDs { return false }
+            if relay(client.fd, source: client.source, park: false) == .outOfFDs { return false }
             parked.removeFirst()
         }
         return parked.isEmpty
+    }
+
+    /// Resets a client that will not be relayed and gives back what it held.
+    private func dropClient(_ client: Int32, _ source: IPAddress?) {
+        Sockets.reset(client)
+        if reserving { context.stats.closed(id) }
+        if let source { share.release(source) }
+    }
+
+    // MARK: target failures
+
+    /// A target connection failed for want of a local resource: reported once per episode.
+    func targetFailed(_ error: SyscallError) {
+        guard ListenerShare.isResourceShortage(error) else { return }
+        sawTargetFailure = true
+        share.targetFailed(error)
+    }
+
+    /// A connection reached its target: the end of this loop's failure episode, if any.
+    func connectionEstablished(_ connection: TCPConnection) {
+        pending.remove(connection)
+        if sawTargetFailure && share.targetRecovered() { sawTargetFailure = false }
+        if idleTimeout != 0 {
+            idle.touch(connection, now: context.loop.now)
+            if idleSweep == nil { scheduleIdleSweep() }
+        }
+    }
+
+    // MARK: idle timeout
+
+    /// A relaying connection moved bytes.
+    func transferred(_ connection: TCPConnection) {
+        if idleTimeout != 0 { idle.touch(connection, now: context.loop.now) }
+    }
+
+    /// Resets the connections idle for `idleTimeout`, checking every quarter of it (at most
+    /// every second), only while there are connections to watch.
+    private func scheduleIdleSweep() {
+        let interval = max(min(idleTimeout / 4, 1_000_000_000), 10_000_000)
+        idleSweep = context.loop.schedule(after: interval) { [weak self] in
+            guard let self else { return }
+            self.idleSweep = nil
+            let now = self.context.loop.now
+            while let oldest = self.idle.oldest, now &- oldest.lastActive >= self.idleTimeout {
+                oldest.close(reset: true)   // removes it from `idle`
+            }
+            if !self.idle.isEmpty && !self.closed { self.scheduleIdleSweep() }
+        }
     }
 
     // MARK: connect timeouts
@@ -224,6 +303,8 @@ final class TCPListener: EventHandler, RelayListener {
     /// Called by a connection once it closed its sockets.
     func connectionClosed(_ connection: TCPConnection) {
         guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        idle.remove(connection)
+        if let source = connection.source { share.release(source) }
         context.stats.closed(id)
         if onDrained != nil {
             if connections.isEmpty { finishDraining() }
@@ -273,10 +354,7 @@ final class TCPListener: EventHandler, RelayListener {
         if !paused { context.loop.deregister(fd) }
         paused = true
         socket = nil
-        for client in parked {
-            Sockets.reset(client)
-            if reserving { context.stats.closed(id) }
-        }
+        for client in parked { dropClient(client.fd, client.source) }
         parked.removeAll()
         onDrained = done
         if connections.isEmpty { finishDraining() }
@@ -294,14 +372,12 @@ final class TCPListener: EventHandler, RelayListener {
         closed = true
         backoff?.cancel()
         pendingSweep?.cancel()
+        idleSweep?.cancel()
         // The socket closes when the last loop's listener lets go of it; a drained listener
         // already did, and its fd number may be reused by then.
         if socket != nil { context.loop.deregister(fd) }
         socket = nil   // this loop's hold on the listening socket ends here
-        for client in parked {
-            Sockets.reset(client)
-            if reserving { context.stats.closed(id) }
-        }
+        for client in parked { dropClient(client.fd, client.source) }
         parked.removeAll()
         for connection in Array(connections.values) { connection.close(reset: true) }
     }

@@ -21,6 +21,10 @@ final class UDPFlow: EventHandler {
     var targetGSO = true
     var previous: UDPFlow?
     var next: UDPFlow?
+    /// Its client address's group, and the links of that group's activity list.
+    var source: FlowSource?
+    var sourcePrevious: UDPFlow?
+    var sourceNext: UDPFlow?
     private unowned let owner: UDPListener
 
     init(fd: Int32, client: SocketAddress, owner: UDPListener, now: UInt64) {

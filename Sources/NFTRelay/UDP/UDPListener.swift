@@ -8,8 +8,12 @@ import Glibc
 /// go to the target in one sendmmsg, equal-sized runs of them as UDP GSO messages (the
 /// kernel's per-datagram send path was most of the relay's CPU time in profiles). Packet info (IP_PKTINFO / IPV6_RECVPKTINFO) tells which
 /// local address each client used, so a wildcard listener replies from that same address.
-/// The flow table is bounded (the least recently active flow is evicted) and silent flows
-/// expire after `spec.udpIdleTimeout`.
+/// The flow table is bounded and silent flows expire after `spec.udpIdleTimeout`. A full
+/// table gives up the least recently active flow of the client address with the most flows
+/// (see `FlowTable`), and with `spec.perSourceLimit` a client address at its limit has its
+/// own least recently active flow replaced: either way one client flooding new flows
+/// (thousands of source ports) recycles only its own. Running out of fds or ports for flow
+/// sockets is reported once per episode.
 ///
 /// Concurrency model: confined to the event loop thread.
 final class UDPListener: EventHandler, RelayListener {
@@ -18,7 +22,10 @@ final class UDPListener: EventHandler, RelayListener {
     /// Keeps the socket open until `shutdown` (UDP is served by one loop only).
     private var socket: ListenerSocket?
     private let spec: ListenerSpec
+    private let share: ListenerShare
     private let context: RelayContext
+    /// A flow socket could not be opened (reported); cleared by the next flow that opens.
+    private var sawTargetFailure = false
     private var flows = FlowTable()
     private let maxFlows: Int
     private let idleTimeout: UInt64
@@ -30,11 +37,12 @@ final class UDPListener: EventHandler, RelayListener {
     /// Batches per readiness event, so one busy socket cannot starve the rest of the loop.
     private static let batchesPerEvent = 8
 
-    init(id: ListenerID, socket: ListenerSocket, spec: ListenerSpec, context: RelayContext) {
+    init(id: ListenerID, socket: ListenerSocket, spec: ListenerSpec, share: ListenerShare, context: RelayContext) {
         self.id = id
         self.socket = socket
         fd = socket.fd
         self.spec = spec
+        self.share = share
         self.context = context
         maxFlows = max(1, spec.connectionLimit ?? ListenerSpec.defaultUDPFlowLimit)
         idleTimeout = max(spec.udpIdleTimeout.nanoseconds, 1_000_000)
@@ -107,11 +115,22 @@ final class UDPListener: EventHandler, RelayListener {
     private func flow(for peer: sockaddr_storage) -> UDPFlow? {
         guard let client = SocketAddress(peer) else { return nil }
         if let flow = flows[client] { return flow }
-        if flows.count >= maxFlows, let oldest = flows.oldest { drop(oldest) }
+        // Replacements so far by a source at its limit, carried to its group (which a limit of
+        // 1 empties and recreates).
+        var replaced: Int?
+        if let limit = share.perSourceLimit, let source = flows.source(client.ip), source.count >= limit, let own = source.oldest {
+            if source.replaced == nil { share.report(.sourceLimitReached(id, source: client.ip, limit: limit)) }
+            replaced = (source.replaced ?? 0) + 1
+            drop(own, endingEpisode: false)
+        } else if flows.count >= maxFlows, let victim = flows.evictionCandidate {
+            drop(victim)
+        }
         let socket: Int32
         do {
             socket = try Sockets.open(spec.target.family, .datagram)
         } catch {
+            targetFailed(error)
+            endEpisode(client.ip, replaced)
             return nil
         }
         Sockets.setBufferSizes(socket, bytes: Self.flowBufferBytes)
@@ -122,11 +141,21 @@ final class UDPListener: EventHandler, RelayListener {
         } catch {
             context.loop.deregister(socket)
             Posix.close(socket)
+            targetFailed(error)
+            endEpisode(client.ip, replaced)
             return nil
         }
         flows.insert(flow)
+        if let replaced { flow.source?.replaced = replaced }
         context.stats.opened(id)
+        if sawTargetFailure && share.targetRecovered() { sawTargetFailure = false }
         return flow
+    }
+
+    private func targetFailed(_ error: SyscallError) {
+        guard ListenerShare.isResourceShortage(error) else { return }
+        sawTargetFailure = true
+        share.targetFailed(error)
     }
 
     // MARK: target -> client
@@ -164,8 +193,16 @@ final class UDPListener: EventHandler, RelayListener {
         while let oldest = flows.oldest, now &- oldest.lastActive >= idleTimeout { drop(oldest) }
     }
 
-    private func drop(_ flow: UDPFlow) {
+    /// Reports the end of a source's limit episode (it holds no flow any more).
+    private func endEpisode(_ address: IPAddress, _ replaced: Int?) {
+        guard let replaced, flows.source(address) == nil else { return }
+        share.report(.sourceLimitEnded(id, source: address, refused: replaced))
+    }
+
+    private func drop(_ flow: UDPFlow, endingEpisode: Bool = true) {
+        let source = flow.source
         flows.remove(flow)
+        if endingEpisode, let source, source.count == 0 { endEpisode(source.address, source.replaced) }
         context.loop.forget(flow.fd)   // our own socket: close removes it from epoll
         Posix.close(flow.fd)
         context.stats.closed(id)

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NFTRelay
+import Testing
+
+extension NFTRelayTests {
+    @Suite("UDP relay under hostile load")
+    struct HostileUDP {
+        /// A UDP socket bound to `host` on an ephemeral port.
+        static func socket(_ host: String) -> Int32 { TestSocket.udp(host).0 }
+
+        @Test("one source opening thousands of flows cannot evict another source's flow")
+        func floodCannotEvictOthers() throws {
+            let echo = UDPEchoServer()
+            defer { echo.stop() }
+            let relay = try RunningRelay(.udp, listen: "0.0.0.0", targetPort: echo.port) { $0.connectionLimit = 64 }
+            defer { relay.stop() }
+            let victim = Self.socket("127.0.0.2")
+            defer { close(victim) }
+            #expect(udpExchange(victim, "127.0.0.1", relay.port, [1])?.0 == [1])
+            let flowsBefore = try #require(relay.stats).totalConnections
+
+            // 3,000 flows from 127.0.0.1, one port each, one datagram each (sent, not awaited:
+            // the flood is what matters, and waiting for 3,000 replies only slows the test).
+            let flood = 3000
+            for i in 0..<flood {
+                let fd = Self.socket("127.0.0.1")
+                _ = [UInt8(i & 0xff)].withUnsafeBytes { raw in
+                    TestSocket.withAddress("127.0.0.1", relay.port) { sendto(fd, raw.baseAddress, raw.count, 0, $0, $1) }
+                }
+                close(fd)
+            }
+            // A last flood datagram answered: the listener has processed everything before it.
+            let last = Self.socket("127.0.0.1")
+            defer { close(last) }
+            #expect(udpExchange(last, "127.0.0.1", relay.port, [0xff])?.0 == [0xff])
+            let flowsAfter = try #require(relay.stats).totalConnections
+            // (A few ports come back from the kernel twice and reuse a flow.)
+            #expect(flowsAfter - flowsBefore > flood * 9 / 10, "the flood opened only \(flowsAfter - flowsBefore) flows")
+            #expect((relay.stats?.activeConnections ?? 99) <= 64)
+            // The victim's flow is the one it had: its next datagram opens no new flow.
+            #expect(udpExchange(victim, "127.0.0.1", relay.port, [2])?.0 == [2])
+            #expect(relay.stats?.totalConnections == flowsAfter, "the victim's flow was evicted by the flood")
+        }
+    }
+}
+
+extension NFTRelayTests.HostileUDP {
+    @Test("a per-source flow limit makes a source recycle its own flows, reported once per episode")
+    func perSourceFlowLimit() throws {
+        let echo = UDPEchoServer()
+        defer { echo.stop() }
+        let log = EventLog()
+        let relay = try RunningRelay(.udp, listen: "0.0.0.0", targetPort: echo.port, events: log) {
+            $0.perSourceLimit = 4
+            $0.udpIdleTimeout = .milliseconds(300)
+        }
+        defer { relay.stop() }
+        let other = Self.socket("127.0.0.2")
+        defer { close(other) }
+        #expect(udpExchange(other, "127.0.0.1", relay.port, [1])?.0 == [1])
+        var sockets: [Int32] = []
+        defer { for fd in sockets { close(fd) } }
+        for i in 0..<10 {
+            let fd = Self.socket("127.0.0.1")
+            sockets.append(fd)
+            #expect(udpExchange(fd, "127.0.0.1", relay.port, [UInt8(i)])?.0 == [UInt8(i)])
+        }
+        #expect(relay.stats?.activeConnections == 5, "4 flows of 127.0.0.1 and 1 of 127.0.0.2")
+        let source = try #require(SocketAddress("127.0.0.1", port: 0)).ip
+        #expect(log.all == [.sourceLimitReached(relay.id, source: source, limit: 4)])
+        // The flows expire (300 ms of silence): the episode ends with the number replaced.
+        #expect(eventually(timeout: 5) { log.all.count == 2 })
+        #expect(log.all.last == .sourceLimitEnded(relay.id, source: source, refused: 6))
+    }
+}
