@@ -69,28 +69,30 @@ struct RelayTests {
         #expect(try lab.nftfwdOK("ls").stdout.contains("not running"))
     }
 
-    @Test("a mapping added while the relay runs is served within a second; removing it stops it")
+    // The relay polls every 200 ms; the bounds are 3 s because each ask starts a python client,
+    // which alone took over a second on a loaded 2-core machine.
+    @Test("a mapping added while the relay runs is served within seconds; removing it stops it")
     func followsTheTable() throws {
         let lab = try Lab("fol")
         defer { lab.destroy() }
         _ = try Self.startRelay(lab)
         try lab.nftfwdOK("add", "127.0.0.1:8081", "198.18.2.2:9001")
         let added = Command.monotonicSeconds()
-        #expect(TestNetwork.waitUntil(timeout: 1) {
+        #expect(TestNetwork.waitUntil(timeout: 3) {
             lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "tcp 9001 from 198.18.2.1"
         })
-        #expect(Command.monotonicSeconds() - added < 1.0)
+        #expect(Command.monotonicSeconds() - added < 3.0)
 
         // Another target on the same port: the relay re-binds it at once (no busy-port error).
         try lab.nftfwdOK("rm", "127.0.0.1:8081")
         try lab.nftfwdOK("add", "127.0.0.1:8081", "198.18.2.2:9002")
-        #expect(TestNetwork.waitUntil(timeout: 1) {
+        #expect(TestNetwork.waitUntil(timeout: 3) {
             lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "tcp 9002 from 198.18.2.1"
         })
         #expect(Self.status(lab)?.ports.map(\.state) == ["listening"])
 
         try lab.nftfwdOK("rm", "127.0.0.1:8081")
-        #expect(TestNetwork.waitUntil(timeout: 1) {
+        #expect(TestNetwork.waitUntil(timeout: 3) {
             lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "ERROR ConnectionRefusedError"
         })
     }
