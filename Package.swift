@@ -99,7 +99,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "nftfwd-proxy",
-            dependencies: ["NFTRelay"],
+            // PortForwarding: NFTFWD_PROXY_PUBLISH=1 publishes the mapping in nftfwd's table.
+            dependencies: ["NFTRelay", "PortForwarding"],
             swiftSettings: strict
         ),
         .executableTarget(
