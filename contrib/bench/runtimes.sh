@@ -6,16 +6,24 @@
 # ratios from the same run. Everything runs in network namespaces this script creates and
 # removes (the "host" is one of them); nothing on the machine's own ruleset changes.
 #
-#   sudo bash contrib/bench/runtimes.sh          (N=200 RUNS=5)
-#   NFTFWD_CNI=.build/debug/nftfwd-cni ...       measure another build (default: a release build)
+# Then Docker (DOCKER=1, the default): Debian's dockerd of contrib/testing/docker-engine.sh,
+# `docker run -p 9000-9099:9000-9099` and its `docker rm -f`, timed with the engine's own
+# iptables rules and docker-proxy, against --iptables=false with nftfwd-proxy publishing
+# (NFTFWD_PROXY_PUBLISH=1); medians of DOCKER_RUNS (3), one engine per run.
+#
+#   sudo bash contrib/bench/runtimes.sh          (N=200 RUNS=5 DOCKER=1 DOCKER_RUNS=3)
+#   NFTFWD_CNI=... NFTFWD_PROXY=... NFTFWD=...   measure other builds (default: release builds)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
 need_root "the benchmark"
 install_packages
-if [ -z "${NFTFWD_CNI:-}" ]; then
+DOCKER=${DOCKER:-1}
+if [ -z "${NFTFWD_CNI:-}" ] || { [ "$DOCKER" = 1 ] && [ -z "${NFTFWD_PROXY:-}${NFTFWD:-}" ]; }; then
     find_swift
-    build_release nftfwd-cni
-    NFTFWD_CNI="$RELEASE_BIN/nftfwd-cni"
+    build_release nftfwd nftfwd-proxy nftfwd-cni
+    NFTFWD_CNI=${NFTFWD_CNI:-$RELEASE_BIN/nftfwd-cni}
+    NFTFWD_PROXY=${NFTFWD_PROXY:-$RELEASE_BIN/nftfwd-proxy}
+    NFTFWD=${NFTFWD:-$RELEASE_BIN/nftfwd}
 fi
 NFTFWD_CNI="$(realpath "$NFTFWD_CNI")"
 PLUGINS=/usr/lib/cni
@@ -91,3 +99,21 @@ printf '%-12s %12s %12s %12s\n' plugin "rules added" "ADD ms" "DEL ms"
 printf '%-12s %12s %12s %12s\n' portmap "$(cat "$TMP/portmap.rules")" "$pa" "$pd"
 printf '%-12s %12s %12s %12s\n' nftfwd-cni "$(cat "$TMP/nftfwd-cni.rules")" "$na" "$nd"
 echo "portmap / nftfwd-cni: ADD x$(ratio "$pa" "$na"), DEL x$(ratio "$pd" "$nd")"
+
+[ "$DOCKER" = 1 ] || exit 0
+ENGINE="$(dirname "${BASH_SOURCE[0]}")/../testing/docker-engine.sh"
+GENUINE=$(bash "$ENGINE" --genuine-proxy-path)
+DOCKER_RUNS=${DOCKER_RUNS:-3}
+: >"$TMP/docker.txt"
+for _ in $(seq "$DOCKER_RUNS"); do
+    bash "$ENGINE" --time-ports "$GENUINE" iptables | grep '^time-ports' >>"$TMP/docker.txt" || { echo "docker-engine.sh --time-ports (iptables) failed" >&2; exit 2; }
+    bash "$ENGINE" --time-ports "$(realpath "$NFTFWD_PROXY")" "$(realpath "$NFTFWD")" | grep '^time-ports' >>"$TMP/docker.txt" || { echo "docker-engine.sh --time-ports (nftfwd) failed" >&2; exit 2; }
+done
+field() { grep "mode=$1 " "$TMP/docker.txt" | tr ' ' '\n' | sed -n "s/^$2=//p" | median; }
+di=$(field iptables run) dr=$(field iptables rm) ni=$(field nftfwd run) nr=$(field nftfwd rm)
+echo
+echo "Docker 20.10, docker run -p 9000-9099:9000-9099 (100 ports, 200 proxies), median of $DOCKER_RUNS"
+printf '%-34s %12s %10s %10s\n' setup "rules added" "run s" "rm -f s"
+printf '%-34s %12s %10s %10s\n' "docker-proxy + iptables" "$(grep 'mode=iptables ' "$TMP/docker.txt" | head -1 | sed 's/.*rules_added=\([0-9]*\).*/\1/')" "$di" "$dr"
+printf '%-34s %12s %10s %10s\n' "nftfwd-proxy, --iptables=false" "$(grep 'mode=nftfwd ' "$TMP/docker.txt" | head -1 | sed 's/.*rules_added=\([0-9]*\).*/\1/')" "$ni" "$nr"
+echo "nftfwd / iptables: run x$(ratio "$ni" "$di"), rm -f x$(ratio "$nr" "$dr")"

@@ -442,7 +442,7 @@ if [[ -n $TIME_PORTS ]]; then
     published=0
     [[ -n $NFTFWD ]] && published=$(inns "$NFTFWD" ls --json 2>/dev/null | grep -c '"proto"')
     rm_s=$(DK_TIMEOUT=120 timed dk rm -f "$CID") || { fail "docker rm -f: $rm_s"; daemon_logs; exit 1; }
-    say "time-ports mode=${NFTFWD:+nftfwd}${NFTFWD:-iptables} run=$run_s rm=$rm_s rules_added=$((rules_after - rules_before)) nftfwd_mappings=$published"
+    say "time-ports mode=$([[ -n $NFTFWD ]] && echo nftfwd || echo iptables) run=$run_s rm=$rm_s rules_added=$((rules_after - rules_before)) nftfwd_mappings=$published"
     exit 0
 fi
 
