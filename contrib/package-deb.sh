@@ -74,9 +74,28 @@ gzip -9n <"$WORK/man/nftfwd.8" >"$ROOT/usr/share/man/man8/nftfwd.8.gz"
     echo ".nf"
     "$ROOT/usr/sbin/nftfwd-proxy" -h 2>&1 | tail -n +2 | sed 's/\\/\\\\/g; s/^\./\\\&./'
     echo ".fi"
+    echo ".SH ENVIRONMENT"
+    echo ".TP"
+    echo ".B NFTFWD_PROXY_PUBLISH=1"
+    echo "Also publish the mapping in nftfwd's table (kernel DNAT; for dockerd \\-\\-iptables=false),"
+    echo "owned by nftfwd-proxy:PID, and remove it at exit; a dead proxy's mapping is taken over."
+    echo ".TP"
+    echo ".B NFTFWD_PROXY_TABLE"
+    echo "The table to publish in (default nftfwd)."
     echo ".SH SEE ALSO"
     echo ".BR nftfwd (8)"
 } | gzip -9n >"$ROOT/usr/share/man/man8/nftfwd-proxy.8.gz"
+{
+    echo ".TH NFTFWD-CNI 8 $DATE \"nftfwd $VERSION\""
+    echo ".SH NAME"
+    echo "nftfwd-cni \\- CNI port-mapping plugin publishing containers' ports in nftfwd's table"
+    echo ".SH DESCRIPTION"
+    echo ".nf"
+    "$ROOT/usr/lib/cni/nftfwd-cni" --help | tail -n +3 | sed 's/\\/\\\\/g; s/^\./\\\&./'
+    echo ".fi"
+    echo ".SH SEE ALSO"
+    echo ".BR nftfwd (8)"
+} | gzip -9n >"$ROOT/usr/share/man/man8/nftfwd-cni.8.gz"
 
 # 5. Completions, from the binary itself (contrib/completions holds the same text, checked by a test).
 install -d "$ROOT/usr/share/bash-completion/completions" "$ROOT/usr/share/zsh/vendor-completions" \

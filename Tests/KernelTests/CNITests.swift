@@ -145,6 +145,19 @@ struct CNITests {
         #expect(lab.net.run(lab.host, ["nft", "list", "table", "inet", "nftfwd"]).status != 0, "nothing created the table")
     }
 
+    @Test("--help teaches: how a conflist names the plugin, the commands, the options, the error codes; an argument is a usage error")
+    func help() throws {
+        let help = Command.run([CNILab.cniBinary, "--help"])
+        #expect(help.status == 0)
+        for text in ["\"type\": \"nftfwd-cni\", \"capabilities\": { \"portMappings\": true }", "CNI_COMMAND (ADD, DEL, CHECK, VERSION)",
+                     "\"table\"", "\"masquerade\": true", "\"masqueradeSubnets\"", "\"snat\"", "route_localnet is never set",
+                     "100 port conflict", "cni:ID:IFNAME"] {
+            #expect(help.stdout.contains(text), "\(text)")
+        }
+        let wrong = Command.run([CNILab.cniBinary, "ADD"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("a CNI plugin reads CNI_* variables and stdin"), "\(wrong)")
+    }
+
     @Test("side by side with the reference portmap in one chain: both publish the same ports; nftfwd-cni adds no rule; after portmap's DEL nftfwd still serves them")
     func besidePortmap() throws {
         let lab = try CNILab("cnip")

@@ -37,7 +37,7 @@ struct PackageTests {
         let files = try Command.check(["dpkg-deb", "-c", deb]).stdout
         for path in ["./usr/sbin/nftfwd", "./usr/sbin/nftfwd-proxy", "./usr/lib/cni/nftfwd-cni", "./lib/systemd/system/nftfwd-relay.service",
                      "./lib/systemd/system/nftfwd-restore.service",
-                     "./usr/share/man/man8/nftfwd.8.gz", "./usr/share/man/man8/nftfwd-proxy.8.gz",
+                     "./usr/share/man/man8/nftfwd.8.gz", "./usr/share/man/man8/nftfwd-proxy.8.gz", "./usr/share/man/man8/nftfwd-cni.8.gz",
                      "./usr/share/bash-completion/completions/nftfwd", "./usr/share/zsh/vendor-completions/_nftfwd",
                      "./usr/share/fish/vendor_completions.d/nftfwd.fish"] {
             #expect(files.contains(" \(path)\n"), "\(path) missing from the package")
