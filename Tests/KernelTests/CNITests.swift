@@ -1,6 +1,7 @@
 import Testing
 import TestSupport
 import PortForwarding
+import PublishedRelay
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -143,6 +144,29 @@ struct CNITests {
                                   environment: ["CNI_COMMAND=ADD", "CNI_CONTAINERID=x", "CNI_IFNAME=eth0", "CNI_NETNS=/run/netns/x"])
         #expect(errorCode(notJSON) == 6)
         #expect(lab.net.run(lab.host, ["nft", "list", "table", "inet", "nftfwd"]).status != 0, "nothing created the table")
+    }
+
+    @Test("127.0.0.1 and ::1 through nftfwd relay, which picks the container's mappings up and lets them go at DEL; route_localnet stays 0")
+    func loopbackThroughRelay() throws {
+        let lab = try CNILab("cnir")
+        defer { lab.destroy() }
+        try lab.addContainer("c1", id: CNITests.id1)
+        try lab.net.exec(lab.host, [nftfwdBinary, "add", "9999", "10.89.0.250:9"])   // a table for the relay to read
+        try lab.net.exec(lab.host, [nftfwdBinary, "rm", "9999"])
+        lab.net.background(lab.host, [nftfwdBinary, "relay"], log: "/tmp/\(lab.net.prefix)-relay.log")
+        func status() -> RelayStatus? { (try? inNamespace(lab.host) { StatusChannel.query(table: "nftfwd") }) ?? nil }
+        #expect(TestNetwork.waitUntil(timeout: 10) { status() != nil }, "the relay did not answer on its status socket in 10 s")
+        let add = lab.cni("ADD", "c1", [(8080, 80, "tcp", "")])
+        #expect(add.succeeded, "\(add.stdout) \(add.stderr)")
+        #expect(!add.stderr.contains("no 'nftfwd relay'"), "\(add.stderr)")
+        // The relay polls the ruleset generation (200 ms): both families' mappings, listening.
+        #expect(TestNetwork.waitUntil(timeout: 10) { status()?.ports.filter { $0.state == "listening" }.count == 2 }, "\(String(describing: status()?.ports))")
+        #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8080) == "tcp 80 from 10.89.0.1 at c1")
+        #expect(lab.ask(from: lab.host, "tcp", "::1", 8080) == "tcp 80 from fd89::1 at c1")
+        #expect(try lab.net.exec(lab.host, ["sysctl", "-n", "net.ipv4.conf.cni0.route_localnet", "net.ipv4.conf.all.route_localnet"]).stdout == "0\n0\n")
+        #expect(lab.cni("DEL", "c1", [(8080, 80, "tcp", "")]).succeeded)
+        #expect(TestNetwork.waitUntil(timeout: 10) { status()?.ports.isEmpty == true }, "\(String(describing: status()?.ports))")
+        #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8080).hasPrefix("ERROR"))
     }
 
     @Test("--help teaches: how a conflist names the plugin, the commands, the options, the error codes; an argument is a usage error")
