@@ -72,18 +72,32 @@ extension Publisher {
     }
 
     /// Removes, in one batch, every published mapping `owned` accepts, and returns them; none
-    /// (or no table) is not an error, so this is idempotent. Reads the whole table: ownership
-    /// is in the comments, which no key can look up.
+    /// (or no table) is not an error, so this is idempotent. Ownership is in the comments,
+    /// which no key can look up, so this reads the whole table, unless `near` names the
+    /// mappings the owner published: then only what could conflict with them is read (point
+    /// lookups, as `publish` does), and the cost does not grow with the table.
     @discardableResult
-    public func removeAll(where owned: (Mapping) -> Bool) throws -> [Mapping] {
+    public func removeAll(where owned: (Mapping) -> Bool, near: [Mapping]? = nil) throws -> [Mapping] {
         let removed = try retryingOnRestart { () throws -> [Mapping] in
-            let snapshot = try reader.snapshot()
-            let victims = snapshot.mappings.map(\.mapping).filter(owned)
+            var generation = try nft.generation()
+            var upgrade = TableUpgrade()
+            var candidates: [Mapping] = []
+            if let near {
+                guard try nft.tableExists(layout.table) else { return [] }
+                upgrade = try reader.verifyStructure()
+                candidates = try rivals(of: near)
+            } else {
+                let snapshot = try reader.snapshot()
+                generation = snapshot.generation
+                upgrade = snapshot.upgrade
+                candidates = snapshot.mappings.map(\.mapping)
+            }
+            let victims = candidates.filter(owned)
             guard !victims.isEmpty else { return [] }
             var batch = Batch(table: layout.table)
-            layout.upgrade(snapshot.upgrade, in: &batch)
+            layout.upgrade(upgrade, in: &batch)
             for mapping in victims { deleteElements(of: mapping, from: &batch) }
-            try commit(batch, snapshot.generation)
+            try commit(batch, generation)
             return victims
         }
         clearStaleFlows(removed: removed, added: [])

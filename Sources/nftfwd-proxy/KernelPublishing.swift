@@ -24,6 +24,7 @@ struct KernelPublishing {
 
     let publisher: Publisher
     let owner: String
+    let mapping: Mapping
 
     static func ownerComment(pid: Int32) -> String { "nftfwd-proxy:\(pid)" }
 
@@ -40,14 +41,15 @@ struct KernelPublishing {
         let publisher = try Publisher(tableName: table)
         publisher.warn = { printError("nftfwd-proxy: \($0)") }
         _ = try publisher.publish([mapping], takingOver: { orphaned($0.comment) })
-        return KernelPublishing(publisher: publisher, owner: owner)
+        return KernelPublishing(publisher: publisher, owner: owner, mapping: mapping)
     }
 
     /// Removes what this proxy published; returns the error text, if any (the proxy exits anyway).
     func stop() -> String? {
         let owner = self.owner
         do {
-            try publisher.removeAll { $0.comment == owner }
+            // Looked up by its own keys: the table may hold thousands of other mappings.
+            try publisher.removeAll(where: { $0.comment == owner }, near: [mapping])
             return nil
         } catch {
             return "\(error)"

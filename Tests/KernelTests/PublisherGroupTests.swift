@@ -54,6 +54,10 @@ struct PublisherGroupTests {
             #expect(Set(try publisher.list().mappings.map(\.mapping)) == [other, fresh])
             // A predicate that accepts nothing in the way changes nothing either.
             #expect(throws: MappingError.self) { try publisher.publish([try mapping("7000", "10.0.0.5:70", "tcp", "new")], takingOver: { $0.comment == "dead" }) }
+            // With `near`, found by point lookups; a hint elsewhere finds nothing to remove.
+            #expect(try publisher.removeAll(where: { $0.comment == "new" }, near: [try mapping("9500", "10.0.0.5:80", "tcp", "new")]).isEmpty)
+            #expect(try publisher.removeAll(where: { $0.comment == "new" }, near: [fresh]) == [fresh])
+            _ = try publisher.publish([fresh])
             #expect(try publisher.removeAll { $0.comment == "new" } == [fresh])
             #expect(try publisher.removeAll { $0.comment == "new" }.isEmpty, "idempotent")
             #expect(try publisher.list().mappings.map(\.mapping) == [other])
