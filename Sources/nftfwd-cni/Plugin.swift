@@ -40,9 +40,13 @@ struct Plugin {
             try refuseIfUndone()
             let publisher = try publisher()
             do {
-                let outcome = try publisher.publish(mappings, masquerade: rules)
+                // What this container and interface published before (an ADD run again
+                // without DEL, its address changed) is its own to replace, never a conflict.
+                let owner = self.owner
+                let outcome = try publisher.publish(mappings, masquerade: rules, takingOver: { $0.comment == owner })
                 log("published \(outcome.added.count) mapping(s) for \(owner) in table \(config.table)"
                     + (outcome.unchanged.isEmpty ? "" : ", \(outcome.unchanged.count) already were")
+                    + (outcome.replaced.isEmpty ? "" : ", replacing \(outcome.replaced.count) of its own")
                     + (outcome.masqueradeAdded.isEmpty ? "" : "; masquerading \(outcome.masqueradeAdded.map(\.description).joined(separator: ", "))"))
             } catch {
                 throw Plugin.failure(error)

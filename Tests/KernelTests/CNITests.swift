@@ -72,6 +72,12 @@ struct CNITests {
         #expect(broken.stdout.contains("missing: 8081/udp"), "\(broken.stdout)")
         #expect(lab.cni("ADD", "c1", c1Maps).succeeded)   // ADD again restores, leaving the rest alone
         #expect(lab.cni("CHECK", "c1", c1Maps).succeeded)
+        // ADD again with another container port, no DEL between: the container's own mappings
+        // are replaced, not a conflict (CHECK would see the old ones as not in the config).
+        let changed = [(8080, 82, "tcp", ""), (8081, 81, "udp", "")]
+        #expect(lab.cni("ADD", "c1", changed).succeeded)
+        #expect(lab.cni("CHECK", "c1", changed).succeeded)
+        #expect(lab.cni("ADD", "c1", c1Maps).succeeded)
 
         // DEL of c1 (as a runtime may send it: no prevResult, the netns already gone) removes
         // its mappings only.
