@@ -100,10 +100,14 @@ struct CNITests {
         defer { lab.destroy() }
         try lab.addContainer("c1", id: CNITests.id1)
         try lab.addContainer("c2", id: CNITests.id2)
-        #expect(lab.cni("ADD", "c1", [(8080, 80, "tcp", "")]).succeeded)
+        // "masquerade": true masquerades the container's subnets (from prevResult), once.
+        let masquerade: [(String, JSON)] = [("masquerade", .bool(true))]
+        #expect(lab.cni("ADD", "c1", [(8080, 80, "tcp", "")], options: masquerade).succeeded)
+        let rules = try lab.net.exec(lab.host, [nftfwdBinary, "masquerade", "ls"]).stdout
+        #expect(rules.contains("10.89.0.0/24") && rules.contains("fd89::/64"), "\(rules)")
         let before = try lab.table()
         // c2's first mapping is free, its second is c1's port: nothing of c2's is published.
-        let r = lab.cni("ADD", "c2", [(8070, 80, "tcp", ""), (8080, 81, "tcp", "")])
+        let r = lab.cni("ADD", "c2", [(8070, 80, "tcp", ""), (8080, 81, "tcp", "")], options: masquerade)
         #expect(r.status != 0)
         let error = try JSON.parse(r.stdout)
         #expect(error["cniVersion"] == .string("0.4.0"))
