@@ -159,11 +159,12 @@ struct CNITests {
     @Test("127.0.0.1 and ::1 through nftfwd relay, which picks the container's mappings up and lets them go at DEL; route_localnet stays 0")
     func loopbackThroughRelay() throws {
         let lab = try CNILab("cnir")
-        defer { lab.destroy() }
+        let log = "/tmp/\(lab.net.prefix)-relay.log"
+        defer { lab.destroy(); unlink(log) }
         try lab.addContainer("c1", id: CNITests.id1)
         try lab.net.exec(lab.host, [nftfwdBinary, "add", "9999", "10.89.0.250:9"])   // a table for the relay to read
         try lab.net.exec(lab.host, [nftfwdBinary, "rm", "9999"])
-        lab.net.background(lab.host, [nftfwdBinary, "relay"], log: "/tmp/\(lab.net.prefix)-relay.log")
+        lab.net.background(lab.host, [nftfwdBinary, "relay"], log: log)
         func status() -> RelayStatus? { (try? inNamespace(lab.host) { StatusChannel.query(table: "nftfwd") }) ?? nil }
         #expect(TestNetwork.waitUntil(timeout: 10) { status() != nil }, "the relay did not answer on its status socket in 10 s")
         let add = lab.cni("ADD", "c1", [(8080, 80, "tcp", "")])
