@@ -14,6 +14,7 @@ import PackageDescription
 //   HostChecks      what `nftfwd doctor` checks and `add`/`ls` warn about: sysctls, other tables' forward chains, relay, targets
 //   nftfwd          the CLI
 //   nftfwd-proxy    docker-proxy drop-in over NFTRelay
+//   nftfwd-cni      CNI port-mapping plugin (portmap drop-in) over PortForwarding
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -22,6 +23,7 @@ let package = Package(
     products: [
         .executable(name: "nftfwd", targets: ["nftfwd"]),
         .executable(name: "nftfwd-proxy", targets: ["nftfwd-proxy"]),
+        .executable(name: "nftfwd-cni", targets: ["nftfwd-cni"]),
         .library(name: "NFTables", targets: ["NFTables"]),
         .library(name: "PortForwarding", targets: ["PortForwarding"]),
         .library(name: "NFTRelay", targets: ["NFTRelay"]),
@@ -97,7 +99,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "nftfwd-proxy",
-            dependencies: ["NFTRelay"],
+            // PortForwarding: NFTFWD_PROXY_PUBLISH=1 publishes the mapping in nftfwd's table.
+            dependencies: ["NFTRelay", "PortForwarding"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nftfwd-cni",
+            dependencies: ["PortForwarding", "PublishedRelay", "NFTables"],
             swiftSettings: strict
         ),
         .target(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds nftfwd_<version>_amd64.deb with dpkg-deb:
 #   /usr/sbin/nftfwd, /usr/sbin/nftfwd-proxy   release builds, Swift runtime linked in
+#   /usr/lib/cni/nftfwd-cni                    the CNI plugin, where runtimes look for plugins
 #   /lib/systemd/system/*.service              every unit in contrib/systemd, run from /usr/sbin
 #   /usr/share/man/man8/                       nftfwd.8 (swift-argument-parser's generate-manual)
 #                                              and nftfwd-proxy.8 (from its usage text)
@@ -28,16 +29,19 @@ DATE="$(git log -1 --format=%cs 2>/dev/null || date +%F)"
 # 1. The binaries, Swift runtime linked in, and swift-argument-parser's man page generator
 #    (the tool behind its generate-manual plugin; built here with the same flags, it shares
 #    the compiled ArgumentParser, where the plugin would rebuild the package without them).
-build_release nftfwd nftfwd-proxy generate-manual >&2
+build_release nftfwd nftfwd-proxy nftfwd-cni generate-manual >&2
 VERSION="$("$RELEASE_BIN/nftfwd" --version)"
 ROOT="$WORK/root"
 install -d "$ROOT/DEBIAN" "$ROOT/usr/sbin"
 install -m 755 -s "$RELEASE_BIN/nftfwd" "$RELEASE_BIN/nftfwd-proxy" "$ROOT/usr/sbin/"
+# The CNI plugin where runtimes look for plugins (Debian's containernetworking-plugins dir).
+install -d "$ROOT/usr/lib/cni"
+install -m 755 -s "$RELEASE_BIN/nftfwd-cni" "$ROOT/usr/lib/cni/"
 
 # Only libc & co, libnftnl and libmnl: a Swift runtime library here would mean the static
 # linking failed, and the package would not run on a machine without a Swift toolchain.
 allowed=" libc.so.6 libm.so.6 ld-linux-x86-64.so.2 libstdc++.so.6 libgcc_s.so.1 libnftnl.so.11 libmnl.so.0 "
-for bin in "$ROOT"/usr/sbin/*; do
+for bin in "$ROOT"/usr/sbin/* "$ROOT"/usr/lib/cni/*; do
     for lib in $(objdump -p "$bin" | awk '/NEEDED/ {print $2}'); do
         case "$allowed" in *" $lib "*) ;; *) echo "package-deb: $(basename "$bin") needs $lib, which the package cannot depend on" >&2; exit 2 ;; esac
     done
@@ -70,9 +74,28 @@ gzip -9n <"$WORK/man/nftfwd.8" >"$ROOT/usr/share/man/man8/nftfwd.8.gz"
     echo ".nf"
     "$ROOT/usr/sbin/nftfwd-proxy" -h 2>&1 | tail -n +2 | sed 's/\\/\\\\/g; s/^\./\\\&./'
     echo ".fi"
+    echo ".SH ENVIRONMENT"
+    echo ".TP"
+    echo ".B NFTFWD_PROXY_PUBLISH=1"
+    echo "Also publish the mapping in nftfwd's table (kernel DNAT; for dockerd \\-\\-iptables=false),"
+    echo "owned by nftfwd-proxy:PID, and remove it at exit; a dead proxy's mapping is taken over."
+    echo ".TP"
+    echo ".B NFTFWD_PROXY_TABLE"
+    echo "The table to publish in (default nftfwd)."
     echo ".SH SEE ALSO"
     echo ".BR nftfwd (8)"
 } | gzip -9n >"$ROOT/usr/share/man/man8/nftfwd-proxy.8.gz"
+{
+    echo ".TH NFTFWD-CNI 8 $DATE \"nftfwd $VERSION\""
+    echo ".SH NAME"
+    echo "nftfwd-cni \\- CNI port-mapping plugin publishing containers' ports in nftfwd's table"
+    echo ".SH DESCRIPTION"
+    echo ".nf"
+    "$ROOT/usr/lib/cni/nftfwd-cni" --help | tail -n +3 | sed 's/\\/\\\\/g; s/^\./\\\&./'
+    echo ".fi"
+    echo ".SH SEE ALSO"
+    echo ".BR nftfwd (8)"
+} | gzip -9n >"$ROOT/usr/share/man/man8/nftfwd-cni.8.gz"
 
 # 5. Completions, from the binary itself (contrib/completions holds the same text, checked by a test).
 install -d "$ROOT/usr/share/bash-completion/completions" "$ROOT/usr/share/zsh/vendor-completions" \
@@ -93,7 +116,7 @@ find "$ROOT/usr/share" -type f -exec chmod 644 {} +
 # 6. Depends, from the libraries the binaries link (dpkg-shlibdeps reads a debian/control).
 install -d "$WORK/debian"
 printf 'Source: nftfwd\n\nPackage: nftfwd\nArchitecture: amd64\n' >"$WORK/debian/control"
-DEPENDS="$(cd "$WORK" && dpkg-shlibdeps -O root/usr/sbin/nftfwd root/usr/sbin/nftfwd-proxy 2>/dev/null | sed -n 's/^shlibs:Depends=//p')"
+DEPENDS="$(cd "$WORK" && dpkg-shlibdeps -O root/usr/sbin/nftfwd root/usr/sbin/nftfwd-proxy root/usr/lib/cni/nftfwd-cni 2>/dev/null | sed -n 's/^shlibs:Depends=//p')"
 for package in $(echo "$DEPENDS" | tr ',' '\n' | sed 's/(.*//; s/ //g'); do
     case " libc6 libgcc-s1 libstdc++6 libnftnl11 libmnl0 " in *" $package "*) ;; *) echo "package-deb: unexpected dependency $package" >&2; exit 2 ;; esac
 done
@@ -113,7 +136,8 @@ Description: publish host ports through one nftables table
  elements of nftables maps in one table it owns, programmed over netlink:
  publishing a port never adds a rule. nftfwd relay serves in userland what
  the kernel cannot NAT (127.0.0.1, ::1, IPv6 clients to IPv4 services);
- nftfwd-proxy is a drop-in for Docker's docker-proxy. nftfwd doctor checks
+ nftfwd-proxy is a drop-in for Docker's docker-proxy; nftfwd-cni, in
+ /usr/lib/cni, is a CNI port-mapping plugin in place of portmap. nftfwd doctor checks
  that the host can carry the published ports.
 EOF
 

@@ -28,6 +28,9 @@ install_packages() {
     command -v iptables-legacy-save >/dev/null && command -v iptables-nft-save >/dev/null || missing+=(iptables)
     command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)       # contrib/package-deb.sh
     command -v objdump >/dev/null || missing+=(binutils)
+    # The CNI tests chain nftfwd-cni after Debian's reference plugins, and beside portmap.
+    [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+    command -v podman >/dev/null || missing+=(podman)   # the podman test runs nftfwd-cni under a real runtime
     if [ ${#missing[@]} -gt 0 ]; then
         echo "==> installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -301,7 +301,7 @@ public final class Publisher {
         }
     }
 
-    private func deleteElements(of mapping: Mapping, from batch: inout Batch) {
+    func deleteElements(of mapping: Mapping, from batch: inout Batch) {
         let map = TableLayout.map(for: mapping).rawValue
         for (port, element) in zip(mapping.host.ports.ports, TableLayout.elements(for: mapping)) {
             batch.deleteElement(element, from: map, describedAs: Publisher.describe(mapping, port))

@@ -6,7 +6,8 @@ import NFTRelay
 // nftfwd-proxy: a drop-in replacement for docker-proxy (dockerd --userland-proxy-path).
 // One listener (host-ip:host-port, or the socket dockerd passes as fd 4 with -use-listen-fd)
 // relayed to container-ip:container-port by an NFTRelay engine running on this thread.
-// SIGINT/SIGTERM end it with status 0.
+// SIGINT/SIGTERM end it with status 0. With NFTFWD_PROXY_PUBLISH=1 it also publishes the
+// mapping in nftfwd's table for the kernel to DNAT, and removes it at exit (KernelPublishing).
 
 // Before anything opens an fd: is fd 3 (status pipe) there, and fd 4 (-use-listen-fd)?
 nonisolated(unsafe) var statusPipe = StatusPipe.detect()
@@ -68,12 +69,28 @@ case .run(let spec):
     } catch {
         fail("\(error)")
     }
+    // NFTFWD_PROXY_PUBLISH=1: the mapping in nftfwd's table too (KernelPublishing); unset,
+    // nothing here touches nftables.
+    var published: KernelPublishing?
+    if KernelPublishing.requested {
+        do {
+            published = try KernelPublishing.start(proto: spec.proto.rawValue, hostIP: spec.listen.ip.description, hostPort: spec.listen.port,
+                                                   containerIP: spec.target.ip.description, containerPort: spec.target.port)
+        } catch {
+            fail("\(KernelPublishing.setting)=1: cannot publish \(spec.listen)/\(spec.proto.rawValue) -> \(spec.target) in nftfwd's table: \(error)")
+        }
+    }
     statusPipe.reportReady()
+    var status: Int32 = 0
     do {
         _ = try engine.run(stoppingOn: stopSignals)
     } catch {
         printError("nftfwd-proxy: \(error)")
-        exit(1)
+        status = 1
     }
-    exit(0)
+    if let failure = published?.stop() {
+        printError("nftfwd-proxy: removing \(spec.listen)/\(spec.proto.rawValue) from nftfwd's table failed: \(failure)")
+        status = 1
+    }
+    exit(status)
 }

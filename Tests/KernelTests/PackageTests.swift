@@ -35,9 +35,9 @@ struct PackageTests {
         let names = depends.split(separator: ",").map { $0.split(separator: "(")[0].trimmingCharacters(in: " ") }
         #expect(Set(names) == ["libc6", "libgcc-s1", "libstdc++6", "libnftnl11", "libmnl0"], "Depends: \(depends)")
         let files = try Command.check(["dpkg-deb", "-c", deb]).stdout
-        for path in ["./usr/sbin/nftfwd", "./usr/sbin/nftfwd-proxy", "./lib/systemd/system/nftfwd-relay.service",
+        for path in ["./usr/sbin/nftfwd", "./usr/sbin/nftfwd-proxy", "./usr/lib/cni/nftfwd-cni", "./lib/systemd/system/nftfwd-relay.service",
                      "./lib/systemd/system/nftfwd-restore.service",
-                     "./usr/share/man/man8/nftfwd.8.gz", "./usr/share/man/man8/nftfwd-proxy.8.gz",
+                     "./usr/share/man/man8/nftfwd.8.gz", "./usr/share/man/man8/nftfwd-proxy.8.gz", "./usr/share/man/man8/nftfwd-cni.8.gz",
                      "./usr/share/bash-completion/completions/nftfwd", "./usr/share/zsh/vendor-completions/_nftfwd",
                      "./usr/share/fish/vendor_completions.d/nftfwd.fish"] {
             #expect(files.contains(" \(path)\n"), "\(path) missing from the package")

@@ -7,6 +7,13 @@
 #   docker-engine.sh --capture-nat DIR PROXY_PATH|none
 #                                          publish ports and save the engine's nat table into DIR
 #                                          (none: dockerd --userland-proxy=false); see below
+#   docker-engine.sh --publish PROXY_PATH NFTFWD_PATH
+#                                          dockerd --iptables=false with NFTFWD_PROXY_PUBLISH=1:
+#                                          the proxies publish in nftfwd's table; see below
+#   docker-engine.sh --time-ports PROXY_PATH NFTFWD_PATH|iptables
+#                                          one line: seconds for docker run -p 9000-9099:9000-9099
+#                                          and for its docker rm -f, with the proxies publishing
+#                                          (NFTFWD_PATH) or with the engine's iptables rules
 #
 # Environment: NFTFWD_TEST_CACHE (default /var/cache/nftfwd-test), NFTFWD_TEST_TIMEOUT (bound on
 # the run once the cache is ready, cleanup excluded; default 150 s), NFTFWD_TEST_LOGS (a directory
@@ -41,6 +48,14 @@
 # range 9000-9002:9000-9002, checks the page through 8080, and writes into DIR what
 # `nftfwd import iptables` is tested against: nat.txt (`iptables-save -t nat` in the engine's
 # namespace), ports.txt (`docker port`) and container-ip.txt.
+#
+# With --publish (dockerd --iptables=false, NFTFWD_PROXY_PUBLISH=1 in its environment, which it
+# passes on to the proxies) a client namespace is linked to the engine's (192.168.92.2 ->
+# 192.168.92.1), and it checks: docker run -p 8080:80 -p 8081:81/udp adds no iptables rule and
+# `nftfwd ls` shows both mappings (owner nftfwd-proxy:PID); the client reaches both through the
+# kernel's DNAT (the mapping's packet counter moves); 127.0.0.1 is still served (by the proxy);
+# docker stop removes both mappings; a proxy killed with -9 leaves its mapping, which the next
+# docker run on that port takes over.
 set -uo pipefail
 
 SELF=$(realpath "$0")
@@ -70,9 +85,11 @@ wait_for() {
 # and a private mount namespace. Starts containerd and dockerd, then waits for SIGTERM.
 # ---------------------------------------------------------------------------------------------
 if [[ ${1:-} == --inner ]]; then
-    RUN=$2 PROXY=$3 CGPARENT=$4
+    RUN=$2 PROXY=$3 CGPARENT=$4 MODE=${5:-}
     # "none": no userland proxy; dockerd then DNATs 127.0.0.1 itself (route_localnet on its bridge).
     if [[ $PROXY == none ]]; then PROXY_FLAGS=(--userland-proxy=false); else PROXY_FLAGS=(--userland-proxy-path "$PROXY"); fi
+    # publish: no iptables rules; the proxies (which get dockerd's environment) publish in nftfwd.
+    if [[ $MODE == publish ]]; then PROXY_FLAGS+=(--iptables=false); export NFTFWD_PROXY_PUBLISH=1; fi
     mount -n -t tmpfs -o mode=755 nftfwd-test-run /run || exit 1   # -n: no /run/mount/utab on the host
     # Kernel modules are host-wide: dockerd finds a modprobe that declines (it only warns).
     mkdir -p "$RUN/bin" && printf '#!/bin/sh\nexit 1\n' >"$RUN/bin/modprobe" && chmod 755 "$RUN/bin/modprobe"
@@ -211,11 +228,21 @@ if [[ ${1:-} == --genuine-proxy-path ]]; then
 fi
 
 CAPTURE=
+PUBLISH=
+TIME_PORTS=
+NFTFWD=
 if [[ ${1:-} == --capture-nat && $# == 3 ]]; then
     CAPTURE=$(realpath -e "$2" 2>/dev/null) && [[ -d $CAPTURE ]] || { echo "docker-engine.sh: $2 is not a directory" >&2; exit 2; }
     shift 2
+elif [[ (${1:-} == --publish || ${1:-} == --time-ports) && $# == 3 ]]; then
+    [[ $1 == --publish ]] && PUBLISH=1 || TIME_PORTS=1
+    if [[ $3 != iptables || -n $PUBLISH ]]; then
+        NFTFWD=$(realpath -e "$3" 2>/dev/null) && [[ -x $NFTFWD ]] || { echo "docker-engine.sh: $3 is not an executable" >&2; exit 2; }
+        PUBLISH=${PUBLISH:-time}
+    fi
+    set -- "$2"
 elif [[ $# != 1 || $1 == -* ]]; then
-    echo "usage: docker-engine.sh PROXY_PATH | --genuine-proxy-path | --capture-nat DIR PROXY_PATH|none" >&2
+    echo "usage: docker-engine.sh PROXY_PATH | --genuine-proxy-path | --capture-nat DIR PROXY_PATH|none | --publish PROXY_PATH NFTFWD_PATH | --time-ports PROXY_PATH NFTFWD_PATH|iptables" >&2
     exit 2
 fi
 if [[ -n $CAPTURE && $1 == none ]]; then
@@ -239,6 +266,7 @@ RUN=
 INNER=
 HOLDER=
 NS_CREATED=
+CLIENT_NS=
 LOGS_SHOWN=
 
 cleanup() {
@@ -273,6 +301,7 @@ cleanup() {
         fi
         ip netns del "$NS" 2>/dev/null || say "# warning: ip netns del $NS failed"
     fi
+    [[ -n $CLIENT_NS ]] && { ip netns pids "$CLIENT_NS" 2>/dev/null | xargs -r kill -KILL 2>/dev/null; ip netns del "$CLIENT_NS" 2>/dev/null; }
     # Container cgroups under our own parent (cgroupfs driver), deepest first.
     local dirs
     dirs=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d -name "$CGPARENT" 2>/dev/null)
@@ -325,6 +354,8 @@ inns() { nsenter --net="/run/netns/$NS" -- "$@"; }
 ip netns add "$NS" || die "ip netns add $NS failed"
 NS_CREATED=1
 ip -n "$NS" link set lo up || die "cannot bring lo up in $NS"
+# The kernel path forwards to the containers whatever dockerd decides about ip_forward.
+[[ -n $PUBLISH ]] && { ip netns exec "$NS" sysctl -qw net.ipv4.ip_forward=1 || die "cannot enable forwarding in $NS"; }
 
 cat >"$RUN/containerd.toml" <<EOF
 version = 2
@@ -342,7 +373,7 @@ EOF
 
 nsenter --net="/run/netns/$NS" -- \
     unshare --mount --propagation private --pid --fork --mount-proc --kill-child -- \
-    bash "$SELF" --inner "$RUN" "$PROXY" "$CGPARENT" >"$RUN/inner.log" 2>&1 &
+    bash "$SELF" --inner "$RUN" "$PROXY" "$CGPARENT" "${PUBLISH:+publish}" >"$RUN/inner.log" 2>&1 &
 INNER=$!
 
 daemon_logs() {
@@ -354,7 +385,7 @@ daemon_logs() {
 
 if wait_for 60 eval 'DK_TIMEOUT=5 dk version >/dev/null 2>&1 || ! kill -0 $INNER 2>/dev/null' && kill -0 "$INNER" 2>/dev/null &&
    DK_TIMEOUT=5 dk version >/dev/null 2>&1; then
-    ok "dockerd $(dk version -f '{{.Server.Version}}' 2>/dev/null) up in namespace $NS ($((SECONDS - START)) s) with $( [[ $PROXY == none ]] && echo --userland-proxy=false || echo "--userland-proxy-path $PROXY")"
+    ok "dockerd $(dk version -f '{{.Server.Version}}' 2>/dev/null) up in namespace $NS ($((SECONDS - START)) s) with $( [[ $PROXY == none ]] && echo --userland-proxy=false || echo "--userland-proxy-path $PROXY")${PUBLISH:+ --iptables=false NFTFWD_PROXY_PUBLISH=1}"
 else
     fail "dockerd did not answer within 60 s"
     daemon_logs
@@ -368,6 +399,149 @@ else
 fi
 
 http_get() { inns curl -sS -g --max-time 5 "$1" 2>&1; }
+
+# Sends one datagram to HOST PORT from inside the namespace ($UDP_NS, default the engine's) and
+# prints the reply (1 s per try, 3 tries: a first datagram can race the container's echo server
+# coming up).
+udp_ask() {
+    nsenter --net="/run/netns/${UDP_NS:-$NS}" -- timeout 10 python3 - "$1" "$2" <<'EOF'
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(family, socket.SOCK_DGRAM)
+s.settimeout(1.0)
+for attempt in range(3):
+    s.sendto(b"nftfwd-udp-probe", (host, port))
+    try:
+        data, peer = s.recvfrom(65536)
+        print(data.decode(errors="replace"), "from", peer[0])
+        sys.exit(0)
+    except (socket.timeout, ConnectionRefusedError):
+        continue
+print("no reply")
+sys.exit(1)
+EOF
+}
+
+# Seconds (to 0.1) that "$@" takes; its output goes to $RUN/timed.out.
+timed() {
+    local t0 t1
+    t0=$(date +%s%N)
+    "$@" >"$RUN/timed.out" 2>&1 || { cat "$RUN/timed.out"; return 1; }
+    t1=$(date +%s%N)
+    awk -v n=$(( (t1 - t0) / 1000000 )) 'BEGIN { printf "%.2f", n / 1000 }'
+}
+
+# --time-ports: one container publishing 100 ports, timed; the engine's rules counted.
+if [[ -n $TIME_PORTS ]]; then
+    [[ -n $NFTFWD ]] && inns "$NFTFWD" add 9999 10.255.255.1:9 >/dev/null 2>&1 && inns "$NFTFWD" rm 9999 >/dev/null 2>&1
+    rules_before=$(inns nft -j list ruleset 2>/dev/null | grep -o '{"rule":' | wc -l)
+    run_s=$(DK_TIMEOUT=120 timed dk run -d -p 9000-9099:9000-9099 "$IMAGE" /bin/busybox httpd -f -p 80 -h /www) || { fail "docker run -p 9000-9099: $run_s"; daemon_logs; exit 1; }
+    CID=$(cat "$RUN/timed.out")
+    rules_after=$(inns nft -j list ruleset 2>/dev/null | grep -o '{"rule":' | wc -l)
+    published=0
+    [[ -n $NFTFWD ]] && published=$(inns "$NFTFWD" ls --json 2>/dev/null | grep -c '"proto"')
+    rm_s=$(DK_TIMEOUT=120 timed dk rm -f "$CID") || { fail "docker rm -f: $rm_s"; daemon_logs; exit 1; }
+    say "time-ports mode=$([[ -n $NFTFWD ]] && echo nftfwd || echo iptables) run=$run_s rm=$rm_s rules_added=$((rules_after - rules_before)) nftfwd_mappings=$published"
+    exit 0
+fi
+
+# --publish: the proxies publish through nftfwd, dockerd writes no rule.
+if [[ -n $PUBLISH ]]; then
+    CLIENT_NS=$NS-c
+    ip netns add "$CLIENT_NS" || { CLIENT_NS=; die "ip netns add $NS-c failed"; }
+    ip -n "$CLIENT_NS" link set lo up
+    veth=nfp$$
+    ip link add "${veth}a" netns "$NS" type veth peer name "${veth}b" netns "$CLIENT_NS" &&
+        ip -n "$NS" addr add 192.168.92.1/24 dev "${veth}a" && ip -n "$NS" link set "${veth}a" up &&
+        ip -n "$CLIENT_NS" addr add 192.168.92.2/24 dev "${veth}b" && ip -n "$CLIENT_NS" link set "${veth}b" up ||
+        die "cannot link the client namespace"
+    client_get() { nsenter --net="/run/netns/$CLIENT_NS" -- curl -sS -g --max-time 5 "$1" 2>&1; }
+    # "TARGET PACKETS COMMENT" of the published mapping PROTO PORT (nothing if none).
+    mapping() {
+        inns "$NFTFWD" ls --json 2>/dev/null | python3 -c '
+import json, sys
+for m in json.load(sys.stdin)["mappings"]:
+    if m["proto"] == sys.argv[1] and m["host"] == sys.argv[2] and m["family"] == "ipv4":
+        print(m["target"], m["packets"], m["comment"])' "$1" "$2"
+    }
+    rules() { inns nft -j list ruleset 2>/dev/null | grep -o '{"rule":' | wc -l; }
+    # nftfwd's table (its fixed chains) first, so the count shows what publishing adds.
+    inns "$NFTFWD" add 9999 10.255.255.1:9 >/dev/null 2>&1 && inns "$NFTFWD" rm 9999 >/dev/null 2>&1
+    rules_before=$(rules)
+    if CID=$(DK_TIMEOUT=60 dk run -d -p 8080:80 -p 8081:81/udp "$IMAGE" \
+            /bin/sh -c '/bin/udpecho 81 & exec /bin/busybox httpd -f -p 80 -h /www' 2>&1); then
+        ok "docker run -d -p 8080:80 -p 8081:81/udp"
+    else
+        fail "docker run -d -p 8080:80 -p 8081:81/udp: $CID"; daemon_logs; exit 1
+    fi
+    CIP=$(dk inspect -f '{{.NetworkSettings.IPAddress}}' "$CID" 2>/dev/null)
+    rules_after=$(rules)
+    if ((rules_after == rules_before)) && ! inns iptables-save 2>/dev/null | grep -q DNAT; then
+        ok "no rule added ($rules_after nft rules, no iptables DNAT)"
+    else
+        fail "rules added: $rules_before -> $rules_after; $(inns iptables-save 2>/dev/null | grep DNAT)"
+    fi
+    tcp=$(mapping tcp 8080) udp=$(mapping udp 8081)
+    if [[ $tcp == "$CIP:80 "*" nftfwd-proxy:"* && $udp == "$CIP:81 "*" nftfwd-proxy:"* ]]; then
+        ok "nftfwd ls: 8080/tcp -> $CIP:80 and 8081/udp -> $CIP:81, owned by their proxies"
+    else
+        fail "nftfwd ls: 8080/tcp '$tcp', 8081/udp '$udp' (expected $CIP:80 and $CIP:81, owner nftfwd-proxy:PID)"
+    fi
+    if wait_for 20 eval '[[ $(client_get "http://192.168.92.1:8080/") == "$PAGE" ]]'; then
+        packets=$(mapping tcp 8080 | awk '{print $2}')
+        if ((packets > 0)); then ok "the client reaches http://192.168.92.1:8080/ through the kernel's DNAT ($packets packets counted)"
+        else fail "the client got the page, but the mapping counted no packet (served by the proxy?)"; fi
+    else
+        fail "client: curl http://192.168.92.1:8080/: $(client_get "http://192.168.92.1:8080/")"
+    fi
+    if got=$(UDP_NS=$CLIENT_NS udp_ask 192.168.92.1 8081) && [[ $got == "nftfwd-udp-probe from 192.168.92.1" ]]; then
+        ok "client: UDP echo through 192.168.92.1:8081 ($got)"
+    else
+        fail "client: UDP echo through 192.168.92.1:8081: $got"
+    fi
+    got=$(http_get "http://127.0.0.1:8080/")
+    if [[ $got == "$PAGE" ]]; then ok "curl http://127.0.0.1:8080/ returns the page (the proxy)"; else fail "curl http://127.0.0.1:8080/: $got"; fi
+    if out=$(DK_TIMEOUT=60 dk stop "$CID" 2>&1) && wait_for 10 eval '[[ -z $(mapping tcp 8080)$(mapping udp 8081) ]]'; then
+        ok "docker stop removes both mappings"
+    else
+        fail "after docker stop ($out): 8080/tcp '$(mapping tcp 8080)', 8081/udp '$(mapping udp 8081)'"
+    fi
+    dk rm -f "$CID" >/dev/null 2>&1
+    # A proxy killed with -9 cannot remove its mapping; the next proxy for the port takes it over.
+    if CID=$(DK_TIMEOUT=60 dk run -d -p 8085:80 "$IMAGE" /bin/busybox httpd -f -p 80 -h /www 2>&1); then
+        victim=
+        for pid in $(ip netns pids "$NS" 2>/dev/null); do
+            tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- '-host-ip 0.0.0.0 -host-port 8085' && victim=$pid
+        done
+        before=$(mapping tcp 8085)
+        [[ -n $victim ]] && kill -KILL "$victim"
+        dk rm -f "$CID" >/dev/null 2>&1
+        left=$(mapping tcp 8085)
+        if [[ -n $victim && -n $left && $left == "${before%% *} "*"${before##* }" ]]; then
+            ok "proxy $victim killed with -9: its mapping stays (${left##* })"
+        else
+            fail "after kill -9 of proxy '$victim' and docker rm -f: 8085/tcp '$left' (was '$before')"
+        fi
+        if CID=$(DK_TIMEOUT=60 dk run -d -p 8085:80 "$IMAGE" /bin/busybox httpd -f -p 80 -h /www 2>&1); then
+            CIP=$(dk inspect -f '{{.NetworkSettings.IPAddress}}' "$CID" 2>/dev/null)
+            now=$(mapping tcp 8085)
+            if [[ $now == "$CIP:80 "* && ${now##* } != "${left##* }" ]] &&
+               wait_for 20 eval '[[ $(client_get "http://192.168.92.1:8085/") == "$PAGE" ]]'; then
+                ok "the next docker run -p 8085:80 takes the mapping over (${left##* } -> ${now##* }) and serves the client"
+            else
+                fail "after the next docker run -p 8085:80: 8085/tcp '$now' (left by the killed proxy: '$left'); client: $(client_get "http://192.168.92.1:8085/")"
+            fi
+        else
+            fail "the next docker run -p 8085:80 failed: $CID"
+        fi
+    else
+        fail "docker run -d -p 8085:80: $CID"
+    fi
+    ((FAILURES > 0)) && { daemon_logs; say "FAIL $FAILURES check(s) failed ($((SECONDS - START)) s)"; exit 1; }
+    say "ok all publish checks passed with $PROXY ($((SECONDS - START)) s)"
+    exit 0
+fi
 
 # The nat table of a Docker host publishing a port, a loopback-bound UDP port and a range.
 if [[ -n $CAPTURE ]]; then
@@ -406,27 +580,6 @@ else
 fi
 CIP=$(dk inspect -f '{{.NetworkSettings.IPAddress}}' "$CID" 2>/dev/null)
 
-# Sends one datagram to HOST PORT from inside the namespace and prints the reply (1 s per try,
-# 3 tries: a first datagram can race the container's echo server coming up).
-udp_ask() {
-    inns timeout 10 python3 - "$1" "$2" <<'EOF'
-import socket, sys
-host, port = sys.argv[1], int(sys.argv[2])
-family = socket.AF_INET6 if ":" in host else socket.AF_INET
-s = socket.socket(family, socket.SOCK_DGRAM)
-s.settimeout(1.0)
-for attempt in range(3):
-    s.sendto(b"nftfwd-udp-probe", (host, port))
-    try:
-        data, peer = s.recvfrom(65536)
-        print(data.decode(errors="replace"), "from", peer[0])
-        sys.exit(0)
-    except (socket.timeout, ConnectionRefusedError):
-        continue
-print("no reply")
-sys.exit(1)
-EOF
-}
 
 # The container itself, directly on the bridge: it must be serving before the proxies are judged.
 if [[ -n $CIP ]] && wait_for 20 eval '[[ $(http_get "http://$CIP:80/") == "$PAGE" ]]' &&

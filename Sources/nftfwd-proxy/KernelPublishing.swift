@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PortForwarding
+
+/// `NFTFWD_PROXY_PUBLISH=1`: besides relaying, the proxy publishes its mapping in nftfwd's
+/// table, so that dockerd run with `--iptables=false` (which then writes no DNAT rule) still
+/// publishes the port to other hosts and to the host's own non-loopback addresses, through the
+/// kernel. 127.0.0.1 keeps coming to the proxy's own listener (the table never DNATs loopback),
+/// and an IPv6 listener in front of an IPv4 container too (the kernel cannot translate between
+/// the families): those are not published.
+///
+/// The mapping's comment, `nftfwd-proxy:PID`, names its owner. A mapping whose owner is gone
+/// (kill -9, a dockerd crash: the process no longer exists, or is no nftfwd-proxy) is taken
+/// over by the next proxy for the port, in the same batch that publishes the new one; any other
+/// mapping in the way fails the start, as a taken port does. At exit the proxy removes what it
+/// published, in one batch of a few netlink messages (bounded: the publisher's retries are).
+struct KernelPublishing {
+    static let setting = "NFTFWD_PROXY_PUBLISH"
+    /// The table to publish in (`NFTFWD_PROXY_TABLE`, default nftfwd).
+    static var table: String { getenv("NFTFWD_PROXY_TABLE").map { String(cString: $0) } ?? "nftfwd" }
+
+    static var requested: Bool { getenv(setting).map { String(cString: $0) == "1" } ?? false }
+
+    let publisher: Publisher
+    let owner: String
+    let mapping: Mapping
+
+    static func ownerComment(pid: Int32) -> String { "nftfwd-proxy:\(pid)" }
+
+    /// Publishes `proto` `hostIP`:`hostPort` -> `containerIP`:`containerPort`, or returns nil
+    /// when only the proxy itself can serve it (loopback, or another family than the container's).
+    static func start(proto: String, hostIP: String, hostPort: UInt16, containerIP: String, containerPort: UInt16) throws -> KernelPublishing? {
+        guard let host = PortForwarding.IPAddress.parse(hostIP), let target = PortForwarding.IPAddress.parse(containerIP) else {
+            throw MappingError.invalid("cannot publish \(hostIP) -> \(containerIP): not IP addresses")
+        }
+        if host.isLoopback || host.family != target.family { return nil }
+        let owner = ownerComment(pid: getpid())
+        let mapping = try Mapping(proto: try Proto.parse(proto), host: Endpoint(address: host, ports: PortRange(hostPort)),
+                                  target: Endpoint(address: target, ports: PortRange(containerPort)), comment: owner)
+        let publisher = try Publisher(tableName: table)
+        publisher.warn = { printError("nftfwd-proxy: \($0)") }
+        _ = try publisher.publish([mapping], takingOver: { orphaned($0.comment) })
+        return KernelPublishing(publisher: publisher, owner: owner, mapping: mapping)
+    }
+
+    /// Removes what this proxy published; returns the error text, if any (the proxy exits anyway).
+    func stop() -> String? {
+        let owner = self.owner
+        do {
+            // Looked up by its own keys: the table may hold thousands of other mappings.
+            try publisher.removeAll(where: { $0.comment == owner }, near: [mapping])
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Whether `comment` names a proxy that is gone: `nftfwd-proxy:PID` where PID does not
+    /// exist, or is another program (its pid reused). Every other comment has an owner we
+    /// cannot judge, and is left alone.
+    static func orphaned(_ comment: String) -> Bool {
+        let prefix = "nftfwd-proxy:"
+        guard comment.hasPrefix(prefix), let pid = Int32(comment.dropFirst(prefix.count)), pid > 0 else { return false }
+        if pid == getpid() { return false }
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        return command(of: pid) != "nftfwd-proxy"
+    }
+
+    /// /proc/PID/comm without its newline, or nil if it cannot be read.
+    static func command(of pid: Int32) -> String? {
+        let fd = open("/proc/\(pid)/comm", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return nil }
+        var text = String(decoding: buffer[0..<n], as: UTF8.self)
+        while text.last == "\n" { text.removeLast() }
+        return text
+    }
+}
