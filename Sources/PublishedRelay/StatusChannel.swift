@@ -81,6 +81,10 @@ public enum StatusChannel {
         let path: String
         do { path = try self.path(table: table, directory: directory) } catch { return .noAnswer("\(error)") }
         guard let (address, length) = unixAddress(path) else { return .noAnswer("\(path): the path is too long for a unix socket") }
+        // No socket file, no relay: said without a descriptor (every change asks, and a caller
+        // short of descriptors should meet that where it matters, not here).
+        var st = stat()
+        if lstat(path, &st) != 0 && errno == ENOENT { return .noRelay }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .noAnswer("socket(AF_UNIX) failed: \(Errno.current)") }
         defer { close(fd) }
