@@ -79,6 +79,8 @@ public enum Expression: Sendable, Equatable {
     case lookup(map: String, from: Register, into: Register)
     /// `... @name`: the rule goes on only if the key in `from` is in the set.
     case member(set: String, from: Register)
+    /// `... != @name`: the rule goes on only if the key in `from` is not in the set.
+    case notMember(set: String, from: Register)
     /// `counter` (packets and bytes of the rule).
     case counter
     /// `masquerade`: source NAT to the address of the outgoing interface.
@@ -133,6 +135,13 @@ public enum Expression: Sendable, Equatable {
             nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
             if let setID { u32(e, Int(NFTNL_EXPR_LOOKUP_SET_ID), setID) }
             u32(e, Int(NFTNL_EXPR_LOOKUP_FLAGS), 0)
+            return e
+        case .notMember(let set, let from):
+            let e = alloc("lookup")
+            u32(e, Int(NFTNL_EXPR_LOOKUP_SREG), from.rawValue)
+            nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
+            if let setID { u32(e, Int(NFTNL_EXPR_LOOKUP_SET_ID), setID) }
+            u32(e, Int(NFTNL_EXPR_LOOKUP_FLAGS), NFT_LOOKUP_F_INV.rawValue)
             return e
         case .counter:
             return alloc("counter")

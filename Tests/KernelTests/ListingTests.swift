@@ -218,6 +218,6 @@ struct HelpTests {
         let result = Command.run([nftfwdBinary, "add", "8080"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("Missing expected argument '<target>'"))
-        #expect(Command.run([nftfwdBinary, "--version"]).stdout == "0.2.0\n")
+        #expect(Command.run([nftfwdBinary, "--version"]).stdout == "0.3.0\n")
     }
 }
