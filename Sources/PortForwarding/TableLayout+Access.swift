@@ -104,19 +104,27 @@ extension TableLayout {
             func saddr(_ r: Register) -> Expression { .payload(.network, offset: v4 ? 12 : 8, length: width, into: r) }
             func daddr(_ r: Register) -> Expression { .payload(.network, offset: v4 ? 16 : 24, length: width, into: r) }
             func dport(_ r: Register) -> Expression { .payload(.transport, offset: 2, length: 2, into: r) }
-            // A concatenation loads its fields into consecutive 32-bit registers from r1.
-            func protoPort(from word: UInt32) -> [Expression] { [.meta(.l4proto, into: .reg32(word)), dport(.reg32(word + 1))] }
+            // Written as nft compiles the rule text below (see `TableUpgrade.nftReloaded`):
+            // a concatenation loads its fields into consecutive 32-bit registers from r1; the
+            // family check comes where the first address is loaded; a protocol field of the
+            // range key gets nft's (idle) byteorder.
+            func protoPort(from word: UInt32, rangeKey: Bool = false) -> [Expression] {
+                [.meta(.l4proto, into: .reg32(word))] + (rangeKey ? [.byteorderToNetwork(.reg32(word), length: 1, size: 2)] : [])
+                    + [dport(.reg32(word + 1))]
+            }
+            let familyCheck = nfproto(v4 ? 2 : 10)
             for bound in [false, true] {
                 let restrict = AccessSet(.restrict, family, bound: bound).name
                 let allow = AccessSet(.allow, family, bound: bound).name
                 let refuse = AccessSet(.refuse, family, bound: bound).name
                 let hostKey: [Expression] = bound ? [daddr(.r1)] + protoPort(from: words) : protoPort(from: 0)
-                let allowKey: [Expression] = [saddr(.r1)] + (bound ? [daddr(.reg32(words))] + protoPort(from: 2 * words) : protoPort(from: words))
+                let allowKey: [Expression] = [saddr(.r1)] + (bound ? [daddr(.reg32(words))] + protoPort(from: 2 * words, rangeKey: true)
+                                                                   : protoPort(from: words, rangeKey: true))
                 let hostText = (bound ? "\(ip) daddr . " : "") + "meta l4proto . th dport"
                 let allowText = "\(ip) saddr . " + (bound ? "\(ip) daddr . " : "") + "meta l4proto . th dport"
-                rules.append((RuleSpec(chain: publishChain, nfproto(v4 ? 2 : 10)
-                    + hostKey + [.member(set: restrict, from: .r1)]
-                    + allowKey + [.notMember(set: allow, from: .r1)]
+                let head: [Expression] = bound ? familyCheck + hostKey : hostKey
+                rules.append((RuleSpec(chain: publishChain, head + [.member(set: restrict, from: .r1)]
+                    + (bound ? [] : familyCheck) + allowKey + [.notMember(set: allow, from: .r1)]
                     + hostKey + [.member(set: refuse, from: .r1), .verdict(.drop)]),
                     "\(hostText) @\(restrict) \(allowText) != @\(allow) \(hostText) @\(refuse) drop"))
             }
