@@ -208,10 +208,13 @@ public final class Publisher {
                                  masqueradeAdded: masqueradeNew.count, masqueradeRemoved: masqueradeGone.count),
                     removed, added, masqueradeGone, masqueradeNew)
         }
-        // A mapping removed and added again with only its comment changed keeps its path.
-        let addedLabels = Set(added.map(\.label)), removedLabels = Set(removed.map(\.label))
-        clearStaleFlows(removed: removed.filter { !addedLabels.contains($0.label) },
-                        added: added.filter { !removedLabels.contains($0.label) },
+        // A mapping removed and added again with only its comment changed keeps its path
+        // (one whose allow-list changed does not: its UDP flows from sources no longer
+        // allowed must not outlive it in conntrack).
+        func path(_ m: Mapping) -> String { m.label + " " + m.allow.map(\.description).joined(separator: ",") }
+        let addedPaths = Set(added.map(path)), removedPaths = Set(removed.map(path))
+        clearStaleFlows(removed: removed.filter { !addedPaths.contains(path($0)) },
+                        added: added.filter { !removedPaths.contains(path($0)) },
                         masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
         return summary
     }
