@@ -13,6 +13,7 @@ import NFTables
 ///   set masq4      { type ipv4_addr; flags interval }           subnets to masquerade
 ///   set masq4_keep { type ipv4_addr . ifname; flags interval }  (subnet, interface) left alone
 ///   set masq6, masq6_keep          the same for IPv6
+///   set restrict4_any, allow4_any, refuse4_any, ... (twelve)   allow-lists: see TableLayout+Access
 ///   chain guard { type filter hook prerouting priority raw
 ///     iifname != "lo" ip daddr 127.0.0.0/8 counter drop       CVE-2020-8558: loopback from outside
 ///     iifname != "lo" ip6 daddr ::1 counter drop
@@ -21,6 +22,7 @@ import NFTables
 ///     fib daddr type != local return       only traffic to this host's own addresses
 ///     ip daddr 127.0.0.0/8 return          never DNAT loopback (CVE-2020-8558 class)
 ///     ip6 daddr ::1 return
+///     ... four allow-list drop rules (TableLayout+Access)
 ///     meta nfproto ipv4 ct label set 100 dnat ip to meta l4proto . th dport map @dnat4_any
 ///     meta nfproto ipv4 ct label set 100 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
 ///     ... the same two for IPv6      (the label is set only when the map has the key: see publishRules)

@@ -178,7 +178,8 @@ public final class RelayDaemon {
         for port in desired where active[port] == nil {
             do {
                 let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target,
-                                                             connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle))
+                                                             connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle,
+                                                             allowedSources: port.allow))
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
                 log("serving \(port.listen)/\(port.proto) -> \(port.target) (\(port.mapping))")
             } catch {

@@ -1,6 +1,9 @@
 import Testing
 import TestSupport
 import PortForwarding
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `add --allow`: from two client addresses on the LAN, one inside the allow-list and one
 /// outside, the first reaches the target and the second gets nothing (dropped before DNAT),
@@ -115,5 +118,37 @@ struct AllowListTests {
         try lab.nftfwdOK("flush")
         try lab.nftfwdOK("apply", "-", stdin: listed)
         #expect(try lab.nftfwdOK("ls", "--json").stdout == listed)
+    }
+}
+
+/// The relay applies a mapping's allow-list to the clients only it sees (loopback ones), and
+/// the kernel still drops other hosts' clients of the same mapping.
+@Suite("Kernel: source allow-lists through the relay", .kernelTest)
+struct AllowListRelayTests {
+    @Test("loopback clients: --allow 127.0.0.1/32 reaches the target, --allow 192.0.2.0/24 gets nothing; a cross-family mapping with an IPv6 allow-list")
+    func loopbackClients() throws {
+        let lab = try Lab("aral")
+        defer { lab.destroy() }
+        for proto in ["tcp", "udp"] {
+            try lab.nftfwdOK("add", "8080", "198.18.2.2:80", "--proto", proto, "--allow", "127.0.0.1/32")
+            try lab.nftfwdOK("add", "8081", "198.18.2.2:80", "--proto", proto, "--allow", "192.0.2.0/24")
+        }
+        try lab.nftfwdOK("add", "[::]:8082", "198.18.2.2:80", "--allow", "::1/128")
+        let relay = try RelayTests.startRelay(lab)
+        defer { kill(relay, SIGTERM); _ = Command.wait(pid: relay, timeout: 10) }
+        #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.count == 5 })
+
+        #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8080) == "tcp 80 from 198.18.2.1")
+        #expect(lab.ask(from: lab.host, "udp", "127.0.0.1", 8080) == "udp 80 from 198.18.2.1")
+        // Refused: the TCP client is closed at once with nothing relayed, the datagram dropped.
+        #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "")
+        #expect(lab.ask(from: lab.host, "udp", "127.0.0.1", 8081) == "ERROR TimeoutError")
+        #expect(RelayTests.status(lab)?.summaries()["8081/tcp -> 198.18.2.2:80"]?.total == 0)
+        // IPv6 loopback is allowed on the cross-family mapping; another host's IPv6 client is
+        // dropped by the kernel before it reaches the relay's socket.
+        #expect(lab.ask(from: lab.host, "tcp", "::1", 8082) == "tcp 80 from 198.18.2.1")
+        #expect(lab.ask(from: lab.client, "tcp", "2001:db8:1::1", 8082) == "ERROR TimeoutError")
+        // And the kernel path of 8080: the other host is not 127.0.0.1.
+        #expect(lab.ask(from: lab.client, "tcp", "198.18.1.1", 8080) == "ERROR TimeoutError")
     }
 }

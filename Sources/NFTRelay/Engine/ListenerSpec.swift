@@ -20,6 +20,9 @@ public struct ListenerSpec: Hashable, Sendable {
     /// listening (or bound, it is then put into listening) for TCP, bound for UDP.
     /// The engine takes ownership and closes it.
     public var preopenedFD: Int32?
+    /// Only clients from these networks are served (empty: everyone): TCP clients of others
+    /// are closed as soon as accepted, UDP datagrams of others dropped without a flow.
+    public var allowedSources: [SourceNetwork]
 
     public static let defaultUDPFlowLimit = 4096
 
@@ -30,7 +33,8 @@ public struct ListenerSpec: Hashable, Sendable {
         connectionLimit: Int? = nil,
         connectTimeout: Duration = .seconds(10),
         udpIdleTimeout: Duration = .seconds(90),
-        preopenedFD: Int32? = nil
+        preopenedFD: Int32? = nil,
+        allowedSources: [SourceNetwork] = []
     ) {
         self.proto = proto
         self.listen = listen
@@ -39,6 +43,7 @@ public struct ListenerSpec: Hashable, Sendable {
         self.connectTimeout = connectTimeout
         self.udpIdleTimeout = udpIdleTimeout
         self.preopenedFD = preopenedFD
+        self.allowedSources = allowedSources
     }
 }
 

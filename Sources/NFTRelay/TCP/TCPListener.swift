@@ -141,6 +141,14 @@ final class TCPListener: EventHandler, RelayListener {
                 reportedFailure = false
                 context.stats.listening(id)
             }
+            // An allow-list: a client from elsewhere is closed before anything is connected.
+            if !spec.allowedSources.isEmpty {
+                guard let peer = Sockets.peerAddress(client), SourceNetwork.admits(spec.allowedSources, peer.ip) else {
+                    Posix.close(client)
+                    if reserving { context.stats.closed(id) }
+                    continue
+                }
+            }
             relay(client)
         }
     }

@@ -107,6 +107,8 @@ final class UDPListener: EventHandler, RelayListener {
     private func flow(for peer: sockaddr_storage) -> UDPFlow? {
         guard let client = SocketAddress(peer) else { return nil }
         if let flow = flows[client] { return flow }
+        // An allow-list: a datagram from elsewhere opens no flow and is dropped.
+        guard SourceNetwork.admits(spec.allowedSources, client.ip) else { return nil }
         if flows.count >= maxFlows, let oldest = flows.oldest { drop(oldest) }
         let socket: Int32
         do {
