@@ -47,7 +47,7 @@ struct DoctorTests {
         #expect(report.exit == 0)
         #expect(report.ok && report.status == "ok")
         #expect(report.findings.map(\.check) == ["nat-support", "table", "ipv4-forwarding", "ipv6-forwarding",
-                                                 "forward-drop", "route-localnet", "relay", "targets"])
+                                                 "forward-drop", "route-localnet", "relay", "targets", "target-route", "hairpin"])
         #expect(report.findings.allSatisfy { $0.status == "ok" && $0.fix == nil })
         // nat-support sent nftfwd's whole table to the kernel, which rolled it back.
         #expect(report.messages("nat-support") == ["the kernel accepts nftfwd's table (nf_tables with nat, fib, maps, interval sets and conntrack labels), checked without changing anything"])
@@ -60,7 +60,7 @@ struct DoctorTests {
         #expect(raw.contains("\"fix\": null"))
         // The text form: one line per finding.
         let text = try lab.nftfwdOK("doctor").stdout
-        #expect(text.split(separator: "\n").count == 8)
+        #expect(text.split(separator: "\n").count == 10)
         #expect(text.split(separator: "\n").allSatisfy { $0.hasPrefix("OK   ") })
     }
 
