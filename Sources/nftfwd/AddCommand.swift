@@ -1,4 +1,5 @@
 import ArgumentParser
+import HostChecks
 import PortForwarding
 
 struct AddCommand: ParsableCommand {
@@ -73,5 +74,9 @@ struct AddCommand: ParsableCommand {
             Console.out("already published: \(mapping)\n")
         }
         try forwarding.apply(to: [mapping], table: global.table, command: "add")
+        // A target no route leads to (a typo'd address) is published as asked, and said so.
+        for finding in BridgeTraps.findings(for: [mapping]) where finding.check == .targetRoute && finding.status == .warn {
+            Console.error("nftfwd: warning: " + finding.message)
+        }
     }
 }

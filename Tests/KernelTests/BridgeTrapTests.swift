@@ -35,7 +35,10 @@ struct BridgeTrapTests {
     func unroutableTarget() throws {
         let lab = try BridgeLab("dnrt")
         defer { lab.destroy() }
-        try lab.nftfwdOK("add", "8081", "203.0.113.9:80")
+        let add = try lab.nftfwdOK("add", "8081", "203.0.113.9:80")
+        #expect(add.stderr.contains("nftfwd: warning: no route of this host leads to 203.0.113.9"), "\(add.stderr)")
+        let routed = try lab.nftfwdOK("add", "8082", "10.88.0.2:80")
+        #expect(!routed.stderr.contains("no route"))
         let warned = Self.lines(lab, "target-route")
         #expect(warned.count == 1 && warned[0].hasPrefix("WARN") && warned[0].contains("203.0.113.9, the target of 8081/tcp -> 203.0.113.9:80"), "\(warned)")
     }

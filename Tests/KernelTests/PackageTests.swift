@@ -73,7 +73,7 @@ struct PackageTests {
         let ns = try net.add("h")
         let doctor = net.run(ns, ["\(root)/usr/sbin/nftfwd", "doctor"])
         #expect(doctor.status == 0, "\(doctor)")
-        #expect(doctor.stdout.split(separator: "\n").count == 8)
+        #expect(doctor.stdout.split(separator: "\n").count == 10)
         #expect(doctor.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("OK ") })
         // ... and one problem makes it say so and exit non-zero.
         try net.exec(ns, ["sysctl", "-qw", "net.ipv4.conf.lo.route_localnet=1"])
