@@ -22,7 +22,8 @@ import NFTables
 /// ```
 /// Four rules whatever the number of mappings or networks. A new connection to a port
 /// without allow-list costs one hash miss per rule; one to a restricted port also the range
-/// lookup (pipapo). `refuse` holds the same keys as `restrict` but is looked up only once the
+/// lookup (pipapo), whose cost grows with the number of allow elements (pipapo ANDs bitmaps
+/// as wide as the set: measured about half the connections/s at 10,000 restricted mappings). `refuse` holds the same keys as `restrict` but is looked up only once the
 /// source was refused, so its element counters count exactly the drops, per mapping (the
 /// kernel updates an element's counter at every lookup that finds it, so `restrict` itself
 /// could not count them). Every element carries the mapping's element comment, so the
