@@ -16,4 +16,9 @@ public enum Check: String, Sendable, CaseIterable {
     case relay = "relay"
     /// Something listens on each TCP target.
     case targets = "targets"
+    /// A route of the host leads to each kernel-path target.
+    case targetRoute = "target-route"
+    /// Hairpin mode on the bridge ports behind which targets live, when bridged traffic
+    /// passes through netfilter.
+    case hairpin = "hairpin"
 }

@@ -45,6 +45,7 @@ public struct Doctor {
         }
         out += RelayCheck.findings(mappings: mappings, status: status, table: table, unanswered: unanswered, untrusted: untrusted)
         out += TargetCheck.run(mappings: mappings, timeoutMilliseconds: probeTimeoutMilliseconds)
+        out += BridgeTraps.findings(for: mappings)
         return out
     }
 

@@ -175,6 +175,7 @@ public struct Batch: Sendable {
             var setID: UInt32?
             if case .lookup(let map, _, _) = expression { setID = setIDs[map] }
             if case .member(let set, _) = expression { setID = setIDs[set] }
+            if case .notMember(let set, _) = expression { setID = setIDs[set] }
             nftnl_rule_add_expr(r, expression.make(setID: setID))
         }
         append(UInt16(NFT_MSG_NEWRULE.rawValue), flags: NLM_F_CREATE | NLM_F_APPEND, "add rule \(rule.chain): \(what)") {

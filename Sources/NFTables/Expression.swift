@@ -79,6 +79,12 @@ public enum Expression: Sendable, Equatable {
     case lookup(map: String, from: Register, into: Register)
     /// `... @name`: the rule goes on only if the key in `from` is in the set.
     case member(set: String, from: Register)
+    /// `... != @name`: the rule goes on only if the key in `from` is not in the set.
+    case notMember(set: String, from: Register)
+    /// The byteorder (host to network) nft puts after `meta l4proto` when it is a field of a
+    /// range key: with length 1 and size 2 it changes nothing, but a rule must hold it to be
+    /// the rule nft compiles from the same text (so a table reloaded with `nft -f` stays the same).
+    case byteorderToNetwork(Register, length: UInt32, size: UInt32)
     /// `counter` (packets and bytes of the rule).
     case counter
     /// `masquerade`: source NAT to the address of the outgoing interface.
@@ -133,6 +139,21 @@ public enum Expression: Sendable, Equatable {
             nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
             if let setID { u32(e, Int(NFTNL_EXPR_LOOKUP_SET_ID), setID) }
             u32(e, Int(NFTNL_EXPR_LOOKUP_FLAGS), 0)
+            return e
+        case .notMember(let set, let from):
+            let e = alloc("lookup")
+            u32(e, Int(NFTNL_EXPR_LOOKUP_SREG), from.rawValue)
+            nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
+            if let setID { u32(e, Int(NFTNL_EXPR_LOOKUP_SET_ID), setID) }
+            u32(e, Int(NFTNL_EXPR_LOOKUP_FLAGS), NFT_LOOKUP_F_INV.rawValue)
+            return e
+        case .byteorderToNetwork(let reg, let length, let size):
+            let e = alloc("byteorder")
+            u32(e, Int(NFTNL_EXPR_BYTEORDER_SREG), reg.rawValue)
+            u32(e, Int(NFTNL_EXPR_BYTEORDER_DREG), reg.rawValue)
+            u32(e, Int(NFTNL_EXPR_BYTEORDER_OP), UInt32(NFT_BYTEORDER_HTON.rawValue))
+            u32(e, Int(NFTNL_EXPR_BYTEORDER_LEN), length)
+            u32(e, Int(NFTNL_EXPR_BYTEORDER_SIZE), size)
             return e
         case .counter:
             return alloc("counter")

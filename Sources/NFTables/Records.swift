@@ -49,4 +49,10 @@ public struct ElementRecord: Sendable, Equatable {
     public var keyEnd: [UInt8] = []
     /// In a one-field interval set: the element closes a range.
     public var intervalEnd: Bool = false
+
+    public init(key: [UInt8], value: [UInt8] = [], comment: String? = nil, packets: UInt64 = 0, bytes: UInt64 = 0,
+                keyEnd: [UInt8] = [], intervalEnd: Bool = false) {
+        self.key = key; self.value = value; self.comment = comment; self.packets = packets; self.bytes = bytes
+        self.keyEnd = keyEnd; self.intervalEnd = intervalEnd
+    }
 }

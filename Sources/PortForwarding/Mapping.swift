@@ -12,6 +12,9 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     /// The target; its address is never nil.
     public let target: Endpoint
     public let comment: String
+    /// The source networks whose clients may reach the mapping, sorted, of the host family
+    /// (the clients'); empty: everyone. Set through `allowing(_:)`, which checks them.
+    public internal(set) var allow: [Subnet] = []
 
     /// The longest user comment accepted; the element comment also holds the mapping itself.
     public static let maxCommentLength = 64
@@ -141,7 +144,10 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     /// `8080/tcp -> 10.0.0.2:80`: how messages and the element comments name the mapping.
     public var label: String { hostText + "/" + proto.rawValue + " -> " + target.description }
 
-    public var description: String { comment.isEmpty ? label : "\(label) (\(comment))" }
+    public var description: String {
+        let text = comment.isEmpty ? label : "\(label) (\(comment))"
+        return allow.isEmpty ? text : text + " allow " + allow.map(\.description).joined(separator: ",")
+    }
 
     /// Whether both would claim some packet: same protocol and host family, overlapping host
     /// addresses (equal, or either is every address) and overlapping ports.

@@ -1,7 +1,8 @@
 /// The JSON that `nftfwd ls --json` prints and `nftfwd apply` reads:
 /// `{"mappings": [...], "masquerade": [...]}`. Each mapping is an object
-/// `{"proto", "family", "host", "target", "comment", "kernel", "packets", "bytes"}`; `apply`
-/// needs `host` and `target`; `proto` defaults to tcp, `comment` to none; `family` (the host
+/// `{"proto", "family", "host", "target", "comment", "allow", "kernel", "packets", "bytes",
+/// "refused"}`; `apply` needs `host` and `target`; `proto` defaults to tcp, `comment` to none,
+/// `allow` (an array of CIDRs) to everyone; `family` (the host
 /// side's), if given, must agree; `kernel` and the counters are ignored. Each masquerade rule
 /// is `{"subnet": "10.88.0.0/24", "out-not": "br0"}` ("out-not" omitted when none).
 public enum MappingFile {
@@ -63,13 +64,15 @@ public enum MappingFile {
                 ("target", .string(p.mapping.target.description)),
                 ("comment", .string(p.mapping.comment)),
                 ("kernel", .string(p.mapping.isRelayOnly ? "relay-only" : "dnat")),
+                ("allow", .array(p.mapping.allow.map { .string($0.description) })),
                 ("packets", .number(Double(p.packets))),
                 ("bytes", .number(Double(p.bytes))),
+                ("refused", .number(Double(p.refusedPackets))),
             ] + extra(p))
         })
     }
 
-    static let known: Set<String> = ["proto", "family", "host", "target", "comment", "kernel", "packets", "bytes", "relay"]
+    static let known: Set<String> = ["proto", "family", "host", "target", "comment", "allow", "kernel", "packets", "bytes", "refused", "relay"]
 
     /// Parses a whole file's mappings (either form); any bad entry fails it all, naming the entry.
     public static func parse(_ text: String) throws(MappingError) -> [Mapping] {
@@ -81,6 +84,19 @@ public enum MappingFile {
             throw .invalid("\(section.map { "\"\($0)\"" } ?? "mapping file") must be a JSON array of mappings, as 'nftfwd ls --json' prints")
         }
         var out: [Mapping] = []
+        func allowList(_ value: JSON?, entry n: Int) throws(MappingError) -> [String] {
+            switch value {
+            case nil, .null?: return []
+            case .array(let items)?:
+                var texts: [String] = []
+                for item in items {
+                    guard case .string(let text) = item else { throw .invalid("entry \(n): \"allow\" must be an array of CIDR strings") }
+                    texts.append(text)
+                }
+                return texts
+            default: throw .invalid("entry \(n): \"allow\" must be an array of CIDR strings, e.g. [\"192.168.1.0/24\"]")
+            }
+        }
         for (index, item) in items.enumerated() {
             let n = index + 1
             guard case .object(let fields) = item else { throw .invalid("entry \(n): expected an object") }
@@ -97,6 +113,7 @@ public enum MappingFile {
             do throws(MappingError) {
                 let mapping = try Mapping.parse(host: try text("host"), target: try text("target"),
                                                 proto: try text("proto", default: "tcp"), comment: try text("comment", default: ""))
+                    .allowing(try allowList(item["allow"], entry: n))
                 if case .string(let family)? = item["family"], family != mapping.hostFamily.rawValue {
                     throw MappingError.invalid("family \"\(Untrusted.escape(family))\" does not match host \(mapping.hostText), which is \(mapping.hostFamily.rawValue)")
                 }

@@ -10,6 +10,12 @@ public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// cover another network), and the prefix must leave something out (/0 would masquerade
     /// everything the host sends and forwards).
     public static func parse(_ text: String) throws(MappingError) -> Subnet {
+        try parse(text, loopback: false)
+    }
+
+    /// With `loopback`, a loopback network is accepted (an allow-list may name the host's own
+    /// loopback clients; only masquerade has no use for them).
+    static func parse(_ text: String, loopback: Bool) throws(MappingError) -> Subnet {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         let shown = Untrusted.escape(text)
         // The prefix in plain decimal digits, as for ports: no sign, no leading zero.
@@ -23,7 +29,7 @@ public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
             throw .invalid("subnet '\(shown)': the prefix length must be 1-\(bits)")
         }
         if let why = address.unusableReason { throw .invalid("subnet '\(shown)': \(address) is \(why)") }
-        if address.isLoopback || (address.family == .ipv4 && address.bytes[0] == 127) {
+        if !loopback && (address.isLoopback || (address.family == .ipv4 && address.bytes[0] == 127)) {
             throw .invalid("subnet '\(shown)': loopback traffic never leaves the host, so it is never masqueraded")
         }
         let network = Subnet.mask(address.bytes, prefix)

@@ -70,10 +70,13 @@ public final class Publisher {
                     if let keys { nearby += try reader.mappings(owning: keys, in: map) }
                     else { nearby += try reader.mappings(in: map).map(\.mapping) }
                 }
+                if upgrade.hasAccessSets { nearby = try reader.withAccessLists(nearby) }
             }
             if nearby.contains(mapping) { return .alreadyPublished }
             if let twin = nearby.first(where: { $0.label == mapping.label }) {
-                throw MappingError.invalid("\(mapping.label) is already published with another comment (\"\(twin.comment)\"): nftfwd rm \(mapping.hostText) first to change it")
+                let other = twin.comment != mapping.comment ? "another comment (\"\(twin.comment)\")"
+                    : twin.allow.isEmpty ? "no allow-list" : "another allow-list (\(twin.allow.map(\.description).joined(separator: ",")))"
+                throw MappingError.invalid("\(mapping.label) is already published with \(other): nftfwd rm \(mapping.hostText) first to change it")
             }
             if let existing = nearby.first(where: { $0.conflicts(with: mapping) }) {
                 throw MappingError.conflict(new: mapping.description, existing: existing.description)
@@ -129,6 +132,7 @@ public final class Publisher {
                         $0.proto == proto && $0.host == wanted
                     }
                 }
+                if upgrade.hasAccessSets { victims = try reader.withAccessLists(victims) }
             }
             guard !victims.isEmpty else {
                 let all = (try? reader.snapshot().mappings.map(\.mapping)) ?? []
@@ -204,10 +208,13 @@ public final class Publisher {
                                  masqueradeAdded: masqueradeNew.count, masqueradeRemoved: masqueradeGone.count),
                     removed, added, masqueradeGone, masqueradeNew)
         }
-        // A mapping removed and added again with only its comment changed keeps its path.
-        let addedLabels = Set(added.map(\.label)), removedLabels = Set(removed.map(\.label))
-        clearStaleFlows(removed: removed.filter { !addedLabels.contains($0.label) },
-                        added: added.filter { !removedLabels.contains($0.label) },
+        // A mapping removed and added again with only its comment changed keeps its path
+        // (one whose allow-list changed does not: its UDP flows from sources no longer
+        // allowed must not outlive it in conntrack).
+        func path(_ m: Mapping) -> String { m.label + " " + m.allow.map(\.description).joined(separator: ",") }
+        let addedPaths = Set(added.map(path)), removedPaths = Set(removed.map(path))
+        clearStaleFlows(removed: removed.filter { !addedPaths.contains(path($0)) },
+                        added: added.filter { !removedPaths.contains(path($0)) },
                         masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
         return summary
     }
@@ -299,12 +306,18 @@ public final class Publisher {
         for (port, element) in zip(mapping.host.ports.ports, TableLayout.elements(for: mapping)) {
             batch.addElement(element, to: map, describedAs: Publisher.describe(mapping, port))
         }
+        for (set, element, what) in TableLayout.accessElements(for: mapping) {
+            batch.addElement(element, to: set.name, describedAs: what)
+        }
     }
 
     func deleteElements(of mapping: Mapping, from batch: inout Batch) {
         let map = TableLayout.map(for: mapping).rawValue
         for (port, element) in zip(mapping.host.ports.ports, TableLayout.elements(for: mapping)) {
             batch.deleteElement(element, from: map, describedAs: Publisher.describe(mapping, port))
+        }
+        for (set, element, what) in TableLayout.accessElements(for: mapping) {
+            batch.deleteElement(element, from: set.name, describedAs: what)
         }
     }
 

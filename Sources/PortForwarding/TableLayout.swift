@@ -13,6 +13,7 @@ import NFTables
 ///   set masq4      { type ipv4_addr; flags interval }           subnets to masquerade
 ///   set masq4_keep { type ipv4_addr . ifname; flags interval }  (subnet, interface) left alone
 ///   set masq6, masq6_keep          the same for IPv6
+///   set restrict4_any, allow4_any, refuse4_any, ... (twelve)   allow-lists: see TableLayout+Access
 ///   chain guard { type filter hook prerouting priority raw
 ///     iifname != "lo" ip daddr 127.0.0.0/8 counter drop       CVE-2020-8558: loopback from outside
 ///     iifname != "lo" ip6 daddr ::1 counter drop
@@ -21,6 +22,7 @@ import NFTables
 ///     fib daddr type != local return       only traffic to this host's own addresses
 ///     ip daddr 127.0.0.0/8 return          never DNAT loopback (CVE-2020-8558 class)
 ///     ip6 daddr ::1 return
+///     ... four allow-list drop rules (TableLayout+Access)
 ///     meta nfproto ipv4 ct label set 100 dnat ip to meta l4proto . th dport map @dnat4_any
 ///     meta nfproto ipv4 ct label set 100 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
 ///     ... the same two for IPv6      (the label is set only when the map has the key: see publishRules)
@@ -225,7 +227,9 @@ public struct TableLayout: Sendable {
     /// a found key labels, and the lookup stays the only one: element counters count each
     /// connection once). nftfwd 0.1 wrote them without the label (`labelled: false`), which
     /// `TableUpgrade` recognises.
-    static func publishRules(labelled: Bool) -> [(rule: RuleSpec, what: String)] {
+    /// With `restricting` (nftfwd 0.3 on), the allow-list drop rules (`accessRules`) come
+    /// after the loopback returns, before any DNAT.
+    static func publishRules(labelled: Bool, restricting: Bool = true) -> [(rule: RuleSpec, what: String)] {
         let label: [Expression] = labelled ? [.immediate(.r3, labelBits(publishedLabel)), .conntrackSet(.labels, from: .r3)] : []
         let labelText = labelled ? "ct label set \(publishedLabel) " : ""
         let th = Expression.payload(.transport, offset: 2, length: 2, into: .r1)
@@ -242,6 +246,7 @@ public struct TableLayout: Sendable {
              "ip daddr 127.0.0.0/8 return"),
             (RuleSpec(chain: publishChain, v6 + [.payload(.network, offset: 24, length: 16, into: .r1), .compare(.r1, .eq, loopback6), .verdict(.return)]),
              "ip6 daddr ::1 return"),
+        ] + (restricting ? accessRules.map { ($0.rule, $0.what) } : []) + [
             // Wildcards first: the common case costs one lookup. The maps never claim the same
             // packet (add and apply refuse overlaps), so the order changes no verdict.
             (RuleSpec(chain: publishChain, v4 + [
@@ -326,6 +331,7 @@ public struct TableLayout: Sendable {
         batch.addTable()
         for name in MapName.allCases { batch.addMap(TableLayout.mapSpec(name)) }
         for name in MasqueradeSet.allCases { batch.addSet(TableLayout.setSpec(name)) }
+        for set in AccessSet.allCases { batch.addSet(TableLayout.setSpec(set)) }
         for chain in TableLayout.chains { batch.addChain(chain) }
         for (rule, what) in TableLayout.rules { batch.addRule(rule, describedAs: what) }
     }

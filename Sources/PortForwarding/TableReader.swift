@@ -6,6 +6,9 @@ public struct PublishedMapping: Sendable, Equatable {
     public var map: TableLayout.MapName
     public var packets: UInt64
     public var bytes: UInt64
+    /// New connections the allow-list refused (the `refuse` set's counters): 0 without one.
+    public var refusedPackets: UInt64 = 0
+    public var refusedBytes: UInt64 = 0
     public init(mapping: Mapping, map: TableLayout.MapName, packets: UInt64, bytes: UInt64) {
         self.mapping = mapping; self.map = map; self.packets = packets; self.bytes = bytes
     }
@@ -63,8 +66,9 @@ public struct TableReader {
                 }
                 upgrade = try verifyStructure()
                 for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
-                // A table from before masquerade has none.
-                masquerade = upgrade.sets.isEmpty ? try masqueradeRules() : []
+                // A table from before masquerade has none; one from before allow-lists, no allow-list.
+                masquerade = upgrade.hasMasqueradeSets ? try masqueradeRules() : []
+                if upgrade.hasAccessSets { mappings = try withAccessLists(mappings) }
             } catch {
                 if attempt < 5, (try? nft.generation()) != generation { continue }
                 throw error
@@ -83,7 +87,8 @@ public struct TableReader {
     }
 
     /// The mappings owning any of `keys` in `map`, found by point lookups (one round trip),
-    /// so the cost does not grow with the number of published ports.
+    /// so the cost does not grow with the number of published ports. Without their
+    /// allow-lists: `withAccessLists` adds those.
     public func mappings(owning keys: [[UInt8]], in map: TableLayout.MapName) throws -> [Mapping] {
         let found = try nft.lookup(keys, in: layout.table, map: map.rawValue).compactMap { $0 }
         return try decode(found, in: map, complete: false).map(\.mapping)
@@ -125,6 +130,7 @@ public struct TableReader {
 
         let sets = try nft.sets(of: layout.table)
         let specs = TableLayout.MapName.allCases.map(TableLayout.mapSpec) + TableLayout.MasqueradeSet.allCases.map(TableLayout.setSpec)
+            + TableLayout.AccessSet.allCases.map(TableLayout.setSpec)
         for set in sets where !specs.contains(where: { $0.name == set.name }) {
             throw foreign("it has a set or map '\(Untrusted.escape(set.name))' nftfwd does not create")
         }
@@ -149,7 +155,7 @@ public struct TableReader {
             if chain.name == TableLayout.publishChain {
                 // An earlier form of the publish rules: read as it is, replaced by the next change.
                 let have = actual.map(\.expressions)
-                if let form = [TableUpgrade.PublishForm.version01, .nftReloaded].first(where: { form in
+                if let form = [TableUpgrade.PublishForm.version01, .version02, .nftReloaded02, .nftReloaded].first(where: { form in
                     have == TableUpgrade.publishRules(form).filter { $0.rule.chain == chain.name }.map { $0.rule.expressions.map(\.fingerprint) }
                 }) {
                     upgrade.publishRuleHandles = actual.map(\.handle)

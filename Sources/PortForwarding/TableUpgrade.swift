@@ -1,6 +1,7 @@
 import NFTables
 
-/// What a table written by an earlier nftfwd lacks: nftfwd 0.1 tables have the maps and the
+/// What a table written by an earlier nftfwd lacks: nftfwd 0.2 tables lack the allow-list
+/// sets and their drop rules in the publish chain; nftfwd 0.1 tables have the maps and the
 /// publish, prerouting and output chains, but neither the masquerade sets nor the guard,
 /// hairpin and postrouting chains, and their publish rules do not label what they DNAT. The reader accepts such a table (it holds nothing those
 /// objects would), and the next change adds them in its own batch, so upgrading nftfwd never
@@ -17,6 +18,10 @@ public struct TableUpgrade: Sendable, Equatable {
     public enum PublishForm: Sendable, Equatable {
         /// nftfwd 0.1's: the DNAT rules set no label.
         case version01
+        /// nftfwd 0.2's: labelled, but without the allow-list drop rules.
+        case version02
+        /// 0.2's rules after `nft list ruleset > f; nft -f f` (see `nftReloaded`).
+        case nftReloaded02
         /// The current rules after `nft list ruleset > f; nft -f f`: nft prints the label
         /// before the map and so compiles it before the lookup, where it labels every new
         /// connection that reaches the rule, not only those the map translates.
@@ -26,15 +31,20 @@ public struct TableUpgrade: Sendable, Equatable {
 
     public var isEmpty: Bool { sets.isEmpty && chains.isEmpty && publishRuleHandles.isEmpty }
 
-    /// The objects added since nftfwd 0.1.
-    static let addedSets: Set<String> = Set(TableLayout.MasqueradeSet.allCases.map(\.rawValue))
+    /// The sets added in nftfwd 0.2 (masquerade) and 0.3 (allow-lists).
+    static let masqueradeSets: Set<String> = Set(TableLayout.MasqueradeSet.allCases.map(\.rawValue))
+    static let accessSets: Set<String> = Set(TableLayout.AccessSet.allCases.map(\.name))
+    static let addedSets = masqueradeSets.union(accessSets)
     static let addedChains: Set<String> = ["guard", "hairpin", "postrouting"]
 
-    /// Exactly the step from 0.1: every added object missing, nothing else.
+    /// Exactly the step from 0.1 or 0.2: every object added since missing, nothing else.
     var isWholeStep: Bool {
+        let missingSets = Set(sets.map(\.name)), missingChains = Set(chains.map(\.name))
         switch publishForm {
         case .version01?:
-            return Set(sets.map(\.name)) == TableUpgrade.addedSets && Set(chains.map(\.name)) == TableUpgrade.addedChains
+            return missingSets == TableUpgrade.addedSets && missingChains == TableUpgrade.addedChains
+        case .version02?, .nftReloaded02?:
+            return missingSets == TableUpgrade.accessSets && missingChains.isEmpty
         case .nftReloaded?:
             return sets.isEmpty && chains.isEmpty
         case nil:
@@ -42,14 +52,21 @@ public struct TableUpgrade: Sendable, Equatable {
         }
     }
 
+    /// Whether the table has the masquerade sets / the allow-list sets (a table of 0.1 has
+    /// neither, one of 0.2 only the first).
+    public var hasMasqueradeSets: Bool { !sets.contains { TableUpgrade.masqueradeSets.contains($0.name) } }
+    public var hasAccessSets: Bool { !sets.contains { TableUpgrade.accessSets.contains($0.name) } }
+
     /// The publish rules as `form` has them.
     static func publishRules(_ form: PublishForm) -> [(rule: RuleSpec, what: String)] {
         switch form {
         case .version01:
-            return TableLayout.publishRules(labelled: false)
-        case .nftReloaded:
+            return TableLayout.publishRules(labelled: false, restricting: false)
+        case .version02:
+            return TableLayout.publishRules(labelled: true, restricting: false)
+        case .nftReloaded, .nftReloaded02:
             let label = TableLayout.labelBits(TableLayout.publishedLabel)
-            return TableLayout.publishRules(labelled: true).map { entry in
+            return TableLayout.publishRules(labelled: true, restricting: form == .nftReloaded).map { entry in
                 let e = entry.rule.expressions
                 guard e.contains(where: { if case .lookup = $0 { return true }; return false }), e.count > 2 else { return entry }
                 // nfproto check, then the label through register 1, then the rest without ours.
@@ -75,10 +92,20 @@ extension TableLayout {
         for chain in upgrade.chains { batch.addChain(chain) }
         for handle in upgrade.publishRuleHandles {
             batch.deleteRule(chain: TableLayout.publishChain, handle: handle,
-                             describedAs: upgrade.publishForm == .nftReloaded ? "a rule as nft reloaded it" : "an unlabelled rule of nftfwd 0.1")
+                             describedAs: TableUpgrade.describe(upgrade.publishForm))
         }
         var names = Set(upgrade.chains.map(\.name))
         if !upgrade.publishRuleHandles.isEmpty { names.insert(TableLayout.publishChain) }
         for (rule, what) in TableLayout.rules where names.contains(rule.chain) { batch.addRule(rule, describedAs: what) }
+    }
+}
+
+extension TableUpgrade {
+    static func describe(_ form: PublishForm?) -> String {
+        switch form {
+        case .version01?: return "an unlabelled rule of nftfwd 0.1"
+        case .version02?: return "a rule of nftfwd 0.2"
+        default: return "a rule as nft reloaded it"
+        }
     }
 }

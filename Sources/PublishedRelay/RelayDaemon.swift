@@ -231,7 +231,8 @@ public final class RelayDaemon {
             do {
                 let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target,
                                                              connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle,
-                                                             tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource))
+                                                             tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource,
+                                                             allowedSources: port.allow))
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
                 served.append(port)
             } catch {

@@ -8,6 +8,9 @@ public struct RelayPort: Hashable, Sendable {
     public var proto: ListenerSpec.TransportProtocol
     public var listen: SocketAddress
     public var target: SocketAddress
+    /// The mapping's allow-list (empty: everyone), which the relay checks itself: the
+    /// kernel's drop rules never see loopback clients.
+    public var allow: [SourceNetwork] = []
 }
 
 /// Which published mappings the relay serves, and on which sockets.
@@ -37,7 +40,8 @@ public enum RelayPlan {
         return mapping.host.ports.ports.compactMap { port in
             guard let listen = SocketAddress(hostAddress.description, port: port),
                   let target = SocketAddress(targetAddress.description, port: mapping.targetPort(for: port)) else { return nil }
-            return RelayPort(mapping: mapping.label, proto: proto, listen: listen, target: target)
+            return RelayPort(mapping: mapping.label, proto: proto, listen: listen, target: target,
+                             allow: mapping.allow.compactMap { SourceNetwork($0.description) })
         }
     }
 }

@@ -2,7 +2,7 @@ import NFTRelay
 
 /// docker-proxy's command line, validated into what the relay needs.
 struct ProxyOptions {
-    static let version = "nftfwd-proxy version 0.2.0 (docker-proxy compatible, NFTRelay engine)"
+    static let version = "nftfwd-proxy version 0.3.0 (docker-proxy compatible, NFTRelay engine)"
 
     static let usage = """
         Usage of nftfwd-proxy (a drop-in for docker-proxy):

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HostChecks
 import PortForwarding
 
 struct AddCommand: ParsableCommand {
@@ -19,6 +20,12 @@ struct AddCommand: ParsableCommand {
         Adding a mapping that is already published changes nothing and succeeds.
         For UDP, the conntrack entries of flows to HOST are deleted once the mapping is in \
         place, so a client that has been sending there takes the new path at its next datagram.
+        --allow CIDR (repeatable) publishes the port to those clients only: a connection from \
+        any other source address is dropped before DNAT, as if nothing were published, and \
+        counted per mapping ('nftfwd ls', REFUSED). The networks are of the clients' family \
+        (the host side's, also when the target is of the other family), host bits zero \
+        (192.168.1.0/24, fd00::/64, 127.0.0.1/32). Adding the same mapping with another \
+        allow-list is refused: 'nftfwd rm' it first, or use 'nftfwd apply'.
         --save also writes the result to the saved file ('nftfwd save').
         Traffic from other hosts is forwarded, so it needs IP forwarding; nftfwd warns when \
         that is off (or another table's forward chain drops by default) and switches it on \
@@ -32,6 +39,7 @@ struct AddCommand: ParsableCommand {
           nftfwd add [2001:db8::10]:8080 [fd00::2]:80
           nftfwd add [::]:8080 10.0.0.2:80      IPv6 clients, IPv4 service (relay)
           nftfwd add 8443 10.0.0.2:443 --save   and keep it across reboots
+          nftfwd add 2222 10.0.0.2:22 --allow 192.168.1.0/24 --allow 10.8.0.0/16
           nftfwd add 8080 10.0.0.2:80 --enable-forwarding
         """
     )
@@ -51,10 +59,13 @@ struct AddCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Text shown by 'nftfwd ls' and in the nft listing (up to \(Mapping.maxCommentLength) bytes; any printable text but '\"' and '#').", valueName: "text"))
     var comment: String = ""
 
+    @Option(name: .long, help: ArgumentHelp("Only clients from this network reach the mapping (repeatable); others are dropped and counted.", valueName: "cidr"))
+    var allow: [String] = []
+
     @OptionGroup var forwarding: ForwardingOption
 
     func run() throws {
-        let mapping = try Mapping.parse(host: host, target: target, proto: proto, comment: comment)
+        let mapping = try Mapping.parse(host: host, target: target, proto: proto, comment: comment).allowing(allow)
         switch try Persistence.change(global, saving, { try $0.add(mapping) }) {
         case .added:
             global.note("added \(mapping.host.ports.count) element(s) to map \(TableLayout.map(for: mapping).rawValue)")
@@ -63,5 +74,9 @@ struct AddCommand: ParsableCommand {
             Console.out("already published: \(mapping)\n")
         }
         try forwarding.apply(to: [mapping], table: global.table, command: "add")
+        // A target no route leads to (a typo'd address) is published as asked, and said so.
+        for finding in BridgeTraps.findings(for: [mapping]) where finding.check == .targetRoute && finding.status == .warn {
+            Console.error("nftfwd: warning: " + finding.message)
+        }
     }
 }

@@ -13,6 +13,8 @@ struct ListCommand: ParsableCommand {
         'nftfwd relay' does with it: listening, an error it retries, not running, not answering \
         (something holds its status socket but gave no status), or - for \
         mappings it does not serve; CONNS its active/total connections (UDP: flows).
+        Once a mapping has an allow-list ('add --allow'), ALLOW lists its networks (any: \
+        everyone) and REFUSED counts the connections from other sources that were dropped.
         Masqueraded subnets ('nftfwd masquerade') follow the mappings.
         --json prints what 'nftfwd apply' reads: {"mappings": [...], "masquerade": [...]}.
 
@@ -74,12 +76,18 @@ struct ListCommand: ParsableCommand {
     }
 
     static func table(_ rows: [PublishedMapping], relay: (PublishedMapping) -> RelayStatus.Summary?) -> String {
-        let header = ["PROTO", "FAMILY", "HOST", "TARGET", "KERNEL", "PACKETS", "BYTES", "RELAY", "CONNS", "COMMENT"]
+        // The allow-list columns appear once some mapping has one.
+        let restricted = rows.contains { !$0.mapping.allow.isEmpty }
+        let header = ["PROTO", "FAMILY", "HOST", "TARGET"] + (restricted ? ["ALLOW"] : [])
+            + ["KERNEL", "PACKETS", "BYTES"] + (restricted ? ["REFUSED"] : []) + ["RELAY", "CONNS", "COMMENT"]
         let body = rows.map { p -> [String] in
             let r = relay(p)
-            return [p.mapping.proto.rawValue, p.mapping.hostFamily.rawValue, p.mapping.hostText, p.mapping.target.description,
-                    p.mapping.isRelayOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)",
-                    r?.state ?? "-", r.map { "\($0.active)/\($0.total)" } ?? "-", p.mapping.comment]
+            let allow = p.mapping.allow.isEmpty ? "any" : p.mapping.allow.map(\.description).joined(separator: ",")
+            return [p.mapping.proto.rawValue, p.mapping.hostFamily.rawValue, p.mapping.hostText, p.mapping.target.description]
+                + (restricted ? [allow] : [])
+                + [p.mapping.isRelayOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)"]
+                + (restricted ? [p.mapping.allow.isEmpty ? "-" : "\(p.refusedPackets)"] : [])
+                + [r?.state ?? "-", r.map { "\($0.active)/\($0.total)" } ?? "-", p.mapping.comment]
         }
         return columns([header] + body)
     }

@@ -3,7 +3,7 @@ import PortForwarding
 
 /// The root command: only configuration; each subcommand lives in its own file.
 struct Nftfwd: ParsableCommand {
-    static let version = "0.2.0"
+    static let version = "0.3.0"
 
     static let configuration = CommandConfiguration(
         commandName: "nftfwd",

@@ -67,8 +67,9 @@ final class BridgeLab {
     }
 
     /// What answered `proto` traffic sent from `ns` to `address`:`port`, or "ERROR <reason>".
-    func ask(from ns: String, _ proto: String, _ address: String, _ port: Int) -> String {
-        net.run(ns, ["python3", netpeer, "ask", proto, address, "\(port)"], timeout: 20).stdout.trimmingCharacters()
+    /// `source` picks one of the client's addresses.
+    func ask(from ns: String, _ proto: String, _ address: String, _ port: Int, source: String? = nil) -> String {
+        net.run(ns, ["python3", netpeer, "ask", proto, address, "\(port)"] + (source.map { [$0] } ?? []), timeout: 20).stdout.trimmingCharacters()
     }
 
     /// Whether bridged IPv4/IPv6 traffic passes through netfilter in the host namespace.

@@ -38,6 +38,17 @@ struct DoctorTests {
         })
     }
 
+    /// Routes to the targets these tests publish (a veth pair inside the host: no dummy
+    /// module here), so that the only
+    /// warnings are those each test is about (a target no route leads to is warned too).
+    static func routeTargets(_ lab: Lab) throws {
+        try lab.net.sh(lab.host, """
+            ip link add tgt0 type veth peer name tgt1 && ip link set tgt1 up && ip link set tgt0 up && \
+            ip addr add 198.18.2.1/24 dev tgt0 && ip route add 198.18.3.0/24 dev tgt0 && \
+            ip -6 addr add 2001:db8:2::1/64 dev tgt0 nodad
+            """)
+    }
+
     @Test("a fresh namespace: every check OK, exit 0, the JSON shape, and the trial batch changes nothing")
     func clean() throws {
         let lab = try Lab(hostOnly: "dcln")
@@ -47,7 +58,7 @@ struct DoctorTests {
         #expect(report.exit == 0)
         #expect(report.ok && report.status == "ok")
         #expect(report.findings.map(\.check) == ["nat-support", "table", "ipv4-forwarding", "ipv6-forwarding",
-                                                 "forward-drop", "route-localnet", "relay", "targets"])
+                                                 "forward-drop", "route-localnet", "relay", "targets", "target-route", "hairpin"])
         #expect(report.findings.allSatisfy { $0.status == "ok" && $0.fix == nil })
         // nat-support sent nftfwd's whole table to the kernel, which rolled it back.
         #expect(report.messages("nat-support") == ["the kernel accepts nftfwd's table (nf_tables with nat, fib, maps, interval sets and conntrack labels), checked without changing anything"])
@@ -60,7 +71,7 @@ struct DoctorTests {
         #expect(raw.contains("\"fix\": null"))
         // The text form: one line per finding.
         let text = try lab.nftfwdOK("doctor").stdout
-        #expect(text.split(separator: "\n").count == 8)
+        #expect(text.split(separator: "\n").count == 10)
         #expect(text.split(separator: "\n").allSatisfy { $0.hasPrefix("OK   ") })
     }
 
@@ -68,6 +79,7 @@ struct DoctorTests {
     func ipv4Forwarding() throws {
         let lab = try Lab(hostOnly: "dfw4")
         defer { lab.destroy() }
+        try Self.routeTargets(lab)
         let add = try lab.nftfwdOK("add", "198.18.1.1:8080", "198.18.2.2:80")
         let warning = "nftfwd: warning: net.ipv4.ip_forward is 0: traffic from other hosts to 198.18.1.1:8080/tcp will not reach 198.18.2.2; enable it with 'sysctl -w net.ipv4.ip_forward=1' or 'nftfwd add --enable-forwarding ...'\n"
         #expect(add.stderr == warning)
@@ -98,6 +110,7 @@ struct DoctorTests {
     func ipv6Forwarding() throws {
         let lab = try Lab(hostOnly: "dfw6")
         defer { lab.destroy() }
+        try Self.routeTargets(lab)
         func setting(_ name: String) throws -> String {
             try lab.net.exec(lab.host, ["sysctl", "-n", name]).stdout.trimmingCharacters()
         }
@@ -125,6 +138,7 @@ struct DoctorTests {
     func forwardDrop() throws {
         let lab = try Lab(hostOnly: "dfwd")
         defer { lab.destroy() }
+        try Self.routeTargets(lab)
         try lab.net.exec(lab.host, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
         try lab.net.exec(lab.host, ["nft", "add table inet fw; add chain inet fw forward { type filter hook forward priority 0; policy drop; }"])
         let add = try lab.nftfwdOK("add", "8080", "198.18.2.2:80")

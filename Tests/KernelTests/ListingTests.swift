@@ -100,11 +100,68 @@ struct ListingTests {
         #expect(try lab.ruleset() == "table ip mine {\n\tchain c {\n\t}\n}\n")
     }
 
+    @Test("add --allow writes the restrict, allow and refuse elements, and nothing else changes")
+    func goldenAllow() throws {
+        let lab = try Lab(hostOnly: "gola")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "[2001:db8:1::3]:2222-2223", "[2001:db8:2::2]:22-23", "--allow", "2001:db8:9::/48",
+                         "--allow", "2001:db8:7::5/128", "--comment", "ssh")
+        try lab.nftfwdOK("add", "2222", "198.18.2.2:22", "--proto", "udp", "--allow", "192.0.2.0/24")
+        let c6 = #""[2001:db8:1::3]:2222-2223/tcp -> [2001:db8:2::2]:22-23 # ssh""#, c4 = #""2222/udp -> 198.18.2.2:22""#
+        #expect(normalized(try lab.table()) == normalized(Self.golden(
+            dnat4Any: "elements = { udp . 2222 counter packets 0 bytes 0 comment \(c4) : 198.18.2.2 . 22 }",
+            dnat6Addr: """
+            elements = { 2001:db8:1::3 . tcp . 2222 counter packets 0 bytes 0 comment \(c6) : 2001:db8:2::2 . 22,
+            \t\t\t     2001:db8:1::3 . tcp . 2223 counter packets 0 bytes 0 comment \(c6) : 2001:db8:2::2 . 23 }
+            """,
+            access: [
+                "restrict4_any": "elements = { udp . 2222 comment \(c4) }",
+                "allow4_any": "elements = { 192.0.2.0/24 . udp . 2222 comment \(c4) }",
+                "refuse4_any": "elements = { udp . 2222 counter packets 0 bytes 0 comment \(c4) }",
+                "restrict6_addr": """
+                elements = { 2001:db8:1::3 . tcp . 2222 comment \(c6),
+                \t\t\t     2001:db8:1::3 . tcp . 2223 comment \(c6) }
+                """,
+                "allow6_addr": """
+                elements = { 2001:db8:7::5 . 2001:db8:1::3 . tcp . 2222-2223 comment \(c6),
+                \t\t\t     2001:db8:9::/48 . 2001:db8:1::3 . tcp . 2222-2223 comment \(c6) }
+                """,
+                "refuse6_addr": """
+                elements = { 2001:db8:1::3 . tcp . 2222 counter packets 0 bytes 0 comment \(c6),
+                \t\t\t     2001:db8:1::3 . tcp . 2223 counter packets 0 bytes 0 comment \(c6) }
+                """,
+            ])))
+        try lab.nftfwdOK("rm", "[2001:db8:1::3]:2222-2223")
+        try lab.nftfwdOK("rm", "2222", "--proto", "udp")
+        #expect(normalized(try lab.table()) == normalized(Self.golden()))
+    }
+
+    /// The twelve allow-list sets, empty but for the elements lines `access` gives by set name.
+    static func accessSets(_ access: [String: String]) -> [String] {
+        var out: [String] = []
+        for f in ["4", "6"] {
+            let address = "ipv\(f)_addr", any = "inet_proto . inet_service"
+            for (kind, host) in [("any", ""), ("addr", address + " . ")] {
+                let roles: [(String, String, String?)] = [("restrict", host + any, nil), ("allow", address + " . " + host + any, "flags interval"),
+                                                          ("refuse", host + any, "counter")]
+                for (role, key, flag) in roles {
+                    let name = "\(role)\(f)_\(kind)"
+                    var text = "\tset \(name) {\n\t\ttype \(key)\n"
+                    if let flag { text += "\t\t\(flag)\n" }
+                    if let elements = access[name] { text += "\t\t\(elements)\n" }
+                    out.append(text + "\t}\n")
+                }
+            }
+        }
+        return out
+    }
+
     /// The listing of an nftfwd table; each map's elements line given (or none).
     static func golden(dnat4Any: String? = nil, dnat4Addr: String? = nil, dnat6Any: String? = nil,
                        dnat6Addr: String? = nil, loopback4: String? = nil, loopback6: String? = nil,
                        relay6to4: String? = nil, relay4to6: String? = nil,
-                       masq4: String? = nil, masq4Keep: String? = nil, masq6: String? = nil, masq6Keep: String? = nil) -> String {
+                       masq4: String? = nil, masq4Keep: String? = nil, masq6: String? = nil, masq6Keep: String? = nil,
+                       access: [String: String] = [:]) -> String {
         func set(_ name: String, _ key: String, _ elements: String?) -> String {
             "\tset \(name) {\n\t\ttype \(key)\n\t\tflags interval\n" + (elements.map { "\t\t\($0)\n" } ?? "") + "\t}\n"
         }
@@ -113,13 +170,15 @@ struct ListingTests {
         }
         let a4 = "ipv4_addr . inet_proto . inet_service", a6 = "ipv6_addr . inet_proto . inet_service"
         let any = "inet_proto . inet_service", v4 = "ipv4_addr . inet_service", v6 = "ipv6_addr . inet_service"
-        return "table inet nftfwd {\n" + [
+        let sets: [String] = [
             map("dnat4_any", any, v4, dnat4Any), map("dnat4_addr", a4, v4, dnat4Addr),
             map("dnat6_any", any, v6, dnat6Any), map("dnat6_addr", a6, v6, dnat6Addr),
             map("loopback4", a4, v4, loopback4), map("loopback6", a6, v6, loopback6),
             map("relay6to4", a6, v4, relay6to4), map("relay4to6", a4, v6, relay4to6),
             set("masq4", "ipv4_addr", masq4), set("masq4_keep", "ipv4_addr . ifname", masq4Keep),
             set("masq6", "ipv6_addr", masq6), set("masq6_keep", "ipv6_addr . ifname", masq6Keep),
+        ]
+        let chains: [String] = [
             """
             \tchain guard {
             \t\ttype filter hook prerouting priority raw; policy accept;
@@ -133,6 +192,10 @@ struct ListingTests {
             \t\tfib daddr type != local return
             \t\tip daddr 127.0.0.0/8 return
             \t\tip6 daddr ::1 return
+            \t\tmeta l4proto . th dport @restrict4_any ip saddr . meta l4proto . th dport != @allow4_any meta l4proto . th dport @refuse4_any drop
+            \t\tip daddr . meta l4proto . th dport @restrict4_addr ip saddr . ip daddr . meta l4proto . th dport != @allow4_addr ip daddr . meta l4proto . th dport @refuse4_addr drop
+            \t\tmeta l4proto . th dport @restrict6_any ip6 saddr . meta l4proto . th dport != @allow6_any meta l4proto . th dport @refuse6_any drop
+            \t\tip6 daddr . meta l4proto . th dport @restrict6_addr ip6 saddr . ip6 daddr . meta l4proto . th dport != @allow6_addr ip6 daddr . meta l4proto . th dport @refuse6_addr drop
             \t\tmeta nfproto ipv4 ct label set 100 dnat ip to meta l4proto . th dport map @dnat4_any
             \t\tmeta nfproto ipv4 ct label set 100 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
             \t\tmeta nfproto ipv6 ct label set 100 dnat ip6 to meta l4proto . th dport map @dnat6_any
@@ -172,7 +235,8 @@ struct ListingTests {
             \t}
 
             """,
-        ].joined(separator: "\n") + "}\n"
+        ]
+        return "table inet nftfwd {\n" + (sets + Self.accessSets(access) + chains).joined(separator: "\n") + "}\n"
     }
 }
 
@@ -218,6 +282,6 @@ struct HelpTests {
         let result = Command.run([nftfwdBinary, "add", "8080"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("Missing expected argument '<target>'"))
-        #expect(Command.run([nftfwdBinary, "--version"]).stdout == "0.2.0\n")
+        #expect(Command.run([nftfwdBinary, "--version"]).stdout == "0.3.0\n")
     }
 }

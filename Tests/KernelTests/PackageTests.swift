@@ -28,7 +28,7 @@ struct PackageTests {
         let build = Command.run(["bash", "\(repositoryRoot)/contrib/package-deb.sh", "\(scratch)/out"], timeout: 1200)
         try #require(build.succeeded, "\(build)")
         let deb = build.stdout.trimmingCharacters()
-        #expect(deb == "\(scratch)/out/nftfwd_0.2.0_amd64.deb")
+        #expect(deb == "\(scratch)/out/nftfwd_0.3.0_amd64.deb")
 
         // Depends: exactly the libraries the binaries link.
         let depends = try Command.check(["dpkg-deb", "-f", deb, "Depends"]).stdout.trimmingCharacters()
@@ -62,8 +62,8 @@ struct PackageTests {
         let installed = Command.run(["dpkg", "--root=\(root)", "-i", deb])
         try #require(installed.succeeded, "\(installed)")
         #expect(try Command.check(["dpkg", "--root=\(root)", "-s", "nftfwd"]).stdout.contains("Status: install ok installed"))
-        #expect(try Command.check(["\(root)/usr/sbin/nftfwd", "--version"]).stdout == "0.2.0\n")
-        #expect(try Command.check(["\(root)/usr/sbin/nftfwd-proxy", "-version"]).stdout.hasPrefix("nftfwd-proxy version 0.2.0"))
+        #expect(try Command.check(["\(root)/usr/sbin/nftfwd", "--version"]).stdout == "0.3.0\n")
+        #expect(try Command.check(["\(root)/usr/sbin/nftfwd-proxy", "-version"]).stdout.hasPrefix("nftfwd-proxy version 0.3.0"))
         let unit = try Command.check(["cat", "\(root)/lib/systemd/system/nftfwd-relay.service"]).stdout
         #expect(unit.contains("ExecStart=/usr/sbin/nftfwd relay"))
 
@@ -73,7 +73,7 @@ struct PackageTests {
         let ns = try net.add("h")
         let doctor = net.run(ns, ["\(root)/usr/sbin/nftfwd", "doctor"])
         #expect(doctor.status == 0, "\(doctor)")
-        #expect(doctor.stdout.split(separator: "\n").count == 8)
+        #expect(doctor.stdout.split(separator: "\n").count == 10)
         #expect(doctor.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("OK ") })
         // ... and one problem makes it say so and exit non-zero.
         try net.exec(ns, ["sysctl", "-qw", "net.ipv4.conf.lo.route_localnet=1"])

@@ -78,6 +78,35 @@ struct UpgradeTests {
         #expect(try lab.ruleset().components("ct label set 100 dnat") == 4)
     }
 
+    @Test("a table of nftfwd 0.2 (no allow-list sets or drop rules), as nft reloads it, is read, and the next add --allow completes it")
+    func upgradeFrom02() throws {
+        let lab = try Lab(hostOnly: "upg2")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
+        try lab.nftfwdOK("masquerade", "add", "10.88.0.0/24")
+        // The current table less what 0.3 added: the access sets and the rules that use them.
+        var skipping = false
+        let older = try lab.ruleset().split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+            if line.contains("set restrict") || line.contains("set allow") || line.contains("set refuse") { skipping = true; return false }
+            if skipping { if line == "\t}" { skipping = false }; return false }
+            return !line.contains("@restrict")
+        }.joined(separator: "\n")
+        #expect(!older.contains("restrict") && !older.contains("refuse"))
+        try lab.net.exec(lab.host, ["nft", "flush", "ruleset"])
+        try lab.net.exec(lab.host, ["nft", "-f", "-"], stdin: older)
+        let written = try lab.ruleset()
+        #expect(try lab.nftfwdOK("ls").stdout.contains("8080  198.18.2.2:80"))
+        #expect(try lab.ruleset() == written)   // reading changes nothing
+        try lab.nftfwdOK("add", "8081", "198.18.2.2:81", "--allow", "192.0.2.0/24")
+        let upgraded = try lab.table()
+        #expect(upgraded.contains("set allow6_addr {") && upgraded.contains("@refuse4_any drop"))
+        #expect(upgraded.contains("192.0.2.0/24 . tcp . 8081"))
+        let listed = try lab.nftfwdOK("ls", "--json").stdout
+        #expect(listed.contains("\"host\": \"8080\"") && listed.contains("\"192.0.2.0/24\""))
+        #expect(try lab.nftfwdOK("masquerade", "ls").stdout.contains("10.88.0.0/24"))
+        #expect(try Self.labelledInKernel(lab) == 4)
+    }
+
     @Test("a table missing only some of the later objects is not an earlier layout: it is foreign")
     func partialIsForeign() throws {
         let lab = try Lab(hostOnly: "upgp")

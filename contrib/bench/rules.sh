@@ -10,7 +10,8 @@
 # 2. adding one mapping when 0, 1,000 and N exist: nftfwd add | nft add element | nft add rule
 #    (linear) | iptables-nft -A (what Docker runs per port).
 # 3. new TCP connections per second through DNAT (wrk, Connection: close, client netns ->
-#    host -> target netns running nginx), at 1 and N mappings, hitting the last-added port.
+#    host -> target netns running nginx), at 1 and N mappings, hitting the last-added port;
+#    also with every mapping restricted by an allow-list (--allow) the client is in.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
 need_root "the benchmark"
@@ -55,6 +56,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'
 # --- inputs -------------------------------------------------------------------------------
 gen_json() { # count firstport
     awk -v n="$1" -v p="$2" 'BEGIN { printf "["; for (i = 0; i < n; i++) printf "%s{\"host\": \"%d\", \"target\": \"198.18.2.2:80\"}", (i ? ",\n" : ""), p + i; print "]" }'
+}
+gen_json_allow() { # count firstport: every mapping restricted to the client's /24 and one other network
+    awk -v n="$1" -v p="$2" 'BEGIN { printf "["; for (i = 0; i < n; i++) printf "%s{\"host\": \"%d\", \"target\": \"198.18.2.2:80\", \"allow\": [\"198.18.1.0/24\", \"10.%d.%d.0/24\"]}", (i ? ",\n" : ""), p + i, int(i / 256), i % 256; print "]" }'
 }
 gen_map_nft() { # the same table nftfwd builds, as nft text, with N elements
     cat <<'NFT'
@@ -219,6 +223,8 @@ conn_rate_once() { # layout count -> requests/s of one wrk run in a fresh lab
     read -r c h t < <(lab)
     if [ "$layout" = map ]; then
         gen_json "$count" 10000 > "$TMP/w.json"; ip netns exec "$h" "$NFTFWD" apply "$TMP/w.json" >/dev/null
+    elif [ "$layout" = allow ]; then
+        gen_json_allow "$count" 10000 > "$TMP/w.json"; ip netns exec "$h" "$NFTFWD" apply "$TMP/w.json" >/dev/null
     else
         gen_linear_nft "$count" 10000 | ip netns exec "$h" nft -f -
     fi
@@ -228,13 +234,16 @@ conn_rate_once() { # layout count -> requests/s of one wrk run in a fresh lab
     drop_ns "$c"; drop_ns "$h"; drop_ns "$t"
     echo "${rps:-0}"
 }
-# The four layouts take turns in every round, so a noisy moment hits them alike.
+# The layouts take turns in every round, so a noisy moment hits them alike.
 for _ in $(seq "$RUNS"); do
     conn_rate_once map 1 >> "$TMP/m1"; conn_rate_once map "$N" >> "$TMP/mN"
     conn_rate_once linear 1 >> "$TMP/l1"; conn_rate_once linear "$N" >> "$TMP/lN"
+    conn_rate_once allow 1 >> "$TMP/a1"; conn_rate_once allow "$N" >> "$TMP/aN"
 done
 m1=$(median < "$TMP/m1"); mN=$(median < "$TMP/mN"); l1=$(median < "$TMP/l1"); lN=$(median < "$TMP/lN")
+a1=$(median < "$TMP/a1"); aN=$(median < "$TMP/aN")
 printf '%-24s %14s %14s %10s\n' "" "1 mapping" "$N mappings" "N/1"
 printf '%-24s %14s %14s %10s\n' "nftfwd (map)" "$m1" "$mN" "$(ratio "$mN" "$m1")"
+printf '%-24s %14s %14s %10s\n' "nftfwd, all --allow'ed" "$a1" "$aN" "$(ratio "$aN" "$a1")"
 printf '%-24s %14s %14s %10s\n' "linear rules (Docker)" "$l1" "$lN" "$(ratio "$lN" "$l1")"
 echo "nftfwd at $N vs linear at $N: $(ratio "$mN" "$lN")x"

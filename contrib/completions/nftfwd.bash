@@ -194,7 +194,7 @@ _nftfwd() {
 _nftfwd_add() {
     repeating_flags=()
     non_repeating_flags=(--verbose -v --save --enable-forwarding --version -h --help)
-    repeating_options=()
+    repeating_options=(--allow)
     non_repeating_options=(--table --proto --comment)
     __nftfwd_offer_flags_options 2
 
@@ -207,6 +207,9 @@ _nftfwd_add() {
         return
         ;;
     '--comment')
+        return
+        ;;
+    '--allow')
         return
         ;;
     esac

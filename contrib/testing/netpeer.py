@@ -7,7 +7,7 @@
                                         connection and UDP datagram with
                                         "<proto> <port> from <client address>[ at NAME]", then
                                         exits after 120 s at most. Writes READY_FILE once listening.
-  netpeer.py ask tcp|udp HOST PORT       connects (or sends one datagram), prints the answer;
+  netpeer.py ask tcp|udp HOST PORT [SRC] connects (or sends one datagram), prints the answer;
                                         exit 1 with "ERROR <reason>" after 3 s without one.
   netpeer.py syn IFACE DST_MAC SRC_IP DST_IP PORT
                                         sends one hand-made TCP SYN (IPv4) in an Ethernet frame
@@ -73,11 +73,13 @@ def serve(spec, ready=None, name=None):
                     pass  # no route back to the client (an unmasqueraded container): the answer is lost, as on a real network
 
 
-def ask(proto, host, port):
+def ask(proto, host, port, source=None):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     s.settimeout(3)
     try:
+        if source:
+            s.bind((source, 0))  # one of several client addresses on the link
         if proto == "tcp":
             s.connect((host, int(port)))
         else:
@@ -163,7 +165,7 @@ if __name__ == "__main__":
     elif sys.argv[1] == "syn":
         syn(*sys.argv[2:7])
     elif sys.argv[1] == "ask":
-        ask(*sys.argv[2:5])
+        ask(*sys.argv[2:6])
     elif sys.argv[1] == "stream":
         stream(*sys.argv[2:7])
     else:

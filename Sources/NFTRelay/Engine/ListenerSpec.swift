@@ -31,6 +31,9 @@ public struct ListenerSpec: Hashable, Sendable {
     /// listening (or bound, it is then put into listening) for TCP, bound for UDP.
     /// The engine takes ownership and closes it.
     public var preopenedFD: Int32?
+    /// Only clients from these networks are served (empty: everyone): TCP clients of others
+    /// are closed as soon as accepted, UDP datagrams of others dropped without a flow.
+    public var allowedSources: [SourceNetwork]
 
     public static let defaultUDPFlowLimit = 4096
 
@@ -44,7 +47,8 @@ public struct ListenerSpec: Hashable, Sendable {
         tcpIdleTimeout: Duration? = nil,
         perSourceLimit: Int? = nil,
         keepalive: TCPKeepalive? = .standard,
-        preopenedFD: Int32? = nil
+        preopenedFD: Int32? = nil,
+        allowedSources: [SourceNetwork] = []
     ) {
         self.proto = proto
         self.listen = listen
@@ -56,6 +60,7 @@ public struct ListenerSpec: Hashable, Sendable {
         self.perSourceLimit = perSourceLimit
         self.keepalive = keepalive
         self.preopenedFD = preopenedFD
+        self.allowedSources = allowedSources
     }
 }
 

@@ -69,6 +69,16 @@ enum Sockets {
         Posix.close(fd)
     }
 
+    /// The address of a connected socket's peer (`getpeername(2)`); nil if it has none (any more).
+    static func peerAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        return result == 0 ? SocketAddress(storage) : nil
+    }
+
     /// The address a socket is bound to (`getsockname(2)`).
     static func localAddress(_ fd: Int32) throws(SyscallError) -> SocketAddress {
         var storage = sockaddr_storage()

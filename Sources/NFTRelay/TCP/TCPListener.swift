@@ -130,7 +130,9 @@ final class TCPListener: EventHandler, RelayListener {
             }
             let client: Int32
             do {
-                let result = share.perSourceLimit == nil ? try Sockets.accept(fd) : try Sockets.accept(fd, peer: &peer)
+                // The client's address only when a per-source limit or an allow-list needs it.
+                let needsPeer = share.perSourceLimit != nil || !spec.allowedSources.isEmpty
+                let result = needsPeer ? try Sockets.accept(fd, peer: &peer) : try Sockets.accept(fd)
                 switch result {
                 case .wouldBlock:
                     if reserving { context.stats.closed(id) }
@@ -159,6 +161,14 @@ final class TCPListener: EventHandler, RelayListener {
             if reportedFailure {
                 reportedFailure = false
                 context.stats.listening(id)
+            }
+            // An allow-list: a client from elsewhere is closed before anything is connected.
+            if !spec.allowedSources.isEmpty {
+                guard let address = SocketAddress(peer), SourceNetwork.admits(spec.allowedSources, address.ip) else {
+                    Posix.close(client)
+                    if reserving { context.stats.closed(id) }
+                    continue
+                }
             }
             var source: IPAddress?
             if share.perSourceLimit != nil, let address = SocketAddress(peer) {

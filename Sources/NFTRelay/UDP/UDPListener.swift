@@ -115,6 +115,8 @@ final class UDPListener: EventHandler, RelayListener {
     private func flow(for peer: sockaddr_storage) -> UDPFlow? {
         guard let client = SocketAddress(peer) else { return nil }
         if let flow = flows[client] { return flow }
+        // An allow-list: a datagram from elsewhere opens no flow and is dropped.
+        guard SourceNetwork.admits(spec.allowedSources, client.ip) else { return nil }
         // Replacements so far by a source at its limit, carried to its group (which a limit of
         // 1 empties and recreates).
         var replaced: Int?

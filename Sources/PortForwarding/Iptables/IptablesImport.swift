@@ -262,7 +262,19 @@ struct ImportAnalysis {
             return notImported(rule, "DNAT in a chain only \(Set(paths.map(\.hook.rawValue)).sorted().joined(separator: "/")) leads to: the kernel translates destinations in PREROUTING and OUTPUT only")
         }
         var problems = rule.unsupported.map { "'\($0)'" }
-        if let s = rule.source { problems.append("a source restriction ('\(s.written("-s"))'), which would open the port to every source") }
+        // '-s NET' becomes the mapping's allow-list; 'every source but NET' has no such form.
+        var allow: [Subnet] = []
+        if let s = rule.source {
+            if s.negated {
+                problems.append("a negated source ('\(s.written("-s"))'), which would open the port to every source")
+            } else {
+                do throws(MappingError) {
+                    allow = [try Subnet.parse("\(s.address)/\(s.prefix)", loopback: true)]
+                } catch {
+                    problems.append("a source restriction ('\(s.written("-s"))') nftfwd cannot read: \(error)")
+                }
+            }
+        }
         if let o = rule.outInterface { problems.append("an output interface ('\(o.written("-o"))')") }
         if rule.sourceIsLocal { problems.append("'-m addrtype --src-type LOCAL'") }
         if !options.isEmpty { problems.append("DNAT option(s) '\(options.joined(separator: " "))'") }
@@ -319,7 +331,7 @@ struct ImportAnalysis {
             else { host = IPAddress.unspecified(hostFamily).bracketed + ":" + hostPorts.description }
             let targetText = target.address.bracketed + ":" + targetPorts.description
             var mappingCaveats = caveats
-            let mapping: Mapping
+            var mapping: Mapping
             do {
                 mapping = try Mapping.parse(host: host, target: targetText, proto: proto.rawValue, comment: rule.comment ?? "")
             } catch {
@@ -331,6 +343,14 @@ struct ImportAnalysis {
                     continue
                 }
                 mappingCaveats.append("comment dropped: \(error)")
+            }
+            if !allow.isEmpty {
+                do throws(MappingError) {
+                    mapping = try mapping.allowing(allow)
+                } catch {
+                    notImported(rule, "\(host)/\(proto) -> \(targetText): \(error)")
+                    continue
+                }
             }
             // (IPv6 drops ::1 from other interfaces before PREROUTING; IPv4 lets 127.0.0.1 through.)
             if let address = hostAddress, address.isLoopback, address.family == .ipv4, natPaths.contains(where: { $0.hook == .prerouting }) {

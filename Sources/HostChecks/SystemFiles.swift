@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whole reads of the small files of /proc and /sys the bridge checks look at (routes, ARP,
+/// a bridge's ports and forwarding database). They belong to the network namespace of the
+/// thread that opens them, like the sysctls.
+enum SystemFiles {
+    /// The file's bytes (at most `limit`); nil if it cannot be opened.
+    static func bytes(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while out.count < limit {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            out += buffer[0..<n]
+        }
+        return out
+    }
+
+    static func text(_ path: String) -> String? { bytes(path).map { String(decoding: $0, as: UTF8.self) } }
+
+    /// Whitespace-separated fields of each line after the first (the header), when `header`.
+    static func table(_ path: String, header: Bool) -> [[Substring]] {
+        guard let text = text(path) else { return [] }
+        let lines = text.split(separator: "\n").dropFirst(header ? 1 : 0)
+        return lines.map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }) }
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func entries(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out.sorted()
+    }
+}
