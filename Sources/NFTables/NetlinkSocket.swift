@@ -106,19 +106,12 @@ public final class NetlinkSocket {
                 if errno == EINTR { continue }
                 throw .system(call: "recvfrom", errno: .current)
             }
-            var offset = 0
-            let total = Int(n)
-            while offset + MemoryLayout<nlmsghdr>.size <= total {
-                let header = (receiveBuffer.baseAddress! + offset).assumingMemoryBound(to: nlmsghdr.self)
-                let length = Int(header.pointee.nlmsg_len)
-                guard length >= MemoryLayout<nlmsghdr>.size, offset + length <= total else {
-                    throw .malformedReply("truncated netlink message (\(length) bytes at \(offset) of \(total))")
-                }
-                if header.pointee.nlmsg_pid == portID || header.pointee.nlmsg_pid == 0 {
-                    if try handle(UnsafePointer(header)) == .stop { return }
-                }
-                offset += nftfwd_nlmsg_align(length)
+            let datagram = UnsafeRawBufferPointer(start: receiveBuffer.baseAddress, count: Int(n))
+            let action = try NetlinkMessages.forEach(in: datagram) { header throws(NetlinkError) in
+                guard header.pointee.nlmsg_pid == portID || header.pointee.nlmsg_pid == 0 else { return .more }
+                return try handle(header)
             }
+            if action == .stop { return }
         }
     }
 
