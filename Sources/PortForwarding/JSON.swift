@@ -156,7 +156,18 @@ public enum JSON: Equatable, Sendable {
             guard at > start, let n = Double(String(decoding: bytes[start..<at], as: UTF8.self)) else {
                 throw error("unexpected character")
             }
+            // 1e999 reads as infinity, which JSON cannot write back.
+            guard n.isFinite else { throw error("number out of range") }
             return .number(n)
+        }
+
+        /// Four hex digits at `at` (consumed), as a \\u escape has them.
+        mutating func hex4() -> UInt32? {
+            guard at + 4 <= bytes.count,
+                  bytes[at..<at + 4].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0 | 0x20) }),
+                  let v = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16) else { return nil }
+            at += 4
+            return v
         }
 
         mutating func string() throws -> String {
@@ -191,9 +202,19 @@ public enum JSON: Equatable, Sendable {
                 case UInt8(ascii: "b"): scalars.append("\u{8}")
                 case UInt8(ascii: "f"): scalars.append("\u{c}")
                 case UInt8(ascii: "u"):
-                    guard at + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16),
-                          let s = Unicode.Scalar(v) else { throw error("bad \\u escape") }
-                    at += 4
+                    guard let v = hex4() else { throw error("bad \\u escape") }
+                    // Outside the BMP, JSON writers (Python's json, jq -a) escape a character
+                    // as a UTF-16 surrogate pair: two escapes make one scalar.
+                    var value = v
+                    if (0xD800..<0xDC00).contains(v) {
+                        guard at + 2 <= bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else {
+                            throw error("bad \\u escape: unpaired surrogate")
+                        }
+                        at += 2
+                        guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { throw error("bad \\u escape: unpaired surrogate") }
+                        value = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let s = Unicode.Scalar(value) else { throw error("bad \\u escape: unpaired surrogate") }
                     scalars.append(s)
                 default: throw error("bad escape")
                 }
