@@ -13,7 +13,10 @@ import PackageDescription
 //                   its logs (swift-log) and Prometheus metrics (swift-prometheus)
 //   HostChecks      what `nftfwd doctor` checks and `add`/`ls` warn about: sysctls, other tables' forward chains, relay, targets
 //   nftfwd          the CLI
+//   ProxyCommandLine docker-proxy's Go-style flags, parsed into an NFTRelay listener
 //   nftfwd-proxy    docker-proxy drop-in over NFTRelay
+//   nftfwd-fuzz     libFuzzer targets for every parser of untrusted input (contrib/fuzz/run.sh);
+//                   without -DFUZZING a driver that replays input files, so it builds everywhere
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -95,9 +98,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "ProxyCommandLine",
+            dependencies: ["NFTRelay"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "nftfwd-proxy",
-            dependencies: ["NFTRelay"],
+            dependencies: ["NFTRelay", "ProxyCommandLine"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nftfwd-fuzz",
+            dependencies: ["PortForwarding", "NFTables", "ProxyCommandLine"],
             swiftSettings: strict
         ),
         .target(
