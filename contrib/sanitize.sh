@@ -14,10 +14,12 @@ read -r -a suites <<< "${NFTFWD_SANITIZE_SUITES:-NFTablesTests PortForwardingTes
 filter="$(printf '%s\\.|' "${suites[@]}")"; filter="^(${filter%|})"
 sanitizers=("$@"); [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(thread address)
 # A report ends the process with a failure instead of scrolling by; halt_on_error keeps the
-# first report readable. contrib/tsan.supp holds the one suppression, and why (TSan cannot see
-# Synchronization.Mutex on Linux); ASan suppresses nothing.
+# first report readable. contrib/tsan.supp and contrib/lsan.supp hold the suppressions, each
+# with its reason (TSan cannot see Synchronization.Mutex on Linux; LSan cannot see a pointer
+# Swift tags with an enum case; XCTest's runner); ASan's memory errors suppress nothing.
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:suppressions=$PWD/contrib/tsan.supp}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/contrib/lsan.supp}"
 failed=0
 for sanitizer in "${sanitizers[@]}"; do
     case "$sanitizer" in
