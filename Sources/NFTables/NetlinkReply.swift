@@ -29,13 +29,14 @@ public enum NetlinkReply {
     /// to go on reads those in a child process (see nftfwd-fuzz's `nftnl` target).
     public static func decode(_ bytes: [UInt8], libnftnl: Bool = true) -> Decoded {
         var out = Decoded()
-        // An exactly sized, aligned copy: an address sanitizer then catches a reader that
-        // runs past the datagram, and the messages are aligned as the socket's buffer is.
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+        // An aligned copy sized as the datagram plus the NUL the socket puts after one: an
+        // address sanitizer then catches a reader that runs past it.
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count + 1, alignment: 16)
         defer { copy.deallocate() }
-        bytes.withUnsafeBytes { copy.copyMemory(from: $0) }
+        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: copy[..<bytes.count]).copyMemory(from: $0) }
+        copy[bytes.count] = 0
         do {
-            _ = try NetlinkMessages.forEach(in: UnsafeRawBufferPointer(copy)) { nlh in
+            _ = try NetlinkMessages.forEach(in: UnsafeRawBufferPointer(rebasing: copy[..<bytes.count])) { nlh in
                 read(nlh, libnftnl: libnftnl, into: &out)
                 return .more
             }

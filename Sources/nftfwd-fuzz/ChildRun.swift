@@ -16,6 +16,10 @@ enum ChildRun {
         let pid = fork()
         precondition(pid >= 0, "fork failed")
         if pid == 0 {
+            // Handlers run last-registered first: an exit from libnftnl ends the child with
+            // status 1 before libFuzzer's handler (inherited from the parent) reports the
+            // input as a crash and saves it.
+            atexit { _exit(1) }
             body()
             _exit(0)   // no atexit handlers: libFuzzer's and the leak checker belong to the parent
         }
