@@ -13,8 +13,11 @@ import PackageDescription
 //                   its logs (swift-log) and Prometheus metrics (swift-prometheus)
 //   HostChecks      what `nftfwd doctor` checks and `add`/`ls` warn about: sysctls, other tables' forward chains, relay, targets
 //   nftfwd          the CLI
+//   ProxyCommandLine docker-proxy's Go-style flags, parsed into an NFTRelay listener
 //   nftfwd-proxy    docker-proxy drop-in over NFTRelay
 //   nftfwd-cni      CNI port-mapping plugin (portmap drop-in) over PortForwarding
+//   nftfwd-fuzz     libFuzzer targets for every parser of untrusted input (contrib/fuzz/run.sh);
+//                   without -DFUZZING a driver that replays input files, so it builds everywhere
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -97,15 +100,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "ProxyCommandLine",
+            dependencies: ["NFTRelay"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "nftfwd-proxy",
             // PortForwarding: NFTFWD_PROXY_PUBLISH=1 publishes the mapping in nftfwd's table.
-            dependencies: ["NFTRelay", "PortForwarding"],
+            dependencies: ["NFTRelay", "ProxyCommandLine", "PortForwarding"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-cni",
             dependencies: ["PortForwarding", "PublishedRelay", "NFTables"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "nftfwd-fuzz",
+            dependencies: ["PortForwarding", "NFTables", "ProxyCommandLine"],
             swiftSettings: strict
         ),
         .target(

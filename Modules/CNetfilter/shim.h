@@ -52,6 +52,8 @@ static inline struct nlmsghdr *nftfwd_batch_begin_genid(char *buf, uint32_t seq,
 
 // Reads the fields of an NLMSG_ERROR message. Returns the errno (positive; 0 is an ACK) and,
 // when the kernel added an extended ACK, the offset of the failing attribute and its message.
+// Every length is checked against the message's own: a reply too short for its nlmsgerr
+// reads as EBADMSG, and an extended ACK whose lengths do not fit is ignored.
 struct nftfwd_nlerr {
     int error;
     uint32_t seq;
@@ -60,19 +62,32 @@ struct nftfwd_nlerr {
 };
 static inline void nftfwd_parse_error(const struct nlmsghdr *nlh, struct nftfwd_nlerr *out) {
     memset(out, 0, sizeof(*out));
+    if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nlmsgerr)) { out->error = EBADMSG; return; }
     const struct nlmsgerr *err = (const struct nlmsgerr *)mnl_nlmsg_get_payload(nlh);
-    out->error = -err->error;
+    out->error = (int)(0u - (unsigned)err->error);   // negated without signed overflow
     out->seq = err->msg.nlmsg_seq;
     if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS)) return;
     size_t off = sizeof(*err);
-    if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) off += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
+    if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
+        // The request echoed back whole: its length must lie within the reply.
+        if (err->msg.nlmsg_len < sizeof(struct nlmsghdr)) return;
+        off += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
+        if (off > nlh->nlmsg_len - NLMSG_HDRLEN) return;
+    }
     const struct nlattr *attr;
     mnl_attr_for_each(attr, nlh, off) {
+        uint16_t len = mnl_attr_get_payload_len(attr);
         switch (mnl_attr_get_type(attr)) {
-        case NLMSGERR_ATTR_OFFS: out->attr_offset = mnl_attr_get_u32(attr); break;
-        case NLMSGERR_ATTR_MSG:
-            strncpy(out->msg, mnl_attr_get_str(attr), sizeof(out->msg) - 1);
+        case NLMSGERR_ATTR_OFFS:
+            if (len >= sizeof(uint32_t)) out->attr_offset = mnl_attr_get_u32(attr);
             break;
+        case NLMSGERR_ATTR_MSG: {
+            // Not trusted to be NUL-terminated: copy at most the payload.
+            size_t n = len < sizeof(out->msg) - 1 ? len : sizeof(out->msg) - 1;
+            memcpy(out->msg, mnl_attr_get_payload(attr), n);
+            out->msg[n] = 0;
+            break;
+        }
         }
     }
 }

@@ -243,9 +243,7 @@ public final class Conntrack {
         }
         var original: Tuple?, reply: Tuple?, originalBytes: [UInt8] = []
         var id: UInt32 = 0, zone: UInt16?
-        let start = UnsafeRawPointer(mnl_nlmsg_get_payload_offset(nlh, MemoryLayout<nfgenmsg>.size)!)
-        let tail = UnsafeRawPointer(mnl_nlmsg_get_payload_tail(nlh)!)
-        forEachAttribute(at: start, length: tail - start) { attr in
+        forEachAttribute(after: MemoryLayout<nfgenmsg>.size, in: nlh) { attr in
             switch UInt32(mnl_attr_get_type(attr)) {
             case CTA_TUPLE_ORIG.rawValue:
                 original = Tuple(attr)
@@ -368,8 +366,10 @@ public final class Conntrack {
         return Array(UnsafeRawBufferPointer(start: buffer, count: nftfwd_nlmsg_align(Int(nlh.pointee.nlmsg_len))))
     }
 
-    /// An address as text (inet_ntop).
+    /// An address as text (inet_ntop); "?" for anything but 4 or 16 bytes (an entry without
+    /// a reply tuple has no reply addresses), which inet_ntop would read past.
     static func text(of address: [UInt8]) -> String {
+        guard address.count == 4 || address.count == 16 else { return "?" }
         var buffer = [CChar](repeating: 0, count: 64)
         let af = address.count == 16 ? AF_INET6 : AF_INET
         _ = address.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
@@ -379,7 +379,7 @@ public final class Conntrack {
 
 /// Visits each attribute in `length` bytes at `start`, as libmnl's mnl_attr_for_each macros
 /// (which Swift cannot import) do: mnl_attr_ok stops at a truncated or malformed attribute.
-private func forEachAttribute(at start: UnsafeRawPointer, length: Int, _ body: (UnsafePointer<nlattr>) -> Void) {
+func forEachAttribute(at start: UnsafeRawPointer, length: Int, _ body: (UnsafePointer<nlattr>) -> Void) {
     var attr = start.assumingMemoryBound(to: nlattr.self)
     var left = length
     while left > 0 && mnl_attr_ok(attr, Int32(left)) {
@@ -390,7 +390,17 @@ private func forEachAttribute(at start: UnsafeRawPointer, length: Int, _ body: (
     }
 }
 
+/// Visits the attributes of message `nlh` that follow its `headerSize` bytes of family header.
+/// The end is the message's length, not its aligned length (libmnl's payload tail): the last
+/// message of a datagram may stop short of the alignment padding.
+func forEachAttribute(after headerSize: Int, in nlh: UnsafePointer<nlmsghdr>, _ body: (UnsafePointer<nlattr>) -> Void) {
+    let start = nftfwd_nlmsg_align(nftfwd_nlmsg_hdrlen()) + nftfwd_nlmsg_align(headerSize)
+    let length = Int(nlh.pointee.nlmsg_len)
+    guard length > start else { return }
+    forEachAttribute(at: UnsafeRawPointer(nlh) + start, length: length - start, body)
+}
+
 /// Visits the attributes nested in `nest`.
-private func forEachNested(_ nest: UnsafePointer<nlattr>, _ body: (UnsafePointer<nlattr>) -> Void) {
+func forEachNested(_ nest: UnsafePointer<nlattr>, _ body: (UnsafePointer<nlattr>) -> Void) {
     forEachAttribute(at: UnsafeRawPointer(mnl_attr_get_payload(nest)!), length: Int(mnl_attr_get_payload_len(nest)), body)
 }

@@ -22,10 +22,8 @@ public final class NFTables {
         try request(UInt16(NFT_MSG_GETGEN.rawValue), family: .inet, flags: NLM_F_ACK, what: "get generation",
                     build: { _ in }) { nlh throws(NetlinkError) in
             guard nftfwd_nlmsg_type(nlh) & 0xff == UInt32(NFT_MSG_NEWGEN.rawValue) else { return }
-            let gen = nftnl_gen_alloc()!
-            defer { nftnl_gen_free(gen) }
-            guard nftnl_gen_nlmsg_parse(nlh, gen) >= 0 else { throw .malformedReply("generation") }
-            id = nftnl_gen_get_u32(gen, UInt16(NFTNL_GEN_ID))
+            guard let gen = ReplyParsers.generation(nlh) else { throw .malformedReply("generation") }
+            id = gen
         }
         guard let id else { throw .malformedReply("no generation id in reply") }
         return id
@@ -66,20 +64,9 @@ public final class NFTables {
         if let table { nftnl_chain_set_str(filter, UInt16(NFTNL_CHAIN_TABLE.rawValue), table) }
         try dump(UInt16(NFT_MSG_GETCHAIN.rawValue), familyValue: family?.kernelValue ?? UInt32(NFPROTO_UNSPEC), what: "list chains",
                  build: { nftnl_chain_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
-            let c = nftnl_chain_alloc()!
-            defer { nftnl_chain_free(c) }
-            guard nftnl_chain_nlmsg_parse(nlh, c) >= 0 else { throw .malformedReply("chain") }
-            let tableName = string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TABLE.rawValue)))
-            if let table, tableName != table { return }
-            func has(_ a: nftnl_chain_attr) -> Bool { nftnl_chain_is_set(c, UInt16(a.rawValue)) }
-            out.append(ChainRecord(
-                name: string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_NAME.rawValue))),
-                type: has(NFTNL_CHAIN_TYPE) ? string(nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TYPE.rawValue))) : nil,
-                hook: has(NFTNL_CHAIN_HOOKNUM) ? nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue)) : nil,
-                priority: has(NFTNL_CHAIN_PRIO) ? nftnl_chain_get_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue)) : nil,
-                policy: has(NFTNL_CHAIN_POLICY) ? nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_POLICY.rawValue)) : nil,
-                table: tableName,
-                familyValue: nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_FAMILY.rawValue))))
+            let chain = try ReplyParsers.chain(nlh)
+            if let table, chain.table != table { return }
+            out.append(chain)
         }
         return out
     }
@@ -91,23 +78,9 @@ public final class NFTables {
         nftnl_set_set_str(filter, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
         try dump(UInt16(NFT_MSG_GETSET.rawValue), family: table.family, what: "list maps",
                  build: { nftnl_set_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
-            let s = nftnl_set_alloc()!
-            defer { nftnl_set_free(s) }
-            guard nftnl_set_nlmsg_parse(nlh, s) >= 0 else { throw .malformedReply("set") }
-            guard string(nftnl_set_get_str(s, UInt16(NFTNL_SET_TABLE.rawValue))) == table.name else { return }
-            func u32(_ a: nftnl_set_attr) -> UInt32 { nftnl_set_get_u32(s, UInt16(a.rawValue)) }
-            var names = ExpressionNames()
-            _ = withUnsafeMutablePointer(to: &names) { ptr in
-                nftnl_set_expr_foreach(s, { e, data in
-                    let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? "?"
-                    data!.assumingMemoryBound(to: ExpressionNames.self).pointee.names.append(name)
-                    return 0
-                }, ptr)
-            }
-            out.append(SetRecord(
-                name: string(nftnl_set_get_str(s, UInt16(NFTNL_SET_NAME.rawValue))),
-                flags: u32(NFTNL_SET_FLAGS), keyType: u32(NFTNL_SET_KEY_TYPE), keyLength: u32(NFTNL_SET_KEY_LEN),
-                dataType: u32(NFTNL_SET_DATA_TYPE), dataLength: u32(NFTNL_SET_DATA_LEN), expressions: names.names))
+            let set = try ReplyParsers.set(nlh)
+            guard set.table == table.name else { return }
+            out.append(set.record)
         }
         return out
     }
@@ -121,19 +94,10 @@ public final class NFTables {
         if let chain { nftnl_rule_set_str(filter, UInt16(NFTNL_RULE_CHAIN.rawValue), chain) }
         try dump(UInt16(NFT_MSG_GETRULE.rawValue), family: table.family, what: "list rules",
                  build: { nftnl_rule_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
-            let r = nftnl_rule_alloc()!
-            defer { nftnl_rule_free(r) }
-            guard nftnl_rule_nlmsg_parse(nlh, r) >= 0 else { throw .malformedReply("rule") }
-            guard string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_TABLE.rawValue))) == table.name else { return }
-            if let chain, string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue))) != chain { return }
-            var texts: [String] = []
-            let iter = nftnl_expr_iter_create(r)!
-            defer { nftnl_expr_iter_destroy(iter) }
-            while let e = nftnl_expr_iter_next(iter) { texts.append(Expression.text(of: e)) }
-            out.append(RuleRecord(
-                chain: string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue))),
-                handle: nftnl_rule_get_u64(r, UInt16(NFTNL_RULE_HANDLE.rawValue)),
-                expressions: texts))
+            let rule = try ReplyParsers.rule(nlh)
+            guard rule.table == table.name else { return }
+            if let chain, rule.record.chain != chain { return }
+            out.append(rule.record)
         }
         return out
     }
@@ -209,6 +173,7 @@ public final class NFTables {
     }
 
     static func parseElements(_ nlh: UnsafePointer<nlmsghdr>) throws(NetlinkError) -> [ElementRecord] {
+        guard ReplyCheck.elements(nlh) else { throw .malformedReply("set elements") }
         let set = nftnl_set_alloc()!
         defer { nftnl_set_free(set) }
         guard nftnl_set_elems_nlmsg_parse(nlh, set) >= 0 else { throw .malformedReply("set elements") }
@@ -269,25 +234,19 @@ public final class NFTables {
                 let seq = nlh.pointee.nlmsg_seq
                 if seq == fenceSeq {
                     if nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) { return .stop }
-                    let gen = nftnl_gen_alloc()!
-                    defer { nftnl_gen_free(gen) }
-                    if nftnl_gen_nlmsg_parse(nlh, gen) >= 0 { newGeneration = nftnl_gen_get_u32(gen, UInt16(NFTNL_GEN_ID)) }
+                    if let gen = ReplyParsers.generation(nlh) { newGeneration = gen }
                     return .more
                 }
                 guard nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) else { return .more }
                 // Only replies to this batch's messages (BEGIN .. END) count.
                 guard seq &- (batch.firstSeq &- 1) <= UInt32(batch.count + 1) else { return .more }
-                var err = nftfwd_nlerr()
-                nftfwd_parse_error(nlh, &err)
-                guard err.error != 0 else { return .more }
-                let detail = withUnsafeBytes(of: err.msg) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                }
+                let err = ReplyParsers.error(nlh)
+                guard err.errno != 0 else { return .more }
                 let what: String
                 if let op = batch.operation(seq) { what = op }
                 else if seq == batch.firstSeq &- 1 { what = "begin batch" }
                 else { what = "batch (message \(seq))" }
-                rejections.append(.init(operation: what, errno: Errno(err.error), detail: detail.isEmpty ? nil : detail))
+                rejections.append(.init(operation: what, errno: Errno(err.errno), detail: err.detail))
                 return .more
             }
         } catch {
@@ -381,7 +340,4 @@ public final class NFTables {
     }
 }
 
-private struct ExpressionNames { var names: [String] = [] }
 private struct CounterValues { var packets: UInt64 = 0; var bytes: UInt64 = 0 }
-
-private func string(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }

@@ -101,24 +101,21 @@ public final class NetlinkSocket {
     /// Reads replies until `handle` returns `.stop`. Each call of `handle` gets one message.
     func receive(_ handle: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> ReceiveAction) throws(NetlinkError) {
         while true {
-            let n = mnl_socket_recvfrom(nl, receiveBuffer.baseAddress, receiveBuffer.count)
+            // One byte short of the buffer, and a NUL after what arrived: libnftnl reads the
+            // strings inside expressions up to their NUL, so a string a reply leaves
+            // unterminated stops inside the buffer (the nftnl fuzz target found the overread).
+            let n = mnl_socket_recvfrom(nl, receiveBuffer.baseAddress, receiveBuffer.count - 1)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .system(call: "recvfrom", errno: .current)
             }
-            var offset = 0
-            let total = Int(n)
-            while offset + MemoryLayout<nlmsghdr>.size <= total {
-                let header = (receiveBuffer.baseAddress! + offset).assumingMemoryBound(to: nlmsghdr.self)
-                let length = Int(header.pointee.nlmsg_len)
-                guard length >= MemoryLayout<nlmsghdr>.size, offset + length <= total else {
-                    throw .malformedReply("truncated netlink message (\(length) bytes at \(offset) of \(total))")
-                }
-                if header.pointee.nlmsg_pid == portID || header.pointee.nlmsg_pid == 0 {
-                    if try handle(UnsafePointer(header)) == .stop { return }
-                }
-                offset += nftfwd_nlmsg_align(length)
+            receiveBuffer[Int(n)] = 0
+            let datagram = UnsafeRawBufferPointer(start: receiveBuffer.baseAddress, count: Int(n))
+            let action = try NetlinkMessages.forEach(in: datagram) { header throws(NetlinkError) in
+                guard header.pointee.nlmsg_pid == portID || header.pointee.nlmsg_pid == 0 else { return .more }
+                return try handle(header)
             }
+            if action == .stop { return }
         }
     }
 

@@ -158,6 +158,8 @@ public enum JSON: Equatable, Sendable {
             guard at > start, let n = Double(String(decoding: bytes[start..<at], as: UTF8.self)) else {
                 throw error("unexpected character")
             }
+            // 1e999 reads as infinity, which JSON cannot write back.
+            guard n.isFinite else { throw error("number out of range") }
             return .number(n)
         }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NFTRelay
+import ProxyCommandLine
 
 // nftfwd-proxy: a drop-in replacement for docker-proxy (dockerd --userland-proxy-path).
 // One listener (host-ip:host-port, or the socket dockerd passes as fd 4 with -use-listen-fd)

@@ -2,17 +2,17 @@
 /// scripts) call docker-proxy with Go syntax: `-name value`, `-name=value`, `--name value`,
 /// `--name=value`; bool flags take no separate value (`-b`, `-b=false`); parsing stops at
 /// `--` or at the first argument that is not a flag.
-struct GoFlags {
-    enum Kind { case string, bool }
+public struct GoFlags {
+    public enum Kind: Sendable { case string, bool }
 
-    enum Failure: Error, CustomStringConvertible {
+    public enum Failure: Error, CustomStringConvertible {
         case undefined(String)
         case needsArgument(String)
         case badSyntax(String)
         case invalidBool(String, String)
         case help
 
-        var description: String {
+        public var description: String {
             switch self {
             case .undefined(let name): return "flag provided but not defined: -\(name)"
             case .needsArgument(let name): return "flag needs an argument: -\(name)"
@@ -24,12 +24,12 @@ struct GoFlags {
     }
 
     private let kinds: [String: Kind]
-    private(set) var values: [String: String] = [:]
-    private(set) var remaining: [String] = []
+    public private(set) var values: [String: String] = [:]
+    public private(set) var remaining: [String] = []
 
-    init(_ kinds: [String: Kind]) { self.kinds = kinds }
+    public init(_ kinds: [String: Kind]) { self.kinds = kinds }
 
-    mutating func parse(_ arguments: [String]) throws(Failure) {
+    public mutating func parse(_ arguments: [String]) throws(Failure) {
         var index = 0
         while index < arguments.count {
             let arg = arguments[index]
@@ -69,8 +69,8 @@ struct GoFlags {
         remaining = Array(arguments[index...])
     }
 
-    func bool(_ name: String) -> Bool { values[name] == "true" }
-    func string(_ name: String) -> String? { values[name] }
+    public func bool(_ name: String) -> Bool { values[name] == "true" }
+    public func string(_ name: String) -> String? { values[name] }
 
     /// Go's `strconv.ParseInt(text, 0, 64)`, which `flag.Int` uses: an optional sign, then
     /// decimal, `0x` hex, `0o` or leading-`0` octal, or `0b` binary, with `_` allowed between
@@ -146,7 +146,7 @@ struct GoFlags {
     }
 
     /// Go's strconv.ParseBool.
-    static func parseBool(_ text: String) -> Bool? {
+    public static func parseBool(_ text: String) -> Bool? {
         switch text {
         case "1", "t", "T", "true", "TRUE", "True": return true
         case "0", "f", "F", "false", "FALSE", "False": return false

@@ -1,10 +1,10 @@
 import NFTRelay
 
 /// docker-proxy's command line, validated into what the relay needs.
-struct ProxyOptions {
-    static let version = "nftfwd-proxy version 0.3.0 (docker-proxy compatible, NFTRelay engine)"
+public enum ProxyOptions {
+    public static let version = "nftfwd-proxy version 0.3.0 (docker-proxy compatible, NFTRelay engine)"
 
-    static let usage = """
+    public static let usage = """
         Usage of nftfwd-proxy (a drop-in for docker-proxy):
           -container-ip string
             \tcontainer ip
@@ -23,26 +23,26 @@ struct ProxyOptions {
             \tprint version information and quit
         """
 
-    enum Parsed {
+    public enum Parsed {
         case version
         case help
         case run(ListenerSpec)
     }
 
-    enum Failure: Error, CustomStringConvertible {
+    public enum Failure: Error, CustomStringConvertible {
         /// Bad syntax: Go's flag package prints usage and exits 2.
         case usage(String)
         /// Parsed, but the values cannot be served: reported through fd 3, exit 1.
         case invalid(String)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .usage(let text), .invalid(let text): return text
             }
         }
     }
 
-    static func parse(_ arguments: [String]) throws(Failure) -> Parsed {
+    public static func parse(_ arguments: [String]) throws(Failure) -> Parsed {
         var flags = GoFlags([
             "proto": .string, "host-ip": .string, "host-port": .string,
             "container-ip": .string, "container-port": .string,

@@ -1,0 +1,119 @@
+import Testing
+import CNetfilter
+@_spi(Fuzzing) @testable import NFTables
+
+/// Replies no kernel sends, built byte by byte: each test is an input the netlink fuzzers
+/// (contrib/fuzz) found, or one of its neighbours, decoded without a socket.
+@Suite("Reply decoding of hostile bytes")
+struct ReplyDecodingTests {
+    @Test("a rule expression without a name is refused before libnftnl reads it (libnftnl 1.2.4 passed NULL to strcmp)")
+    func namelessExpression() {
+        let counter = nest(1, attr(UInt16(NFTA_EXPR_NAME.rawValue), cString("counter")))
+        let nameless = nest(1, nest(UInt16(NFTA_EXPR_DATA.rawValue)))
+        func rule(_ expressions: [UInt8]) -> [UInt8] {
+            message(nftables: NFT_MSG_NEWRULE, attr(UInt16(NFTA_RULE_TABLE.rawValue), cString("t"))
+                + attr(UInt16(NFTA_RULE_CHAIN.rawValue), cString("c"))
+                + attr(UInt16(NFTA_RULE_EXPRESSIONS.rawValue) | UInt16(NLA_F_NESTED), expressions))
+        }
+        let good = NetlinkReply.decode(rule(counter))
+        #expect(good.rules == [RuleRecord(chain: "c", handle: 0, expressions: ["counter"])])
+        let bad = NetlinkReply.decode(rule(counter + nameless))
+        #expect(bad.rules.isEmpty)
+        #expect(bad.refused == 1)
+        // A name that is not NUL-terminated within its attribute is no name either.
+        let unterminated = nest(1, attr(UInt16(NFTA_EXPR_NAME.rawValue), Array("counter".utf8)))
+        #expect(NetlinkReply.decode(rule(unterminated)).refused == 1)
+    }
+
+    @Test("a table name without its NUL is refused")
+    func unterminatedName() {
+        let chain = message(nftables: NFT_MSG_NEWCHAIN, attr(UInt16(NFTA_CHAIN_TABLE.rawValue), Array("filter".utf8))
+            + attr(UInt16(NFTA_CHAIN_NAME.rawValue), cString("c")))
+        let decoded = NetlinkReply.decode(chain)
+        #expect(decoded.chains.isEmpty)
+        #expect(decoded.refused == 1)
+    }
+
+    @Test("an nf_tables message too short for its nfgenmsg is refused")
+    func noFamilyHeader() {
+        var bytes = message(nftables: NFT_MSG_NEWCHAIN, [])
+        bytes = Array(bytes.prefix(16))
+        bytes[0] = 16
+        #expect(NetlinkReply.decode(bytes).refused == 1)
+    }
+
+    @Test("an NLMSG_ERROR too short for its nlmsgerr reads as EBADMSG, not past its end")
+    func shortError() {
+        let bytes = header(length: 20, type: UInt16(NLMSG_ERROR), flags: 0) + [0xfe, 0xff, 0xff, 0xff]
+        #expect(NetlinkReply.decode(bytes).errors.map(\.errno) == [.init(EBADMSG)])
+    }
+
+    @Test("an extended ACK's text is read within its attribute, and a bad echoed length is ignored")
+    func extendedAck() {
+        func error(echoedLength: UInt32, text: [UInt8]) -> [UInt8] {
+            let tlv = attr(UInt16(NLMSGERR_ATTR_MSG.rawValue), text)
+            let body = le32(UInt32(bitPattern: -EINVAL)) + le32(echoedLength) + [UInt8](repeating: 0, count: 12) + tlv
+            return header(length: UInt32(16 + body.count), type: UInt16(NLMSG_ERROR), flags: UInt16(NLM_F_ACK_TLVS)) + body
+        }
+        // Not NUL-terminated: the text stops with the attribute, not at the next zero byte.
+        let unterminated = NetlinkReply.decode(error(echoedLength: 16, text: Array("bad key".utf8)))
+        #expect(unterminated.errors == [.init(operation: "reply 0", errno: .init(EINVAL), detail: "bad key")])
+        // An echoed request said to be longer than the whole reply: no TLVs are read.
+        let overlong = NetlinkReply.decode(error(echoedLength: 4000, text: cString("bad key")))
+        #expect(overlong.errors == [.init(operation: "reply 0", errno: .init(EINVAL), detail: nil)])
+    }
+
+    @Test("a ctnetlink attribute cut short by the message's end is not read (the aligned tail ran past the datagram)")
+    func conntrackTail() {
+        let original = nest(UInt16(CTA_TUPLE_ORIG.rawValue),
+                            nest(UInt16(CTA_TUPLE_IP.rawValue), attr(UInt16(CTA_IP_V4_SRC.rawValue), [10, 0, 0, 1]),
+                                 attr(UInt16(CTA_IP_V4_DST.rawValue), [10, 0, 0, 2])),
+                            nest(UInt16(CTA_TUPLE_PROTO.rawValue), attr(UInt16(CTA_PROTO_NUM.rawValue), [6])))
+        let id = attr(UInt16(CTA_ID.rawValue), [0, 0, 0, 9])
+        var bytes = message(conntrack: original + id)
+        #expect(NetlinkReply.decode(bytes).conntrack.map(\.id) == [9])
+        // The message now ends two bytes into CTA_ID's payload; the datagram ends there too.
+        bytes.removeLast(2)
+        bytes[0] -= 2
+        let flows = NetlinkReply.decode(bytes).conntrack
+        #expect(flows.map(\.id) == [0])
+        // No reply tuple: its addresses print as "?", not as whatever inet_ntop found.
+        #expect(flows.first?.description == "proto 6 10.0.0.1:0 -> 10.0.0.2:0 (replies from ?:0 to ?, id 0)")
+    }
+
+    @Test("a message longer than the datagram stops the framing with an error")
+    func truncated() {
+        var bytes = message(nftables: NFT_MSG_NEWGEN, [])
+        bytes[0] = 200
+        #expect(NetlinkReply.decode(bytes).framingError == "malformed netlink reply: truncated netlink message (200 bytes at 0 of 20)")
+    }
+
+    // MARK: - Building messages
+
+    private func le32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    private func le16(_ v: UInt16) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    private func cString(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
+
+    private func attr(_ type: UInt16, _ payload: [UInt8]) -> [UInt8] {
+        let bytes = le16(UInt16(4 + payload.count)) + le16(type) + payload
+        return bytes + [UInt8](repeating: 0, count: (4 - bytes.count % 4) % 4)
+    }
+
+    private func nest(_ type: UInt16, _ children: [UInt8]...) -> [UInt8] {
+        attr(type | UInt16(NLA_F_NESTED), children.flatMap { $0 })
+    }
+
+    private func header(length: UInt32, type: UInt16, flags: UInt16) -> [UInt8] {
+        le32(length) + le16(type) + le16(flags) + le32(0) + le32(0)
+    }
+
+    private func message(nftables type: nf_tables_msg_types, _ attributes: [UInt8]) -> [UInt8] {
+        let payload = [UInt8(NFPROTO_INET), 0, 0, 0] + attributes
+        return header(length: UInt32(16 + payload.count), type: UInt16(NFNL_SUBSYS_NFTABLES) << 8 | UInt16(type.rawValue), flags: 0) + payload
+    }
+
+    private func message(conntrack attributes: [UInt8]) -> [UInt8] {
+        let payload = [UInt8(AF_INET), 0, 0, 0] + attributes
+        return header(length: UInt32(16 + payload.count), type: UInt16(NFNL_SUBSYS_CTNETLINK) << 8, flags: 0) + payload
+    }
+}
