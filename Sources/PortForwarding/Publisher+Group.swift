@@ -94,10 +94,7 @@ extension Publisher {
             }
             let victims = candidates.filter(owned)
             guard !victims.isEmpty else { return [] }
-            var batch = Batch(table: layout.table)
-            layout.upgrade(upgrade, in: &batch)
-            for mapping in victims { deleteElements(of: mapping, from: &batch) }
-            try commit(batch, generation)
+            try commitRemoval(of: victims, upgrade: upgrade, generation)
             return victims
         }
         clearStaleFlows(removed: removed, added: [])

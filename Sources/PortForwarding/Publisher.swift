@@ -141,10 +141,7 @@ public final class Publisher {
                     : "published nearby: " + near.map(\.label).joined(separator: ", ")
                 throw MappingError.notFound("nothing is published on exactly \(host)/\(proto): \(hint)")
             }
-            var batch = Batch(table: layout.table)
-            layout.upgrade(upgrade, in: &batch)
-            for mapping in victims { deleteElements(of: mapping, from: &batch) }
-            try commit(batch, generation)
+            try commitRemoval(of: victims, upgrade: upgrade, generation)
             return victims
         }
         clearStaleFlows(removed: removed, added: [])
@@ -309,6 +306,15 @@ public final class Publisher {
         for (set, element, what) in TableLayout.accessElements(for: mapping) {
             batch.addElement(element, to: set.name, describedAs: what)
         }
+    }
+
+    /// One batch that deletes `victims`' elements (completing an older table on the way),
+    /// committed at `generation`: `rm`'s and the groups' removal.
+    func commitRemoval(of victims: [Mapping], upgrade: TableUpgrade, _ generation: UInt32) throws {
+        var batch = Batch(table: layout.table)
+        layout.upgrade(upgrade, in: &batch)
+        for mapping in victims { deleteElements(of: mapping, from: &batch) }
+        try commit(batch, generation)
     }
 
     func deleteElements(of mapping: Mapping, from batch: inout Batch) {

@@ -112,7 +112,7 @@ struct AtomicityTests {
         try lab.net.exec(lab.host, ["nft", "add rule inet nftfwd publish counter"])
         let rules = lab.nftfwd("ls")
         #expect(rules.status == 2)
-        #expect(rules.stderr.contains("chain 'publish' has 8 rules where nftfwd wrote 7"))
+        #expect(rules.stderr.contains("chain 'publish' has 12 rules where nftfwd wrote 11"))
         try lab.nftfwdOK("flush")
         try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
         try lab.net.exec(lab.host, ["nft", "chain inet nftfwd prerouting { policy drop; }"])

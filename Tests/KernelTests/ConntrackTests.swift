@@ -211,7 +211,9 @@ struct ConntrackTests {
         let limited = lab.net.run(lab.host, ["/bin/bash", "-c", "ulimit -n 4 && exec \(nftfwdBinary) add 5000 198.18.2.2:9000 --proto udp"])
         #expect(limited.status == 0, "\(limited)")
         #expect(limited.stdout == "published 5000/udp -> 198.18.2.2:9000\n")
-        let lines = limited.stderr.split(separator: "\n")
+        // The host-only lab has no link towards the target, so add also warns that no route
+        // leads to it; that line is not the cleanup's.
+        let lines = limited.stderr.split(separator: "\n").filter { !$0.contains("no route of this host leads to") }
         #expect(lines.count == 1 && lines[0].hasPrefix("nftfwd: warning: the change is committed, but UDP flows to 5000/udp could not be cleared"), "\(limited.stderr)")
         #expect(limited.stderr.contains("(EMFILE)"), "\(limited.stderr)")
         #expect(try lab.nftfwdOK("ls").stdout.contains("198.18.2.2:9000"))
