@@ -6,6 +6,7 @@ import PackageDescription
 //   CLinux          compiled C shim for GNU-only syscalls Swift's Glibc module hides (splice, pipe2, accept4, setns, ...)
 //   SystemErrno     one typed errno for every layer
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
+//   NFTablesFake    an in-memory NFTablesSession (the kernel's seam) for tests without root
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
 //   NFTRelay        userland relay engine (epoll + splice); no dependency on the CLI or on nftables
 //   SavedState      the saved state file: atomic writes, the directory lock, default paths
@@ -59,6 +60,12 @@ let package = Package(
             dependencies: ["CNetfilter", "SystemErrno"],
             swiftSettings: strict
         ),
+        // An in-memory NFTablesSession for tests (apply, generation ids, ERESTART, dump()).
+        .target(
+            name: "NFTablesFake",
+            dependencies: ["NFTables", "SystemErrno"],
+            swiftSettings: strict
+        ),
         .target(
             name: "PortForwarding",
             dependencies: ["NFTables"],
@@ -77,7 +84,7 @@ let package = Package(
         .target(
             name: "PublishedRelay",
             dependencies: [
-                "PortForwarding", "NFTRelay", "SavedState", "SystemErrno",
+                "NFTables", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -127,12 +134,12 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: strict
         ),
-        .testTarget(name: "NFTablesTests", dependencies: ["NFTables"], swiftSettings: strict),
+        .testTarget(name: "NFTablesTests", dependencies: ["NFTables", "NFTablesFake"], swiftSettings: strict),
         // IptablesSaves: saved iptables-save output the import tests read from disk.
-        .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding"], exclude: ["IptablesSaves"], swiftSettings: strict),
+        .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay", "SavedState", "HostChecks"], swiftSettings: strict),
-        .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks"], swiftSettings: strict),
+        .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "NFTables", "NFTablesFake", "PortForwarding"], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
     ]
 )

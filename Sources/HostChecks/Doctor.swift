@@ -8,6 +8,9 @@ public struct Doctor {
     /// How long the TCP probes of the targets may take, all together.
     public var probeTimeoutMilliseconds: Int
 
+    /// The kernel the checks read (`NFTables` of this namespace; tests: `NFTablesFake`).
+    var makeSession: () throws -> any NFTablesSession = { try NFTables() }
+
     public init(table: String = "nftfwd", probeTimeoutMilliseconds: Int = 1000) {
         self.table = table
         self.probeTimeoutMilliseconds = probeTimeoutMilliseconds
@@ -15,12 +18,12 @@ public struct Doctor {
 
     /// Runs the checks. Throws only when nftables cannot be talked to at all (not root).
     public func run() throws -> [Finding] {
-        let nft = try NFTables()
-        var out = [try NATSupport.finding(nft: nft)]
+        let nft = try makeSession()
+        var out = [try NATSupport.finding(session: nft)]
 
         var mappings: [Mapping] = []
         do {
-            let snapshot = try Publisher(tableName: table).list()
+            let snapshot = try Publisher(tableName: table, session: nft).list()
             mappings = snapshot.mappings.map(\.mapping)
             out.append(Finding(.table, .ok, snapshot.exists
                 ? "table inet \(table) holds \(mappings.count) mapping(s)"
@@ -32,7 +35,7 @@ public struct Doctor {
 
         out += Forwarding.findings(for: mappings, enabled: Forwarding.isEnabled,
                                    flagHint: "publish with 'nftfwd add --enable-forwarding'")
-        out += ForwardFilter.findings(chains: try ForwardFilter.dropChains(nft: nft, ownTable: table), mappings: mappings)
+        out += ForwardFilter.findings(chains: try ForwardFilter.dropChains(session: nft, ownTable: table), mappings: mappings)
         out += RouteLocalnet.findings(enabledOn: RouteLocalnet.enabledInterfaces())
         var status: RelayStatus?
         var unanswered: String?

@@ -29,7 +29,7 @@ public struct ForwardDropChain: Sendable, Equatable {
 
 public enum ForwardFilter {
     /// The forward-hook base chains with policy drop, in every table but `ownTable` (inet).
-    public static func dropChains(nft: NFTables, ownTable: String) throws(NetlinkError) -> [ForwardDropChain] {
+    public static func dropChains(session nft: any NFTablesSession, ownTable: String) throws(NetlinkError) -> [ForwardDropChain] {
         var out: [ForwardDropChain] = []
         for chain in try nft.allChains() where chain.hook == Hook.forward.kernelValue && chain.dropsByDefault {
             guard let family = chain.family, !(family == .inet && chain.table == ownTable) else { continue }

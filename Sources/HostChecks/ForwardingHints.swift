@@ -11,7 +11,7 @@ public enum ForwardingHints {
         let forwarded = mappings.filter { !$0.isRelayOnly }
         guard !forwarded.isEmpty else { return [] }
         var findings = Forwarding.findings(for: forwarded, enabled: Forwarding.isEnabled, flagHint: flagHint)
-        if let nft = try? NFTables(), let chains = try? ForwardFilter.dropChains(nft: nft, ownTable: ownTable) {
+        if let nft = try? NFTables(), let chains = try? ForwardFilter.dropChains(session: nft, ownTable: ownTable) {
             findings += ForwardFilter.findings(chains: chains, mappings: forwarded)
         }
         return findings.filter { $0.status != .ok }.map(\.warningLine)

@@ -3,19 +3,15 @@ import PortForwarding
 
 /// Whether this kernel can hold nftfwd's table: nf_tables with nat chains, dnat, fib and
 /// concatenated maps. The check changes nothing: the whole table, under a scratch name, goes
-/// to the kernel as a trial batch (`NFTables.trial`), which the kernel checks message by
+/// to the kernel as a trial batch (`NFTablesSession.trial`), which the kernel checks message by
 /// message (loading modules as it would for real) and then rolls back. Reading /proc would
 /// not do: built-in and modular kernels show nf_tables' parts in different places, and only
 /// the kernel's own answer covers every part the table uses.
 public enum NATSupport {
     static let trialTable = "nftfwd-doctor-trial"
 
-    public static func finding(nft: NFTables) throws(NetlinkError) -> Finding {
-        let layout = TableLayout(name: trialTable)
-        var batch = Batch(table: layout.table)
-        layout.create(in: &batch)
-        let objections = try nft.trial(batch)
-        return finding(objections: objections)
+    public static func finding(session: any NFTablesSession) throws(NetlinkError) -> Finding {
+        finding(objections: try TableLayout(name: trialTable).objectionsToCreation(on: session))
     }
 
     static func finding(objections: [NetlinkError.Rejection]) -> Finding {

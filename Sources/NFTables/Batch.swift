@@ -13,6 +13,8 @@ public struct Batch: Sendable {
     /// What each message does, in order; computed only when a rejection needs the text
     /// (a 10,000-element batch would otherwise format 10,000 strings for nothing).
     private var descriptions: [@Sendable () -> String] = []
+    /// What each message does, as a value, in order (see `BatchOperation`).
+    public private(set) var operations: [BatchOperation] = []
     private var nextSeq: UInt32
     private var nextSetID: UInt32 = 1
     private var setIDs: [String: UInt32] = [:]
@@ -41,6 +43,7 @@ public struct Batch: Sendable {
     public mutating func addTable() {
         let t = makeTable()
         defer { nftnl_table_free(t) }
+        operations.append(.addTable(exclusive: false))
         append(UInt16(NFT_MSG_NEWTABLE.rawValue), flags: NLM_F_CREATE, "add table \(table.family) \(table.name)") {
             nftnl_table_nlmsg_build_payload($0, t)
         }
@@ -50,6 +53,7 @@ public struct Batch: Sendable {
     public mutating func deleteTable() {
         let t = makeTable()
         defer { nftnl_table_free(t) }
+        operations.append(.deleteTable)
         append(UInt16(NFT_MSG_DELTABLE.rawValue), flags: 0, "delete table \(table.family) \(table.name)") {
             nftnl_table_nlmsg_build_payload($0, t)
         }
@@ -62,6 +66,7 @@ public struct Batch: Sendable {
         let t = makeTable()
         defer { nftnl_table_free(t) }
         for _ in 0..<2 {
+            operations.append(.addTable(exclusive: true))
             append(UInt16(NFT_MSG_NEWTABLE.rawValue), flags: NLM_F_CREATE | NLM_F_EXCL, Batch.trialEnd) {
                 nftnl_table_nlmsg_build_payload($0, t)
             }
@@ -81,6 +86,7 @@ public struct Batch: Sendable {
             nftnl_chain_set_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue), base.priority)
             nftnl_chain_set_u32(c, UInt16(NFTNL_CHAIN_POLICY.rawValue), base.kernelPolicy)
         }
+        operations.append(.addChain(chain))
         append(UInt16(NFT_MSG_NEWCHAIN.rawValue), flags: NLM_F_CREATE, "add chain \(chain.name)") {
             nftnl_chain_nlmsg_build_payload($0, c)
         }
@@ -117,6 +123,7 @@ public struct Batch: Sendable {
             // The set owns the expression once added.
             nftnl_set_add_expr(s, nftnl_expr_alloc("counter"))
         }
+        operations.append(.addSet(map))
         append(UInt16(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, "add \(map.isMap ? "map" : "set") \(map.name)") {
             nftnl_set_nlmsg_build_payload($0, s)
         }
@@ -125,12 +132,14 @@ public struct Batch: Sendable {
     /// `add element` with NLM_F_EXCL: the kernel refuses (EEXIST) a key that is already there.
     /// One message per element, so a rejection names exactly the element it concerns.
     public mutating func addElement(_ element: Element, to map: String, describedAs what: @escaping @autoclosure @Sendable () -> String) {
+        operations.append(.addElement(element, set: map))
         elementMessage(UInt16(NFT_MSG_NEWSETELEM.rawValue), flags: NLM_F_CREATE | NLM_F_EXCL, element, map) { "add element " + what() }
     }
 
     /// `delete element`: the kernel refuses (ENOENT) a key that is not there.
     public mutating func deleteElement(_ element: Element, from map: String, describedAs what: @escaping @autoclosure @Sendable () -> String) {
         let key = Element(key: element.key, keyEnd: element.keyEnd, intervalEnd: element.intervalEnd)
+        operations.append(.deleteElement(key, set: map))
         elementMessage(UInt16(NFT_MSG_DELSETELEM.rawValue), flags: 0, key, map) { "delete element " + what() }
     }
 
@@ -178,6 +187,7 @@ public struct Batch: Sendable {
             if case .notMember(let set, _) = expression { setID = setIDs[set] }
             nftnl_rule_add_expr(r, expression.make(setID: setID))
         }
+        operations.append(.addRule(rule))
         append(UInt16(NFT_MSG_NEWRULE.rawValue), flags: NLM_F_CREATE | NLM_F_APPEND, "add rule \(rule.chain): \(what)") {
             nftnl_rule_nlmsg_build_payload($0, r)
         }
@@ -191,6 +201,7 @@ public struct Batch: Sendable {
         nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chain)
         nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), table.family.kernelValue)
         nftnl_rule_set_u64(r, UInt16(NFTNL_RULE_HANDLE.rawValue), handle)
+        operations.append(.deleteRule(chain: chain, handle: handle))
         append(UInt16(NFT_MSG_DELRULE.rawValue), flags: 0, "delete rule \(chain) handle \(handle): \(what)") {
             nftnl_rule_nlmsg_build_payload($0, r)
         }

@@ -17,6 +17,12 @@ public struct ChainRecord: Sendable, Equatable {
     public var family: Family? { Family(kernelValue: familyValue) }
     /// A base chain whose policy drops what no rule accepted.
     public var dropsByDefault: Bool { hook != nil && policy == UInt32(NF_DROP) }
+
+    public init(name: String, type: String? = nil, hook: UInt32? = nil, priority: Int32? = nil, policy: UInt32? = nil,
+                table: String = "", familyValue: UInt32 = 0) {
+        self.name = name; self.type = type; self.hook = hook; self.priority = priority; self.policy = policy
+        self.table = table; self.familyValue = familyValue
+    }
 }
 
 /// A set or map as listed.
@@ -29,6 +35,12 @@ public struct SetRecord: Sendable, Equatable {
     public var dataLength: UInt32
     /// Names of the set's expressions (`counter`).
     public var expressions: [String]
+
+    public init(name: String, flags: UInt32, keyType: UInt32, keyLength: UInt32, dataType: UInt32, dataLength: UInt32,
+                expressions: [String]) {
+        self.name = name; self.flags = flags; self.keyType = keyType; self.keyLength = keyLength
+        self.dataType = dataType; self.dataLength = dataLength; self.expressions = expressions
+    }
 }
 
 /// A rule as listed: its chain, handle and the text of each expression.
@@ -36,6 +48,10 @@ public struct RuleRecord: Sendable, Equatable {
     public var chain: String
     public var handle: UInt64
     public var expressions: [String]
+
+    public init(chain: String, handle: UInt64, expressions: [String]) {
+        self.chain = chain; self.handle = handle; self.expressions = expressions
+    }
 }
 
 /// An element as listed, with its counter when it has one.

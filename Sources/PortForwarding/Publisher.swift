@@ -13,8 +13,10 @@ import NFTables
 /// Concurrency model: one instance per thread (it owns a netlink socket).
 public final class Publisher {
     public let layout: TableLayout
-    public let nft: NFTables
-    public var reader: TableReader { TableReader(layout: layout, nft: nft) }
+    /// The kernel (`NFTables`), or a stand-in for it in tests (`NFTablesFake`).
+    public let session: any NFTablesSession
+    var nft: any NFTablesSession { session }
+    public var reader: TableReader { TableReader(layout: layout, session: session) }
 
     /// The ruleset generation our last committed batch produced: a later read at the same
     /// generation sees exactly what we wrote.
@@ -42,13 +44,25 @@ public final class Publisher {
     /// publisher's socket by default; nil keeps the entries (tests compare the two).
     public var flowCleaner: (([ConntrackFilter]) throws -> Int)?
 
-    public init(tableName: String = "nftfwd") throws {
+    /// A publisher on the kernel of the caller's network namespace (one netlink socket), which
+    /// also cleans conntrack after its changes.
+    public convenience init(tableName: String = "nftfwd") throws {
         try TableLayout.validate(tableName: tableName)
-        layout = TableLayout(name: tableName)
         let nft = try NFTables()
-        self.nft = nft
+        try self.init(tableName: tableName, session: nft)
         flowCleaner = { filters in try Conntrack(socket: nft.socket).deleteFlows(matching: filters) }
     }
+
+    /// A publisher on any session (tests: `NFTablesFake`); no conntrack cleanup unless
+    /// `flowCleaner` is set.
+    public init(tableName: String = "nftfwd", session: any NFTablesSession) throws {
+        try TableLayout.validate(tableName: tableName)
+        layout = TableLayout(name: tableName)
+        self.session = session
+    }
+
+    /// The ruleset generation now (one round trip): whether the kernel can be talked to at all.
+    public func generation() throws -> UInt32 { try session.generation() }
 
     public enum AddOutcome: Sendable, Equatable { case added, alreadyPublished }
 

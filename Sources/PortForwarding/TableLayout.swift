@@ -327,7 +327,7 @@ public struct TableLayout: Sendable {
     }
 
     /// Adds the whole empty table (maps, chains, rules) to a batch.
-    public func create(in batch: inout Batch) {
+    func create(in batch: inout Batch) {
         batch.addTable()
         for name in MapName.allCases { batch.addMap(TableLayout.mapSpec(name)) }
         for name in MasqueradeSet.allCases { batch.addSet(TableLayout.setSpec(name)) }

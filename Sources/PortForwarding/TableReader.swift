@@ -37,14 +37,16 @@ public struct ForeignTableError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Reads an nftfwd table back from the kernel and turns its elements into mappings.
-/// The kernel is the only record: there is no state file.
+/// The kernel is the record; a saved file (`nftfwd save`) is only ever written from it.
 public struct TableReader {
     public let layout: TableLayout
-    public let nft: NFTables
+    /// The kernel, or a stand-in (`NFTablesFake`).
+    public let session: any NFTablesSession
+    var nft: any NFTablesSession { session }
 
-    public init(layout: TableLayout, nft: NFTables) {
+    public init(layout: TableLayout, session: any NFTablesSession) {
         self.layout = layout
-        self.nft = nft
+        self.session = session
     }
 
     /// The whole table, consistent: the maps are read in several dumps, so if the ruleset

@@ -86,7 +86,7 @@ public struct TableUpgrade: Sendable, Equatable {
 extension TableLayout {
     /// Adds what an earlier table lacks (nothing for a current one): sets, then chains with
     /// their rules, as `create` would have.
-    public func upgrade(_ upgrade: TableUpgrade, in batch: inout Batch) {
+    func upgrade(_ upgrade: TableUpgrade, in batch: inout Batch) {
         guard !upgrade.isEmpty else { return }
         for set in upgrade.sets { batch.addSet(set) }
         for chain in upgrade.chains { batch.addChain(chain) }

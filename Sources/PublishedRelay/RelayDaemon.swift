@@ -74,16 +74,22 @@ public final class RelayDaemon {
     /// keeps moving between the check and the read, before following the table as it is.
     static let holdPatience = 3.0
 
+    /// The kernel the daemon follows (`NFTables` of this namespace; tests: `NFTablesFake`).
+    private let makeSession: () throws -> any NFTablesSession
+
     /// `restoreFrom`: a saved state file the table is kept equal to; it must be readable now.
+    /// `session` opens the kernel the table is followed in (and restored to).
     public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil,
-                restoreFrom: String? = nil, logger: Logger = .relay()) throws {
+                restoreFrom: String? = nil, logger: Logger = .relay(),
+                session: (() throws -> any NFTablesSession)? = nil) throws {
         try TableLayout.validate(tableName: table)
+        self.makeSession = session ?? { try NFTables() }
         self.table = table
         self.limits = limits
         self.layout = TableLayout(name: table)
         self.metricsAddress = metrics
         self.logger = logger
-        restorer = try restoreFrom.map { try TableRestorer(path: $0, table: table, logger: logger) }
+        restorer = try restoreFrom.map { try TableRestorer(path: $0, table: table, logger: logger, session: session) }
     }
 
     private func log(_ text: String) { logger.info("\(text)") }
@@ -99,7 +105,7 @@ public final class RelayDaemon {
         for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, s) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let nft = try NFTables()
+        let nft = try makeSession()
         // Two loops share the accepting on two or more CPUs (short connections were 1.3x
         // faster so in the relay benchmark); one is enough on a single CPU.
         let engine = try RelayEngine(loops: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 ? 2 : 1,
@@ -160,7 +166,7 @@ public final class RelayDaemon {
                 if hold && patient {
                     holdSince = holdSince ?? monotonicNow()
                 } else {
-                    switch reload(nft: nft, engine: engine, expecting: patient ? verified : nil) {
+                    switch reload(session: nft, engine: engine, expecting: patient ? verified : nil) {
                     case .followed:
                         generation = current
                         holdSince = nil
@@ -191,8 +197,8 @@ public final class RelayDaemon {
 
     /// Reads the table and serves what it says: `.failed` if the table could not be read,
     /// `.moved` (nothing changed) if it was read at another generation than `expecting`.
-    private func reload(nft: NFTables, engine: RelayEngine, expecting: UInt32?) -> Reload {
-        let reader = TableReader(layout: layout, nft: nft)
+    func reload(session: any NFTablesSession, engine: RelayEngine, expecting: UInt32?) -> Reload {
+        let reader = TableReader(layout: layout, session: session)
         do {
             let snapshot = try reader.snapshot()
             if let expecting, snapshot.generation != expecting { return .moved }
@@ -214,7 +220,7 @@ public final class RelayDaemon {
 
     /// Closes listeners no longer wanted and opens the missing ones. Consecutive ports of
     /// one mapping are logged as one line (`PortRun`): a 10,000-port range is one line.
-    private func reconcile(engine: RelayEngine) {
+    func reconcile(engine: RelayEngine) {
         let (desired, active) = state.withLock { ($0.desired, $0.active) }
         let wanted = Set(desired)
         var stopped: [RelayPort] = []

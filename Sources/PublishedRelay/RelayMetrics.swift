@@ -19,7 +19,7 @@ enum RelayMetrics {
     static func render(status: RelayStatus, layout: TableLayout) -> String {
         var snapshot: TableSnapshot?
         if let nft = try? NFTables() {
-            snapshot = try? TableReader(layout: layout, nft: nft).snapshot()
+            snapshot = try? TableReader(layout: layout, session: nft).snapshot()
         }
         return render(status: status, snapshot: snapshot, table: layout.table.name)
     }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import NFTables
 import PortForwarding
 import SavedState
 
@@ -43,6 +44,8 @@ final class TableRestorer {
     /// reads for its plan is still that one.
     private(set) var verifiedGeneration: UInt32?
     static let pauseSeconds = 10.0
+    /// The kernel FILE is applied to: nil for this namespace's (with conntrack cleanup).
+    private let makeSession: (() throws -> any NFTablesSession)?
 
     enum Outcome: Equatable {
         case inSync
@@ -57,7 +60,8 @@ final class TableRestorer {
 
     /// Fails (nothing started) when FILE cannot be read or is not a valid state file: a typo in
     /// the path must not quietly turn the repair off.
-    init(path: String, table: String, logger: Logger) throws {
+    init(path: String, table: String, logger: Logger, session: (() throws -> any NFTablesSession)? = nil) throws {
+        self.makeSession = session
         self.path = StateFile.canonical(path)
         self.table = table
         self.logger = logger
@@ -135,7 +139,7 @@ final class TableRestorer {
                 readAt = after.generation
                 if !StateDifference(desired, after).isEmpty { still = StateDifference(desired, after).summary }
             } catch let foreign as ForeignTableError {
-                readAt = try? publisher.nft.generation()
+                readAt = try? publisher.generation()
                 still = "changed outside nftfwd: \(foreign.problem)"
             } catch {
                 readAt = nil   // unknown: the next poll looks again
@@ -163,7 +167,7 @@ final class TableRestorer {
     /// The publisher that applies FILE. What fails after one of its commits (the conntrack
     /// cleanup) is a warning in the relay's log, as the CLI prints it on stderr.
     private func makePublisher() throws -> Publisher {
-        let publisher = try Publisher(tableName: table)
+        let publisher = try makeSession.map { try Publisher(tableName: table, session: $0()) } ?? Publisher(tableName: table)
         publisher.warn = { [logger, table, path] warning in
             logger.warning("restoring table inet \(table) from \(path): \(warning)")
         }

@@ -64,7 +64,7 @@ enum Persistence {
         let publisher = try global.publisher()
         // A caller nftables refuses hears that first, not what asking the relay gives it (only
         // root may ask): one GETGEN round trip.
-        _ = try publisher.nft.generation()
+        _ = try publisher.generation()
         let restorer = try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
         let lock = try destination.map { try Persistence.lock(of: $0) }
         if let restorer, let destination { try catchUp(publisher, table: global.table, to: destination, restorer: restorer) }
