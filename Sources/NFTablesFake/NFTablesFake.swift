@@ -43,7 +43,7 @@ public final class NFTablesFake: NFTablesSession {
         public init() {}
 
         public func table(_ spec: TableSpec) -> Table? { tables.first { $0.spec == spec } }
-        func index(_ spec: TableSpec) -> Int? { tables.firstIndex { $0.spec == spec } }
+        public func index(_ spec: TableSpec) -> Int? { tables.firstIndex { $0.spec == spec } }
     }
 
     public struct Table: Sendable, Equatable {
@@ -56,17 +56,21 @@ public final class NFTablesFake: NFTablesSession {
         public init(spec: TableSpec) { self.spec = spec }
 
         public func set(_ name: String) -> StoredSet? { sets.first { $0.spec.name == name } }
-        func setIndex(_ name: String) -> Int? { sets.firstIndex { $0.spec.name == name } }
+        public func setIndex(_ name: String) -> Int? { sets.firstIndex { $0.spec.name == name } }
+        /// A handle the kernel would give the next object.
+        public mutating func takeHandle() -> UInt64 { defer { nextHandle += 1 }; return nextHandle }
     }
 
     public struct StoredSet: Sendable, Equatable {
         public var spec: SetSpec
         public var elements: [ElementRecord] = []
+        public init(spec: SetSpec, elements: [ElementRecord] = []) { self.spec = spec; self.elements = elements }
     }
 
     public struct StoredRule: Sendable, Equatable {
         public var handle: UInt64
         public var rule: RuleSpec
+        public init(handle: UInt64, rule: RuleSpec) { self.handle = handle; self.rule = rule }
     }
 
     /// Changes the ruleset outside any batch, as `nft` or another program would. With
