@@ -139,7 +139,7 @@ let package = Package(
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "PublishedRelay", "SavedState", "HostChecks"], swiftSettings: strict),
         .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "NFTables", "NFTablesFake", "PortForwarding"], swiftSettings: strict),
+        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "NFTables", "NFTablesFake", "PortForwarding", "SystemErrno"], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -40,7 +40,7 @@ public final class RelayDaemon {
     public let table: String
     private let layout: TableLayout
     private let logger: Logger
-    private let state = SharedState()
+    let state = SharedState()
     /// Where Prometheus scrapes (`--metrics`), or nil.
     private let metricsAddress: MetricsServer.Address?
 

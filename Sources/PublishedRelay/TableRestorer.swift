@@ -46,6 +46,7 @@ final class TableRestorer {
     static let pauseSeconds = 10.0
     /// The kernel FILE is applied to: nil for this namespace's (with conntrack cleanup).
     private let makeSession: (() throws -> any NFTablesSession)?
+    private let lockDirectory: String
 
     enum Outcome: Equatable {
         case inSync
@@ -60,8 +61,12 @@ final class TableRestorer {
 
     /// Fails (nothing started) when FILE cannot be read or is not a valid state file: a typo in
     /// the path must not quietly turn the repair off.
-    init(path: String, table: String, logger: Logger, session: (() throws -> any NFTablesSession)? = nil) throws {
+    /// `session` opens the kernel FILE is applied to; `lockDirectory` holds FILE's lock
+    /// (tests: a directory of their own).
+    init(path: String, table: String, logger: Logger, session: (() throws -> any NFTablesSession)? = nil,
+         lockDirectory: String = RuntimeDirectory.path) throws {
         self.makeSession = session
+        self.lockDirectory = lockDirectory
         self.path = StateFile.canonical(path)
         self.table = table
         self.logger = logger
@@ -85,12 +90,12 @@ final class TableRestorer {
             self.pause = nil
         }
         let lock: RuntimeLock?
-        do { lock = try StateLock.acquire(for: path, timeout: nil) } catch { return failed("\(error)") }
+        do { lock = try StateLock.acquire(for: path, timeout: nil, directory: lockDirectory) } catch { return failed("\(error)") }
         guard let lock else {
             // A --save change is under way: said once, not at every poll while it lasts.
             if waitingSince == nil {
                 waitingSince = TableRestorer.now()
-                logger.info("waiting for the lock of \(path) (\(StateLock.lockPath(for: path))): a saving change holds it; the table is checked once it is free")
+                logger.info("waiting for the lock of \(path) (\(StateLock.lockPath(for: path, directory: lockDirectory))): a saving change holds it; the table is checked once it is free")
             }
             return .busy
         }
