@@ -226,19 +226,34 @@ public struct Batch: Sendable {
         let seq = nextSeq
         nextSeq &+= 1
         descriptions.append(what)
-        Batch.withScratch { buffer in
-            let nlh = nftnl_nlmsg_build_hdr(buffer, type, UInt16(table.family.kernelValue), UInt16(flags | NLM_F_REQUEST), seq)!
-            payload(nlh)
-            let length = nftfwd_nlmsg_align(Int(nlh.pointee.nlmsg_len))
-            bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: length))
+        var clean = Batch.scratchCleared
+        while true {
+            let done = Batch.withScratch(cleared: clean) { buffer -> Bool in
+                let nlh = nftnl_nlmsg_build_hdr(buffer, type, UInt16(table.family.kernelValue), UInt16(flags | NLM_F_REQUEST), seq)!
+                payload(nlh)
+                let length = nftfwd_nlmsg_align(Int(nlh.pointee.nlmsg_len))
+                // Longer than the cleared part: its padding may be stale, build it again.
+                guard length <= clean else { return false }
+                bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: length))
+                return true
+            }
+            if done { return }
+            clean = Batch.scratchSize
         }
     }
 
+    static let scratchSize = 1 << 16
+    /// Bytes of the scratch buffer zeroed before a message is built: libmnl does not clear an
+    /// attribute's padding (a name or comment whose length is no multiple of 4), so without
+    /// this the wire would carry whatever the heap held there, and two builds of one batch
+    /// would differ. Every message nftfwd builds is far shorter (the longest rule: 900 bytes).
+    static let scratchCleared = 4096
+
     /// A message is built in stable memory (libnftnl writes through the pointer) and then
     /// copied out; elements and rules are far below this size.
-    static func withScratch<T>(_ body: (UnsafeMutablePointer<CChar>) -> T) -> T {
-        let size = 1 << 16
-        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
+    static func withScratch<T>(cleared: Int = scratchCleared, _ body: (UnsafeMutablePointer<CChar>) -> T) -> T {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: scratchSize)
+        buffer.initialize(repeating: 0, count: min(cleared, scratchSize))
         defer { buffer.deallocate() }
         return body(buffer)
     }
