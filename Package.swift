@@ -92,7 +92,7 @@ let package = Package(
         ),
         .target(
             name: "HostChecks",
-            dependencies: ["NFTables", "PortForwarding", "PublishedRelay", "NFTRelay"],
+            dependencies: ["NFTables", "PortForwarding", "PublishedRelay", "NFTRelay", "SystemErrno"],
             swiftSettings: strict
         ),
         .executableTarget(

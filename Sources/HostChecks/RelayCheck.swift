@@ -38,8 +38,8 @@ public enum RelayCheck {
             out.append(Finding(.relay, .warn, "the relay (pid \(status.pid)) cannot read the table: \(problem)",
                                fix: "see 'nftfwd ls' and the relay's log"))
         }
-        // "error: starting" is a port the relay has not tried yet (it follows the table every 200 ms).
-        for port in status.ports where port.state != "listening" && port.state != "error: starting" {
+        // A port still starting is one the relay has not tried yet (it follows the table every 200 ms).
+        for port in status.ports where port.state != .listening && port.state != .starting {
             out.append(Finding(.relay, .warn, "the relay cannot serve \(port.mapping) on \(port.listen): \(port.state)",
                                fix: "free that port (another program holds it) or remove the mapping; the relay retries every second"))
         }

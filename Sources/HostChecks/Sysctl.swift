@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemErrno
 
 /// The kernel settings under /proc/sys. The net.* ones belong to the network namespace of
 /// the thread that opens the file, so under `ip netns exec NS` they are NS's own.
@@ -27,11 +28,11 @@ public enum Sysctl {
     /// Writes `value` to `name`, as `sysctl -w name=value` does.
     public static func write(_ name: String, _ value: String) throws(SysctlError) {
         let fd = open(path(name), O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SysctlError(name: name, errno: errno) }
+        guard fd >= 0 else { throw SysctlError(name: name, errno: .current) }
         defer { close(fd) }
         var text = value + "\n"
         let n = text.withUTF8 { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard n >= 0 else { throw SysctlError(name: name, errno: errno) }
+        guard n >= 0 else { throw SysctlError(name: name, errno: .current) }
     }
 
     /// The names of the entries in a /proc/sys directory (`net.ipv4.conf`: all, default, lo, eth0...).
@@ -62,14 +63,14 @@ public enum Sysctl {
 
 public struct SysctlError: Error, CustomStringConvertible {
     public var name: String
-    public var errno: Int32
+    public var errno: Errno
     /// What was already done when the setting failed (e.g. "8080/tcp is published"), if anything.
     public var after: String?
-    public init(name: String, errno: Int32, after: String? = nil) {
+    public init(name: String, errno: Errno, after: String? = nil) {
         self.name = name; self.errno = errno; self.after = after
     }
     public var description: String {
-        let reason = "cannot set \(name): \(String(cString: strerror(errno)))"
+        let reason = "cannot set \(name): \(errno.message)"
         return after.map { "\($0), but \(reason); set it with 'sysctl -w \(name)=1'" } ?? reason
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemErrno
 
 /// The relay's two small servers (the status socket and the metrics endpoint): one thread that
 /// accepts connections on a listening socket and serves up to `maxClients` of them at once,
@@ -54,7 +55,7 @@ final class AcceptThread: @unchecked Sendable {
         // (pipe2 and accept4 are GNU extensions Glibc's module does not show: fcntl instead;
         // the relay never forks, so the close-on-exec race does not arise.)
         guard pipe(&pipeFDs) == 0 else {
-            let e = errno
+            let e = Errno.current
             close(fd)
             throw .system("pipe", e)
         }
@@ -77,7 +78,7 @@ final class AcceptThread: @unchecked Sendable {
         }, context)
         guard rc == 0 else {
             Unmanaged<AcceptThread>.fromOpaque(context).release()
-            throw .system("pthread_create", rc)
+            throw .system("pthread_create", Errno(rc))
         }
         started = true
     }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import PortForwarding
+import SystemErrno
 
 /// A minimal HTTP/1.0 endpoint for Prometheus: `GET /metrics` answers the text the `render`
 /// closure returns, anything else 404. Up to 64 clients at once (`AcceptThread`), each
@@ -39,7 +40,7 @@ public final class MetricsServer: Sendable {
         self.address = address
         let v6 = address.ip.family == .ipv6
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .system("socket", errno) }
+        guard fd >= 0 else { throw .system("socket", .current) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var storage = sockaddr_storage()
@@ -63,7 +64,7 @@ public final class MetricsServer: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
         guard rc == 0, listen(fd, 16) == 0 else {
-            let e = errno
+            let e = Errno.current
             close(fd)
             throw .system("binding the metrics endpoint \(address)", e)
         }

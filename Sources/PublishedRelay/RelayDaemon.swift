@@ -6,17 +6,18 @@ import NFTables
 import NFTRelay
 import PortForwarding
 import Synchronization
+import SystemErrno
 
 public enum RelayDaemonError: Error, Sendable, CustomStringConvertible {
     case alreadyRunning(table: String, name: String)
-    case system(String, Int32)
+    case system(String, Errno)
 
     public var description: String {
         switch self {
         case .alreadyRunning(let table, let name):
             return "a relay for table \(table) already runs in this network namespace (another process holds the status socket \(name) and its lock)"
         case .system(let call, let e):
-            return "\(call) failed: \(String(cString: strerror(e)))"
+            return "\(call) failed: \(e.message)"
         }
     }
 }
@@ -284,14 +285,14 @@ public final class RelayDaemon {
             let ports = s.desired.map { port -> RelayStatus.Port in
                 let listen = "\(port.listen)/\(port.proto.rawValue)"
                 if let id = s.active[port], let st = stats[id] {
-                    let text: String
+                    let state: RelayPortState
                     switch st.state {
-                    case .listening: text = "listening"
-                    case .error(let reason): text = "error: \(reason)"
+                    case .listening: state = .listening
+                    case .error(let reason): state = .failed(reason)
                     }
-                    return .init(mapping: port.mapping, listen: listen, state: text, active: st.activeConnections, total: st.totalConnections)
+                    return .init(mapping: port.mapping, listen: listen, state: state, active: st.activeConnections, total: st.totalConnections)
                 }
-                return .init(mapping: port.mapping, listen: listen, state: "error: \(s.failed[port] ?? "starting")", active: 0, total: 0)
+                return .init(mapping: port.mapping, listen: listen, state: s.failed[port].map { .failed($0) } ?? .starting, active: 0, total: 0)
             }
             return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports, restoreFrom: restoreFrom)
         }

@@ -52,7 +52,7 @@ enum RelayMetrics {
             registry.makeCounter(descriptor: name("relay_connections", "total", "Connections (UDP: flows) the relay accepted since the port opened"), labels: labels)
                 .increment(by: Int64(port.total))
             registry.makeGauge(descriptor: name("relay_port", "up", "1 while the relay listens on the port, 0 while it cannot serve it"), labels: labels)
-                .set(Int64(port.state == "listening" ? 1 : 0))
+                .set(Int64(port.state.isListening ? 1 : 0))
         }
         return registry.emitToString()
     }

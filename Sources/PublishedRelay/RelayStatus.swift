@@ -5,8 +5,8 @@ public struct RelayStatus: Sendable, Equatable {
     public struct Port: Sendable, Equatable {
         public var mapping: String
         public var listen: String
-        /// "listening", or "error: <reason>" while the port cannot be served (it is retried).
-        public var state: String
+        /// Listening, or why not while the port cannot be served (it is retried).
+        public var state: RelayPortState
         public var active: Int
         public var total: Int
     }
@@ -31,9 +31,7 @@ public struct RelayStatus: Sendable, Equatable {
         var out: [String: Summary] = [:]
         for port in ports {
             var s = out[port.mapping] ?? Summary(state: "listening", active: 0, total: 0)
-            if port.state != "listening" && s.state == "listening" {
-                s.state = port.state.hasPrefix("error") ? "\(port.listen) \(port.state)" : port.state
-            }
+            if !port.state.isListening && s.state == "listening" { s.state = "\(port.listen) \(port.state)" }
             s.active += port.active
             s.total += port.total
             out[port.mapping] = s
@@ -49,7 +47,7 @@ public struct RelayStatus: Sendable, Equatable {
             ("table", .string(table)),
             ("problem", problem.map { .string($0) } ?? .null),
             ("ports", .array(ports.map { p in
-                .object([("mapping", .string(p.mapping)), ("listen", .string(p.listen)), ("state", .string(p.state)),
+                .object([("mapping", .string(p.mapping)), ("listen", .string(p.listen)), ("state", .string(p.state.description)),
                          ("active", .number(Double(p.active))), ("total", .number(Double(p.total)))])
             })),
             ("restore-from", restoreFrom.map { .string($0) } ?? .null),
@@ -68,7 +66,7 @@ public struct RelayStatus: Sendable, Equatable {
             guard case .string(let mapping)? = item["mapping"], case .string(let listen)? = item["listen"],
                   case .string(let state)? = item["state"], case .number(let active)? = item["active"],
                   case .number(let total)? = item["total"] else { return nil }
-            ports.append(Port(mapping: mapping, listen: listen, state: state, active: Int(active), total: Int(total)))
+            ports.append(Port(mapping: mapping, listen: listen, state: RelayPortState(state), active: Int(active), total: Int(total)))
         }
         var problem: String?
         if case .string(let p)? = json["problem"] { problem = p }

@@ -199,7 +199,7 @@ final class StatusServer: @unchecked Sendable {
         }
         if unlink(path) != 0 && errno != ENOENT { throw RuntimeFileError.failed("cannot remove the stale \(path)", "unlink", .current) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw RelayDaemonError.system("socket(AF_UNIX)", errno) }
+        guard fd >= 0 else { throw RelayDaemonError.system("socket(AF_UNIX)", .current) }
         var address = addr
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
@@ -207,7 +207,7 @@ final class StatusServer: @unchecked Sendable {
         // Not listening yet, so nobody can connect before the mode is root's alone.
         var st = stat()
         guard rc == 0, chmod(path, 0o600) == 0, lstat(path, &st) == 0, listen(fd, SOMAXCONN) == 0 else {
-            let e = errno
+            let e = Errno.current
             close(fd)
             if rc == 0 { unlink(path) }
             throw RelayDaemonError.system("binding \(path)", e)

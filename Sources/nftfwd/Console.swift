@@ -45,20 +45,22 @@ enum Console {
     }
 
     /// Exit codes: 1 for a request that cannot be carried out as asked (nothing changed),
-    /// 2 for a failure of the system (permissions, netlink, a table nftfwd cannot read).
+    /// 2 for a failure of the system (permissions, netlink, a table nftfwd cannot read), and
+    /// for any error no layer declares: what nobody foresaw is never blamed on the request.
     static func exitCode(reporting failure: any Error) -> Int32 {
-        guard let (message, code) = classify(failure) else {
+        if failure is ValidationError || failure is CleanExit {
             // The parser's own outcomes (help, version, usage errors) print and exit its way;
             // usage errors exit 1 like every other mistake in a request.
             if Nftfwd.exitCode(for: failure) == .success { Nftfwd.exit(withError: failure) }
             errorLines(Nftfwd.fullMessage(for: failure))
             return 1
         }
+        let (message, code) = classify(failure) ?? ("\(failure)", 2)
         error("nftfwd: " + message)
         return code
     }
 
-    /// Our own errors: their one-line message and exit code; nil for the parser's.
+    /// The errors the layers declare: their one-line message and exit code; nil for others.
     private static func classify(_ failure: any Error) -> (String, Int32)? {
         switch failure {
         case let e as MappingError: return ("\(e)", 1)

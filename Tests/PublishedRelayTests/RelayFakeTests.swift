@@ -48,7 +48,7 @@ struct RelayFakeTests {
         let engine = try RelayEngine(loops: 1)
         try engine.start()
         defer { engine.stop() }
-        func states() -> [String] { RelayDaemon.status(state: daemon.state, engine: engine, table: "nftfwd").ports.map(\.state) }
+        func states() -> [RelayPortState] { RelayDaemon.status(state: daemon.state, engine: engine, table: "nftfwd").ports.map(\.state) }
 
         #expect(daemon.reload(session: fake, engine: engine, expecting: nil) == .followed)
         #expect(states() == ["listening"])
@@ -92,7 +92,8 @@ struct RelayFakeTests {
         let held = try other.addListener(squatter)
         #expect(daemon.reload(session: fake, engine: engine, expecting: nil) == .followed)
         let state = try #require(RelayDaemon.status(state: daemon.state, engine: engine, table: "nftfwd").ports.first?.state)
-        #expect(state.hasPrefix("error: "))
+        guard case .failed(let reason) = state else { Issue.record("\(state) is no failure"); return }
+        #expect(reason.contains("in use"))
         other.removeListener(held)
         other.stop()
         daemon.reconcile(engine: engine)
