@@ -48,7 +48,9 @@ enum Console {
     /// 2 for a failure of the system (permissions, netlink, a table nftfwd cannot read), and
     /// for any error no layer declares: what nobody foresaw is never blamed on the request.
     static func exitCode(reporting failure: any Error) -> Int32 {
-        if failure is ValidationError || failure is CleanExit {
+        // The parser's errors (some reach here from `run`, help for a subcommand among them)
+        // are its own types, several of them internal to it: told apart by their module.
+        if String(reflecting: type(of: failure)).hasPrefix("ArgumentParser.") {
             // The parser's own outcomes (help, version, usage errors) print and exit its way;
             // usage errors exit 1 like every other mistake in a request.
             if Nftfwd.exitCode(for: failure) == .success { Nftfwd.exit(withError: failure) }
