@@ -21,9 +21,9 @@ import PackageDescription
 //                   without -DFUZZING a driver that replays input files, so it builds everywhere
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
+// Linux only (netfilter, epoll, splice): no other platform is declared.
 let package = Package(
     name: "nftfwd",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "nftfwd", targets: ["nftfwd"]),
         .executable(name: "nftfwd-proxy", targets: ["nftfwd-proxy"]),
@@ -98,6 +98,8 @@ let package = Package(
         .executableTarget(
             name: "nftfwd",
             dependencies: [
+                "NFTables",
+                "NFTRelay",
                 "PortForwarding",
                 "PublishedRelay",
                 "SavedState",
@@ -134,10 +136,10 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: strict
         ),
-        .testTarget(name: "NFTablesTests", dependencies: ["NFTables", "NFTablesFake"], swiftSettings: strict),
+        .testTarget(name: "NFTablesTests", dependencies: ["CNetfilter", "NFTables", "NFTablesFake"], swiftSettings: strict),
         // IptablesSaves: saved iptables-save output the import tests read from disk.
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves", "WireGolden"], swiftSettings: strict),
-        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "NFTables", "NFTablesFake", "PortForwarding", "SystemErrno"], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),

@@ -92,7 +92,8 @@ static inline void nftfwd_parse_error(const struct nlmsghdr *nlh, struct nftfwd_
     }
 }
 
-// Reads NFTA_GEN_ID out of an NFT_MSG_NEWGEN reply (libnftnl's gen parser needs the same).
+// A reply's message type (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_*), widened to 32 bits so the
+// Swift side can mask the NFT_MSG_* byte without conversions.
 static inline uint32_t nftfwd_nlmsg_type(const struct nlmsghdr *nlh) { return nlh->nlmsg_type; }
 
 #endif

@@ -2,9 +2,11 @@
 // e.g. connections from the host to 127.0.0.1, and the docker-proxy drop-in).
 //
 // Layers, bottom to top (each folder one job):
-//   System/   typed syscalls: Errno, SyscallError, the one EINTR/EAGAIN loop (Syscall),
-//             caseless enums per subsystem (Posix, Sockets, Splice, Epoll), DatagramBatch
-//             (recvmmsg/sendmmsg), MonotonicClock. The only place C is called.
+//   System/   typed syscalls: SyscallError (with SystemErrno's Errno, re-exported), the one
+//             EINTR/EAGAIN loop (Syscall), caseless enums per subsystem (Posix, Sockets,
+//             Splice, Epoll), DatagramBatch (recvmmsg/sendmmsg), MonotonicClock. Meant to be
+//             the only place C is called; EventLoop, LoopCore, RelayEngine and UDPFlow still
+//             make a few raw calls (issue 10's syscall-layer step).
 //   Address/  IPAddress and SocketAddress, plain values (parse, print, hash).
 //   Loop/     EventLoop (epoll + eventfd wake-up + registration ids + resumption of
 //             handlers that spent their byte budget) and TimerQueue.
