@@ -243,11 +243,12 @@ public struct Batch: Sendable {
     }
 
     static let scratchSize = 1 << 16
-    /// Bytes of the scratch buffer zeroed before a message is built: libmnl does not clear an
+    /// Bytes of the scratch buffer zeroed before a message is built (a longer message is built
+    /// again in a buffer zeroed whole): libmnl does not clear an
     /// attribute's padding (a name or comment whose length is no multiple of 4), so without
     /// this the wire would carry whatever the heap held there, and two builds of one batch
     /// would differ. Every message nftfwd builds is far shorter (the longest rule: 900 bytes).
-    static let scratchCleared = 4096
+    static let scratchCleared = 1024
 
     /// A message is built in stable memory (libnftnl writes through the pointer) and then
     /// copied out; elements and rules are far below this size.
