@@ -8,6 +8,7 @@ import PackageDescription
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
 //   NFTablesFake    an in-memory NFTablesSession (the kernel's seam) for tests without root
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
+//   IptablesImport  `nftfwd import iptables`: iptables-save's nat rules as a state document
 //   NFTRelay        userland relay engine (epoll + splice); no dependency on the CLI or on nftables
 //   SavedState      the saved state file: atomic writes, the directory lock, default paths
 //   PublishedRelay  `nftfwd relay`: serves the table's loopback-reachable mappings through NFTRelay;
@@ -71,6 +72,12 @@ let package = Package(
             dependencies: ["NFTables"],
             swiftSettings: strict
         ),
+        // `nftfwd import iptables`: iptables-save's nat rules into a state document.
+        .target(
+            name: "IptablesImport",
+            dependencies: ["PortForwarding"],
+            swiftSettings: strict
+        ),
         .target(
             name: "NFTRelay",
             dependencies: ["CLinux", "SystemErrno"],
@@ -98,6 +105,7 @@ let package = Package(
         .executableTarget(
             name: "nftfwd",
             dependencies: [
+                "IptablesImport",
                 "NFTables",
                 "NFTRelay",
                 "PortForwarding",
@@ -127,7 +135,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "nftfwd-fuzz",
-            dependencies: ["PortForwarding", "NFTables", "ProxyCommandLine"],
+            dependencies: ["PortForwarding", "IptablesImport", "NFTables", "ProxyCommandLine"],
             swiftSettings: strict
         ),
         .target(
@@ -138,7 +146,7 @@ let package = Package(
         ),
         .testTarget(name: "NFTablesTests", dependencies: ["CNetfilter", "NFTables", "NFTablesFake"], swiftSettings: strict),
         // IptablesSaves: saved iptables-save output the import tests read from disk.
-        .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves", "WireGolden"], swiftSettings: strict),
+        .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "IptablesImport", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves", "WireGolden"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "NFTables", "NFTablesFake", "PortForwarding", "SystemErrno"], swiftSettings: strict),

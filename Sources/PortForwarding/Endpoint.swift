@@ -67,7 +67,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension String {
-    var trimmingSpaces: String {
+    package var trimmingSpaces: String {
         let bytes = utf8
         guard bytes.first == UInt8(ascii: " ") || bytes.last == UInt8(ascii: " ") ||
               bytes.first == 9 || bytes.last == 9 else { return self }

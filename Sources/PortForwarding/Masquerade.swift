@@ -15,7 +15,7 @@ public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// With `loopback`, a loopback network is accepted (an allow-list may name the host's own
     /// loopback clients; only masquerade has no use for them).
-    static func parse(_ text: String, loopback: Bool) throws(MappingError) -> Subnet {
+    package static func parse(_ text: String, loopback: Bool) throws(MappingError) -> Subnet {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         let shown = Untrusted.escape(text)
         // The prefix in plain decimal digits, as for ports: no sign, no leading zero.

@@ -1,4 +1,5 @@
 @_spi(Fuzzing) import NFTables
+import IptablesImport
 import PortForwarding
 import ProxyCommandLine
 

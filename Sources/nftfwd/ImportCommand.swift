@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import IptablesImport
 import PortForwarding
 import SavedState
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Testing
+@testable import IptablesImport
 @testable import PortForwarding
 
 /// A file of IptablesSaves/ (real iptables-save output; its README says where each came from).

@@ -1,3 +1,4 @@
+import PortForwarding
 /// What an import made of each line of its input: every rule lands in exactly one note, so
 /// nothing is dropped without a word.
 public struct ImportNote: Sendable, Equatable, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import PortForwarding
 /// Takes port publishing over from iptables: reads `iptables-save` / `ip6tables-save` output
 /// and finds, in its nat tables, the DNAT rules that publish ports (Docker's `DOCKER` chain
 /// layout included) and the subnet MASQUERADE rules, as nftfwd mappings and masquerade rules.
