@@ -51,89 +51,10 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Which entries `Conntrack.deleteFlows` deletes: those of `family` and `proto` that meet every
-/// condition the filter names, in their original direction. A published port's flows: to one
-/// of `destinations` on one of `ports`, except those whose replies come from the peer `spared`
-/// names for their destination port. A masquerade rule's flows: from `sourceSubnet`, and if
-/// `sourceTranslated` is set, only those whose source the kernel did (or did not) translate.
-/// A filter that names neither destination ports nor a source subnet selects nothing: no
-/// filter ever empties the whole table.
-public struct ConntrackFilter: Sendable, Hashable {
-    public var family: Family
-    public var proto: UInt8
-    /// Original destination addresses (4 or 16 bytes each); nil: any.
-    public var destinations: Set<[UInt8]>?
-    /// Original destination ports; nil: any.
-    public var ports: Set<UInt16>?
-    /// The subnet the original source lies in; nil: any.
-    public var sourceSubnet: ConntrackSubnet?
-    /// Whether the entry's source was translated (`ConntrackFlow.sourceIsTranslated`); nil: either.
-    public var sourceTranslated: Bool?
-    /// Per destination port, where replies come from on the path that is right now (the
-    /// target published for the port): such an entry is kept.
-    public var spared: [UInt16: ConntrackPeer]
-
-    /// The flows to published ports.
-    public init(family: Family, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>,
-                spared: [UInt16: ConntrackPeer] = [:]) {
-        self.family = family
-        self.proto = proto
-        self.destinations = destinations
-        self.ports = ports
-        self.spared = spared
-    }
-
-    /// The flows from a source subnet, to anywhere.
-    public init(family: Family, proto: UInt8, sourceSubnet: ConntrackSubnet, sourceTranslated: Bool?) {
-        self.family = family
-        self.proto = proto
-        self.sourceSubnet = sourceSubnet
-        self.sourceTranslated = sourceTranslated
-        self.spared = [:]
-    }
-
-    /// Names destination ports or a source subnet (else it selects nothing).
-    public var isBounded: Bool { ports != nil || sourceSubnet != nil }
-
-    public func matches(_ flow: ConntrackFlow) -> Bool {
-        guard isBounded, flow.family == family, flow.proto == proto else { return false }
-        if let ports, !ports.contains(flow.destinationPort) { return false }
-        if let destinations, !destinations.contains(flow.destination) { return false }
-        if let sourceSubnet, !sourceSubnet.contains(flow.source) { return false }
-        if let sourceTranslated, flow.sourceIsTranslated != sourceTranslated { return false }
-        guard let peer = spared[flow.destinationPort] else { return true }
-        return peer.address != flow.replySource || peer.port != flow.replySourcePort
-    }
-}
-
-/// An address prefix: `address` (4 or 16 bytes) and how many of its leading bits count.
-public struct ConntrackSubnet: Sendable, Hashable {
-    public var address: [UInt8]
-    public var prefixLength: Int
-    public init(address: [UInt8], prefixLength: Int) { self.address = address; self.prefixLength = prefixLength }
-
-    public func contains(_ other: [UInt8]) -> Bool {
-        guard other.count == address.count, prefixLength >= 0, prefixLength <= address.count * 8 else { return false }
-        for i in 0..<address.count {
-            let bits = min(8, prefixLength - i * 8)
-            if bits <= 0 { break }
-            let mask = UInt8(truncatingIfNeeded: 0xff << (8 - bits))
-            if other[i] & mask != address[i] & mask { return false }
-        }
-        return true
-    }
-}
-
-/// An address (4 or 16 bytes) and a port.
-public struct ConntrackPeer: Sendable, Hashable {
-    public var address: [UInt8]
-    public var port: UInt16
-    public init(address: [UInt8], port: UInt16) { self.address = address; self.port = port }
-}
-
 /// The kernel's connection tracking table over ctnetlink (NETLINK_NETFILTER, subsystem
 /// NFNL_SUBSYS_CTNETLINK), in the network namespace of its socket: list entries, delete the
-/// ones a filter selects.
+/// ones a predicate selects. Which flows a change of published ports or masquerade rules
+/// leaves on a stale path is the domain's question (PortForwarding's `ConntrackFilter`).
 ///
 /// Concurrency model: like its socket, owned by one thread at a time.
 public final class Conntrack {
@@ -154,55 +75,23 @@ public final class Conntrack {
         try dump(family) { _ in true }.map(\.flow)
     }
 
-    /// Deletes the entries any of `filters` selects and returns how many the kernel deleted.
+    /// Deletes the entries of `family` that `selects` picks and returns how many the kernel
+    /// deleted (which ones is the caller's business: PortForwarding's `ConntrackFilter`s).
     ///
-    /// One dump per family involved, then one delete per selected entry (pipelined, 256 per
-    /// datagram), each naming the entry by its original tuple exactly as the dump gave it
-    /// (zone included) and by its id, so an entry created for the same tuple after the dump
-    /// is left alone. An entry that is gone by then (ENOENT: it expired, or its id changed)
-    /// is not an error and is not counted.
+    /// One dump, then one delete per selected entry (pipelined, 256 per datagram), each naming
+    /// the entry by its original tuple exactly as the dump gave it (zone included) and by its
+    /// id, so an entry created for the same tuple after the dump is left alone. An entry that
+    /// is gone by then (ENOENT: it expired, or its id changed) is not an error and is not counted.
     @discardableResult
-    public func deleteFlows(matching filters: [ConntrackFilter]) throws(NetlinkError) -> Int {
-        var deleted = 0
-        for family in [Family.ipv4, .ipv6] {
-            let selection = Selection(filters.filter { $0.family == family })
-            guard !selection.isEmpty else { continue }
-            let victims = try dump(family, keeping: selection.selects)
-            var start = 0
-            while start < victims.count {
-                let end = min(start + 256, victims.count)
-                deleted += try delete(victims[start..<end], family: family)
-                start = end
-            }
+    public func deleteFlows(_ family: Family, where selects: (ConntrackFlow) -> Bool) throws(NetlinkError) -> Int {
+        let victims = try dump(family, keeping: selects)
+        var deleted = 0, start = 0
+        while start < victims.count {
+            let end = min(start + 256, victims.count)
+            deleted += try delete(victims[start..<end], family: family)
+            start = end
         }
         return deleted
-    }
-
-    /// Filters of one family indexed by protocol and port, so that checking an entry costs a
-    /// hash lookup whether one mapping changed or the 5,000 an `apply` replaced; the few that
-    /// name no ports (a masquerade rule's source subnet) are checked against every entry.
-    private struct Selection {
-        private var filters: [UInt32: [ConntrackFilter]] = [:]
-        private var anyPort: [ConntrackFilter] = []
-
-        init(_ all: [ConntrackFilter]) {
-            for filter in all where filter.isBounded && filter.destinations?.isEmpty != true {
-                if let ports = filter.ports {
-                    for port in ports { filters[Selection.key(filter.proto, port), default: []].append(filter) }
-                } else {
-                    anyPort.append(filter)
-                }
-            }
-        }
-
-        var isEmpty: Bool { filters.isEmpty && anyPort.isEmpty }
-
-        func selects(_ flow: ConntrackFlow) -> Bool {
-            filters[Selection.key(flow.proto, flow.destinationPort)]?.contains { $0.matches(flow) } ?? false
-                || anyPort.contains { $0.matches(flow) }
-        }
-
-        private static func key(_ proto: UInt8, _ port: UInt16) -> UInt32 { UInt32(proto) << 16 | UInt32(port) }
     }
 
     // MARK: - Dump
