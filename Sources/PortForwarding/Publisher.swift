@@ -216,24 +216,34 @@ public final class Publisher {
         return summary
     }
 
-    /// Deletes the whole table. Returns false if there was none. UDP flows to the mappings it
-    /// held, and from the subnets it masqueraded, lose their conntrack entries too, as after
-    /// `rm` and `masquerade rm` (a table nftfwd cannot read, which
-    /// flush is the documented way to remove, is deleted without that cleanup).
+    /// Deletes the whole table. Returns false if there was none. UDP flows to the host ports
+    /// it published, and from the subnets it masqueraded, lose their conntrack entries too, as
+    /// after `rm` and `masquerade rm` (a table nftfwd cannot read, which flush is the
+    /// documented way to remove, is deleted without that cleanup).
+    ///
+    /// The table goes in one message. The cleanup needs only the keys of the kernel-path maps
+    /// (protocol, port, host address) and the few masquerade rules, so flush reads no comment
+    /// and builds no mapping: 100,000 mappings cost one element dump and one conntrack dump.
     @discardableResult
     public func flush() throws -> Bool {
-        var removed: [Mapping] = []
+        var keys: [(TableLayout.MapName, [UInt8])] = []
         var masqueradeRemoved: [MasqueradeRule] = []
         let flushed = try retryingOnRestart { () -> Bool in
-            var generation = try nft.generation()
+            let generation = try nft.generation()
             guard try nft.tableExists(layout.table) else { return false }
-            if let snapshot = try? reader.snapshot() {
-                guard snapshot.exists else { return false }
-                removed = snapshot.mappings.map(\.mapping)
-                masqueradeRemoved = snapshot.masquerade
-                generation = snapshot.generation
-            } else {
-                removed = []
+            keys = []
+            masqueradeRemoved = []
+            do {
+                let reader = self.reader
+                let upgrade = try reader.verifyStructure()
+                for map in TableLayout.MapName.allCases where map.isKernelPath {
+                    keys += try nft.elements(of: layout.table, map: map.rawValue).map { (map, $0.key) }
+                }
+                masqueradeRemoved = upgrade.hasMasqueradeSets ? try reader.masqueradeRules() : []
+            } catch {
+                // Foreign or half-read: deleted without the cleanup. A read that failed
+                // because the ruleset moved is retried by the commit's ERESTART below.
+                keys = []
                 masqueradeRemoved = []
             }
             var batch = Batch(table: layout.table)
@@ -241,7 +251,18 @@ public final class Publisher {
             try commit(batch, generation)
             return true
         }
-        if flushed { clearStaleFlows(removed: removed, added: [], masqueradeRemoved: masqueradeRemoved) }
+        if flushed {
+            let udpPorts = StaleFlows.udpHostPorts(keys)
+            var parts: [String] = []
+            if !udpPorts.isEmpty { parts.append("to " + StaleFlows.describe(udpPorts)) }
+            if !masqueradeRemoved.isEmpty { parts.append("from " + MasqueradeFlows.describe(added: [], removed: masqueradeRemoved)) }
+            if !parts.isEmpty {
+                cleanFlows("UDP flows " + parts.joined(separator: " and ")) {
+                    try StaleFlows.filters(deleted: udpPorts, localAddresses: StaleFlows.interfaceAddresses)
+                        + MasqueradeFlows.filters(added: [], removed: masqueradeRemoved)
+                }
+            }
+        }
         return flushed
     }
 
@@ -273,16 +294,23 @@ public final class Publisher {
                          masqueradeRemoved: [MasqueradeRule] = [], masqueradeAdded: [MasqueradeRule] = []) {
         let mappings = StaleFlows.relevant(removed + added)
         let masquerade = masqueradeRemoved + masqueradeAdded
-        guard let flowCleaner, !mappings.isEmpty || !masquerade.isEmpty else { return }
+        guard flowCleaner != nil, !mappings.isEmpty || !masquerade.isEmpty else { return }
         var parts: [String] = []
         if !mappings.isEmpty { parts.append("to " + StaleFlows.describe(mappings)) }
         if !masquerade.isEmpty { parts.append("from " + MasqueradeFlows.describe(added: masqueradeAdded, removed: masqueradeRemoved)) }
-        let flows = "UDP flows " + parts.joined(separator: " and ")
+        cleanFlows("UDP flows " + parts.joined(separator: " and ")) {
+            try StaleFlows.filters(changed: mappings, published: added, localAddresses: StaleFlows.interfaceAddresses)
+                + MasqueradeFlows.filters(added: masqueradeAdded, removed: masqueradeRemoved)
+        }
+    }
+
+    /// Runs the flow cleaner on the filters `makeFilters` gives; `flows` names them in the
+    /// trace and in the warning a failure becomes.
+    func cleanFlows(_ flows: String, _ makeFilters: () throws -> [ConntrackFilter]) {
+        guard let flowCleaner else { return }
         let start = ContinuousClock.now
         do {
-            let filters = try StaleFlows.filters(changed: mappings, published: added, localAddresses: StaleFlows.interfaceAddresses)
-                + MasqueradeFlows.filters(added: masqueradeAdded, removed: masqueradeRemoved)
-            let deleted = try flowCleaner(filters)
+            let deleted = try flowCleaner(try makeFilters())
             let elapsed = ContinuousClock.now - start
             let tenths = elapsed.components.seconds * 10_000 + elapsed.components.attoseconds / 100_000_000_000_000
             trace?("deleted \(deleted) conntrack entr\(deleted == 1 ? "y" : "ies") of \(flows) in \(tenths / 10).\(tenths % 10) ms")
