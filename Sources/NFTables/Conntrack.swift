@@ -23,6 +23,9 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     public var replyDestination: [UInt8]
     /// The kernel's id of the entry (CTA_ID): a new entry for the same tuple has another one.
     public var id: UInt32
+    /// The entry's conntrack labels (CTA_LABELS, bit N at byte N / 8, bit N % 8), empty if
+    /// it has none.
+    public var labels: [UInt8] = []
 
     public init(family: Family, proto: UInt8, source: [UInt8], sourcePort: UInt16, destination: [UInt8],
                 destinationPort: UInt16, replySource: [UInt8], replySourcePort: UInt16, replyDestination: [UInt8], id: UInt32) {
@@ -56,6 +59,7 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
 /// of `destinations` on one of `ports`, except those whose replies come from the peer `spared`
 /// names for their destination port. A masquerade rule's flows: from `sourceSubnet`, and if
 /// `sourceTranslated` is set, only those whose source the kernel did (or did not) translate.
+/// A table's DNATed flows: those carrying one of the label bits `labels` names.
 /// A filter that names neither destination ports nor a source subnet selects nothing: no
 /// filter ever empties the whole table.
 public struct ConntrackFilter: Sendable, Hashable {
@@ -69,6 +73,8 @@ public struct ConntrackFilter: Sendable, Hashable {
     public var sourceSubnet: ConntrackSubnet?
     /// Whether the entry's source was translated (`ConntrackFlow.sourceIsTranslated`); nil: either.
     public var sourceTranslated: Bool?
+    /// Label bits (16 bytes, as `ConntrackFlow.labels`) of which the entry must carry one; nil: any.
+    public var labels: [UInt8]?
     /// Per destination port, where replies come from on the path that is right now (the
     /// target published for the port): such an entry is kept.
     public var spared: [UInt16: ConntrackPeer]
@@ -92,8 +98,17 @@ public struct ConntrackFilter: Sendable, Hashable {
         self.spared = [:]
     }
 
-    /// Names destination ports or a source subnet (else it selects nothing).
-    public var isBounded: Bool { ports != nil || sourceSubnet != nil }
+    /// The flows that carry one of the label bits in `labels` (16 bytes): the ones a table's
+    /// rules labelled, wherever they went.
+    public init(family: Family, proto: UInt8, labels: [UInt8]) {
+        self.family = family
+        self.proto = proto
+        self.labels = labels
+        self.spared = [:]
+    }
+
+    /// Names destination ports, a source subnet or label bits (else it selects nothing).
+    public var isBounded: Bool { ports != nil || sourceSubnet != nil || labels?.contains { $0 != 0 } == true }
 
     public func matches(_ flow: ConntrackFlow) -> Bool {
         guard isBounded, flow.family == family, flow.proto == proto else { return false }
@@ -101,6 +116,7 @@ public struct ConntrackFilter: Sendable, Hashable {
         if let destinations, !destinations.contains(flow.destination) { return false }
         if let sourceSubnet, !sourceSubnet.contains(flow.source) { return false }
         if let sourceTranslated, flow.sourceIsTranslated != sourceTranslated { return false }
+        if let labels, !zip(labels, flow.labels).contains(where: { $0 & $1 != 0 }) { return false }
         guard let peer = spared[flow.destinationPort] else { return true }
         return peer.address != flow.replySource || peer.port != flow.replySourcePort
     }
@@ -242,7 +258,7 @@ public final class Conntrack {
         default: return nil
         }
         var original: Tuple?, reply: Tuple?, originalBytes: [UInt8] = []
-        var id: UInt32 = 0, zone: UInt16?
+        var id: UInt32 = 0, zone: UInt16?, labels: [UInt8] = []
         forEachAttribute(after: MemoryLayout<nfgenmsg>.size, in: nlh) { attr in
             switch UInt32(mnl_attr_get_type(attr)) {
             case CTA_TUPLE_ORIG.rawValue:
@@ -253,6 +269,8 @@ public final class Conntrack {
                 reply = Tuple(attr)
             case CTA_ID.rawValue where mnl_attr_get_payload_len(attr) == 4:
                 id = UInt32(bigEndian: mnl_attr_get_u32(attr))
+            case CTA_LABELS.rawValue:
+                labels = Array(UnsafeRawBufferPointer(start: mnl_attr_get_payload(attr), count: Int(mnl_attr_get_payload_len(attr))))
             case CTA_ZONE.rawValue where mnl_attr_get_payload_len(attr) == 2:
                 zone = mnl_attr_get_u16(attr)   // kept in network order: sent back as read
             default: break
@@ -260,11 +278,12 @@ public final class Conntrack {
         }
         guard let original, let source = original.source, let destination = original.destination,
               let proto = original.proto else { return nil }
-        let flow = ConntrackFlow(family: family, proto: proto,
+        var flow = ConntrackFlow(family: family, proto: proto,
                                  source: source, sourcePort: original.sourcePort,
                                  destination: destination, destinationPort: original.destinationPort,
                                  replySource: reply?.source ?? [], replySourcePort: reply?.sourcePort ?? 0,
                                  replyDestination: reply?.destination ?? [], id: id)
+        flow.labels = labels
         return Entry(flow: flow, originalTuple: originalBytes, zone: zone)
     }
 

@@ -216,54 +216,69 @@ public final class Publisher {
         return summary
     }
 
-    /// Deletes the whole table. Returns false if there was none. UDP flows to the host ports
-    /// it published, and from the subnets it masqueraded, lose their conntrack entries too, as
-    /// after `rm` and `masquerade rm` (a table nftfwd cannot read, which flush is the
-    /// documented way to remove, is deleted without that cleanup).
+    /// Deletes the whole table. Returns false if there was none. UDP flows the table DNATed,
+    /// and those from the subnets it masqueraded, lose their conntrack entries too, as after
+    /// `rm` and `masquerade rm` (a table nftfwd cannot read, which flush is the documented way
+    /// to remove, is deleted without that cleanup).
     ///
-    /// The table goes in one message. The cleanup needs only the keys of the kernel-path maps
-    /// (protocol, port, host address) and the few masquerade rules, so flush reads no comment
-    /// and builds no mapping: 100,000 mappings cost one element dump and one conntrack dump.
+    /// The table goes in one message, and the cleanup reads none of its elements: the publish
+    /// rules label every connection they translate (`ct label set 100`), so the flows to clear
+    /// are the UDP entries carrying that label, found in one conntrack dump per family. (A
+    /// kernel dump of a 100,000-element map costs seconds: it walks the map from the start for
+    /// every 32 KB it returns.) Another nftfwd table (`--table`) labels with the same bit: its
+    /// UDP flows lose their entries too and their next datagram takes the same path again.
+    /// A table of nftfwd 0.1, whose rules did not label, is cleared by its map keys instead.
     @discardableResult
     public func flush() throws -> Bool {
-        var keys: [(TableLayout.MapName, [UInt8])] = []
-        var masqueradeRemoved: [MasqueradeRule] = []
+        var cleanup: FlushCleanup?
         let flushed = try retryingOnRestart { () -> Bool in
             let generation = try nft.generation()
             guard try nft.tableExists(layout.table) else { return false }
-            keys = []
-            masqueradeRemoved = []
-            do {
-                let reader = self.reader
-                let upgrade = try reader.verifyStructure()
-                for map in TableLayout.MapName.allCases where map.isKernelPath {
-                    keys += try nft.elements(of: layout.table, map: map.rawValue).map { (map, $0.key) }
-                }
-                masqueradeRemoved = upgrade.hasMasqueradeSets ? try reader.masqueradeRules() : []
-            } catch {
-                // Foreign or half-read: deleted without the cleanup. A read that failed
-                // because the ruleset moved is retried by the commit's ERESTART below.
-                keys = []
-                masqueradeRemoved = []
-            }
+            cleanup = try? flushCleanup()
             var batch = Batch(table: layout.table)
             batch.deleteTable()
             try commit(batch, generation)
             return true
         }
-        if flushed {
-            let udpPorts = StaleFlows.udpHostPorts(keys)
+        if flushed, let cleanup {
             var parts: [String] = []
-            if !udpPorts.isEmpty { parts.append("to " + StaleFlows.describe(udpPorts)) }
-            if !masqueradeRemoved.isEmpty { parts.append("from " + MasqueradeFlows.describe(added: [], removed: masqueradeRemoved)) }
+            if let ports = cleanup.unlabelledPorts {
+                if !ports.isEmpty { parts.append("to " + StaleFlows.describe(ports)) }
+            } else {
+                parts.append("the table translated")
+            }
+            if !cleanup.masquerade.isEmpty { parts.append("from " + MasqueradeFlows.describe(added: [], removed: cleanup.masquerade)) }
             if !parts.isEmpty {
                 cleanFlows("UDP flows " + parts.joined(separator: " and ")) {
-                    try StaleFlows.filters(deleted: udpPorts, localAddresses: StaleFlows.interfaceAddresses)
-                        + MasqueradeFlows.filters(added: [], removed: masqueradeRemoved)
+                    let published = try cleanup.unlabelledPorts.map { try StaleFlows.filters(deleted: $0, localAddresses: StaleFlows.interfaceAddresses) }
+                        ?? StaleFlows.labelledFilters()
+                    return published + MasqueradeFlows.filters(added: [], removed: cleanup.masquerade)
                 }
             }
         }
         return flushed
+    }
+
+    /// What flush's conntrack cleanup needs: the masquerade rules, and for a table whose
+    /// rules do not label (nftfwd 0.1) the UDP host ports of its kernel-path maps.
+    struct FlushCleanup {
+        var masquerade: [MasqueradeRule]
+        var unlabelledPorts: Set<StaleFlows.DeletedPort>?
+    }
+
+    /// Throws for a table nftfwd cannot read (deleted without the cleanup).
+    func flushCleanup() throws -> FlushCleanup {
+        let reader = self.reader
+        let upgrade = try reader.verifyStructure()
+        var ports: Set<StaleFlows.DeletedPort>?
+        if upgrade.publishForm == .version01 {
+            var keys: [(TableLayout.MapName, [UInt8])] = []
+            for map in TableLayout.MapName.allCases where map.isKernelPath {
+                keys += try nft.elements(of: layout.table, map: map.rawValue).map { (map, $0.key) }
+            }
+            ports = StaleFlows.udpHostPorts(keys)
+        }
+        return FlushCleanup(masquerade: upgrade.hasMasqueradeSets ? try reader.masqueradeRules() : [], unlabelledPorts: ports)
     }
 
     /// Rejects a list in which two mappings would claim the same packets, naming both.

@@ -59,6 +59,14 @@ enum StaleFlows {
         }
     }
 
+    /// The UDP flows, of either family, that the publish rules labelled (`ct label set 100`):
+    /// every flow a deleted table DNATed.
+    static func labelledFilters() -> [ConntrackFilter] {
+        [true, false].map {
+            ConntrackFilter(family: $0 ? .ipv4 : .ipv6, proto: Proto.udp.number, labels: TableLayout.labelBits(TableLayout.publishedLabel))
+        }
+    }
+
     /// A host port of a deleted table's kernel path: family, host address (nil: every
     /// address) and port.
     struct DeletedPort: Hashable { var family: IPAddress.Family, address: [UInt8]?, port: UInt16 }
