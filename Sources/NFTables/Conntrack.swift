@@ -23,6 +23,9 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     public var replyDestination: [UInt8]
     /// The kernel's id of the entry (CTA_ID): a new entry for the same tuple has another one.
     public var id: UInt32
+    /// The entry's conntrack labels (CTA_LABELS, bit N at byte N / 8, bit N % 8), empty if
+    /// it has none.
+    public var labels: [UInt8] = []
 
     public init(family: Family, proto: UInt8, source: [UInt8], sourcePort: UInt16, destination: [UInt8],
                 destinationPort: UInt16, replySource: [UInt8], replySourcePort: UInt16, replyDestination: [UInt8], id: UInt32) {
@@ -131,7 +134,7 @@ public final class Conntrack {
         default: return nil
         }
         var original: Tuple?, reply: Tuple?, originalBytes: [UInt8] = []
-        var id: UInt32 = 0, zone: UInt16?
+        var id: UInt32 = 0, zone: UInt16?, labels: [UInt8] = []
         forEachAttribute(after: MemoryLayout<nfgenmsg>.size, in: nlh) { attr in
             switch UInt32(mnl_attr_get_type(attr)) {
             case CTA_TUPLE_ORIG.rawValue:
@@ -142,6 +145,8 @@ public final class Conntrack {
                 reply = Tuple(attr)
             case CTA_ID.rawValue where mnl_attr_get_payload_len(attr) == 4:
                 id = UInt32(bigEndian: mnl_attr_get_u32(attr))
+            case CTA_LABELS.rawValue:
+                labels = Array(UnsafeRawBufferPointer(start: mnl_attr_get_payload(attr), count: Int(mnl_attr_get_payload_len(attr))))
             case CTA_ZONE.rawValue where mnl_attr_get_payload_len(attr) == 2:
                 zone = mnl_attr_get_u16(attr)   // kept in network order: sent back as read
             default: break
@@ -149,11 +154,12 @@ public final class Conntrack {
         }
         guard let original, let source = original.source, let destination = original.destination,
               let proto = original.proto else { return nil }
-        let flow = ConntrackFlow(family: family, proto: proto,
+        var flow = ConntrackFlow(family: family, proto: proto,
                                  source: source, sourcePort: original.sourcePort,
                                  destination: destination, destinationPort: original.destinationPort,
                                  replySource: reply?.source ?? [], replySourcePort: reply?.sourcePort ?? 0,
                                  replyDestination: reply?.destination ?? [], id: id)
+        flow.labels = labels
         return Entry(flow: flow, originalTuple: originalBytes, zone: zone)
     }
 

@@ -9,6 +9,7 @@ import NFTables
 /// of `destinations` on one of `ports`, except those whose replies come from the peer `spared`
 /// names for their destination port. A masquerade rule's flows: from `sourceSubnet`, and if
 /// `sourceTranslated` is set, only those whose source the kernel did (or did not) translate.
+/// A table's DNATed flows: those carrying one of the label bits `labels` names.
 /// A filter that names neither destination ports nor a source subnet selects nothing: no
 /// filter ever empties the whole table.
 public struct ConntrackFilter: Sendable, Hashable {
@@ -22,6 +23,8 @@ public struct ConntrackFilter: Sendable, Hashable {
     public var sourceSubnet: ConntrackSubnet?
     /// Whether the entry's source was translated (`ConntrackFlow.sourceIsTranslated`); nil: either.
     public var sourceTranslated: Bool?
+    /// Label bits (16 bytes, as `ConntrackFlow.labels`) of which the entry must carry one; nil: any.
+    public var labels: [UInt8]?
     /// Per destination port, where replies come from on the path that is right now (the
     /// target published for the port): such an entry is kept.
     public var spared: [UInt16: ConntrackPeer]
@@ -45,8 +48,17 @@ public struct ConntrackFilter: Sendable, Hashable {
         self.spared = [:]
     }
 
-    /// Names destination ports or a source subnet (else it selects nothing).
-    public var isBounded: Bool { ports != nil || sourceSubnet != nil }
+    /// The flows that carry one of the label bits in `labels` (16 bytes): the ones a table's
+    /// rules labelled, wherever they went.
+    public init(family: Family, proto: UInt8, labels: [UInt8]) {
+        self.family = family
+        self.proto = proto
+        self.labels = labels
+        self.spared = [:]
+    }
+
+    /// Names destination ports, a source subnet or label bits (else it selects nothing).
+    public var isBounded: Bool { ports != nil || sourceSubnet != nil || labels?.contains { $0 != 0 } == true }
 
     public func matches(_ flow: ConntrackFlow) -> Bool {
         guard isBounded, flow.family == family, flow.proto == proto else { return false }
@@ -54,6 +66,7 @@ public struct ConntrackFilter: Sendable, Hashable {
         if let destinations, !destinations.contains(flow.destination) { return false }
         if let sourceSubnet, !sourceSubnet.contains(flow.source) { return false }
         if let sourceTranslated, flow.sourceIsTranslated != sourceTranslated { return false }
+        if let labels, !zip(labels, flow.labels).contains(where: { $0 & $1 != 0 }) { return false }
         guard let peer = spared[flow.destinationPort] else { return true }
         return peer.address != flow.replySource || peer.port != flow.replySourcePort
     }

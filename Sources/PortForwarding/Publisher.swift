@@ -230,33 +230,69 @@ public final class Publisher {
         return summary
     }
 
-    /// Deletes the whole table. Returns false if there was none. UDP flows to the mappings it
-    /// held, and from the subnets it masqueraded, lose their conntrack entries too, as after
-    /// `rm` and `masquerade rm` (a table nftfwd cannot read, which
-    /// flush is the documented way to remove, is deleted without that cleanup).
+    /// Deletes the whole table. Returns false if there was none. UDP flows the table DNATed,
+    /// and those from the subnets it masqueraded, lose their conntrack entries too, as after
+    /// `rm` and `masquerade rm` (a table nftfwd cannot read, which flush is the documented way
+    /// to remove, is deleted without that cleanup).
+    ///
+    /// The table goes in one message, and the cleanup reads none of its elements: the publish
+    /// rules label every connection they translate (`ct label set 100`), so the flows to clear
+    /// are the UDP entries carrying that label, found in one conntrack dump per family. (A
+    /// kernel dump of a 100,000-element map costs seconds: it walks the map from the start for
+    /// every 32 KB it returns.) Another nftfwd table (`--table`) labels with the same bit: its
+    /// UDP flows lose their entries too and their next datagram takes the same path again.
+    /// A table of nftfwd 0.1, whose rules did not label, is cleared by its map keys instead.
     @discardableResult
     public func flush() throws -> Bool {
-        var removed: [Mapping] = []
-        var masqueradeRemoved: [MasqueradeRule] = []
+        var cleanup: FlushCleanup?
         let flushed = try retryingOnRestart { () -> Bool in
-            var generation = try nft.generation()
+            let generation = try nft.generation()
             guard try nft.tableExists(layout.table) else { return false }
-            if let snapshot = try? reader.snapshot() {
-                guard snapshot.exists else { return false }
-                removed = snapshot.mappings.map(\.mapping)
-                masqueradeRemoved = snapshot.masquerade
-                generation = snapshot.generation
-            } else {
-                removed = []
-                masqueradeRemoved = []
-            }
+            cleanup = try? flushCleanup()
             var batch = Batch(table: layout.table)
             batch.deleteTable()
             try commit(batch, generation)
             return true
         }
-        if flushed { clearStaleFlows(removed: removed, added: [], masqueradeRemoved: masqueradeRemoved) }
+        if flushed, let cleanup {
+            var parts: [String] = []
+            if let ports = cleanup.unlabelledPorts {
+                if !ports.isEmpty { parts.append("to " + StaleFlows.describe(ports)) }
+            } else {
+                parts.append("the table translated")
+            }
+            if !cleanup.masquerade.isEmpty { parts.append("from " + MasqueradeFlows.describe(added: [], removed: cleanup.masquerade)) }
+            if !parts.isEmpty {
+                cleanFlows("UDP flows " + parts.joined(separator: " and ")) {
+                    let published = try cleanup.unlabelledPorts.map { try StaleFlows.filters(deleted: $0, localAddresses: StaleFlows.interfaceAddresses) }
+                        ?? StaleFlows.labelledFilters()
+                    return published + MasqueradeFlows.filters(added: [], removed: cleanup.masquerade)
+                }
+            }
+        }
         return flushed
+    }
+
+    /// What flush's conntrack cleanup needs: the masquerade rules, and for a table whose
+    /// rules do not label (nftfwd 0.1) the UDP host ports of its kernel-path maps.
+    struct FlushCleanup {
+        var masquerade: [MasqueradeRule]
+        var unlabelledPorts: Set<StaleFlows.DeletedPort>?
+    }
+
+    /// Throws for a table nftfwd cannot read (deleted without the cleanup).
+    func flushCleanup() throws -> FlushCleanup {
+        let reader = self.reader
+        let upgrade = try reader.verifyStructure()
+        var ports: Set<StaleFlows.DeletedPort>?
+        if upgrade.publishForm == .version01 {
+            var keys: [(TableLayout.MapName, [UInt8])] = []
+            for map in TableLayout.MapName.allCases where map.isKernelPath {
+                keys += try nft.elements(of: layout.table, map: map.rawValue).map { (map, $0.key) }
+            }
+            ports = StaleFlows.udpHostPorts(keys)
+        }
+        return FlushCleanup(masquerade: upgrade.hasMasqueradeSets ? try reader.masqueradeRules() : [], unlabelledPorts: ports)
     }
 
     /// Rejects a list in which two mappings would claim the same packets, naming both.
@@ -287,16 +323,23 @@ public final class Publisher {
                          masqueradeRemoved: [MasqueradeRule] = [], masqueradeAdded: [MasqueradeRule] = []) {
         let mappings = StaleFlows.relevant(removed + added)
         let masquerade = masqueradeRemoved + masqueradeAdded
-        guard let flowCleaner, !mappings.isEmpty || !masquerade.isEmpty else { return }
+        guard flowCleaner != nil, !mappings.isEmpty || !masquerade.isEmpty else { return }
         var parts: [String] = []
         if !mappings.isEmpty { parts.append("to " + StaleFlows.describe(mappings)) }
         if !masquerade.isEmpty { parts.append("from " + MasqueradeFlows.describe(added: masqueradeAdded, removed: masqueradeRemoved)) }
-        let flows = "UDP flows " + parts.joined(separator: " and ")
+        cleanFlows("UDP flows " + parts.joined(separator: " and ")) {
+            try StaleFlows.filters(changed: mappings, published: added, localAddresses: StaleFlows.interfaceAddresses)
+                + MasqueradeFlows.filters(added: masqueradeAdded, removed: masqueradeRemoved)
+        }
+    }
+
+    /// Runs the flow cleaner on the filters `makeFilters` gives; `flows` names them in the
+    /// trace and in the warning a failure becomes.
+    func cleanFlows(_ flows: String, _ makeFilters: () throws -> [ConntrackFilter]) {
+        guard let flowCleaner else { return }
         let start = ContinuousClock.now
         do {
-            let filters = try StaleFlows.filters(changed: mappings, published: added, localAddresses: StaleFlows.interfaceAddresses)
-                + MasqueradeFlows.filters(added: masqueradeAdded, removed: masqueradeRemoved)
-            let deleted = try flowCleaner(filters)
+            let deleted = try flowCleaner(try makeFilters())
             let elapsed = ContinuousClock.now - start
             let tenths = elapsed.components.seconds * 10_000 + elapsed.components.attoseconds / 100_000_000_000_000
             trace?("deleted \(deleted) conntrack entr\(deleted == 1 ? "y" : "ies") of \(flows) in \(tenths / 10).\(tenths % 10) ms")

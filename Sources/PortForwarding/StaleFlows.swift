@@ -59,6 +59,71 @@ enum StaleFlows {
         }
     }
 
+    /// The UDP flows, of either family, that the publish rules labelled (`ct label set 100`):
+    /// every flow a deleted table DNATed.
+    static func labelledFilters() -> [ConntrackFilter] {
+        [true, false].map {
+            ConntrackFilter(family: $0 ? .ipv4 : .ipv6, proto: Proto.udp.number, labels: TableLayout.labelBits(TableLayout.publishedLabel))
+        }
+    }
+
+    /// A host port of a deleted table's kernel path: family, host address (nil: every
+    /// address) and port.
+    struct DeletedPort: Hashable { var family: IPAddress.Family, address: [UInt8]?, port: UInt16 }
+
+    /// The UDP host ports that kernel-path map keys (`[address .] proto . port`, each field
+    /// padded to 4 bytes) publish: what `flush` reads instead of decoding every mapping.
+    static func udpHostPorts(_ keys: [(TableLayout.MapName, [UInt8])]) -> Set<DeletedPort> {
+        var out = Set<DeletedPort>()
+        for (map, key) in keys where map.isKernelPath && key.count >= 8 && key[key.count - 8] == Proto.udp.number {
+            let port = UInt16(key[key.count - 4]) << 8 | UInt16(key[key.count - 3])
+            out.insert(DeletedPort(family: map.hostFamily, address: map.keyedByAddress ? Array(key[..<(key.count - 8)]) : nil, port: port))
+        }
+        return out
+    }
+
+    /// `5000-5002, 192.0.2.10:5353/udp` (runs of ports joined), or a count when that would
+    /// be long: the deleted table's side of the trace and warning.
+    static func describe(_ ports: Set<DeletedPort>) -> String {
+        var runs: [String] = []
+        let sorted = ports.sorted { a, b in
+            if a.family != b.family { return a.family < b.family }
+            if a.address != b.address { return (a.address ?? []).lexicographicallyPrecedes(b.address ?? []) }
+            return a.port < b.port
+        }
+        var i = 0
+        while i < sorted.count && runs.count <= 8 {
+            var j = i
+            while j + 1 < sorted.count, sorted[j + 1].family == sorted[i].family, sorted[j + 1].address == sorted[i].address,
+                  sorted[j + 1].port == sorted[j].port + 1 { j += 1 }
+            var host = sorted[i].port == sorted[j].port ? "\(sorted[i].port)" : "\(sorted[i].port)-\(sorted[j].port)"
+            if let a = sorted[i].address { host = "\((a.count == 4 ? IPAddress.v4(a) : IPAddress.v6(a)).bracketed):\(host)" }
+            runs.append(host)
+            i = j + 1
+        }
+        return runs.count > 8 ? "\(ports.count) published host ports/udp" : runs.joined(separator: ", ") + "/udp"
+    }
+
+    /// The filters `filters(changed:)` gives for every UDP mapping of a deleted table: one per
+    /// family and host address, with all of its ports (nothing is spared: no path is left).
+    static func filters(deleted ports: Set<DeletedPort>,
+                        localAddresses: (IPAddress.Family) throws -> [IPAddress]) throws -> [ConntrackFilter] {
+        struct Destination: Hashable { var family: IPAddress.Family, address: [UInt8]? }
+        var grouped: [Destination: Set<UInt16>] = [:]
+        for p in ports { grouped[Destination(family: p.family, address: p.address), default: []].insert(p.port) }
+        return try grouped.map { destination, ports in
+            let destinations: Set<[UInt8]>
+            if let address = destination.address {
+                destinations = [address]
+            } else {
+                let all = try localAddresses(destination.family).filter { $0.family == destination.family && !$0.isLoopback }
+                destinations = Set(all.map(\.bytes))
+            }
+            return ConntrackFilter(family: destination.family == .ipv4 ? .ipv4 : .ipv6, proto: Proto.udp.number,
+                                   destinations: destinations, ports: ports)
+        }
+    }
+
     /// The host's addresses of `family`, as the kernel reports them.
     static func interfaceAddresses(_ family: IPAddress.Family) throws -> [IPAddress] {
         try InterfaceAddresses.list(family == .ipv4 ? .ipv4 : .ipv6).map { $0.count == 4 ? .v4($0) : .v6($0) }
@@ -66,8 +131,9 @@ enum StaleFlows {
 
     /// `5000/udp` or `5000, 192.0.2.10:5353/udp`: the host side of the mappings, for messages.
     static func describe(_ mappings: [Mapping]) -> String {
-        var seen: [String] = []
-        for m in mappings where !seen.contains(m.hostText) { seen.append(m.hostText) }
+        // A set beside the list: 100,000 mappings made the linear `contains` quadratic.
+        var seen: [String] = [], known = Set<String>()
+        for m in mappings where known.insert(m.hostText).inserted { seen.append(m.hostText) }
         return seen.joined(separator: ", ") + "/udp"
     }
 }

@@ -189,7 +189,8 @@ public struct TableReader {
         var byComment: [String: (mapping: Mapping, ports: Set<UInt16>, packets: UInt64, bytes: UInt64)] = [:]
         var order: [String] = []
         for record in records {
-            let describe = "element \(hex(record.key)) of map \(map.rawValue)"
+            // Formatted only for an error: 100,000 hex strings cost more than the decoding.
+            var describe: String { "element \(hex(record.key)) of map \(map.rawValue)" }
             guard let comment = record.comment else {
                 throw ForeignTableError(table: layout.table.name, problem: "\(describe) has no nftfwd comment")
             }
@@ -256,12 +257,16 @@ extension String {
 }
 
 extension Substring {
+    /// Searches the UTF-8 bytes: a Character-by-Character search was a fifth of reading
+    /// 10,000 comments. The needle is whole scalars, so a match starts on a scalar boundary.
     func range(of needle: String) -> Range<String.Index>? {
-        guard !needle.isEmpty else { return nil }
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
-            i = index(after: i)
+        let bytes = Array(needle.utf8)
+        guard let first = bytes.first else { return nil }
+        let hay = utf8
+        var i = hay.startIndex
+        while let found = hay[i...].firstIndex(of: first) {
+            if hay[found...].starts(with: bytes) { return found..<hay.index(found, offsetBy: bytes.count) }
+            i = hay.index(after: found)
         }
         return nil
     }

@@ -1,8 +1,9 @@
+import NFTables
 import Testing
 import TestSupport
 
 /// 10,000 mappings in one apply: one batch, sized to the socket buffer, no ENOBUFS.
-@Suite("Kernel: 10,000 mappings", .kernelTest)
+@Suite("Kernel: 10,000 mappings, 100,000 and the whole port space", .kernelTest)
 struct ScaleTests {
     static func file(_ count: Int, firstPort: Int = 10000, extra: String = "") -> String {
         var entries = (0..<count).map { i in
@@ -48,5 +49,78 @@ struct ScaleTests {
         // And apply of a different set replaces everything in one go.
         let replaced = try lab.nftfwdOK("apply", "-", stdin: Self.file(5, firstPort: 30000))
         #expect(replaced.stdout == "applied 5 mapping(s): 5 added, 9999 removed, 0 unchanged\n")
+    }
+
+    /// 100,000 mappings, half tcp and half udp, ports 10000-59999 of each.
+    static func hundredThousand() -> String {
+        let entries = ["tcp", "udp"].flatMap { proto in
+            (10000..<60000).map { "{\"proto\": \"\(proto)\", \"host\": \"\($0)\", \"target\": \"198.18.2.2:80\"}" }
+        }
+        return "[" + entries.joined(separator: ",\n") + "]\n"
+    }
+
+    /// The elements of one map, as the kernel lists them.
+    static func elementCount(_ lab: Lab, _ map: String) throws -> Int {
+        try lab.net.exec(lab.host, ["nft", "-j", "list", "map", "inet", "nftfwd", map]).stdout.components("\"elem\": {\"val\"")
+    }
+
+    @Test("apply of 100,000, then of the same file again: the second sends no batch (the generation stays)")
+    func sameHundredThousandAgain() throws {
+        let lab = try Lab(hostOnly: "100k")
+        defer { lab.destroy() }
+        let document = Self.hundredThousand()
+        #expect(try lab.nftfwdOK("apply", "-", stdin: document).stdout
+                == "applied 100000 mapping(s): 100000 added, 0 removed, 0 unchanged\n")
+        #expect(try Self.elementCount(lab, "dnat4_any") == 100_000)
+        #expect(try lab.nftfwdOK("ls", "--json").stdout.components("\"host\"") == 100_000)
+        let generation = try inNamespace(lab.host) { try NFTables().generation() }
+        let again = try lab.nftfwdOK("-v", "apply", "-", stdin: document)
+        #expect(again.stdout == "applied 100000 mapping(s): 0 added, 0 removed, 100000 unchanged\n")
+        #expect(!again.stderr.contains("sending one batch"), "\(again.stderr)")
+        #expect(try inNamespace(lab.host) { try NFTables().generation() } == generation, "no batch was committed")
+    }
+
+    @Test("flush of 100,000 mappings removes the table and everything in it")
+    func flushHundredThousand() throws {
+        let lab = try Lab(hostOnly: "flush100k")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("apply", "-", stdin: Self.hundredThousand())
+        let flushed = try lab.nftfwdOK("-v", "flush")
+        #expect(flushed.stdout == "removed table inet nftfwd\n")
+        #expect(try lab.ruleset() == "")
+        #expect(try lab.nftfwdOK("ls", "--json").stdout.components("\"host\"") == 0)
+        #expect(try lab.nftfwdOK("flush").stdout == "nothing to flush: table inet nftfwd does not exist\n")
+    }
+
+    @Test("every port of the space: tcp and udp, IPv4 and IPv6, 1-65535 (262,140 elements) in one apply, listed back, DNAT through the last port")
+    func wholePortSpace() throws {
+        let lab = try Lab("ports", targetPorts: "80,65535")
+        defer { lab.destroy() }
+        let document = """
+            [{"proto": "tcp", "host": "1-65535", "target": "198.18.2.2:1-65535"},
+             {"proto": "udp", "host": "1-65535", "target": "198.18.2.2:1-65535"},
+             {"proto": "tcp", "host": "1-65535", "target": "[2001:db8:2::2]:1-65535"},
+             {"proto": "udp", "host": "1-65535", "target": "[2001:db8:2::2]:1-65535"}]
+            """
+        let applied = lab.nftfwd("apply", "-", stdin: document)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stdout == "applied 4 mapping(s): 4 added, 0 removed, 0 unchanged\n")
+        #expect(!applied.stderr.contains("ENOBUFS"))
+        // The last port of the space, both protocols and both families (first: the target's
+        // server lives 120 s, and listing 262,140 elements on a loaded machine takes a while).
+        #expect(lab.ask(from: lab.client, "tcp", "198.18.1.1", 65535) == "tcp 65535 from 198.18.1.2")
+        #expect(lab.ask(from: lab.client, "udp", "198.18.1.1", 65535) == "udp 65535 from 198.18.1.2")
+        #expect(lab.ask(from: lab.client, "tcp", "2001:db8:1::1", 65535) == "tcp 65535 from 2001:db8:1::2")
+        #expect(lab.ask(from: lab.client, "udp", "2001:db8:1::1", 65535) == "udp 65535 from 2001:db8:1::2")
+        // Listed back complete: every element in the kernel, every mapping in ls.
+        #expect(try Self.elementCount(lab, "dnat4_any") == 131_070)
+        #expect(try Self.elementCount(lab, "dnat6_any") == 131_070)
+        let listed = try lab.nftfwdOK("ls", "--json").stdout
+        #expect(listed.components("\"host\": \"1-65535\"") == 4, "\(listed)")
+        #expect(listed.components("\"target\": \"198.18.2.2:1-65535\"") == 2, "\(listed)")
+        #expect(listed.components("\"target\": \"[2001:db8:2::2]:1-65535\"") == 2, "\(listed)")
+        // The same document again: nothing to change.
+        #expect(try lab.nftfwdOK("apply", "-", stdin: document).stdout
+                == "applied 4 mapping(s): 0 added, 0 removed, 4 unchanged\n")
     }
 }

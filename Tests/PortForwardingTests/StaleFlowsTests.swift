@@ -75,4 +75,39 @@ struct StaleFlowsTests {
         #expect(filters.count == 2 && asked == 1)
         #expect(StaleFlows.describe(two) == "5000, 5001/udp")
     }
+
+    @Test("flush: the UDP flows carrying the publish label (100), of either family; the keys of a deleted table, grouped by address")
+    func flushFilters() throws {
+        let filters = StaleFlows.labelledFilters()
+        #expect(filters.map(\.family) == [.ipv4, .ipv6] && filters.allSatisfy { $0.proto == 17 && $0.isBounded })
+        func labelled(_ flow: ConntrackFlow, _ bits: [Int]) -> ConntrackFlow {
+            var f = flow
+            f.labels = [UInt8](repeating: 0, count: 16)
+            for bit in bits { f.labels[bit / 8] |= UInt8(1) << UInt8(bit % 8) }
+            return f
+        }
+        let v4 = Self.flow(to: "198.18.1.1", 5000, repliesFrom: "198.18.2.2", 9000)
+        let v6 = Self.flow(to: "2001:db8:1::1", 5000, repliesFrom: "2001:db8:2::2", 9000)
+        #expect(filters.contains { $0.matches(labelled(v4, [100])) })
+        #expect(filters.contains { $0.matches(labelled(v4, [100, 101])) })
+        #expect(filters.contains { $0.matches(labelled(v6, [100])) })
+        // Unlabelled, labelled by another rule only, or TCP: kept.
+        #expect(!filters.contains { $0.matches(v4) })
+        #expect(!filters.contains { $0.matches(labelled(v4, [101])) })
+        #expect(!filters.contains { $0.matches(labelled(Self.flow(to: "198.18.1.1", 5000, repliesFrom: "198.18.2.2", 9000, proto: 6), [100])) })
+
+        // A 0.1 table's keys: udp wildcard 5000-5001, udp 5353 on one address, tcp 80 (ignored).
+        let keys: [(TableLayout.MapName, [UInt8])] = [
+            (.dnat4Any, [17, 0, 0, 0, 0x13, 0x88, 0, 0]), (.dnat4Any, [17, 0, 0, 0, 0x13, 0x89, 0, 0]),
+            (.dnat4Addr, [198, 18, 1, 3, 17, 0, 0, 0, 0x14, 0xe9, 0, 0]), (.dnat4Any, [6, 0, 0, 0, 0, 80, 0, 0]),
+            (.loopback4, [127, 0, 0, 1, 17, 0, 0, 0, 0x13, 0x88, 0, 0]),
+        ]
+        let ports = StaleFlows.udpHostPorts(keys)
+        #expect(ports.count == 3)
+        #expect(StaleFlows.describe(ports) == "5000-5001, 198.18.1.3:5353/udp")
+        let deleted = try StaleFlows.filters(deleted: ports) { _ in Self.local }
+        #expect(deleted.count == 2)
+        #expect(deleted.contains { $0.ports == [5000, 5001] && $0.destinations == [[198, 18, 1, 1], [10, 88, 0, 1]] })
+        #expect(deleted.contains { $0.ports == [5353] && $0.destinations == [[198, 18, 1, 3]] })
+    }
 }

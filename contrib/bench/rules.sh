@@ -12,6 +12,11 @@
 # 3. new TCP connections per second through DNAT (wrk, Connection: close, client netns ->
 #    host -> target netns running nginx), at 1 and N mappings, hitting the last-added port;
 #    also with every mapping restricted by an allow-list (--allow) the client is in.
+# 4. scale (SCALE_N=100000, half tcp half udp): apply 10,000 and SCALE_N against nft -f of the
+#    minimal map (no counter, no comment) and of the same content; ls / ls --json against
+#    nft list; flush against nft delete table; an apply that changes nothing (and whether the
+#    generation moved); peak RSS of apply SCALE_N; add at 0 and SCALE_N against nft add element.
+#    SCALE_ONLY=1 runs this section alone.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
 need_root "the benchmark"
@@ -20,8 +25,8 @@ for tool in wrk:wrk nginx:nginx-light iptables-nft-restore:iptables; do
     command -v "${tool%%:*}" >/dev/null || { apt-get install -y -qq "${tool#*:}" >/dev/null; }
 done
 find_swift
-build_release nftfwd
-NFTFWD="$RELEASE_BIN/nftfwd"
+# NFTFWD_BIN: a binary built earlier (a before/after comparison), else the release build.
+if [ -n "${NFTFWD_BIN:-}" ]; then NFTFWD=$NFTFWD_BIN; else build_release nftfwd; NFTFWD="$RELEASE_BIN/nftfwd"; fi
 # NFTFWD_SAVE from the calling shell would make the nftfwd commands run in namespaces here
 # also write the host's /etc/nftfwd (ip netns exec shares /etc).
 unset NFTFWD_SAVE
@@ -127,10 +132,96 @@ gen_iptables() {
     awk -v n="$1" -v p="$2" 'BEGIN { for (i = 0; i < n; i++) printf "-A DOCKER -p tcp -m tcp --dport %d -j DNAT --to-destination 198.18.2.2:80\n", p + i }'
     echo "COMMIT"
 }
+gen_json_split() { # count: half tcp, half udp, from port 10000 (100,000 fits: 50,000 each)
+    awk -v n="$1" 'BEGIN { h = int((n + 1) / 2); printf "["; for (i = 0; i < n; i++) { pr = (i < h) ? "tcp" : "udp"; p = 10000 + ((i < h) ? i : i - h); printf "%s{\"proto\": \"%s\", \"host\": \"%d\", \"target\": \"198.18.2.2:80\"}", (i ? ",\n" : ""), pr, p }; print "]" }'
+}
+gen_split_nft() { # count: the same elements as gen_json_split, as nftfwd writes them (counter, comment)
+    gen_map_nft 0 0
+    [ "$1" -gt 0 ] || return 0
+    awk -v n="$1" 'BEGIN { h = int((n + 1) / 2); printf "add element inet nftfwd dnat4_any { "; for (i = 0; i < n; i++) { pr = (i < h) ? "tcp" : "udp"; p = 10000 + ((i < h) ? i : i - h); printf "%s%s . %d counter comment \"%d/%s -> 198.18.2.2:80\" : 198.18.2.2 . 80", (i ? ", " : ""), pr, p, p, pr }; print " }" }'
+}
+gen_minimal_nft() { # count: one map, the same keys and values, no counter, no comment
+    echo "table inet nftfwd { map dnat4_any { type inet_proto . inet_service : ipv4_addr . inet_service; }; }"
+    awk -v n="$1" 'BEGIN { h = int((n + 1) / 2); printf "add element inet nftfwd dnat4_any { "; for (i = 0; i < n; i++) { pr = (i < h) ? "tcp" : "udp"; p = 10000 + ((i < h) ? i : i - h); printf "%s%s . %d : 198.18.2.2 . 80", (i ? ", " : ""), pr, p }; print " }" }'
+}
 gen_json "$N" 10000 > "$TMP/n.json"
 gen_map_nft "$N" 10000 > "$TMP/map.nft"
 gen_linear_nft "$N" 10000 > "$TMP/linear.nft"
 gen_iptables "$N" 10000 > "$TMP/iptables.rules"
+
+time_in() { # ns command... : ms of one run, output discarded
+    local t0 t1; t0=$(now_ns); ip netns exec "$1" "${@:2}" >/dev/null; t1=$(now_ns)
+    awk -v d="$(( (t1 - t0) / 1000 ))" 'BEGIN { printf "%.2f", d / 1000 }'
+}
+time_prepared() { # setup-function command... : median ms over RUNS fresh namespaces, each set up first
+    local setup=$1; shift
+    local samples=()
+    for _ in $(seq "$RUNS"); do
+        local ns; ns=$(fresh_ns); "$setup" "$ns"
+        samples+=("$(time_in "$ns" "$@")")
+        drop_ns "$ns"
+    done
+    printf '%s\n' "${samples[@]}" | median
+}
+scale_section() {
+    local S=${SCALE_N:-100000}
+    gen_json_split 10000 > "$TMP/s10k.json"; gen_json_split "$S" > "$TMP/sN.json"
+    gen_split_nft 10000 > "$TMP/s10k.nft"; gen_split_nft "$S" > "$TMP/sN.nft"
+    gen_minimal_nft 10000 > "$TMP/m10k.nft"; gen_minimal_nft "$S" > "$TMP/mN.nft"
+    echo "== 4. scale: 10,000 and $S mappings, half tcp half udp (ms, median of $RUNS, process start included)"
+    local a10 f10 m10 aN fN mN
+    a10=$(time_load "$NFTFWD" apply "$TMP/s10k.json"); f10=$(time_load nft -f "$TMP/s10k.nft"); m10=$(time_load nft -f "$TMP/m10k.nft")
+    aN=$(time_load "$NFTFWD" apply "$TMP/sN.json"); fN=$(time_load nft -f "$TMP/sN.nft"); mN=$(time_load nft -f "$TMP/mN.nft")
+    printf '%-44s %10s %14s %14s\n' "" "ms" "vs minimal" "vs same"
+    printf '%-44s %10s %14s %14s\n' "nftfwd apply 10000" "$a10" "$(ratio "$a10" "$m10")" "$(ratio "$a10" "$f10")"
+    printf '%-44s %10s %14s %14s\n' "nft -f 10000 (same content)" "$f10" "$(ratio "$f10" "$m10")" "1.00"
+    printf '%-44s %10s %14s %14s\n' "nft -f 10000 (minimal map) [baseline]" "$m10" "1.00" ""
+    printf '%-44s %10s %14s %14s\n' "nftfwd apply $S" "$aN" "$(ratio "$aN" "$mN")" "$(ratio "$aN" "$fN")"
+    printf '%-44s %10s %14s %14s\n' "nft -f $S (same content) [baseline]" "$fN" "$(ratio "$fN" "$mN")" "1.00"
+    printf '%-44s %10s %14s %14s\n' "nft -f $S (minimal map)" "$mN" "1.00" ""
+    echo "nftfwd apply $S vs 10000 (linear is 10x): $(ratio "$aN" "$a10")x"
+
+    # Reading, flushing and applying again, each in a namespace that holds the S mappings.
+    with_nftfwd() { ip netns exec "$1" "$NFTFWD" apply "$TMP/sN.json" >/dev/null; }
+    with_nft() { ip netns exec "$1" nft -f "$TMP/sN.nft"; }
+    local ls lsj nl fl del same
+    ls=$(time_prepared with_nftfwd "$NFTFWD" ls); lsj=$(time_prepared with_nftfwd "$NFTFWD" ls --json)
+    nl=$(time_prepared with_nft nft list table inet nftfwd)
+    fl=$(time_prepared with_nftfwd "$NFTFWD" flush); del=$(time_prepared with_nft nft delete table inet nftfwd)
+    same=$(time_prepared with_nftfwd "$NFTFWD" apply "$TMP/sN.json")
+    printf '%-44s %10s %14s\n' "" "ms" "ratio"
+    printf '%-44s %10s %14s\n' "nftfwd ls ($S)" "$ls" "$(ratio "$ls" "$nl")"
+    printf '%-44s %10s %14s\n' "nftfwd ls --json ($S)" "$lsj" "$(ratio "$lsj" "$nl")"
+    printf '%-44s %10s %14s\n' "nft list table [baseline]" "$nl" "1.00"
+    printf '%-44s %10s %14s\n' "nftfwd flush ($S)" "$fl" "$(ratio "$fl" "$del")"
+    printf '%-44s %10s %14s\n' "nft delete table [baseline]" "$del" "1.00"
+    printf '%-44s %10s %14s\n' "nftfwd apply, nothing changes ($S)" "$same" "$(ratio "$same" "$fN")"
+    local ns g0 g1 rss
+    ns=$(fresh_ns); with_nftfwd "$ns"
+    g0=$(ip netns exec "$ns" "$NFTFWD" -v apply "$TMP/sN.json" 2>&1 | grep -c 'sending one batch' || true)
+    drop_ns "$ns"
+    echo "batches sent by the apply that changes nothing: $g0"
+    ns=$(fresh_ns)
+    rss=$(ip netns exec "$ns" /usr/bin/time -v "$NFTFWD" apply "$TMP/sN.json" 2>&1 >/dev/null | awk '/Maximum resident/ {printf "%.1f", $NF / 1024}')
+    drop_ns "$ns"
+    echo "peak RSS of nftfwd apply $S: $rss MB"
+
+    add_at() { # count label: nftfwd add vs nft add element with count published
+        local count=$1 a b
+        gen_json_split "$count" > "$TMP/at.json"
+        ns=$(fresh_ns); ip netns exec "$ns" "$NFTFWD" apply "$TMP/at.json" >/dev/null; a=$(time_adds "$ns" add_nftfwd); drop_ns "$ns"
+        ns=$(fresh_ns); gen_split_nft "$count" | ip netns exec "$ns" nft -f -; b=$(time_adds "$ns" add_element); drop_ns "$ns"
+        printf '%-44s %10s %14s %14s\n' "add at $count" "$a" "$b" "$(ratio "$a" "$b")"
+    }
+    printf '%-44s %10s %14s %14s\n' "" "nftfwd add" "nft add elem" "ratio"
+    add_at 0; add_at "$S"
+}
+if [ "${SCALE_ONLY:-0}" = 1 ]; then
+    ADDS=${ADDS:-5}
+    add_nftfwd() { ip netns exec "$1" "$NFTFWD" add "$2" 198.18.2.2:80; }
+    add_element() { ip netns exec "$1" nft add element inet nftfwd dnat4_any "{ tcp . $2 counter comment \"$2/tcp -> 198.18.2.2:80\" : 198.18.2.2 . 80 }"; }
+    time_adds() { local ns=$1 fn=$2 samples=(); for i in $(seq "$ADDS"); do local t0 t1; t0=$(now_ns); "$fn" "$ns" $((60000 + i)) >/dev/null; t1=$(now_ns); samples+=("$(( (t1 - t0) / 1000 ))"); done; printf '%s\n' "${samples[@]}" | awk '{print $1/1000}' | median; }
+fi
 
 # --- 1. publish N at once -----------------------------------------------------------------
 time_load() { # label command... ; prints median ms over RUNS fresh namespaces
@@ -145,6 +236,7 @@ time_load() { # label command... ; prints median ms over RUNS fresh namespaces
     done
     printf '%s\n' "${samples[@]}" | awk '{print $1/1000}' | median
 }
+if [ "${SCALE_ONLY:-0}" = 1 ]; then scale_section; exit 0; fi
 echo "== 1. publish $N mappings at once (ms, median of $RUNS, process start included)"
 t_nftfwd=$(time_load "$NFTFWD" apply "$TMP/n.json")
 t_map=$(time_load nft -f "$TMP/map.nft")
@@ -247,3 +339,6 @@ printf '%-24s %14s %14s %10s\n' "nftfwd (map)" "$m1" "$mN" "$(ratio "$mN" "$m1")
 printf '%-24s %14s %14s %10s\n' "nftfwd, all --allow'ed" "$a1" "$aN" "$(ratio "$aN" "$a1")"
 printf '%-24s %14s %14s %10s\n' "linear rules (Docker)" "$l1" "$lN" "$(ratio "$lN" "$l1")"
 echo "nftfwd at $N vs linear at $N: $(ratio "$mN" "$lN")x"
+
+echo
+scale_section
