@@ -90,7 +90,8 @@ struct HostileUserTests {
         let triedLive = TestNetwork.waitUntil(timeout: 15) {
             Command.sh("cat '\(report)'").stdout.contains("EADDRINUSE")
         }
-        #expect(triedLive, "the squatter never tried the live relay's socket: \(try Self.await(report))")
+        let seen = Command.sh("cat '\(report)'").stdout
+        #expect(triedLive, "the squatter never tried the live relay's socket: \(seen)")
         #expect(try Self.await(report) == "EACCES EADDRINUSE\n", "the squatter got further while the relay ran")
         let ls = try lab.nftfwdOK("ls")
         #expect(ls.stdout.contains("listening"), "\(ls.stdout)")
