@@ -85,11 +85,18 @@ struct ListCommand: ParsableCommand {
             let allow = p.mapping.allow.isEmpty ? "any" : p.mapping.allow.map(\.description).joined(separator: ",")
             return [p.mapping.proto.rawValue, p.mapping.hostFamily.rawValue, p.mapping.hostText, p.mapping.target.description]
                 + (restricted ? [allow] : [])
-                + [p.mapping.isRelayOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)"]
+                + [ListCommand.kernelCell(p.mapping), "\(p.packets)", "\(p.bytes)"]
                 + (restricted ? [p.mapping.allow.isEmpty ? "-" : "\(p.refusedPackets)"] : [])
                 + [r?.state ?? "-", r.map { "\($0.active)/\($0.total)" } ?? "-", p.mapping.comment]
         }
         return columns([header] + body)
+    }
+
+    /// `dnat`, `relay-only`, or for a PROXY-protocol mapping `relay:proxy-v1`: the relay
+    /// serves every client of it, remote ones too (no DNAT element).
+    static func kernelCell(_ mapping: Mapping) -> String {
+        if let version = mapping.proxyProtocol { return "relay:proxy-\(version.rawValue)" }
+        return mapping.isRelayOnly ? "relay-only" : "dnat"
     }
 
     /// Rows aligned in columns two spaces apart; the last column is not padded. Cells are
