@@ -9,7 +9,10 @@ struct ListCommand: ParsableCommand {
         discussion: """
         PACKETS and BYTES count the connections the kernel's DNAT created (NAT sees the first \
         packet of each). KERNEL says whether the kernel forwards the mapping (dnat) or only the \
-        userland relay can (relay-only: loopback host addresses, IPv6 to IPv4). RELAY is what \
+        userland relay can (relay-only: loopback host addresses, IPv6 to IPv4; relay:proxy-v1 \
+        or relay:proxy-v2: 'add --proxy-protocol', the relay serves every client, remote ones \
+        too, and sends the target a PROXY header first; nothing is served while it does not \
+        run). RELAY is what \
         'nftfwd relay' does with it: listening, an error it retries, not running, not answering \
         (something holds its status socket but gave no status), or - for \
         mappings it does not serve; CONNS its active/total connections (UDP: flows).
