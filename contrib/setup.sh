@@ -31,6 +31,7 @@ install_packages() {
     # The CNI tests chain nftfwd-cni after Debian's reference plugins, and beside portmap.
     [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
     command -v podman >/dev/null || missing+=(podman)   # the podman test runs nftfwd-cni under a real runtime
+    command -v nginx >/dev/null || missing+=(nginx)     # a real PROXY protocol consumer behind the relay
     if [ ${#missing[@]} -gt 0 ]; then
         echo "==> installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -15,6 +15,9 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     /// The source networks whose clients may reach the mapping, sorted, of the host family
     /// (the clients'); empty: everyone. Set through `allowing(_:)`, which checks them.
     public internal(set) var allow: [Subnet] = []
+    /// The PROXY protocol header the relay sends the target (nil: none); set through
+    /// `proxying(_:)`. Such a mapping is relay-only (`isRelayOnly`), for every client.
+    public internal(set) var proxyProtocol: ProxyProtocol?
 
     /// The longest user comment accepted; the element comment also holds the mapping itself.
     public static let maxCommentLength = 64
@@ -128,9 +131,10 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     /// True when host and target are of different families (IPv6 clients to an IPv4 service).
     public var isCrossFamily: Bool { hostFamily != targetFamily }
 
-    /// Only the userland relay can serve it: a loopback host address, or a family change.
+    /// Only the userland relay can serve it: a loopback host address, a family change, or a
+    /// PROXY protocol header.
     /// The kernel path never DNATs these.
-    public var isRelayOnly: Bool { isLoopbackOnly || isCrossFamily }
+    public var isRelayOnly: Bool { isLoopbackOnly || isCrossFamily || proxyProtocol != nil }
 
     /// The host side as text that parses back to the same mapping: `8080`, `[::]:8080` for
     /// every IPv6 address in front of an IPv4 target, `192.0.2.10:8080`.
@@ -142,7 +146,11 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `8080/tcp -> 10.0.0.2:80`: how messages and the element comments name the mapping.
-    public var label: String { hostText + "/" + proto.rawValue + " -> " + target.description }
+    /// With a PROXY protocol header: `8080/tcp -> 10.0.0.2:80 proxy-protocol v1`.
+    public var label: String {
+        let base = hostText + "/" + proto.rawValue + " -> " + target.description
+        return proxyProtocol.map { base + ProxyProtocol.labelWord + $0.rawValue } ?? base
+    }
 
     public var description: String {
         let text = comment.isEmpty ? label : "\(label) (\(comment))"
@@ -174,6 +182,7 @@ extension Mapping: Comparable {
         case (_, nil): return false
         case (let x?, let y?): if x != y { return x < y }
         }
-        return a.target.description < b.target.description
+        if a.target.description != b.target.description { return a.target.description < b.target.description }
+        return (a.proxyProtocol?.rawValue ?? "") < (b.proxyProtocol?.rawValue ?? "")
     }
 }

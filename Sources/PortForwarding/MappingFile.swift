@@ -1,8 +1,8 @@
 /// The JSON that `nftfwd ls --json` prints and `nftfwd apply` reads:
 /// `{"mappings": [...], "masquerade": [...]}`. Each mapping is an object
-/// `{"proto", "family", "host", "target", "comment", "allow", "kernel", "packets", "bytes",
+/// `{"proto", "family", "host", "target", "comment", "allow", "proxy_protocol", "kernel", "packets", "bytes",
 /// "refused"}`; `apply` needs `host` and `target`; `proto` defaults to tcp, `comment` to none,
-/// `allow` (an array of CIDRs) to everyone; `family` (the host
+/// `allow` (an array of CIDRs) to everyone, `proxy_protocol` ("v1", "v2") to null; `family` (the host
 /// side's), if given, must agree; `kernel` and the counters are ignored. Each masquerade rule
 /// is `{"subnet": "10.88.0.0/24", "out-not": "br0"}` ("out-not" omitted when none).
 public enum MappingFile {
@@ -65,6 +65,7 @@ public enum MappingFile {
                 ("comment", .string(p.mapping.comment)),
                 ("kernel", .string(p.mapping.isRelayOnly ? "relay-only" : "dnat")),
                 ("allow", .array(p.mapping.allow.map { .string($0.description) })),
+                ("proxy_protocol", p.mapping.proxyProtocol.map { .string($0.rawValue) } ?? .null),
                 ("packets", .number(Double(p.packets))),
                 ("bytes", .number(Double(p.bytes))),
                 ("refused", .number(Double(p.refusedPackets))),
@@ -72,7 +73,7 @@ public enum MappingFile {
         })
     }
 
-    static let known: Set<String> = ["proto", "family", "host", "target", "comment", "allow", "kernel", "packets", "bytes", "refused", "relay"]
+    static let known: Set<String> = ["proto", "family", "host", "target", "comment", "allow", "proxy_protocol", "kernel", "packets", "bytes", "refused", "relay"]
 
     /// Parses a whole file's mappings (either form); any bad entry fails it all, naming the entry.
     public static func parse(_ text: String) throws(MappingError) -> [Mapping] {
@@ -84,6 +85,13 @@ public enum MappingFile {
             throw .invalid("\(section.map { "\"\($0)\"" } ?? "mapping file") must be a JSON array of mappings, as 'nftfwd ls --json' prints")
         }
         var out: [Mapping] = []
+        func proxyProtocol(_ value: JSON?, entry n: Int) throws(MappingError) -> ProxyProtocol? {
+            switch value {
+            case nil, .null?: return nil
+            case .string(let text)?: return try ProxyProtocol.parse(text)
+            default: throw .invalid("entry \(n): \"proxy_protocol\" must be \"v1\", \"v2\" or null")
+            }
+        }
         func allowList(_ value: JSON?, entry n: Int) throws(MappingError) -> [String] {
             switch value {
             case nil, .null?: return []
@@ -114,6 +122,7 @@ public enum MappingFile {
                 let mapping = try Mapping.parse(host: try text("host"), target: try text("target"),
                                                 proto: try text("proto", default: "tcp"), comment: try text("comment", default: ""))
                     .allowing(try allowList(item["allow"], entry: n))
+                    .proxying(try proxyProtocol(item["proxy_protocol"], entry: n))
                 if case .string(let family)? = item["family"], family != mapping.hostFamily.rawValue {
                     throw MappingError.invalid("family \"\(Untrusted.escape(family))\" does not match host \(mapping.hostText), which is \(mapping.hostFamily.rawValue)")
                 }

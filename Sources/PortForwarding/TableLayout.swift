@@ -7,7 +7,8 @@ import NFTables
 ///   map dnat4_any  { type inet_proto . inet_service : ipv4_addr . inet_service; counter }
 ///   map dnat4_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; counter }
 ///   map dnat6_any, dnat6_addr      the same for IPv6
-///   map loopback4, loopback6       mappings bound to 127.0.0.0/8 or ::1: recorded, no rule reads them
+///   map loopback4, loopback6       mappings bound to 127.0.0.0/8 or ::1, and same-family PROXY-protocol
+///                                  mappings (key 0.0.0.0 / :: for every address): no rule reads them
 ///   map relay6to4, relay4to6       IPv6 host side to an IPv4 target and back (key address :: or
 ///                                  0.0.0.0 for every address): the relay's alone, no rule reads them
 ///   set masq4      { type ipv4_addr; flags interval }           subnets to masquerade
@@ -136,7 +137,9 @@ public struct TableLayout: Sendable {
     public static func map(for mapping: Mapping) -> MapName {
         let v4 = mapping.hostFamily == .ipv4
         if mapping.isCrossFamily { return v4 ? .relay4to6 : .relay6to4 }
-        if mapping.isLoopbackOnly { return v4 ? .loopback4 : .loopback6 }
+        // A PROXY-protocol mapping of one family is kept beside the loopback ones: the only
+        // same-family maps no rule reads (key 0.0.0.0 / :: for every address).
+        if mapping.isLoopbackOnly || mapping.proxyProtocol != nil { return v4 ? .loopback4 : .loopback6 }
         if mapping.host.address == nil { return v4 ? .dnat4Any : .dnat6Any }
         return v4 ? .dnat4Addr : .dnat6Addr
     }

@@ -231,10 +231,18 @@ public struct TableReader {
             user = String(text[hash.upperBound...])
         }
         guard let arrow = label.range(of: " -> ") else { return nil }
-        let left = label[..<arrow.lowerBound], target = label[arrow.upperBound...]
+        let left = label[..<arrow.lowerBound]
+        var target = label[arrow.upperBound...]
+        var proxy: ProxyProtocol?
+        if let word = target.range(of: ProxyProtocol.labelWord) {
+            guard let version = ProxyProtocol(rawValue: String(target[word.upperBound...])) else { return nil }
+            proxy = version
+            target = target[..<word.lowerBound]
+        }
         guard let slash = left.lastIndex(of: "/") else { return nil }
         let host = left[..<slash], proto = left[left.index(after: slash)...]
-        guard let mapping = try? Mapping.parse(host: String(host), target: String(target), proto: String(proto), comment: user, rule: .stored),
+        guard let parsed = try? Mapping.parse(host: String(host), target: String(target), proto: String(proto), comment: user, rule: .stored),
+              let mapping = try? parsed.proxying(proxy),
               TableLayout.map(for: mapping) == map, TableLayout.elementComment(for: mapping) == text else { return nil }
         return mapping
     }

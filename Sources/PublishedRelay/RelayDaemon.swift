@@ -239,7 +239,7 @@ public final class RelayDaemon {
                 let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target,
                                                              connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle,
                                                              tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource,
-                                                             allowedSources: port.allow))
+                                                             allowedSources: port.allow, proxyProtocol: port.proxyProtocol))
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
                 served.append(port)
             } catch {

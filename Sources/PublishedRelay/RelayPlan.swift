@@ -11,6 +11,8 @@ public struct RelayPort: Hashable, Sendable {
     /// The mapping's allow-list (empty: everyone), which the relay checks itself: the
     /// kernel's drop rules never see loopback clients.
     public var allow: [SourceNetwork] = []
+    /// The PROXY protocol header sent to the target first (nil: none).
+    public var proxyProtocol: ProxyProtocolVersion? = nil
 }
 
 /// Which published mappings the relay serves, and on which sockets.
@@ -21,7 +23,9 @@ public struct RelayPort: Hashable, Sendable {
 ///   only loopback traffic reaches (DNAT takes the rest first) and which reserves the port
 ///   against other programs, as docker-proxy does;
 /// - mappings bound to 127.0.0.1 or ::1: it listens on that address;
-/// - mappings between IPv6 and IPv4: on their host address, or every address of its family.
+/// - mappings between IPv6 and IPv4: on their host address, or every address of its family;
+/// - PROXY-protocol mappings (no DNAT element: every client, remote ones too, reaches the
+///   listener): on their host address, or every address of its family.
 /// Mappings bound to one non-loopback address are the kernel's alone (output covers the
 /// host's own traffic). SCTP is not relayed.
 public enum RelayPlan {
@@ -41,7 +45,8 @@ public enum RelayPlan {
             guard let listen = SocketAddress(hostAddress.description, port: port),
                   let target = SocketAddress(targetAddress.description, port: mapping.targetPort(for: port)) else { return nil }
             return RelayPort(mapping: mapping.label, proto: proto, listen: listen, target: target,
-                             allow: mapping.allow.compactMap { SourceNetwork($0.description) })
+                             allow: mapping.allow.compactMap { SourceNetwork($0.description) },
+                             proxyProtocol: mapping.proxyProtocol.flatMap { ProxyProtocolVersion(rawValue: $0.rawValue) })
         }
     }
 }

@@ -17,6 +17,11 @@ struct AddCommand: ParsableCommand {
         A host address of 127.0.0.1 or ::1, or a target of the other address family, is recorded \
         but gets no kernel DNAT (the kernel cannot NAT loopback without route_localnet, which \
         nftfwd never sets, nor translate between IPv6 and IPv4); 'nftfwd relay' serves it.
+        --proxy-protocol v1|v2 (tcp only) starts every connection to TARGET with a PROXY \
+        protocol header (v1 text, v2 binary, as HAProxy specifies) naming the client's address \
+        and port and the address and port it connected to. Such a mapping gets no kernel DNAT: \
+        'nftfwd relay' serves every client, remote ones too, so the relay must run; TARGET \
+        must expect the header (e.g. haproxy 'accept-proxy', nginx 'proxy_protocol').
         Adding a mapping that is already published changes nothing and succeeds.
         For UDP, the conntrack entries of flows to HOST are deleted once the mapping is in \
         place, so a client that has been sending there takes the new path at its next datagram.
@@ -41,6 +46,7 @@ struct AddCommand: ParsableCommand {
           nftfwd add 8443 10.0.0.2:443 --save   and keep it across reboots
           nftfwd add 2222 10.0.0.2:22 --allow 192.168.1.0/24 --allow 10.8.0.0/16
           nftfwd add 8080 10.0.0.2:80 --enable-forwarding
+          nftfwd add 2525 10.0.0.5:25 --proxy-protocol v2   the mail server sees who connected
         """
     )
 
@@ -62,10 +68,14 @@ struct AddCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only clients from this network reach the mapping (repeatable); others are dropped and counted.", valueName: "cidr"))
     var allow: [String] = []
 
+    @Option(name: .customLong("proxy-protocol"), help: ArgumentHelp("tcp only: the relay serves every client and sends TARGET a PROXY protocol header first (v1 or v2); no kernel DNAT.", valueName: "version"))
+    var proxyProtocol: String?
+
     @OptionGroup var forwarding: ForwardingOption
 
     func run() throws {
         let mapping = try Mapping.parse(host: host, target: target, proto: proto, comment: comment).allowing(allow)
+            .proxying(try proxyProtocol.map { (text) throws(MappingError) in try ProxyProtocol.parse(text) })
         switch try Persistence.change(global, saving, { try $0.add(mapping) }) {
         case .added:
             global.note("added \(mapping.host.ports.count) element(s) to map \(TableLayout.map(for: mapping).rawValue)")

@@ -9,7 +9,10 @@ struct ListCommand: ParsableCommand {
         discussion: """
         PACKETS and BYTES count the connections the kernel's DNAT created (NAT sees the first \
         packet of each). KERNEL says whether the kernel forwards the mapping (dnat) or only the \
-        userland relay can (relay-only: loopback host addresses, IPv6 to IPv4). RELAY is what \
+        userland relay can (relay-only: loopback host addresses, IPv6 to IPv4; relay:proxy-v1 \
+        or relay:proxy-v2: 'add --proxy-protocol', the relay serves every client, remote ones \
+        too, and sends the target a PROXY header first; nothing is served while it does not \
+        run). RELAY is what \
         'nftfwd relay' does with it: listening, an error it retries, not running, not answering \
         (something holds its status socket but gave no status), or - for \
         mappings it does not serve; CONNS its active/total connections (UDP: flows).
@@ -85,11 +88,18 @@ struct ListCommand: ParsableCommand {
             let allow = p.mapping.allow.isEmpty ? "any" : p.mapping.allow.map(\.description).joined(separator: ",")
             return [p.mapping.proto.rawValue, p.mapping.hostFamily.rawValue, p.mapping.hostText, p.mapping.target.description]
                 + (restricted ? [allow] : [])
-                + [p.mapping.isRelayOnly ? "relay-only" : "dnat", "\(p.packets)", "\(p.bytes)"]
+                + [ListCommand.kernelCell(p.mapping), "\(p.packets)", "\(p.bytes)"]
                 + (restricted ? [p.mapping.allow.isEmpty ? "-" : "\(p.refusedPackets)"] : [])
                 + [r?.state ?? "-", r.map { "\($0.active)/\($0.total)" } ?? "-", p.mapping.comment]
         }
         return columns([header] + body)
+    }
+
+    /// `dnat`, `relay-only`, or for a PROXY-protocol mapping `relay:proxy-v1`: the relay
+    /// serves every client of it, remote ones too (no DNAT element).
+    static func kernelCell(_ mapping: Mapping) -> String {
+        if let version = mapping.proxyProtocol { return "relay:proxy-\(version.rawValue)" }
+        return mapping.isRelayOnly ? "relay-only" : "dnat"
     }
 
     /// Rows aligned in columns two spaces apart; the last column is not padded. Cells are

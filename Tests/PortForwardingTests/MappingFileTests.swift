@@ -28,7 +28,7 @@ struct MappingFileTests {
         (#"[{"host": "8080", "target": "10.0.0.2:80"}, {"host": "0", "target": "10.0.0.2:80"}]"#, "entry 2: host: port 0 is out of range: use 1-65535"),
         (#"[{"host": "8080"}]"#, "entry 1: missing \"target\""),
         (#"[{"host": 8080, "target": "10.0.0.2:80"}]"#, "entry 1: \"host\" must be a string"),
-        (#"[{"hots": "8080", "target": "10.0.0.2:80"}]"#, "entry 1: unknown field 'hots' (known: allow, bytes, comment, family, host, kernel, packets, proto, refused, relay, target)"),
+        (#"[{"hots": "8080", "target": "10.0.0.2:80"}]"#, "entry 1: unknown field 'hots' (known: allow, bytes, comment, family, host, kernel, packets, proto, proxy_protocol, refused, relay, target)"),
         (#"[{"host": "8080", "target": "10.0.0.2:80", "family": "ipv6"}]"#, "entry 1: family \"ipv6\" does not match host 8080, which is ipv4"),
         ("[", "mapping file is not valid JSON: line 1: unexpected end of input"),
     ])

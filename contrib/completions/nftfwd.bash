@@ -195,7 +195,7 @@ _nftfwd_add() {
     repeating_flags=()
     non_repeating_flags=(--verbose -v --save --enable-forwarding --version -h --help)
     repeating_options=(--allow)
-    non_repeating_options=(--table --proto --comment)
+    non_repeating_options=(--table --proto --comment --proxy-protocol)
     __nftfwd_offer_flags_options 2
 
     # Offer option value completions
@@ -210,6 +210,9 @@ _nftfwd_add() {
         return
         ;;
     '--allow')
+        return
+        ;;
+    '--proxy-protocol')
         return
         ;;
     esac

@@ -23,7 +23,7 @@ function __nftfwd_parse_tokens -S
         __nftfwd_parse_subcommand 0 'table=' 'v/verbose' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'add'
-            __nftfwd_parse_subcommand 2 'table=' 'v/verbose' 'save' 'proto=' 'comment=' 'allow=+' 'enable-forwarding' 'version' 'h/help'
+            __nftfwd_parse_subcommand 2 'table=' 'v/verbose' 'save' 'proto=' 'comment=' 'allow=+' 'proxy-protocol=' 'enable-forwarding' 'version' 'h/help'
         case 'rm'
             __nftfwd_parse_subcommand 1 'table=' 'v/verbose' 'save' 'proto=' 'version' 'h/help'
         case 'ls'
@@ -139,6 +139,7 @@ complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options 
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" proto' -l 'proto' -d 'tcp, udp or sctp.' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" comment' -l 'comment' -d 'Text shown by \'nftfwd ls\' and in the nft listing (up to 64 bytes; any printable text but \'"\' and \'#\').' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add"' -l 'allow' -d 'Only clients from this network reach the mapping (repeatable); others are dropped and counted.' -rfka ''
+complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" proxy-protocol' -l 'proxy-protocol' -d 'tcp only: the relay serves every client and sends TARGET a PROXY protocol header first (v1 or v2); no kernel DNAT.' -rfka ''
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" enable-forwarding' -l 'enable-forwarding' -d 'Also set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding to 1 for the families the kernel forwards (in this network namespace, until reboot).'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" version' -l 'version' -d 'Show the version.'
 complete -c 'nftfwd' -n '__nftfwd_should_offer_completions_for_flags_or_options "nftfwd add" h help' -s 'h' -l 'help' -d 'Show help information.'

@@ -92,6 +92,7 @@ _nftfwd_add() {
         '--proto[tcp, udp or sctp.]:proto:'
         '--comment[Text shown by '\''nftfwd ls'\'' and in the nft listing (up to 64 bytes; any printable text but '\''"'\'' and '\''#'\'').]:text:'
         '*--allow[Only clients from this network reach the mapping (repeatable); others are dropped and counted.]:cidr:'
+        '--proxy-protocol[tcp only\: the relay serves every client and sends TARGET a PROXY protocol header first (v1 or v2); no kernel DNAT.]:version:'
         '--enable-forwarding[Also set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding to 1 for the families the kernel forwards (in this network namespace, until reboot).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'

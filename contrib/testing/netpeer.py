@@ -20,8 +20,16 @@
                                         "N <answer>" for each answer from HOST:PORT as it
                                         comes ("stray ADDR PORT <text>" for datagrams from
                                         anyone else), then "done".
+  netpeer.py proxyserve PORT READY_FILE a PROXY protocol consumer on [::]:PORT (dual stack, TCP):
+                                        reads a v1 or v2 header (HAProxy's specification),
+                                        then the client's bytes to EOF, and answers
+                                        "v1|v2 FAMILY SRC SPORT DST DPORT LEN SHA256-PREFIX"
+                                        ("bad header" for anything else); exits after 120 s.
+  netpeer.py proxysend HOST PORT BYTES  sends BYTES deterministic bytes, half-closes, prints
+                                        "LOCAL_ADDR LOCAL_PORT LEN SHA256-PREFIX" of what it
+                                        sent, then the answer line.
 """
-import os, random, selectors, socket, struct, sys, time
+import hashlib, os, random, selectors, socket, struct, sys, time
 
 
 def ports_of(text):
@@ -159,6 +167,99 @@ def stream(host, port, srcport, count, interval_ms="100"):
     print("done", flush=True)
 
 
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def read_exact(conn, n):
+    data = b""
+    while len(data) < n:
+        part = conn.recv(n - len(data))
+        if not part:
+            raise EOFError
+        data += part
+    return data
+
+
+def proxy_header(conn):
+    """The header's fields, reading exactly its bytes (v1 byte by byte, up to its CRLF)."""
+    first = read_exact(conn, 1)
+    if first == b"P":
+        line = first
+        while not line.endswith(b"\r\n") and len(line) < 107:
+            line += read_exact(conn, 1)
+        parts = line[:-2].decode("ascii").split(" ")
+        if len(parts) != 6 or parts[0] != "PROXY" or parts[1] not in ("TCP4", "TCP6"):
+            raise ValueError(line)
+        return ["v1", parts[1], parts[2], parts[4], parts[3], parts[5]]
+    head = first + read_exact(conn, 15)
+    if head[:12] != V2_SIGNATURE or head[12] != 0x21:
+        raise ValueError(head)
+    body = read_exact(conn, struct.unpack("!H", head[14:16])[0])
+    family, size = {0x11: ("AF_INET", 4), 0x21: ("AF_INET6", 16)}[head[13]]
+    af = socket.AF_INET if size == 4 else socket.AF_INET6
+    src, dst = socket.inet_ntop(af, body[:size]), socket.inet_ntop(af, body[size:2 * size])
+    sport, dport = struct.unpack("!HH", body[2 * size:2 * size + 4])
+    return ["v2", family, src, str(sport), dst, str(dport)]
+
+
+def proxyserve(port, ready):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", int(port)))
+    s.listen(128)
+    s.settimeout(1)
+    with open(ready + ".tmp", "w") as f:
+        f.write("ready\n")
+    os.rename(ready + ".tmp", ready)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            conn, _ = s.accept()
+        except socket.timeout:
+            continue
+        conn.settimeout(5)
+        try:
+            fields = proxy_header(conn)
+            rest = b""
+            while True:
+                part = conn.recv(65536)
+                if not part:
+                    break
+                rest += part
+            answer = " ".join(fields + [str(len(rest)), hashlib.sha256(rest).hexdigest()[:16]])
+        except (ValueError, KeyError, EOFError, OSError) as e:
+            answer = "bad header " + type(e).__name__
+        try:
+            conn.sendall((answer + "\n").encode())
+        except OSError:
+            pass
+        conn.close()
+
+
+def proxysend(host, port, count):
+    data = bytes(random.Random(7).getrandbits(8) for _ in range(int(count)))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect((host, int(port)))
+        local = s.getsockname()
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while not answer.endswith(b"\n"):
+            part = s.recv(512)
+            if not part:
+                break
+            answer += part
+        print(local[0], local[1], len(data), hashlib.sha256(data).hexdigest()[:16])
+        print(answer.decode().strip())
+    except OSError as e:
+        print("ERROR", type(e).__name__)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None, sys.argv[4] if len(sys.argv) > 4 else None)
@@ -166,6 +267,10 @@ if __name__ == "__main__":
         syn(*sys.argv[2:7])
     elif sys.argv[1] == "ask":
         ask(*sys.argv[2:6])
+    elif sys.argv[1] == "proxyserve":
+        proxyserve(*sys.argv[2:4])
+    elif sys.argv[1] == "proxysend":
+        proxysend(*sys.argv[2:5])
     elif sys.argv[1] == "stream":
         stream(*sys.argv[2:7])
     else:

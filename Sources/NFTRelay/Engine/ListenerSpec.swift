@@ -34,6 +34,9 @@ public struct ListenerSpec: Hashable, Sendable {
     /// Only clients from these networks are served (empty: everyone): TCP clients of others
     /// are closed as soon as accepted, UDP datagrams of others dropped without a flow.
     public var allowedSources: [SourceNetwork]
+    /// TCP: every connection to the target starts with a PROXY protocol header of this
+    /// version naming the client and the address it connected to (`ProxyHeader`); nil: none.
+    public var proxyProtocol: ProxyProtocolVersion?
 
     public static let defaultUDPFlowLimit = 4096
 
@@ -48,7 +51,8 @@ public struct ListenerSpec: Hashable, Sendable {
         perSourceLimit: Int? = nil,
         keepalive: TCPKeepalive? = .standard,
         preopenedFD: Int32? = nil,
-        allowedSources: [SourceNetwork] = []
+        allowedSources: [SourceNetwork] = [],
+        proxyProtocol: ProxyProtocolVersion? = nil
     ) {
         self.proto = proto
         self.listen = listen
@@ -61,6 +65,7 @@ public struct ListenerSpec: Hashable, Sendable {
         self.keepalive = keepalive
         self.preopenedFD = preopenedFD
         self.allowedSources = allowedSources
+        self.proxyProtocol = proxyProtocol
     }
 }
 

@@ -42,7 +42,11 @@ final class TCPConnection: EventHandler, YieldingHandler {
 
     private static let watched: Epoll.Events = [.readable, .writable, .readHangup, .edgeTriggered]
 
-    init(client: Int32, target: Int32, source: IPAddress?, owner: TCPListener, context: RelayContext) {
+    /// Bytes sent to the target before any of the client's (a PROXY protocol header), or none.
+    private let header: [UInt8]
+
+    init(client: Int32, target: Int32, source: IPAddress?, header: [UInt8] = [], owner: TCPListener, context: RelayContext) {
+        self.header = header
         self.client = client
         self.target = target
         self.source = source
@@ -109,6 +113,15 @@ final class TCPConnection: EventHandler, YieldingHandler {
 
     private func beginRelaying() {
         owner.connectionEstablished(self)
+        // A just-connected socket's send buffer is empty, so the header (at most 108 bytes
+        // here) goes whole in one send; anything less means the target is already gone.
+        if !header.isEmpty {
+            let sent = try? header.withUnsafeBytes { (raw) throws(SyscallError) in try Posix.send(target, raw) }
+            guard case .done(let count)? = sent, count == header.count else {
+                close(reset: true)
+                return
+            }
+        }
         state = .relaying
         // Edges that came while connecting were ignored: pump both ways once now.
         step(upstream)

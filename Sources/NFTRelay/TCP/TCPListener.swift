@@ -215,7 +215,18 @@ final class TCPListener: EventHandler, RelayListener {
         }
         Sockets.setNoDelay(target)   // the client inherits TCP_NODELAY from the listening socket
         if let keepalive = spec.keepalive { Sockets.setKeepalive(target, keepalive) }   // the client inherits it too
-        let connection = TCPConnection(client: client, target: target, source: source, owner: self, context: context)
+        // The PROXY header names the client socket's two ends; a client gone already has
+        // no peer address and is reset like any connection that failed to start.
+        var header: [UInt8] = []
+        if let version = spec.proxyProtocol {
+            guard let from = Sockets.peerAddress(client), let to = try? Sockets.localAddress(client) else {
+                Posix.close(target)
+                dropClient(client, source)
+                return .failed
+            }
+            header = ProxyHeader.encode(version, source: from, destination: to)
+        }
+        let connection = TCPConnection(client: client, target: target, source: source, header: header, owner: self, context: context)
         connections[ObjectIdentifier(connection)] = connection
         if reserving { context.stats.openedReserved(id) } else { context.stats.opened(id) }
         connection.start(connectingTo: spec.target, timeout: connectTimeout)
