@@ -283,7 +283,8 @@ public final class RelayDaemon {
                     case .listening: text = "listening"
                     case .error(let reason): text = "error: \(reason)"
                     }
-                    return .init(mapping: port.mapping, listen: listen, state: text, active: st.activeConnections, total: st.totalConnections)
+                    return .init(mapping: port.mapping, listen: listen, state: text, active: st.activeConnections, total: st.totalConnections,
+                                 refused: st.refusedSources)
                 }
                 return .init(mapping: port.mapping, listen: listen, state: "error: \(s.failed[port] ?? "starting")", active: 0, total: 0)
             }
