@@ -103,7 +103,8 @@ import socket; s = socket.socket(); s.bind(('192.0.2.7', 0)); s.settimeout(1)
 s.connect(('198.18.1.1', $port))" 2>/dev/null; then
         echo "layout $1 admitted a source outside the allow-list" >&2; exit 1
     fi
-    ip netns exec "$h" nft list set inet p refuse4_any | grep -q "tcp . $port counter packets [1-9]" \
+    local listed; listed=$(ip netns exec "$h" nft list set inet p refuse4_any)   # whole: grep -q would SIGPIPE nft under pipefail
+    grep -q "tcp \. $port counter packets [1-9]" <<< "$listed" \
         || { echo "layout $1: the refused connection was not counted" >&2; exit 1; }
     [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
     drop_ns "$c"; drop_ns "$h"; drop_ns "$t"
