@@ -8,6 +8,10 @@
 # Everything runs in network namespaces this script creates and removes.
 #
 #   sudo bash contrib/bench/allow-layouts.sh        (N=10000 RUNS=3 WRK_SECONDS=5)
+#
+# Measured here (2 shared cores, 2026-12-02, defaults): pipapo 3402 -> 1019 conn/s (0.30x),
+# hash 3433 -> 3307 conn/s (0.96x). nft 1.0.6 lists and reloads the hash layout's rule as
+# written (`nft --debug=netlink`: two payload loads with bitwise and/xor into reg 1 and 9).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
 for tool in wrk nginx nft; do command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }; done
