@@ -1,3 +1,4 @@
+import NFTables
 import PortForwarding
 
 /// The traps that leave a published port silently unreachable although the table is right:
@@ -5,7 +6,9 @@ import PortForwarding
 ///   (net.bridge.bridge-nf-call-iptables=1, as on Docker's hosts), a container reaching its
 ///   own published port through the host is DNAT'd at bridge level and must be sent back out
 ///   of the port it came in by, which a bridge port does only with hairpin mode on;
-/// - a target no route of this host leads to (a typo'd address): DNAT'd traffic goes nowhere.
+/// - a target no route of this host leads to (a typo'd address): DNAT'd traffic goes nowhere;
+/// - a target reached through a gateway out of the interface its clients come in by (a typo'd
+///   address that only the default route matches): DNAT'd traffic turns back the way it came.
 public enum BridgeTraps {
     public static func findings(for mappings: [Mapping]) -> [Finding] {
         let kernel = mappings.filter { !$0.isRelayOnly }
@@ -20,6 +23,13 @@ public enum BridgeTraps {
                 unroutable.append(Finding(.targetRoute, .warn,
                                           "no route of this host leads to \(target), the target of \(mapping.label): DNAT'd traffic to it goes nowhere",
                                           fix: "check the address (a typo?), or add the route or the interface that reaches it"))
+                continue
+            }
+            if let entry = TargetPaths.entryInterface(of: mapping, in: routes[family]!), route.viaGateway, route.interface == entry {
+                let through = mapping.host.address.map { "the interface of \($0)" } ?? "the interface of the default route"
+                unroutable.append(Finding(.targetRoute, .warn,
+                                          "\(target), the target of \(mapping.label), is reached through a gateway out of \(Untrusted.escape(entry)), \(through), by which its clients come in: DNAT'd traffic turns back the way it came",
+                                          fix: "check the address (a typo?): 'ip route get \(target)'"))
                 continue
             }
             guard !route.viaGateway, TargetPaths.isBridge(route.interface) else { continue }

@@ -1,3 +1,4 @@
+import NFTables
 import PortForwarding
 
 /// Where the host sends a mapping's target: the interface of the longest matching route
@@ -48,6 +49,14 @@ enum TargetPaths {
     static func route(to address: IPAddress, in routes: [Route]) -> Route? {
         routes.filter { $0.destination.count == address.bytes.count && masked(address.bytes, $0.prefix) == masked($0.destination, $0.prefix) }
             .max { $0.prefix < $1.prefix }
+    }
+
+    /// The interface a mapping's clients come in by: the one holding its host address, or
+    /// for a mapping on every address, the default route's (where traffic from elsewhere
+    /// arrives). Nil when there is none (no default route, an address on no interface).
+    static func entryInterface(of mapping: Mapping, in routes: [Route]) -> String? {
+        if let address = mapping.host.address { return InterfaceAddresses.interface(holding: address.bytes) }
+        return routes.first { $0.prefix == 0 && $0.viaGateway }?.interface
     }
 
     static func masked(_ bytes: [UInt8], _ prefix: Int) -> [UInt8] {

@@ -290,7 +290,8 @@ public final class RelayDaemon {
                     case .listening: state = .listening
                     case .error(let reason): state = .failed(reason)
                     }
-                    return .init(mapping: port.mapping, listen: listen, state: state, active: st.activeConnections, total: st.totalConnections)
+                    return .init(mapping: port.mapping, listen: listen, state: state, active: st.activeConnections, total: st.totalConnections,
+                                 refused: st.refusedSources)
                 }
                 return .init(mapping: port.mapping, listen: listen, state: s.failed[port].map { .failed($0) } ?? .starting, active: 0, total: 0)
             }

@@ -9,6 +9,9 @@ public struct RelayStatus: Sendable, Equatable {
         public var state: RelayPortState
         public var active: Int
         public var total: Int
+        /// Clients the allow-list refused (TCP connections, UDP datagrams); 0 from a relay
+        /// older than the field.
+        public var refused: Int = 0
     }
 
     public var pid: Int
@@ -24,7 +27,10 @@ public struct RelayStatus: Sendable, Equatable {
         public var state: String
         public var active: Int
         public var total: Int
-        public init(state: String, active: Int, total: Int) { self.state = state; self.active = active; self.total = total }
+        public var refused: Int = 0
+        public init(state: String, active: Int, total: Int, refused: Int = 0) {
+            self.state = state; self.active = active; self.total = total; self.refused = refused
+        }
     }
 
     public func summaries() -> [String: Summary] {
@@ -34,6 +40,7 @@ public struct RelayStatus: Sendable, Equatable {
             if !port.state.isListening && s.state == "listening" { s.state = "\(port.listen) \(port.state)" }
             s.active += port.active
             s.total += port.total
+            s.refused += port.refused
             out[port.mapping] = s
         }
         return out
@@ -48,7 +55,7 @@ public struct RelayStatus: Sendable, Equatable {
             ("problem", problem.map { .string($0) } ?? .null),
             ("ports", .array(ports.map { p in
                 .object([("mapping", .string(p.mapping)), ("listen", .string(p.listen)), ("state", .string(p.state.description)),
-                         ("active", .number(Double(p.active))), ("total", .number(Double(p.total)))])
+                         ("active", .number(Double(p.active))), ("total", .number(Double(p.total))), ("refused", .number(Double(p.refused)))])
             })),
             ("restore-from", restoreFrom.map { .string($0) } ?? .null),
         ])
@@ -66,7 +73,9 @@ public struct RelayStatus: Sendable, Equatable {
             guard case .string(let mapping)? = item["mapping"], case .string(let listen)? = item["listen"],
                   case .string(let state)? = item["state"], case .number(let active)? = item["active"],
                   case .number(let total)? = item["total"] else { return nil }
-            ports.append(Port(mapping: mapping, listen: listen, state: RelayPortState(state), active: Int(active), total: Int(total)))
+            var refused = 0
+            if case .number(let n)? = item["refused"] { refused = Int(n) }
+            ports.append(Port(mapping: mapping, listen: listen, state: RelayPortState(state), active: Int(active), total: Int(total), refused: refused))
         }
         var problem: String?
         if case .string(let p)? = json["problem"] { problem = p }

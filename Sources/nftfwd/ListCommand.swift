@@ -17,7 +17,8 @@ struct ListCommand: ParsableCommand {
         (something holds its status socket but gave no status), or - for \
         mappings it does not serve; CONNS its active/total connections (UDP: flows).
         Once a mapping has an allow-list ('add --allow'), ALLOW lists its networks (any: \
-        everyone) and REFUSED counts the connections from other sources that were dropped.
+        everyone) and REFUSED counts the connections from other sources that the kernel \
+        dropped, then after a + those the relay refused (loopback clients; UDP: datagrams).
         Masqueraded subnets ('nftfwd masquerade') follow the mappings.
         --json prints what 'nftfwd apply' reads: {"mappings": [...], "masquerade": [...]}.
 
@@ -55,7 +56,7 @@ struct ListCommand: ParsableCommand {
             Console.out(MappingFile.render(snapshot) { p in
                 guard let r = relayView(p) else { return [("relay", .null)] }
                 return [("relay", .object([("state", .string(r.state)), ("active", .number(Double(r.active))),
-                                            ("total", .number(Double(r.total)))]))]
+                                            ("total", .number(Double(r.total))), ("refused", .number(Double(r.refused)))]))]
             })
             return
         }
@@ -89,7 +90,7 @@ struct ListCommand: ParsableCommand {
             return [p.mapping.proto.rawValue, p.mapping.hostFamily.rawValue, p.mapping.hostText, p.mapping.target.description]
                 + (restricted ? [allow] : [])
                 + [ListCommand.kernelCell(p.mapping), "\(p.packets)", "\(p.bytes)"]
-                + (restricted ? [p.mapping.allow.isEmpty ? "-" : "\(p.refusedPackets)"] : [])
+                + (restricted ? [ListCommand.refused(p, relay: r)] : [])
                 + [r?.state ?? "-", r.map { "\($0.active)/\($0.total)" } ?? "-", p.mapping.comment]
         }
         return columns([header] + body)
@@ -100,6 +101,14 @@ struct ListCommand: ParsableCommand {
     static func kernelCell(_ mapping: Mapping) -> String {
         if let version = mapping.proxyProtocol { return "relay:proxy-\(version.rawValue)" }
         return mapping.isRelayOnly ? "relay-only" : "dnat"
+    }
+
+    /// The REFUSED cell: the kernel's drops, and the relay's refusals after a '+' when it
+    /// refused any (loopback clients never reach the kernel's check).
+    static func refused(_ p: PublishedMapping, relay: RelayStatus.Summary?) -> String {
+        guard !p.mapping.allow.isEmpty else { return "-" }
+        guard let relayed = relay?.refused, relayed > 0 else { return "\(p.refusedPackets)" }
+        return "\(p.refusedPackets)+\(relayed)"
     }
 
     /// Rows aligned in columns two spaces apart; the last column is not padded. Cells are

@@ -144,6 +144,15 @@ struct AllowListRelayTests {
         #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8081) == "")
         #expect(lab.ask(from: lab.host, "udp", "127.0.0.1", 8081) == "ERROR TimeoutError")
         #expect(RelayTests.status(lab)?.summaries()["8081/tcp -> 198.18.2.2:80"]?.total == 0)
+        // Counted per mapping: the refused TCP client, the refused datagram(s); none for 8080.
+        let summaries = RelayTests.status(lab)?.summaries() ?? [:]
+        #expect(summaries["8081/tcp -> 198.18.2.2:80"]?.refused == 1, "\(summaries)")
+        #expect((summaries["8081/udp -> 198.18.2.2:80"]?.refused ?? 0) >= 1, "\(summaries)")
+        #expect(summaries["8080/tcp -> 198.18.2.2:80"]?.refused == 0 && summaries["8080/udp -> 198.18.2.2:80"]?.refused == 0)
+        // ls: the kernel dropped nothing of 8081/tcp, the relay refused one (REFUSED "0+1").
+        let row = try lab.nftfwdOK("ls").stdout.split(separator: "\n").first { $0.hasPrefix("tcp") && $0.contains("8081") }
+        #expect(row?.split(separator: " ").contains("0+1") == true, "\(String(describing: row))")
+        #expect(try lab.nftfwdOK("ls", "--json").stdout.contains("\"refused\": 1"))
         // IPv6 loopback is allowed on the cross-family mapping; another host's IPv6 client is
         // dropped by the kernel before it reaches the relay's socket.
         #expect(lab.ask(from: lab.host, "tcp", "::1", 8082) == "tcp 80 from 198.18.2.1")

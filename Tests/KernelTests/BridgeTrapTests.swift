@@ -42,4 +42,24 @@ struct BridgeTrapTests {
         let warned = Self.lines(lab, "target-route")
         #expect(warned.count == 1 && warned[0].hasPrefix("WARN") && warned[0].contains("203.0.113.9, the target of 8081/tcp -> 203.0.113.9:80"), "\(warned)")
     }
+
+    @Test("a target reached through a gateway out of the interface its clients come in by: WARN at add and in doctor; on-link targets: no warning")
+    func targetTurningBack() throws {
+        let lab = try BridgeLab("dtbk")
+        defer { lab.destroy() }
+        // The LAN side is the host's way out: a default route and one more network behind the LAN peer.
+        try lab.net.sh(lab.host, "ip route add default via 192.168.90.2 && ip route add 198.51.100.0/24 via 192.168.90.2")
+        let wildcard = try lab.nftfwdOK("add", "8081", "203.0.113.9:80")
+        #expect(wildcard.stderr.contains("nftfwd: warning: 203.0.113.9, the target of 8081/tcp -> 203.0.113.9:80, is reached through a gateway out of lan0, the interface of the default route"), "\(wildcard.stderr)")
+        let bound = try lab.nftfwdOK("add", "192.168.90.1:8083", "198.51.100.7:80")
+        #expect(bound.stderr.contains("is reached through a gateway out of lan0, the interface of 192.168.90.1"), "\(bound.stderr)")
+        // A container on the bridge, and a bound mapping whose target routes elsewhere: nothing to say.
+        let onLink = try lab.nftfwdOK("add", "8082", "10.88.0.2:80")
+        #expect(!onLink.stderr.contains("warning"), "\(onLink.stderr)")
+        let elsewhere = try lab.nftfwdOK("add", "10.88.0.1:8084", "198.51.100.8:80")
+        #expect(!elsewhere.stderr.contains("warning"), "\(elsewhere.stderr)")
+        let warned = Self.lines(lab, "target-route")
+        #expect(warned.count == 2 && warned.allSatisfy { $0.hasPrefix("WARN") && $0.contains("turns back the way it came") }, "\(warned)")
+        #expect(warned.contains { $0.contains("203.0.113.9") } && warned.contains { $0.contains("198.51.100.7") }, "\(warned)")
+    }
 }

@@ -18,4 +18,8 @@ public struct ListenerStats: Hashable, Sendable {
     public var activeConnections: Int
     /// TCP: connections accepted since the listener was added. UDP: flows created.
     public var totalConnections: Int
+    /// Refused by the allow-list (`ListenerSpec.allowedSources`) since the listener was
+    /// added: TCP connections closed at accept, UDP datagrams dropped (each one, as the
+    /// kernel's drop counter counts every packet it drops).
+    public var refusedSources: Int = 0
 }

@@ -27,6 +27,9 @@ final class StatsBoard: Sendable {
     /// A reservation became a connection.
     func openedReserved(_ id: ListenerID) { entries.withLock { $0[id]?.totalConnections += 1 } }
 
+    /// A client the allow-list refused.
+    func refused(_ id: ListenerID) { entries.withLock { $0[id]?.refusedSources += 1 } }
+
     func closed(_ id: ListenerID) { entries.withLock { $0[id]?.activeConnections -= 1 } }
 
     func failed(_ id: ListenerID, _ reason: String) { entries.withLock { $0[id]?.state = .error(reason) } }

@@ -165,6 +165,8 @@ final class TCPListener: EventHandler, RelayListener {
             // An allow-list: a client from elsewhere is closed before anything is connected.
             if !spec.allowedSources.isEmpty {
                 guard let address = SocketAddress(peer), SourceNetwork.admits(spec.allowedSources, address.ip) else {
+                    // Counted before the close, so a client that saw its end finds it counted.
+                    context.stats.refused(id)
                     Posix.close(client)
                     if reserving { context.stats.closed(id) }
                     continue

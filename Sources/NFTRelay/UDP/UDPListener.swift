@@ -116,7 +116,10 @@ final class UDPListener: EventHandler, RelayListener {
         guard let client = SocketAddress(peer) else { return nil }
         if let flow = flows[client] { return flow }
         // An allow-list: a datagram from elsewhere opens no flow and is dropped.
-        guard SourceNetwork.admits(spec.allowedSources, client.ip) else { return nil }
+        guard SourceNetwork.admits(spec.allowedSources, client.ip) else {
+            context.stats.refused(id)
+            return nil
+        }
         // Replacements so far by a source at its limit, carried to its group (which a limit of
         // 1 empties and recreates).
         var replaced: Int?
