@@ -31,12 +31,22 @@ install_packages() {
     # The CNI tests chain nftfwd-cni after Debian's reference plugins, and beside portmap.
     [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
     command -v podman >/dev/null || missing+=(podman)   # the podman test runs nftfwd-cni under a real runtime
+    command -v runc >/dev/null || missing+=(runc)       # podman's runtime there (crun refuses hybrid cgroups)
     command -v nginx >/dev/null || missing+=(nginx)     # a real PROXY protocol consumer behind the relay
     if [ ${#missing[@]} -gt 0 ]; then
         echo "==> installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
-        apt-get install -y -qq "${missing[@]}" >/dev/null
+        # nginx (and podman's units) would start services on the host at install: the tests run
+        # their own instances in namespaces, so starting is refused for this install only.
+        local held=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && held=1
+        fi
+        local status=0
+        apt-get install -y -qq "${missing[@]}" >/dev/null || status=$?
+        [ -z "$held" ] || rm -f /usr/sbin/policy-rc.d
+        [ "$status" = 0 ] || { echo "setup: apt-get install ${missing[*]} failed" >&2; return "$status"; }
     fi
 }
 
