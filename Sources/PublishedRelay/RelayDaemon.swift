@@ -48,6 +48,8 @@ public final class RelayDaemon {
         var active: [RelayPort: ListenerID] = [:]
         var failed: [RelayPort: String] = [:]
         var desired: [RelayPort] = []
+        /// Ports served through the loopback redirect (no socket of their own).
+        var redirected: [RelayPort] = []
         var problem: String?
     }
 
@@ -68,6 +70,7 @@ public final class RelayDaemon {
         }
     }
     private let limits: Limits
+    private var redirect: LoopbackRedirect?
     private let restorer: TableRestorer?
     /// How long the plan waits for a table the restorer has checked, when a --save change holds
     /// FILE's lock (it holds it for its commit and the file's write: milliseconds) or the table
@@ -106,6 +109,9 @@ public final class RelayDaemon {
                                      events: { [state, logger] event in RelayDaemon.log(event, state: state, logger: logger) })
         try engine.start()
         defer { engine.stop() }
+        let redirect = try LoopbackRedirect(engine: engine, limits: limits)
+        self.redirect = redirect
+        defer { redirect.release(nft: nft, table: layout.table) }
         // Each server is stopped (its socket closed) however the start-up below ends.
         let status = try StatusServer(table: table) { [state, table, restoreFrom = restorer?.path] in
             RelayDaemon.status(state: state, engine: engine, table: table, restoreFrom: restoreFrom)
@@ -120,7 +126,7 @@ public final class RelayDaemon {
         try status.start()
         try metrics?.start()
         let restoring = restorer.map { " and keeping it equal to \($0.path)" } ?? ""
-        log("following table inet \(table)\(restoring) (status: \(status.path))")
+        log("following table inet \(table)\(restoring) (status: \(status.path)); loopback TCP clients redirected to \(redirect.description)")
         if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
 
         var generation: UInt32?
@@ -196,8 +202,28 @@ public final class RelayDaemon {
         do {
             let snapshot = try reader.snapshot()
             if let expecting, snapshot.generation != expecting { return .moved }
-            let ports = RelayPlan.ports(for: snapshot.mappings)
-            state.withLock { $0.desired = ports; $0.problem = nil }
+            // The loopback redirect carries what it can when the table has it (a table of
+            // nftfwd 0.3 gets it at its next change) and our sockets are in its maps.
+            var useRedirect = false
+            if let redirect, snapshot.exists, snapshot.upgrade.hasRedirect {
+                do {
+                    _ = try redirect.claim(nft: nft, table: layout.table, generation: snapshot.generation)
+                    useRedirect = true
+                } catch {
+                    warn("cannot write the loopback redirect's ports into the table: \(error); serving every port with a socket of its own")
+                }
+            }
+            var ports: [RelayPort] = [], redirected: [RelayPort] = []
+            for published in snapshot.mappings {
+                if useRedirect && RelayPlan.isRedirected(published.mapping) {
+                    redirected += RelayPlan.ports(for: published.mapping)
+                } else {
+                    ports += RelayPlan.ports(for: published.mapping)
+                }
+            }
+            // Routes first: a port moving from its own socket to the redirect is never unserved.
+            redirect?.serve(redirected)
+            state.withLock { $0.desired = ports; $0.redirected = redirected; $0.problem = nil }
         } catch {
             // Keep serving what we had: a table we cannot read says nothing reliable.
             let problem = "\(error)"
@@ -287,7 +313,12 @@ public final class RelayDaemon {
                 }
                 return .init(mapping: port.mapping, listen: listen, state: "error: \(s.failed[port] ?? "starting")", active: 0, total: 0)
             }
-            return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports, restoreFrom: restoreFrom)
+            // A redirected port is served while the redirect socket listens (its connections are
+            // counted on that socket, not per port).
+            let redirected = s.redirected.map { port in
+                RelayStatus.Port(mapping: port.mapping, listen: "\(port.listen)/\(port.proto.rawValue)", state: "listening", active: 0, total: 0)
+            }
+            return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports + redirected, restoreFrom: restoreFrom)
         }
     }
 

@@ -34,6 +34,10 @@ public struct ListenerSpec: Hashable, Sendable {
     /// Only clients from these networks are served (empty: everyone): TCP clients of others
     /// are closed as soon as accepted, UDP datagrams of others dropped without a flow.
     public var allowedSources: [SourceNetwork]
+    /// TCP: a redirect listener. Each client's original destination (SO_ORIGINAL_DST, after
+    /// the kernel's `redirect`) picks its route, with that route's target and allow-list;
+    /// `target` and `allowedSources` are then unused; a client with no route is reset.
+    public var redirect: RedirectRoutes?
 
     public static let defaultUDPFlowLimit = 4096
 
@@ -48,8 +52,10 @@ public struct ListenerSpec: Hashable, Sendable {
         perSourceLimit: Int? = nil,
         keepalive: TCPKeepalive? = .standard,
         preopenedFD: Int32? = nil,
-        allowedSources: [SourceNetwork] = []
+        allowedSources: [SourceNetwork] = [],
+        redirect: RedirectRoutes? = nil
     ) {
+        self.redirect = redirect
         self.proto = proto
         self.listen = listen
         self.target = target

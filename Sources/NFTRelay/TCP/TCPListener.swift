@@ -34,7 +34,7 @@ final class TCPListener: EventHandler, RelayListener {
     private var pending = PendingConnects()
     /// Accepted clients waiting for an fd for their target socket (EMFILE), oldest first,
     /// with their address when the per-source limit counted them.
-    private var parked: [(fd: Int32, source: IPAddress?)] = []
+    private var parked: [(fd: Int32, source: IPAddress?, target: SocketAddress)] = []
     private static let maxParked = 64
     private var pendingSweep: TimerToken?
     private var paused = false
@@ -131,7 +131,7 @@ final class TCPListener: EventHandler, RelayListener {
             let client: Int32
             do {
                 // The client's address only when a per-source limit or an allow-list needs it.
-                let needsPeer = share.perSourceLimit != nil || !spec.allowedSources.isEmpty
+                let needsPeer = share.perSourceLimit != nil || !spec.allowedSources.isEmpty || spec.redirect != nil
                 let result = needsPeer ? try Sockets.accept(fd, peer: &peer) : try Sockets.accept(fd)
                 switch result {
                 case .wouldBlock:
@@ -162,9 +162,21 @@ final class TCPListener: EventHandler, RelayListener {
                 reportedFailure = false
                 context.stats.listening(id)
             }
+            // A redirect listener: the client's original destination names its route.
+            var target = spec.target, allowed = spec.allowedSources
+            if let routes = spec.redirect {
+                guard let destination = Sockets.originalDestination(client, family: spec.listen.family),
+                      let route = routes.route(for: destination) else {
+                    Sockets.reset(client)   // not redirected by us, or a port no longer published
+                    if reserving { context.stats.closed(id) }
+                    continue
+                }
+                target = route.target
+                allowed = route.allowedSources
+            }
             // An allow-list: a client from elsewhere is closed before anything is connected.
-            if !spec.allowedSources.isEmpty {
-                guard let address = SocketAddress(peer), SourceNetwork.admits(spec.allowedSources, address.ip) else {
+            if !allowed.isEmpty {
+                guard let address = SocketAddress(peer), SourceNetwork.admits(allowed, address.ip) else {
                     Posix.close(client)
                     if reserving { context.stats.closed(id) }
                     continue
@@ -179,7 +191,7 @@ final class TCPListener: EventHandler, RelayListener {
                 }
                 source = address.ip
             }
-            relay(client, source: source)
+            relay(client, source: source, target: target)
         }
     }
 
@@ -192,10 +204,10 @@ final class TCPListener: EventHandler, RelayListener {
     /// (if `park`) or left to the caller; on other errors it is reset. When `reserving`, the
     /// client already holds a slot on the board (a parked client keeps it).
     @discardableResult
-    private func relay(_ client: Int32, source: IPAddress?, park: Bool = true) -> RelayStart {
+    private func relay(_ client: Int32, source: IPAddress?, target address: SocketAddress, park: Bool = true) -> RelayStart {
         let target: Int32
         do {
-            target = try Sockets.open(spec.target.family, .stream)
+            target = try Sockets.open(address.family, .stream)
         } catch {
             targetFailed(error)
             switch error.errno {
@@ -203,7 +215,7 @@ final class TCPListener: EventHandler, RelayListener {
                 pause(for: 100_000_000)
                 if !park { return .outOfFDs }
                 if parked.count < Self.maxParked {
-                    parked.append((client, source))
+                    parked.append((client, source, address))
                 } else {
                     dropClient(client, source)
                 }
@@ -218,7 +230,7 @@ final class TCPListener: EventHandler, RelayListener {
         let connection = TCPConnection(client: client, target: target, source: source, owner: self, context: context)
         connections[ObjectIdentifier(connection)] = connection
         if reserving { context.stats.openedReserved(id) } else { context.stats.opened(id) }
-        connection.start(connectingTo: spec.target, timeout: connectTimeout)
+        connection.start(connectingTo: address, timeout: connectTimeout)
         return .started
     }
 
@@ -226,7 +238,7 @@ final class TCPListener: EventHandler, RelayListener {
     @discardableResult
     private func unpark() -> Bool {
         while let client = parked.first, reserving || !atLimit {
-            if relay(client.fd, source: client.source, park: false) == .outOfFDs { return false }
+            if relay(client.fd, source: client.source, target: client.target, park: false) == .outOfFDs { return false }
             parked.removeFirst()
         }
         return parked.isEmpty
