@@ -7,13 +7,14 @@ import PortForwarding
 /// `redirect4`/`redirect6` while it serves, and the routes from each original destination to
 /// its target. Its cost does not grow with the number of published ports: two descriptors
 /// and one hash table entry per port.
-final class LoopbackRedirect {
+final class LoopbackRedirect: Sendable {
     let routes = RedirectRoutes()
     private let engine: RelayEngine
-    private var listeners: [(family: PortForwarding.IPAddress.Family, id: ListenerID, port: UInt16)] = []
+    private let listeners: [(family: PortForwarding.IPAddress.Family, id: ListenerID, port: UInt16)]
 
     init(engine: RelayEngine, limits: RelayDaemon.Limits) throws(RelayError) {
         self.engine = engine
+        var listeners: [(family: PortForwarding.IPAddress.Family, id: ListenerID, port: UInt16)] = []
         for (family, address) in [(PortForwarding.IPAddress.Family.ipv4, "127.0.0.1"), (.ipv6, "::1")] {
             let listen = SocketAddress(address, port: 0)!
             let spec = ListenerSpec(proto: .tcp, listen: listen, target: listen, connectionLimit: limits.connections,
@@ -22,6 +23,7 @@ final class LoopbackRedirect {
             let port = engine.stats(for: id)?.boundAddress.port ?? 0
             listeners.append((family, id, port))
         }
+        self.listeners = listeners
     }
 
     /// Where the redirect sockets listen, for the log.

@@ -48,8 +48,9 @@ public final class RelayDaemon {
         var active: [RelayPort: ListenerID] = [:]
         var failed: [RelayPort: String] = [:]
         var desired: [RelayPort] = []
-        /// Ports served through the loopback redirect (no socket of their own).
-        var redirected: [RelayPort] = []
+        /// Mappings served through the loopback redirect (no socket of their own): their
+        /// label, host side and ports' original destinations, one status entry each.
+        var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
         var problem: String?
     }
 
@@ -114,12 +115,12 @@ public final class RelayDaemon {
         defer { redirect.release(nft: nft, table: layout.table) }
         // Each server is stopped (its socket closed) however the start-up below ends.
         let status = try StatusServer(table: table) { [state, table, restoreFrom = restorer?.path] in
-            RelayDaemon.status(state: state, engine: engine, table: table, restoreFrom: restoreFrom)
+            RelayDaemon.status(state: state, engine: engine, redirect: redirect, table: table, restoreFrom: restoreFrom)
         }
         defer { status.stop() }
         let metrics = try metricsAddress.map { address in
             try MetricsServer(address: address) { [state, table, layout] in
-                RelayMetrics.render(status: RelayDaemon.status(state: state, engine: engine, table: table), layout: layout)
+                RelayMetrics.render(status: RelayDaemon.status(state: state, engine: engine, redirect: redirect, table: table), layout: layout)
             }
         }
         defer { metrics?.stop() }
@@ -213,16 +214,19 @@ public final class RelayDaemon {
                     warn("cannot write the loopback redirect's ports into the table: \(error); serving every port with a socket of its own")
                 }
             }
-            var ports: [RelayPort] = [], redirected: [RelayPort] = []
+            var ports: [RelayPort] = [], redirectedPorts: [RelayPort] = []
+            var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
             for published in snapshot.mappings {
                 if useRedirect && RelayPlan.isRedirected(published.mapping) {
-                    redirected += RelayPlan.ports(for: published.mapping)
+                    let these = RelayPlan.ports(for: published.mapping)
+                    redirectedPorts += these
+                    redirected.append((published.mapping.label, "\(published.mapping.host)/tcp (redirected)", these.map(\.listen)))
                 } else {
                     ports += RelayPlan.ports(for: published.mapping)
                 }
             }
             // Routes first: a port moving from its own socket to the redirect is never unserved.
-            redirect?.serve(redirected)
+            redirect?.serve(redirectedPorts)
             state.withLock { $0.desired = ports; $0.redirected = redirected; $0.problem = nil }
         } catch {
             // Keep serving what we had: a table we cannot read says nothing reliable.
@@ -298,7 +302,7 @@ public final class RelayDaemon {
         }
     }
 
-    static func status(state: SharedState, engine: RelayEngine, table: String, restoreFrom: String? = nil) -> RelayStatus {
+    static func status(state: SharedState, engine: RelayEngine, redirect: LoopbackRedirect?, table: String, restoreFrom: String? = nil) -> RelayStatus {
         let stats = Dictionary(engine.stats().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return state.withLock { s in
             let ports = s.desired.map { port -> RelayStatus.Port in
@@ -315,8 +319,9 @@ public final class RelayDaemon {
             }
             // A redirected port is served while the redirect socket listens (its connections are
             // counted on that socket, not per port).
-            let redirected = s.redirected.map { port in
-                RelayStatus.Port(mapping: port.mapping, listen: "\(port.listen)/\(port.proto.rawValue)", state: "listening", active: 0, total: 0)
+            let redirected = s.redirected.map { entry in
+                let counts = redirect?.routes.counts(for: entry.ports) ?? (active: 0, total: 0)
+                return RelayStatus.Port(mapping: entry.mapping, listen: entry.listen, state: "listening", active: counts.active, total: counts.total)
             }
             return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports + redirected, restoreFrom: restoreFrom)
         }

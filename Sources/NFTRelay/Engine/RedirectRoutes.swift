@@ -1,5 +1,15 @@
 import Synchronization
 
+/// Connections of one redirected port, counted by whichever loop accepts or closes them.
+public final class RouteCounters: Sendable {
+    private let counts = Atomic<Int>(0), totals = Atomic<Int>(0)
+    public init() {}
+    public var active: Int { counts.load(ordering: .relaxed) }
+    public var total: Int { totals.load(ordering: .relaxed) }
+    func opened() { counts.add(1, ordering: .relaxed); totals.add(1, ordering: .relaxed) }
+    func closed() { counts.subtract(1, ordering: .relaxed) }
+}
+
 /// Where a redirect listener sends each client: keyed by the destination the client asked for
 /// (SO_ORIGINAL_DST after the kernel's `redirect`), so one socket serves any number of
 /// published ports. A port bound to one loopback address (127.0.0.5:80) is found under that
@@ -10,17 +20,43 @@ public final class RedirectRoutes: Hashable, Sendable {
         public var target: SocketAddress
         /// Clients allowed (empty: everyone), as `ListenerSpec.allowedSources`.
         public var allowedSources: [SourceNetwork]
-        public init(target: SocketAddress, allowedSources: [SourceNetwork] = []) {
+        /// Kept across `replace` for an unchanged route (see `RedirectRoutes.replace`).
+        public var counters: RouteCounters
+        public init(target: SocketAddress, allowedSources: [SourceNetwork] = [], counters: RouteCounters = RouteCounters()) {
             self.target = target
             self.allowedSources = allowedSources
+            self.counters = counters
         }
+        public static func == (a: Route, b: Route) -> Bool { a.target == b.target && a.allowedSources == b.allowedSources }
+        public func hash(into hasher: inout Hasher) { hasher.combine(target) }
     }
 
     private let routes = Mutex<[SocketAddress: Route]>([:])
 
     public init() {}
 
-    public func replace(with table: [SocketAddress: Route]) { routes.withLock { $0 = table } }
+    /// Takes `table` as the routes from now on; a route equal to the one it replaces keeps
+    /// its counters (connections open through it stay counted).
+    public func replace(with table: [SocketAddress: Route]) {
+        routes.withLock { old in
+            var new = table
+            for (key, route) in new { if let before = old[key], before == route { new[key]!.counters = before.counters } }
+            old = new
+        }
+    }
+
+    /// Connections open and ever made through the routes of `destinations` (one mapping's ports).
+    public func counts(for destinations: [SocketAddress]) -> (active: Int, total: Int) {
+        routes.withLock { table in
+            destinations.reduce((0, 0)) { sum, key in
+                guard let c = table[key]?.counters else { return sum }
+                return (sum.0 + c.active, sum.1 + c.total)
+            }
+        }
+    }
+
+    /// The counters of `destination`'s route (exactly that key), if it has one.
+    public func counters(for destination: SocketAddress) -> RouteCounters? { routes.withLock { $0[destination]?.counters } }
 
     public var count: Int { routes.withLock { $0.count } }
 

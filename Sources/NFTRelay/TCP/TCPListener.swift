@@ -164,6 +164,7 @@ final class TCPListener: EventHandler, RelayListener {
             }
             // A redirect listener: the client's original destination names its route.
             var target = spec.target, allowed = spec.allowedSources
+            var counters: RouteCounters?
             if let routes = spec.redirect {
                 guard let destination = Sockets.originalDestination(client, family: spec.listen.family),
                       let route = routes.route(for: destination) else {
@@ -173,6 +174,7 @@ final class TCPListener: EventHandler, RelayListener {
                 }
                 target = route.target
                 allowed = route.allowedSources
+                counters = route.counters
             }
             // An allow-list: a client from elsewhere is closed before anything is connected.
             if !allowed.isEmpty {
@@ -191,9 +193,17 @@ final class TCPListener: EventHandler, RelayListener {
                 }
                 source = address.ip
             }
-            relay(client, source: source, target: target)
+            if relay(client, source: source, target: target) == .started, let counters, let connection = lastStarted {
+                counters.opened()
+                routed[ObjectIdentifier(connection)] = counters
+            }
         }
     }
+
+    /// Redirect listeners: each connection's port counters, given back when it closes.
+    private var routed: [ObjectIdentifier: RouteCounters] = [:]
+    /// The connection the last `relay` call started.
+    private var lastStarted: TCPConnection?
 
     /// The client address of the last accept (only asked for with a per-source limit).
     private var peer = sockaddr_storage()
@@ -229,6 +239,7 @@ final class TCPListener: EventHandler, RelayListener {
         if let keepalive = spec.keepalive { Sockets.setKeepalive(target, keepalive) }   // the client inherits it too
         let connection = TCPConnection(client: client, target: target, source: source, owner: self, context: context)
         connections[ObjectIdentifier(connection)] = connection
+        lastStarted = connection
         if reserving { context.stats.openedReserved(id) } else { context.stats.opened(id) }
         connection.start(connectingTo: address, timeout: connectTimeout)
         return .started
@@ -325,6 +336,8 @@ final class TCPListener: EventHandler, RelayListener {
     /// Called by a connection once it closed its sockets.
     func connectionClosed(_ connection: TCPConnection) {
         guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        if lastStarted === connection { lastStarted = nil }
+        routed.removeValue(forKey: ObjectIdentifier(connection))?.closed()
         idle.remove(connection)
         if let source = connection.source { share.release(source) }
         context.stats.closed(id)
