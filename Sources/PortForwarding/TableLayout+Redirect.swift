@@ -6,8 +6,8 @@ import NFTables
 ///   map redirect4 { type inet_proto : inet_service }   written by `nftfwd relay` alone:
 ///   map redirect6 { type inet_proto : inet_service }   the port its redirect socket listens on
 ///   chain loopback { type nat hook output priority -100
-///     meta l4proto tcp ip daddr 127.0.0.0/8 meta l4proto . th dport @dnat4_any redirect to :meta l4proto map @redirect4
-///     meta l4proto tcp ip daddr 127.0.0.0/8 ip daddr . meta l4proto . th dport @loopback4 redirect to :meta l4proto map @redirect4
+///     ip daddr 127.0.0.0/8 meta l4proto . tcp dport @dnat4_any redirect to :meta l4proto map @redirect4
+///     ip daddr 127.0.0.0/8 ip daddr . meta l4proto . tcp dport @loopback4 redirect to :meta l4proto map @redirect4
 ///     ... the same two for IPv6 (ip6 daddr ::1, dnat6_any, loopback6, redirect6)
 ///   }
 /// ```
@@ -18,6 +18,10 @@ import NFTables
 /// is added per port. The port comes from a map the relay fills while it serves: no relay,
 /// no element, the lookup fails and the packet goes on as before (a connection refused),
 /// so nothing is redirected to a socket nobody holds after a clean stop.
+/// The rules are written as nft compiles the text it prints for them, so a table reloaded
+/// with `nft -f` reads back the same.
+/// A lookup updates the element's counters, so a published port's kernel counters also count
+/// the loopback connections redirected to the relay.
 /// Only TCP for now: UDP keeps the relay's per-port sockets (see ARCHITECTURE.md).
 extension TableLayout {
     public enum RedirectMap: String, CaseIterable, Sendable {
@@ -55,14 +59,14 @@ extension TableLayout {
             let target = RedirectMap.of(family).rawValue
             let redirect: [Expression] = [.meta(.l4proto, into: .r1), .lookup(map: target, from: .r1, into: .r1), .redirect(port: .r1)]
             let redirectText = "redirect to :meta l4proto map @\(target)"
-            rules.append((RuleSpec(chain: loopbackChain, tcp + loopback + [.meta(.l4proto, into: .r1), dport(.reg32(1)),
+            rules.append((RuleSpec(chain: loopbackChain, loopback + tcp + [.meta(.l4proto, into: .r1), dport(.reg32(1)),
                                                                            .member(set: any.rawValue, from: .r1)] + redirect),
-                          "meta l4proto tcp \(daddr) meta l4proto . th dport @\(any.rawValue) \(redirectText)"))
+                          "\(daddr) meta l4proto . tcp dport @\(any.rawValue) \(redirectText)"))
             let address: Expression = v4 ? .payload(.network, offset: 16, length: 4, into: .r1) : .payload(.network, offset: 24, length: 16, into: .r1)
-            rules.append((RuleSpec(chain: loopbackChain, tcp + loopback + [address, .meta(.l4proto, into: .reg32(v4 ? 1 : 4)),
+            rules.append((RuleSpec(chain: loopbackChain, loopback + tcp + [address, .meta(.l4proto, into: .reg32(v4 ? 1 : 4)),
                                                                            dport(.reg32(v4 ? 2 : 5)),
                                                                            .member(set: bound.rawValue, from: .r1)] + redirect),
-                          "meta l4proto tcp \(daddr) \(v4 ? "ip" : "ip6") daddr . meta l4proto . th dport @\(bound.rawValue) \(redirectText)"))
+                          "\(daddr) \(v4 ? "ip" : "ip6") daddr . meta l4proto . tcp dport @\(bound.rawValue) \(redirectText)"))
         }
         return rules.map { (rule: $0.0, what: $0.1) }
     }

@@ -220,7 +220,10 @@ public final class RelayDaemon {
                 if useRedirect && RelayPlan.isRedirected(published.mapping) {
                     let these = RelayPlan.ports(for: published.mapping)
                     redirectedPorts += these
-                    redirected.append((published.mapping.label, "\(published.mapping.host)/tcp (redirected)", these.map(\.listen)))
+                    // Named as the sockets it replaces were: 0.0.0.0:8080/tcp, 127.0.0.1:7000-7009/tcp.
+                    let first = these.first.map { "\($0.listen)" } ?? "\(published.mapping.host)"
+                    let range = these.count > 1 ? "-\(these.last!.listen.port)" : ""
+                    redirected.append((published.mapping.label, "\(first)\(range)/tcp", these.map(\.listen)))
                 } else {
                     ports += RelayPlan.ports(for: published.mapping)
                 }
