@@ -26,6 +26,11 @@ final class LoopbackRedirect: Sendable {
         self.listeners = listeners
     }
 
+    /// A redirect listener as the log names it.
+    func name(of id: ListenerID) -> String? {
+        listeners.first { $0.id == id }.map { "\($0.family == .ipv4 ? "127.0.0.1" : "[::1]"):\($0.port)/tcp (the loopback redirect)" }
+    }
+
     /// Where the redirect sockets listen, for the log.
     var description: String { listeners.map { "\($0.family == .ipv4 ? "127.0.0.1" : "[::1]"):\($0.port)" }.joined(separator: " and ") }
 

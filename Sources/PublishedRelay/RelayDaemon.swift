@@ -71,7 +71,9 @@ public final class RelayDaemon {
         }
     }
     private let limits: Limits
-    private var redirect: LoopbackRedirect?
+    private var redirect: RedirectBox?
+    /// The ports the redirect served at the last reload, for the log's serving/stopped lines.
+    private var redirectedBefore: [RelayPort] = []
     private let restorer: TableRestorer?
     /// How long the plan waits for a table the restorer has checked, when a --save change holds
     /// FILE's lock (it holds it for its commit and the file's write: milliseconds) or the table
@@ -104,15 +106,18 @@ public final class RelayDaemon {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let nft = try NFTables()
+        let eventsRedirect = RedirectBox()
         // Two loops share the accepting on two or more CPUs (short connections were 1.3x
         // faster so in the relay benchmark); one is enough on a single CPU.
         let engine = try RelayEngine(loops: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 ? 2 : 1,
-                                     events: { [state, logger] event in RelayDaemon.log(event, state: state, logger: logger) })
+                                     events: { [state, logger, eventsRedirect] event in RelayDaemon.log(event, state: state, redirect: eventsRedirect, logger: logger) })
         try engine.start()
         defer { engine.stop() }
-        let redirect = try LoopbackRedirect(engine: engine, limits: limits)
+        // Its sockets open at the first mapping it carries: a relay with nothing to redirect
+        // holds no socket (and no local port) for it.
+        let redirect = eventsRedirect
         self.redirect = redirect
-        defer { redirect.release(nft: nft, table: layout.table) }
+        defer { redirect.value?.release(nft: nft, table: layout.table) }
         // Each server is stopped (its socket closed) however the start-up below ends.
         let status = try StatusServer(table: table) { [state, table, restoreFrom = restorer?.path] in
             RelayDaemon.status(state: state, engine: engine, redirect: redirect, table: table, restoreFrom: restoreFrom)
@@ -127,7 +132,7 @@ public final class RelayDaemon {
         try status.start()
         try metrics?.start()
         let restoring = restorer.map { " and keeping it equal to \($0.path)" } ?? ""
-        log("following table inet \(table)\(restoring) (status: \(status.path)); loopback TCP clients redirected to \(redirect.description)")
+        log("following table inet \(table)\(restoring) (status: \(status.path))")
         if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
 
         var generation: UInt32?
@@ -206,8 +211,15 @@ public final class RelayDaemon {
             // The loopback redirect carries what it can when the table has it (a table of
             // nftfwd 0.3 gets it at its next change) and our sockets are in its maps.
             var useRedirect = false
-            if let redirect, snapshot.exists, snapshot.upgrade.hasRedirect {
+            if let box = redirect, snapshot.exists, snapshot.upgrade.hasRedirect,
+               snapshot.mappings.contains(where: { RelayPlan.isRedirected($0.mapping) }) || box.value != nil {
                 do {
+                    let redirect = try box.value ?? {
+                        let created = try LoopbackRedirect(engine: engine, limits: limits)
+                        box.value = created
+                        log("loopback TCP clients of published ports are redirected to \(created.description)")
+                        return created
+                    }()
                     _ = try redirect.claim(nft: nft, table: layout.table, generation: snapshot.generation)
                     useRedirect = true
                 } catch {
@@ -229,7 +241,11 @@ public final class RelayDaemon {
                 }
             }
             // Routes first: a port moving from its own socket to the redirect is never unserved.
-            redirect?.serve(redirectedPorts)
+            redirect?.value?.serve(redirectedPorts)
+            let now = Set(redirectedPorts), before = Set(redirectedBefore)
+            for run in PortRun.runs(redirectedBefore.filter { !now.contains($0) }) { log("stopped \(run.listenDescription) (\(run.mapping))") }
+            for run in PortRun.runs(redirectedPorts.filter { !before.contains($0) }) { log("serving \(run) (\(run.mapping))") }
+            redirectedBefore = redirectedPorts
             state.withLock { $0.desired = ports; $0.redirected = redirected; $0.problem = nil }
         } catch {
             // Keep serving what we had: a table we cannot read says nothing reliable.
@@ -287,10 +303,11 @@ public final class RelayDaemon {
     }
 
     /// One log line for an engine event (each comes once per episode), naming the port.
-    static func log(_ event: RelayEvent, state: SharedState, logger: Logger) {
+    static func log(_ event: RelayEvent, state: SharedState, redirect: RedirectBox?, logger: Logger) {
         func port(_ id: ListenerID) -> String {
             let found = state.withLock { s in s.active.first { $0.value == id }?.key }
-            return found.map { "\($0.listen)/\($0.proto) (\($0.mapping))" } ?? "\(id)"
+            if let found { return "\(found.listen)/\(found.proto) (\(found.mapping))" }
+            return redirect?.value?.name(of: id) ?? "\(id)"
         }
         switch event {
         case .targetResourcesExhausted(let id, let error):
@@ -305,8 +322,9 @@ public final class RelayDaemon {
         }
     }
 
-    static func status(state: SharedState, engine: RelayEngine, redirect: LoopbackRedirect?, table: String, restoreFrom: String? = nil) -> RelayStatus {
+    static func status(state: SharedState, engine: RelayEngine, redirect box: RedirectBox?, table: String, restoreFrom: String? = nil) -> RelayStatus {
         let stats = Dictionary(engine.stats().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let redirect = box?.value
         return state.withLock { s in
             let ports = s.desired.map { port -> RelayStatus.Port in
                 let listen = "\(port.listen)/\(port.proto.rawValue)"
@@ -341,4 +359,13 @@ public final class RelayDaemon {
 final class SharedState: Sendable {
     private let mutex = Mutex(RelayDaemon.State())
     func withLock<T: Sendable>(_ body: (inout RelayDaemon.State) -> T) -> T { mutex.withLock { body(&$0) } }
+}
+
+/// The loopback redirect once the daemon opened it, read by the status and event threads.
+final class RedirectBox: Sendable {
+    private let mutex = Mutex<LoopbackRedirect?>(nil)
+    var value: LoopbackRedirect? {
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
+    }
 }
