@@ -91,6 +91,9 @@ public enum Expression: Sendable, Equatable {
     case masquerade
     /// `dnat ip to ...` from registers.
     case nat(NatType, family: Family, address: Register, port: Register?)
+    /// `redirect to :REG`: destination NAT to the primary address of the input interface
+    /// (127.0.0.1 / ::1 for locally generated packets), port from a register.
+    case redirect(port: Register)
     /// A verdict: `accept`, `return`, `jump CHAIN`.
     case verdict(Verdict)
 
@@ -185,6 +188,13 @@ public enum Expression: Sendable, Equatable {
             nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), map)
             if let setID { u32(e, Int(NFTNL_EXPR_LOOKUP_SET_ID), setID) }
             u32(e, Int(NFTNL_EXPR_LOOKUP_FLAGS), 0)  // the kernel reports flags 0 back; send what it reports
+            return e
+        case .redirect(let port):
+            let e = alloc("redir")
+            // Min and max the same register, as nft writes it (flags: NF_NAT_RANGE_PROTO_SPECIFIED).
+            u32(e, Int(NFTNL_EXPR_REDIR_REG_PROTO_MIN), port.rawValue)
+            u32(e, Int(NFTNL_EXPR_REDIR_REG_PROTO_MAX), port.rawValue)
+            u32(e, Int(NFTNL_EXPR_REDIR_FLAGS), UInt32(NF_NAT_RANGE_PROTO_SPECIFIED))
             return e
         case .nat(let type, let family, let address, let port):
             let e = alloc("nat")

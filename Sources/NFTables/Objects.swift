@@ -114,8 +114,15 @@ public struct SetSpec: Sendable, Equatable {
         self.name = name; self.key = key; self.value = value; self.counters = counters; self.interval = interval
     }
     public var isMap: Bool { !value.isEmpty }
-    public var keyLength: Int { key.reduce(0) { $0 + $1.concatLength } }
-    public var valueLength: Int { value.reduce(0) { $0 + $1.concatLength } }
+    public var keyLength: Int { SetSpec.length(of: key) }
+    public var valueLength: Int { SetSpec.length(of: value) }
+    /// A lone field takes its own size (nft writes `type inet_proto` with a 1-byte key and
+    /// fails to list another), a concatenation 4 bytes per short field.
+    static func length(of fields: [DataType]) -> Int {
+        if fields.count == 1, fields[0] == .inetProtocol { return 1 }
+        if fields.count == 1, fields[0] == .inetService { return 2 }
+        return fields.reduce(0) { $0 + $1.concatLength }
+    }
     /// NFT_SET_* flags as the kernel stores them.
     public var kernelFlags: UInt32 {
         var flags: UInt32 = 0

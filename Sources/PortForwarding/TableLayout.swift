@@ -209,6 +209,7 @@ public struct TableLayout: Sendable {
             ChainSpec(name: "output", base: .init(type: "nat", hook: .output, priority: -100)),
             ChainSpec(name: "hairpin", base: .init(type: "filter", hook: .prerouting, priority: -99)),
             ChainSpec(name: "postrouting", base: .init(type: "nat", hook: .postrouting, priority: 100)),
+            loopbackChainSpec,
         ]
     }
 
@@ -222,7 +223,7 @@ public struct TableLayout: Sendable {
     static let loopback6: [UInt8] = [UInt8](repeating: 0, count: 15) + [1]
 
     public static var rules: [(rule: RuleSpec, what: String)] {
-        guardRules + publishRules(labelled: true) + hairpinRules + postroutingRules
+        guardRules + publishRules(labelled: true) + hairpinRules + postroutingRules + redirectRules
     }
 
     /// The publish chain and its two jumps. Each DNAT rule labels the connection it
@@ -335,6 +336,7 @@ public struct TableLayout: Sendable {
         for name in MapName.allCases { batch.addMap(TableLayout.mapSpec(name)) }
         for name in MasqueradeSet.allCases { batch.addSet(TableLayout.setSpec(name)) }
         for set in AccessSet.allCases { batch.addSet(TableLayout.setSpec(set)) }
+        for map in RedirectMap.allCases { batch.addMap(TableLayout.setSpec(map)) }
         for chain in TableLayout.chains { batch.addChain(chain) }
         for (rule, what) in TableLayout.rules { batch.addRule(rule, describedAs: what) }
     }

@@ -132,7 +132,7 @@ public struct TableReader {
 
         let sets = try nft.sets(of: layout.table)
         let specs = TableLayout.MapName.allCases.map(TableLayout.mapSpec) + TableLayout.MasqueradeSet.allCases.map(TableLayout.setSpec)
-            + TableLayout.AccessSet.allCases.map(TableLayout.setSpec)
+            + TableLayout.AccessSet.allCases.map(TableLayout.setSpec) + TableLayout.RedirectMap.allCases.map(TableLayout.setSpec)
         for set in sets where !specs.contains(where: { $0.name == set.name }) {
             throw foreign("it has a set or map '\(Untrusted.escape(set.name))' nftfwd does not create")
         }

@@ -34,21 +34,35 @@ public struct TableUpgrade: Sendable, Equatable {
     /// The sets added in nftfwd 0.2 (masquerade) and 0.3 (allow-lists).
     static let masqueradeSets: Set<String> = Set(TableLayout.MasqueradeSet.allCases.map(\.rawValue))
     static let accessSets: Set<String> = Set(TableLayout.AccessSet.allCases.map(\.name))
-    static let addedSets = masqueradeSets.union(accessSets)
-    static let addedChains: Set<String> = ["guard", "hairpin", "postrouting"]
+    /// nftfwd 0.4's loopback redirect: two maps and one chain, added together.
+    static let redirectSets: Set<String> = Set(TableLayout.RedirectMap.allCases.map(\.rawValue))
+    static let redirectChains: Set<String> = [TableLayout.loopbackChain]
+    static let addedSets = masqueradeSets.union(accessSets).union(redirectSets)
+    static let addedChains: Set<String> = Set(["guard", "hairpin", "postrouting"]).union(redirectChains)
 
-    /// Exactly the step from 0.1 or 0.2: every object added since missing, nothing else.
+    /// Whether the table has the loopback redirect (absent from tables of 0.3 and earlier).
+    public var hasRedirect: Bool { !sets.contains { TableUpgrade.redirectSets.contains($0.name) } }
+
+    /// Exactly the step from 0.1, 0.2 or 0.3: every object added since missing, nothing else.
+    /// The redirect objects (0.4) are missing all together or not at all, at any earlier step.
     var isWholeStep: Bool {
-        let missingSets = Set(sets.map(\.name)), missingChains = Set(chains.map(\.name))
+        var missingSets = Set(sets.map(\.name)), missingChains = Set(chains.map(\.name))
+        let redirectSets = missingSets.intersection(TableUpgrade.redirectSets)
+        let redirectChains = missingChains.intersection(TableUpgrade.redirectChains)
+        let redirectMissing = redirectSets == TableUpgrade.redirectSets && redirectChains == TableUpgrade.redirectChains
+        guard redirectMissing || (redirectSets.isEmpty && redirectChains.isEmpty) else { return false }
+        missingSets.subtract(TableUpgrade.redirectSets)
+        missingChains.subtract(TableUpgrade.redirectChains)
         switch publishForm {
         case .version01?:
-            return missingSets == TableUpgrade.addedSets && missingChains == TableUpgrade.addedChains
+            return missingSets == TableUpgrade.addedSets.subtracting(TableUpgrade.redirectSets)
+                && missingChains == TableUpgrade.addedChains.subtracting(TableUpgrade.redirectChains)
         case .version02?, .nftReloaded02?:
             return missingSets == TableUpgrade.accessSets && missingChains.isEmpty
         case .nftReloaded?:
-            return sets.isEmpty && chains.isEmpty
+            return missingSets.isEmpty && missingChains.isEmpty
         case nil:
-            return false
+            return redirectMissing && missingSets.isEmpty && missingChains.isEmpty   // a 0.3 table
         }
     }
 

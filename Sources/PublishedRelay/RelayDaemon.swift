@@ -49,6 +49,9 @@ public final class RelayDaemon {
         var active: [RelayPort: ListenerID] = [:]
         var failed: [RelayPort: String] = [:]
         var desired: [RelayPort] = []
+        /// Mappings served through the loopback redirect (no socket of their own): their
+        /// label, host side and ports' original destinations, one status entry each.
+        var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
         var problem: String?
     }
 
@@ -69,6 +72,9 @@ public final class RelayDaemon {
         }
     }
     private let limits: Limits
+    private var redirect: RedirectBox?
+    /// The ports the redirect served at the last reload, for the log's serving/stopped lines.
+    private var redirectedBefore: [RelayPort] = []
     private let restorer: TableRestorer?
     /// How long the plan waits for a table the restorer has checked, when a --save change holds
     /// FILE's lock (it holds it for its commit and the file's write: milliseconds) or the table
@@ -107,20 +113,26 @@ public final class RelayDaemon {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let nft = try makeSession()
+        let eventsRedirect = RedirectBox()
         // Two loops share the accepting on two or more CPUs (short connections were 1.3x
         // faster so in the relay benchmark); one is enough on a single CPU.
         let engine = try RelayEngine(loops: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 ? 2 : 1,
-                                     events: { [state, logger] event in RelayDaemon.log(event, state: state, logger: logger) })
+                                     events: { [state, logger, eventsRedirect] event in RelayDaemon.log(event, state: state, redirect: eventsRedirect, logger: logger) })
         try engine.start()
         defer { engine.stop() }
+        // Its sockets open at the first mapping it carries: a relay with nothing to redirect
+        // holds no socket (and no local port) for it.
+        let redirect = eventsRedirect
+        self.redirect = redirect
+        defer { redirect.value?.release(nft: nft, table: layout.table) }
         // Each server is stopped (its socket closed) however the start-up below ends.
         let status = try StatusServer(table: table) { [state, table, restoreFrom = restorer?.path] in
-            RelayDaemon.status(state: state, engine: engine, table: table, restoreFrom: restoreFrom)
+            RelayDaemon.status(state: state, engine: engine, redirect: redirect, table: table, restoreFrom: restoreFrom)
         }
         defer { status.stop() }
         let metrics = try metricsAddress.map { address in
             try MetricsServer(address: address) { [state, table, layout] in
-                RelayMetrics.render(status: RelayDaemon.status(state: state, engine: engine, table: table), layout: layout)
+                RelayMetrics.render(status: RelayDaemon.status(state: state, engine: engine, redirect: redirect, table: table), layout: layout)
             }
         }
         defer { metrics?.stop() }
@@ -203,8 +215,45 @@ public final class RelayDaemon {
         do {
             let snapshot = try reader.snapshot()
             if let expecting, snapshot.generation != expecting { return .moved }
-            let ports = RelayPlan.ports(for: snapshot.mappings)
-            state.withLock { $0.desired = ports; $0.problem = nil }
+            // The loopback redirect carries what it can when the table has it (a table of
+            // nftfwd 0.3 gets it at its next change) and our sockets are in its maps.
+            var useRedirect = false
+            if let box = redirect, snapshot.exists, snapshot.upgrade.hasRedirect,
+               snapshot.mappings.contains(where: { RelayPlan.isRedirected($0.mapping) }) || box.value != nil {
+                do {
+                    let redirect = try box.value ?? {
+                        let created = try LoopbackRedirect(engine: engine, limits: limits)
+                        box.value = created
+                        log("loopback TCP clients of published ports are redirected to \(created.description)")
+                        return created
+                    }()
+                    _ = try redirect.claim(nft: session, table: layout.table, generation: snapshot.generation)
+                    useRedirect = true
+                } catch {
+                    warn("cannot write the loopback redirect's ports into the table: \(error); serving every port with a socket of its own")
+                }
+            }
+            var ports: [RelayPort] = [], redirectedPorts: [RelayPort] = []
+            var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
+            for published in snapshot.mappings {
+                if useRedirect && RelayPlan.isRedirected(published.mapping) {
+                    let these = RelayPlan.ports(for: published.mapping)
+                    redirectedPorts += these
+                    // Named as the sockets it replaces were: 0.0.0.0:8080/tcp, 127.0.0.1:7000-7009/tcp.
+                    let first = these.first.map { "\($0.listen)" } ?? "\(published.mapping.host)"
+                    let range = these.count > 1 ? "-\(these.last!.listen.port)" : ""
+                    redirected.append((published.mapping.label, "\(first)\(range)/tcp", these.map(\.listen)))
+                } else {
+                    ports += RelayPlan.ports(for: published.mapping)
+                }
+            }
+            // Routes first: a port moving from its own socket to the redirect is never unserved.
+            redirect?.value?.serve(redirectedPorts)
+            let now = Set(redirectedPorts), before = Set(redirectedBefore)
+            for run in PortRun.runs(redirectedBefore.filter { !now.contains($0) }) { log("stopped \(run.listenDescription) (\(run.mapping))") }
+            for run in PortRun.runs(redirectedPorts.filter { !before.contains($0) }) { log("serving \(run) (\(run.mapping))") }
+            redirectedBefore = redirectedPorts
+            state.withLock { $0.desired = ports; $0.redirected = redirected; $0.problem = nil }
         } catch {
             // Keep serving what we had: a table we cannot read says nothing reliable.
             let problem = "\(error)"
@@ -261,10 +310,11 @@ public final class RelayDaemon {
     }
 
     /// One log line for an engine event (each comes once per episode), naming the port.
-    static func log(_ event: RelayEvent, state: SharedState, logger: Logger) {
+    static func log(_ event: RelayEvent, state: SharedState, redirect: RedirectBox?, logger: Logger) {
         func port(_ id: ListenerID) -> String {
             let found = state.withLock { s in s.active.first { $0.value == id }?.key }
-            return found.map { "\($0.listen)/\($0.proto) (\($0.mapping))" } ?? "\(id)"
+            if let found { return "\(found.listen)/\(found.proto) (\(found.mapping))" }
+            return redirect?.value?.name(of: id) ?? "\(id)"
         }
         switch event {
         case .targetResourcesExhausted(let id, let error):
@@ -279,8 +329,9 @@ public final class RelayDaemon {
         }
     }
 
-    static func status(state: SharedState, engine: RelayEngine, table: String, restoreFrom: String? = nil) -> RelayStatus {
+    static func status(state: SharedState, engine: RelayEngine, redirect box: RedirectBox? = nil, table: String, restoreFrom: String? = nil) -> RelayStatus {
         let stats = Dictionary(engine.stats().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let redirect = box?.value
         return state.withLock { s in
             let ports = s.desired.map { port -> RelayStatus.Port in
                 let listen = "\(port.listen)/\(port.proto.rawValue)"
@@ -295,7 +346,14 @@ public final class RelayDaemon {
                 }
                 return .init(mapping: port.mapping, listen: listen, state: s.failed[port].map { .failed($0) } ?? .starting, active: 0, total: 0)
             }
-            return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports, restoreFrom: restoreFrom)
+            // A redirected port is served while the redirect socket listens (its connections are
+            // counted on that socket, not per port).
+            let redirected = s.redirected.map { entry in
+                let counts = redirect?.routes.counts(for: entry.ports) ?? (active: 0, total: 0, refused: 0)
+                return RelayStatus.Port(mapping: entry.mapping, listen: entry.listen, state: .listening, active: counts.active, total: counts.total,
+                                        refused: counts.refused)
+            }
+            return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports + redirected, restoreFrom: restoreFrom)
         }
     }
 
@@ -310,4 +368,13 @@ public final class RelayDaemon {
 final class SharedState: Sendable {
     private let mutex = Mutex(RelayDaemon.State())
     func withLock<T: Sendable>(_ body: (inout RelayDaemon.State) -> T) -> T { mutex.withLock { body(&$0) } }
+}
+
+/// The loopback redirect once the daemon opened it, read by the status and event threads.
+final class RedirectBox: Sendable {
+    private let mutex = Mutex<LoopbackRedirect?>(nil)
+    var value: LoopbackRedirect? {
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
+    }
 }

@@ -50,3 +50,15 @@ public enum RelayPlan {
         }
     }
 }
+
+extension RelayPlan {
+    /// Whether the table's `loopback` chain redirects this port's loopback clients to the
+    /// relay's redirect sockets (TCP of a same-family mapping on every address or on a
+    /// loopback address: the keys of dnat4_any/dnat6_any and loopback4/loopback6), so no
+    /// socket of its own is needed. The rest (UDP, IPv6 to IPv4 and back) keeps one.
+    public static func isRedirected(_ mapping: Mapping) -> Bool {
+        // PROXY-protocol mappings keep their own listener: it serves remote clients too.
+        mapping.proto == .tcp && mapping.proxyProtocol == nil && !mapping.isCrossFamily
+            && (mapping.host.address == nil || mapping.isLoopbackOnly)
+    }
+}

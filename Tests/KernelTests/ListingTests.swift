@@ -235,8 +235,20 @@ struct ListingTests {
             \t}
 
             """,
+            """
+            \tchain loopback {
+            \t\ttype nat hook output priority -100; policy accept;
+            \t\tip daddr 127.0.0.0/8 meta l4proto . tcp dport @dnat4_any redirect to :meta l4proto map @redirect4
+            \t\tip daddr 127.0.0.0/8 ip daddr . meta l4proto . tcp dport @loopback4 redirect to :meta l4proto map @redirect4
+            \t\tip6 daddr ::1 meta l4proto . tcp dport @dnat6_any redirect to :meta l4proto map @redirect6
+            \t\tip6 daddr ::1 ip6 daddr . meta l4proto . tcp dport @loopback6 redirect to :meta l4proto map @redirect6
+            \t}
+
+            """,
         ]
-        return "table inet nftfwd {\n" + (sets + Self.accessSets(access) + chains).joined(separator: "\n") + "}\n"
+        // Written by a running relay alone (its redirect sockets' ports): empty here.
+        let redirect = ["redirect4", "redirect6"].map { "\tmap \($0) {\n\t\ttype inet_proto : inet_service\n\t}\n" }
+        return "table inet nftfwd {\n" + (sets + Self.accessSets(access) + redirect + chains).joined(separator: "\n") + "}\n"
     }
 }
 

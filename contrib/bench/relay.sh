@@ -367,3 +367,8 @@ for relay in $RELAYS; do
     done
     echo "$line"
 done
+
+# The relay-scale row: a 60,000-port range over the loopback redirect vs per-port sockets.
+if [[ ${SCALE:-1} == 1 ]]; then
+    NFTFWD=${NFTFWD_RELAY:-} bash "$REPO/contrib/bench/relay-scale.sh"
+fi

@@ -37,6 +37,10 @@ public struct ListenerSpec: Hashable, Sendable {
     /// TCP: every connection to the target starts with a PROXY protocol header of this
     /// version naming the client and the address it connected to (`ProxyHeader`); nil: none.
     public var proxyProtocol: ProxyProtocolVersion?
+    /// TCP: a redirect listener. Each client's original destination (SO_ORIGINAL_DST, after
+    /// the kernel's `redirect`) picks its route, with that route's target and allow-list;
+    /// `target` and `allowedSources` are then unused; a client with no route is reset.
+    public var redirect: RedirectRoutes?
 
     public static let defaultUDPFlowLimit = 4096
 
@@ -52,8 +56,10 @@ public struct ListenerSpec: Hashable, Sendable {
         keepalive: TCPKeepalive? = .standard,
         preopenedFD: Int32? = nil,
         allowedSources: [SourceNetwork] = [],
-        proxyProtocol: ProxyProtocolVersion? = nil
+        proxyProtocol: ProxyProtocolVersion? = nil,
+        redirect: RedirectRoutes? = nil
     ) {
+        self.redirect = redirect
         self.proto = proto
         self.listen = listen
         self.target = target

@@ -34,7 +34,7 @@ final class TCPListener: EventHandler, RelayListener {
     private var pending = PendingConnects()
     /// Accepted clients waiting for an fd for their target socket (EMFILE), oldest first,
     /// with their address when the per-source limit counted them.
-    private var parked: [(fd: Int32, source: IPAddress?)] = []
+    private var parked: [(fd: Int32, source: IPAddress?, target: SocketAddress)] = []
     private static let maxParked = 64
     private var pendingSweep: TimerToken?
     private var paused = false
@@ -131,7 +131,7 @@ final class TCPListener: EventHandler, RelayListener {
             let client: Int32
             do {
                 // The client's address only when a per-source limit or an allow-list needs it.
-                let needsPeer = share.perSourceLimit != nil || !spec.allowedSources.isEmpty
+                let needsPeer = share.perSourceLimit != nil || !spec.allowedSources.isEmpty || spec.redirect != nil
                 let result = needsPeer ? try Sockets.accept(fd, peer: &peer) : try Sockets.accept(fd)
                 switch result {
                 case .wouldBlock:
@@ -162,11 +162,26 @@ final class TCPListener: EventHandler, RelayListener {
                 reportedFailure = false
                 context.stats.listening(id)
             }
+            // A redirect listener: the client's original destination names its route.
+            var target = spec.target, allowed = spec.allowedSources
+            var counters: RouteCounters?
+            if let routes = spec.redirect {
+                guard let destination = Sockets.originalDestination(client, family: spec.listen.family),
+                      let route = routes.route(for: destination) else {
+                    Sockets.reset(client)   // not redirected by us, or a port no longer published
+                    if reserving { context.stats.closed(id) }
+                    continue
+                }
+                target = route.target
+                allowed = route.allowedSources
+                counters = route.counters
+            }
             // An allow-list: a client from elsewhere is closed before anything is connected.
-            if !spec.allowedSources.isEmpty {
-                guard let address = SocketAddress(peer), SourceNetwork.admits(spec.allowedSources, address.ip) else {
+            if !allowed.isEmpty {
+                guard let address = SocketAddress(peer), SourceNetwork.admits(allowed, address.ip) else {
                     // Counted before the close, so a client that saw its end finds it counted.
                     context.stats.refused(id)
+                    counters?.refusedOne()
                     Posix.close(client)
                     if reserving { context.stats.closed(id) }
                     continue
@@ -181,9 +196,17 @@ final class TCPListener: EventHandler, RelayListener {
                 }
                 source = address.ip
             }
-            relay(client, source: source)
+            if relay(client, source: source, target: target) == .started, let counters, let connection = lastStarted {
+                counters.opened()
+                routed[ObjectIdentifier(connection)] = counters
+            }
         }
     }
+
+    /// Redirect listeners: each connection's port counters, given back when it closes.
+    private var routed: [ObjectIdentifier: RouteCounters] = [:]
+    /// The connection the last `relay` call started.
+    private var lastStarted: TCPConnection?
 
     /// The client address of the last accept (only asked for with a per-source limit).
     private var peer = sockaddr_storage()
@@ -194,10 +217,10 @@ final class TCPListener: EventHandler, RelayListener {
     /// (if `park`) or left to the caller; on other errors it is reset. When `reserving`, the
     /// client already holds a slot on the board (a parked client keeps it).
     @discardableResult
-    private func relay(_ client: Int32, source: IPAddress?, park: Bool = true) -> RelayStart {
+    private func relay(_ client: Int32, source: IPAddress?, target address: SocketAddress, park: Bool = true) -> RelayStart {
         let target: Int32
         do {
-            target = try Sockets.open(spec.target.family, .stream)
+            target = try Sockets.open(address.family, .stream)
         } catch {
             targetFailed(error)
             switch error.errno {
@@ -205,7 +228,7 @@ final class TCPListener: EventHandler, RelayListener {
                 pause(for: 100_000_000)
                 if !park { return .outOfFDs }
                 if parked.count < Self.maxParked {
-                    parked.append((client, source))
+                    parked.append((client, source, address))
                 } else {
                     dropClient(client, source)
                 }
@@ -230,8 +253,9 @@ final class TCPListener: EventHandler, RelayListener {
         }
         let connection = TCPConnection(client: client, target: target, source: source, header: header, owner: self, context: context)
         connections[ObjectIdentifier(connection)] = connection
+        lastStarted = connection
         if reserving { context.stats.openedReserved(id) } else { context.stats.opened(id) }
-        connection.start(connectingTo: spec.target, timeout: connectTimeout)
+        connection.start(connectingTo: address, timeout: connectTimeout)
         return .started
     }
 
@@ -239,7 +263,7 @@ final class TCPListener: EventHandler, RelayListener {
     @discardableResult
     private func unpark() -> Bool {
         while let client = parked.first, reserving || !atLimit {
-            if relay(client.fd, source: client.source, park: false) == .outOfFDs { return false }
+            if relay(client.fd, source: client.source, target: client.target, park: false) == .outOfFDs { return false }
             parked.removeFirst()
         }
         return parked.isEmpty
@@ -326,6 +350,8 @@ final class TCPListener: EventHandler, RelayListener {
     /// Called by a connection once it closed its sockets.
     func connectionClosed(_ connection: TCPConnection) {
         guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        if lastStarted === connection { lastStarted = nil }
+        routed.removeValue(forKey: ObjectIdentifier(connection))?.closed()
         idle.remove(connection)
         if let source = connection.source { share.release(source) }
         context.stats.closed(id)

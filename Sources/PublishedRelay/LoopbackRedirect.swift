@@ -1,0 +1,80 @@
+import NFTables
+import NFTRelay
+import PortForwarding
+
+/// The relay's side of the table's loopback redirect (`TableLayout+Redirect`): two TCP
+/// sockets, on 127.0.0.1 and ::1 at ports the system picks, whose ports the relay writes into
+/// `redirect4`/`redirect6` while it serves, and the routes from each original destination to
+/// its target. Its cost does not grow with the number of published ports: two descriptors
+/// and one hash table entry per port.
+final class LoopbackRedirect: Sendable {
+    let routes = RedirectRoutes()
+    private let engine: RelayEngine
+    private let listeners: [(family: PortForwarding.IPAddress.Family, id: ListenerID, port: UInt16)]
+
+    init(engine: RelayEngine, limits: RelayDaemon.Limits) throws(RelayError) {
+        self.engine = engine
+        var listeners: [(family: PortForwarding.IPAddress.Family, id: ListenerID, port: UInt16)] = []
+        for (family, address) in [(PortForwarding.IPAddress.Family.ipv4, "127.0.0.1"), (.ipv6, "::1")] {
+            let listen = SocketAddress(address, port: 0)!
+            let spec = ListenerSpec(proto: .tcp, listen: listen, target: listen, connectionLimit: limits.connections,
+                                    tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource, redirect: routes)
+            let id = try engine.addListener(spec)
+            let port = engine.stats(for: id)?.boundAddress.port ?? 0
+            listeners.append((family, id, port))
+        }
+        self.listeners = listeners
+    }
+
+    /// A redirect listener as the log names it.
+    func name(of id: ListenerID) -> String? {
+        listeners.first { $0.id == id }.map { "\($0.family == .ipv4 ? "127.0.0.1" : "[::1]"):\($0.port)/tcp (the loopback redirect)" }
+    }
+
+    /// Where the redirect sockets listen, for the log.
+    var description: String { listeners.map { "\($0.family == .ipv4 ? "127.0.0.1" : "[::1]"):\($0.port)" }.joined(separator: " and ") }
+
+    /// Serves `ports` (those of redirected mappings) from now on.
+    func serve(_ ports: [RelayPort]) {
+        var table: [SocketAddress: RedirectRoutes.Route] = [:]
+        table.reserveCapacity(ports.count)
+        for port in ports { table[port.listen] = RedirectRoutes.Route(target: port.target, allowedSources: port.allow) }
+        routes.replace(with: table)
+    }
+
+    /// The elements the maps must hold while this relay serves.
+    private var wanted: [(map: TableLayout.RedirectMap, element: Element)] {
+        listeners.map { (TableLayout.RedirectMap.of($0.family), TableLayout.redirectElement(proto: .tcp, port: $0.port)) }
+    }
+
+    /// Makes `redirect4`/`redirect6` name our sockets (one batch, only when they do not yet:
+    /// a table recreated or a relay that died before us left others). True when they do.
+    func claim(nft: any NFTablesSession, table: TableSpec, generation: UInt32) throws -> Bool {
+        var batch = Batch(table: table)
+        var changed = false
+        for (map, element) in wanted {
+            let have = try nft.elements(of: table, map: map.rawValue)
+            if have.count == 1, have[0].key == element.key, have[0].value == element.value { continue }
+            for record in have {
+                batch.deleteElement(Element(key: record.key), from: map.rawValue, describedAs: "delete element of \(map.rawValue)")
+            }
+            batch.addElement(element, to: map.rawValue, describedAs: "add element tcp : \(element.value) to \(map.rawValue)")
+            changed = true
+        }
+        if changed { _ = try nft.commit(batch, expectingGeneration: generation) }
+        return changed
+    }
+
+    /// Takes our elements out (at a clean stop), so nothing is redirected to closed sockets.
+    func release(nft: any NFTablesSession, table: TableSpec) {
+        var batch = Batch(table: table)
+        var any = false
+        for (map, element) in wanted {
+            guard let have = try? nft.elements(of: table, map: map.rawValue),
+                  have.contains(where: { $0.key == element.key && $0.value == element.value }) else { continue }
+            batch.deleteElement(Element(key: element.key), from: map.rawValue, describedAs: "delete element of \(map.rawValue)")
+            any = true
+        }
+        if any { _ = try? nft.commit(batch, expectingGeneration: nil) }
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Relay scale row: what `nftfwd relay` costs for a 60,000-port wildcard range, served over the
+# loopback redirect (TCP) against the per-port sockets the relay still opens (UDP, the old
+# design for every port), in the same run. Prints descriptors, RSS and readiness (relay start
+# to its "serving" log line) for each, and the ratios.
+#
+# Run as root:  contrib/bench/relay-scale.sh   (NFTFWD: binary; default: swift build -c release)
+#   N (ports, default 60000), from port 2000.
+set -euo pipefail
+[[ $EUID -eq 0 ]] || { echo "run as root" >&2; exit 1; }
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+N=${N:-60000}
+if [[ -z ${NFTFWD:-} ]]; then
+    (cd "$REPO" && swift build -c release --product nftfwd >&2)
+    NFTFWD=$REPO/.build/release/nftfwd
+fi
+NS=relayscale-$$
+cleanup() { [[ -n ${RELAY:-} ]] && kill "$RELAY" 2>/dev/null; wait 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; rm -f "/tmp/$NS.log"; }
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true   # the per-port design needs a descriptor per port
+
+# The per-port design needs a descriptor per port: it gets as many ports as the limit allows.
+PER_PORT_N=$(( N < $(ulimit -n) - 200 ? N : $(ulimit -n) - 200 ))
+
+measure() {   # $1: label, $2: proto, $3: ports
+    ip netns del "$NS" 2>/dev/null || true
+    ip netns add "$NS"
+    ip -n "$NS" link set lo up
+    ip -n "$NS" link add v0 type veth peer name v1
+    ip -n "$NS" addr add 198.18.9.1/24 dev v0
+    ip -n "$NS" link set v0 up; ip -n "$NS" link set v1 up
+    local last=$((2000 + $3 - 1))
+    ip netns exec "$NS" "$NFTFWD" add "2000-$last" "198.18.9.2:2000-$last" --proto "$2" >/dev/null 2>&1
+    : > "/tmp/$NS.log"
+    local start; start=$(date +%s.%N)
+    ip netns exec "$NS" "$NFTFWD" relay >"/tmp/$NS.log" 2>&1 &
+    RELAY=$!
+    for _ in $(seq 1 1200); do grep -q "serving " "/tmp/$NS.log" && break; sleep 0.05; done
+    local ready; ready=$(echo "$(date +%s.%N) - $start" | bc)
+    local fds rss; fds=$(ls "/proc/$RELAY/fd" | wc -l); rss=$(awk '/VmRSS/ {print $2}' "/proc/$RELAY/status")
+    kill "$RELAY"; wait "$RELAY" 2>/dev/null || true; RELAY=
+    printf '%-36s %8s fds %8.1f MB RSS %7.2f s ready\n' "$1" "$fds" "$(echo "$rss / 1024" | bc -l)" "$ready"
+    echo "$fds $rss $ready"
+}
+
+echo "relay scale, $N ports (one run):"
+read -r rf rr rt < <(measure "redirect (tcp), $N ports" tcp "$N" | tee /dev/stderr | tail -1)
+read -r pf pr pt < <(measure "per-port (udp), $PER_PORT_N ports" udp "$PER_PORT_N" | tee /dev/stderr | tail -1)
+echo "(the per-port row serves $PER_PORT_N ports: its cost per port times $N is what the old design needs)"
+printf 'ratio redirect/per-port: fds %.4f  RSS %.2f  ready %.2f\n' \
+    "$(echo "$rf / $pf" | bc -l)" "$(echo "$rr / $pr" | bc -l)" "$(echo "$rt / $pt" | bc -l)"
