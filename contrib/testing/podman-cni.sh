@@ -16,8 +16,10 @@
 #   - route_localnet stays 0 on the bridge
 #   - a container publishing 50 ports adds no nft rule, and 50 mappings
 #   - podman rm -f removes a container's mappings
-# Not checked: 127.0.0.1. podman's conmon binds every published host port itself, so the relay
-# (which binds each port) cannot serve them; that needs issue 11's relay design.
+#   - with `nftfwd relay` running, 127.0.0.1:8080 reaches the container over TCP although
+#     conmon binds and holds 8080 itself: the kernel redirects loopback TCP clients of published
+#     ports to the relay's own socket (no bind per port), route_localnet still 0
+# Not checked: 127.0.0.1 over UDP (the relay still binds each UDP port, and conmon holds it).
 # Exit status 0 only if every check passed. Environment: NFTFWD_TEST_TIMEOUT (default 240 s).
 set -uo pipefail
 say() { printf '%s\n' "$*"; }
@@ -31,6 +33,7 @@ IMAGE_TAR=$(bash "$HERE/docker-engine.sh" --genuine-proxy-path >/dev/null && ech
 PAGE='nftfwd docker-engine test page'
 
 FAILURES=0
+RELAY_PID=
 ok() { say "ok $*"; }
 fail() { say "FAIL $*"; FAILURES=$((FAILURES + 1)); }
 wait_for() { local limit=$1; shift; local deadline=$((SECONDS + limit)); until "$@"; do ((SECONDS >= deadline)) && return 1; sleep 0.1; done; }
@@ -44,11 +47,18 @@ CNI_EXISTED=; [[ -e /var/lib/cni ]] && CNI_EXISTED=1
 cleanup() {
     local rc=$?
     trap - EXIT; trap '' TERM INT
+    # The relay first, with TERM, so it removes its status socket and its redirect ports.
+    [[ -n $RELAY_PID ]] && { kill -TERM "$RELAY_PID" 2>/dev/null; timeout 10 tail --pid="$RELAY_PID" -f /dev/null; }
     timeout 60 pod rm -af -t 0 >/dev/null 2>&1
+    # The relay's status socket and lock file are named after its namespace's inode: once every
+    # process of the namespace is gone, no relay holds them.
+    local ino
+    ino=$(stat -L -c %i "/run/netns/$NS" 2>/dev/null)
     for ns in "$NS" "$CLIENT"; do
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
         ip netns del "$ns" 2>/dev/null
     done
+    [[ -n $ino ]] && rm -f /run/nftfwd/relay-*-"$ino"-*
     local m
     for m in $(awk -v r="$DIR" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
     rm -rf "$DIR" /var/lib/cni/results/"$NETWORK"-* 2>/dev/null
@@ -152,6 +162,15 @@ if wait_for 20 eval '[[ $(client_get http://192.168.93.1:8080/) == "$PAGE" ]]'; 
 if got=$(client_udp 192.168.93.1 8081) && [[ $got == nftfwd-udp-probe ]]; then ok "client: UDP echo through 192.168.93.1:8081"; else fail "client: UDP 8081: $got"; fi
 rl=$(inns sysctl -n net.ipv4.conf.cnipod0.route_localnet net.ipv4.conf.all.route_localnet 2>&1 | tr '\n' ' ')
 [[ $rl == "0 0 " ]] && ok "route_localnet 0 on cnipod0 and all" || fail "route_localnet: $rl"
+
+# 127.0.0.1 through the relay: conmon holds 8080, so the relay cannot bind it; the kernel
+# redirects loopback TCP clients of published ports to the relay's own socket instead.
+inns "$NFTFWD" relay >"$DIR/relay.log" 2>&1 & RELAY_PID=$!
+host_get() { inns curl -sS --max-time 3 http://127.0.0.1:8080/ 2>&1; }
+if wait_for 20 eval '[[ $(host_get) == "$PAGE" ]]'; then ok "host: the page through 127.0.0.1:8080 (the relay, conmon holding the port)"
+else fail "host: curl 127.0.0.1:8080: $(host_get); relay: $(tail -3 "$DIR/relay.log" | tr '\n' ' ')"; fi
+rl=$(inns sysctl -n net.ipv4.conf.cnipod0.route_localnet net.ipv4.conf.all.route_localnet net.ipv4.conf.lo.route_localnet 2>&1 | tr '\n' ' ')
+[[ $rl == "0 0 0 " ]] && ok "route_localnet still 0 with the relay serving 127.0.0.1" || fail "route_localnet with the relay: $rl"
 
 # 50 published ports: no rule, 50 mappings; the time against the first container's is printed.
 before=$(count) rules_before=$(rules) start=$(date +%s%N)
