@@ -5,17 +5,30 @@ extension TableReader {
     /// checked element by element against the mapping each comment names: `restrict` and
     /// `refuse` must hold every host port of the mapping, `allow` one range per network, each
     /// exactly as nftfwd writes it; an element naming no mapping of `published` is foreign.
-    /// `published` must be every mapping of the table.
-    func withAccessLists(_ published: [PublishedMapping]) throws -> [PublishedMapping] {
+    /// `published` must be every mapping of the table. `match` must hold exactly the
+    /// expansion of each allow-list (`matchSets: false` for a 0.3 table, which has none).
+    func withAccessLists(_ published: [PublishedMapping], matchSets: Bool = true) throws -> [PublishedMapping] {
         func foreign(_ problem: String) -> ForeignTableError { ForeignTableError(table: layout.table.name, problem: problem) }
         var index: [String: Int] = [:]
         for (i, p) in published.enumerated() { index[TableLayout.elementComment(for: p.mapping)] = i }
         var ports: [TableLayout.AccessSet.Role: [Int: Set<UInt16>]] = [:]
         var allow: [Int: [Subnet]] = [:]
+        var matched: [Int: Set<[UInt8]>] = [:]
         var out = published
-        for set in TableLayout.AccessSet.allCases {
+        for set in TableLayout.AccessSet.allCases where matchSets || set.role != .match {
             for record in try nft.elements(of: layout.table, map: set.name) {
                 let describe = "element \(hex(record.key)) of set \(set.name)"
+                if set.role == .match {
+                    guard let comment = record.comment, let i = index[comment], published[i].mapping.hostFamily == set.family,
+                          (published[i].mapping.host.address != nil) == set.bound else {
+                        throw foreign("\(describe) belongs to no mapping of the table")
+                    }
+                    // The set's name is part of the key: a /24 element in the /16 set is not ours.
+                    guard matched[i, default: []].insert(Array(set.name.utf8) + [0] + record.key).inserted else {
+                        throw foreign("\(describe) was listed twice")
+                    }
+                    continue
+                }
                 guard let comment = record.comment, let i = index[comment], TableLayout.AccessSet.of(published[i].mapping, set.role) == set else {
                     throw foreign("\(describe) belongs to no mapping of the table")
                 }
@@ -49,6 +62,15 @@ extension TableReader {
             } catch {
                 throw foreign("the allow-list of \(mapping.label) in set \(TableLayout.AccessSet.of(mapping, .allow).name) is not one nftfwd writes: \(error)")
             }
+            guard matchSets else { continue }
+            let expected = Set(TableLayout.accessElements(for: out[i].mapping).filter { $0.set.role == .match }
+                .map { Array($0.set.name.utf8) + [0] + $0.element.key })
+            guard matched[i] ?? [] == expected else {
+                throw foreign("the match elements of \(mapping.label) are not the expansion of its allow-list \(subnets.map(\.description).joined(separator: ", "))")
+            }
+        }
+        if let stray = Set(matched.keys).subtracting(restricted).first {
+            throw foreign("mapping \(published[stray].mapping.label) has match elements but no allow-list")
         }
         return out
     }

@@ -18,6 +18,10 @@ extension Mapping {
         if sorted.count > Mapping.maxAllow {
             throw .invalid("\(sorted.count) --allow networks given: at most \(Mapping.maxAllow) per mapping")
         }
+        let elements = TableLayout.matchCount(sorted, ports: host.ports.count)
+        if elements > Mapping.maxMatchElements {
+            throw .invalid("--allow: \(sorted.count) network(s) over \(host.ports.count) port(s) take \(elements) kernel elements, at most \(Mapping.maxMatchElements) per mapping (networks of /8, /16, /24 or /32, and /8 steps in IPv6, take one each per port)")
+        }
         var copy = self
         copy.allow = sorted
         return copy
@@ -39,4 +43,7 @@ extension Mapping {
 
     /// Generous, but a bound: each network is one element of a kernel set.
     public static let maxAllow = 256
+    /// The bound on a mapping's `match` elements (each network expands into the prefix level
+    /// at or above it, per host port: see `TableLayout.AccessSet`).
+    public static let maxMatchElements = 65_536
 }

@@ -232,8 +232,8 @@ public struct TableLayout: Sendable {
     /// connection once). nftfwd 0.1 wrote them without the label (`labelled: false`), which
     /// `TableUpgrade` recognises.
     /// With `restricting` (nftfwd 0.3 on), the allow-list drop rules (`accessRules`) come
-    /// after the loopback returns, before any DNAT.
-    static func publishRules(labelled: Bool, restricting: Bool = true) -> [(rule: RuleSpec, what: String)] {
+    /// after the loopback returns, before any DNAT; `hashed: false` gives 0.3's form of them.
+    static func publishRules(labelled: Bool, restricting: Bool = true, hashed: Bool = true) -> [(rule: RuleSpec, what: String)] {
         let label: [Expression] = labelled ? [.immediate(.r3, labelBits(publishedLabel)), .conntrackSet(.labels, from: .r3)] : []
         let labelText = labelled ? "ct label set \(publishedLabel) " : ""
         let th = Expression.payload(.transport, offset: 2, length: 2, into: .r1)
@@ -250,7 +250,7 @@ public struct TableLayout: Sendable {
              "ip daddr 127.0.0.0/8 return"),
             (RuleSpec(chain: publishChain, v6 + [.payload(.network, offset: 24, length: 16, into: .r1), .compare(.r1, .eq, loopback6), .verdict(.return)]),
              "ip6 daddr ::1 return"),
-        ] + (restricting ? accessRules.map { ($0.rule, $0.what) } : []) + [
+        ] + (restricting ? accessRules(hashed: hashed).map { ($0.rule, $0.what) } : []) + [
             // Wildcards first: the common case costs one lookup. The maps never claim the same
             // packet (add and apply refuse overlaps), so the order changes no verdict.
             (RuleSpec(chain: publishChain, v4 + [

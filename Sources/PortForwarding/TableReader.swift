@@ -70,7 +70,7 @@ public struct TableReader {
                 for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
                 // A table from before masquerade has none; one from before allow-lists, no allow-list.
                 masquerade = upgrade.hasMasqueradeSets ? try masqueradeRules() : []
-                if upgrade.hasAccessSets { mappings = try withAccessLists(mappings) }
+                if upgrade.hasAccessSets { mappings = try withAccessLists(mappings, matchSets: upgrade.hasMatchSets) }
             } catch {
                 if attempt < 5, (try? nft.generation()) != generation { continue }
                 throw error
@@ -157,7 +157,7 @@ public struct TableReader {
             if chain.name == TableLayout.publishChain {
                 // An earlier form of the publish rules: read as it is, replaced by the next change.
                 let have = actual.map(\.expressions)
-                if let form = [TableUpgrade.PublishForm.version01, .version02, .nftReloaded02, .nftReloaded].first(where: { form in
+                if let form = [TableUpgrade.PublishForm.version01, .version02, .nftReloaded02, .version03, .nftReloaded03, .nftReloaded].first(where: { form in
                     have == TableUpgrade.publishRules(form).filter { $0.rule.chain == chain.name }.map { $0.rule.expressions.map(\.fingerprint) }
                 }) {
                     upgrade.publishRuleHandles = actual.map(\.handle)
@@ -170,6 +170,17 @@ public struct TableReader {
             }
             for (have, want) in zip(actual, expected) where have.expressions != want.rule.expressions.map(\.fingerprint) {
                 throw foreign("rule \(have.handle) of chain '\(chain.name)' is not '\(want.what)'")
+            }
+        }
+        if upgrade.publishForm == .version03 || upgrade.publishForm == .nftReloaded03, upgrade.isWholeStep {
+            // The source lookups move from the range sets to the match sets: fill them from the allow-lists.
+            for set in TableLayout.AccessSet.allCases where set.role == .allow {
+                for record in try nft.elements(of: layout.table, map: set.name) {
+                    guard let (match, elements) = TableLayout.matchElements(fromAllow: record, in: set) else {
+                        throw foreign("element \(hex(record.key)) of set \(set.name) is not one nftfwd writes")
+                    }
+                    upgrade.elements += elements.map { (set: match.name, element: $0) }
+                }
             }
         }
         // An earlier layout lacks all of the later additions, never some of them.

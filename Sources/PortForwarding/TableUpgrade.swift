@@ -13,6 +13,9 @@ public struct TableUpgrade: Sendable, Equatable {
     /// replaced by the current ones.
     public var publishRuleHandles: [UInt64] = []
     public var publishForm: PublishForm?
+    /// The `match` elements a 0.3 table lacks, derived from its `allow` elements: added in
+    /// the same batch as the sets and rules, so no restricted client is refused in between.
+    public var elements: [(set: String, element: Element)] = []
 
     /// Publish rules nftfwd reads but rewrites at the next change.
     public enum PublishForm: Sendable, Equatable {
@@ -22,6 +25,11 @@ public struct TableUpgrade: Sendable, Equatable {
         case version02
         /// 0.2's rules after `nft list ruleset > f; nft -f f` (see `nftReloaded`).
         case nftReloaded02
+        /// nftfwd 0.3's (layout 3): the drop rules look the source up in the `allow` range
+        /// sets (pipapo, whose cost grows with the elements) rather than the `match` sets.
+        case version03
+        /// 0.3's rules after `nft list ruleset > f; nft -f f`.
+        case nftReloaded03
         /// The current rules after `nft list ruleset > f; nft -f f`: nft prints the label
         /// before the map and so compiles it before the lookup, where it labels every new
         /// connection that reaches the rule, not only those the map translates.
@@ -29,11 +37,18 @@ public struct TableUpgrade: Sendable, Equatable {
     }
     public init() {}
 
+    public static func == (a: TableUpgrade, b: TableUpgrade) -> Bool {
+        a.sets == b.sets && a.chains == b.chains && a.publishRuleHandles == b.publishRuleHandles && a.publishForm == b.publishForm
+            && a.elements.map(\.set) == b.elements.map(\.set) && a.elements.map(\.element) == b.elements.map(\.element)
+    }
+
     public var isEmpty: Bool { sets.isEmpty && chains.isEmpty && publishRuleHandles.isEmpty }
 
     /// The sets added in nftfwd 0.2 (masquerade) and 0.3 (allow-lists).
     static let masqueradeSets: Set<String> = Set(TableLayout.MasqueradeSet.allCases.map(\.rawValue))
     static let accessSets: Set<String> = Set(TableLayout.AccessSet.allCases.map(\.name))
+    /// The sets added in layout 0.4 (the hashed allow-lists).
+    static let matchSets: Set<String> = Set(TableLayout.AccessSet.matchSets.map(\.name))
     /// nftfwd 0.4's loopback redirect: two maps and one chain, added together.
     static let redirectSets: Set<String> = Set(TableLayout.RedirectMap.allCases.map(\.rawValue))
     static let redirectChains: Set<String> = [TableLayout.loopbackChain]
@@ -59,17 +74,21 @@ public struct TableUpgrade: Sendable, Equatable {
                 && missingChains == TableUpgrade.addedChains.subtracting(TableUpgrade.redirectChains)
         case .version02?, .nftReloaded02?:
             return missingSets == TableUpgrade.accessSets && missingChains.isEmpty
+        case .version03?, .nftReloaded03?:
+            return missingSets == TableUpgrade.matchSets && missingChains.isEmpty
         case .nftReloaded?:
             return missingSets.isEmpty && missingChains.isEmpty
         case nil:
-            return redirectMissing && missingSets.isEmpty && missingChains.isEmpty   // a 0.3 table
+            return redirectMissing && missingSets.isEmpty && missingChains.isEmpty   // hashed allow-lists, no redirect yet
         }
     }
 
     /// Whether the table has the masquerade sets / the allow-list sets (a table of 0.1 has
     /// neither, one of 0.2 only the first).
     public var hasMasqueradeSets: Bool { !sets.contains { TableUpgrade.masqueradeSets.contains($0.name) } }
-    public var hasAccessSets: Bool { !sets.contains { TableUpgrade.accessSets.contains($0.name) } }
+    public var hasAccessSets: Bool { !sets.contains { TableUpgrade.accessSets.subtracting(TableUpgrade.matchSets).contains($0.name) } }
+    /// Whether the table has the `match` sets (one of 0.3 lacks them: its reader checks no `match` element).
+    public var hasMatchSets: Bool { !sets.contains { TableUpgrade.matchSets.contains($0.name) } }
 
     /// The publish rules as `form` has them.
     static func publishRules(_ form: PublishForm) -> [(rule: RuleSpec, what: String)] {
@@ -78,9 +97,11 @@ public struct TableUpgrade: Sendable, Equatable {
             return TableLayout.publishRules(labelled: false, restricting: false)
         case .version02:
             return TableLayout.publishRules(labelled: true, restricting: false)
-        case .nftReloaded, .nftReloaded02:
+        case .version03:
+            return TableLayout.publishRules(labelled: true, hashed: false)
+        case .nftReloaded, .nftReloaded02, .nftReloaded03:
             let label = TableLayout.labelBits(TableLayout.publishedLabel)
-            return TableLayout.publishRules(labelled: true, restricting: form == .nftReloaded).map { entry in
+            return TableLayout.publishRules(labelled: true, restricting: form != .nftReloaded02, hashed: form == .nftReloaded).map { entry in
                 let e = entry.rule.expressions
                 guard e.contains(where: { if case .lookup = $0 { return true }; return false }), e.count > 2 else { return entry }
                 // nfproto check, then the label through register 1, then the rest without ours.
@@ -103,6 +124,7 @@ extension TableLayout {
     func upgrade(_ upgrade: TableUpgrade, in batch: inout Batch) {
         guard !upgrade.isEmpty else { return }
         for set in upgrade.sets { batch.addSet(set) }
+        for (set, element) in upgrade.elements { batch.addElement(element, to: set, describedAs: "an element of \(set) for the allow-list of layout 0.3") }
         for chain in upgrade.chains { batch.addChain(chain) }
         for handle in upgrade.publishRuleHandles {
             batch.deleteRule(chain: TableLayout.publishChain, handle: handle,
@@ -119,6 +141,7 @@ extension TableUpgrade {
         switch form {
         case .version01?: return "an unlabelled rule of nftfwd 0.1"
         case .version02?: return "a rule of nftfwd 0.2"
+        case .version03?: return "a rule of nftfwd 0.3"
         default: return "a rule as nft reloaded it"
         }
     }

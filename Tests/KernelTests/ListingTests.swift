@@ -118,6 +118,15 @@ struct ListingTests {
                 "restrict4_any": "elements = { udp . 2222 comment \(c4) }",
                 "allow4_any": "elements = { 192.0.2.0/24 . udp . 2222 comment \(c4) }",
                 "refuse4_any": "elements = { udp . 2222 counter packets 0 bytes 0 comment \(c4) }",
+                "match4_any_24": "elements = { 192.0.2.0 . udp . 2222 comment \(c4) }",
+                "match6_addr_48": """
+                elements = { 2001:db8:9:: . 2001:db8:1::3 . tcp . 2222 comment \(c6),
+                \t\t\t     2001:db8:9:: . 2001:db8:1::3 . tcp . 2223 comment \(c6) }
+                """,
+                "match6_addr_128": """
+                elements = { 2001:db8:7::5 . 2001:db8:1::3 . tcp . 2222 comment \(c6),
+                \t\t\t     2001:db8:7::5 . 2001:db8:1::3 . tcp . 2223 comment \(c6) }
+                """,
                 "restrict6_addr": """
                 elements = { 2001:db8:1::3 . tcp . 2222 comment \(c6),
                 \t\t\t     2001:db8:1::3 . tcp . 2223 comment \(c6) }
@@ -136,16 +145,18 @@ struct ListingTests {
         #expect(normalized(try lab.table()) == normalized(Self.golden()))
     }
 
-    /// The twelve allow-list sets, empty but for the elements lines `access` gives by set name.
+    /// The allow-list sets (restrict, allow, refuse and the match sets of every prefix level),
+    /// empty but for the elements lines `access` gives by set name.
     static func accessSets(_ access: [String: String]) -> [String] {
         var out: [String] = []
         for f in ["4", "6"] {
             let address = "ipv\(f)_addr", any = "inet_proto . inet_service"
             for (kind, host) in [("any", ""), ("addr", address + " . ")] {
-                let roles: [(String, String, String?)] = [("restrict", host + any, nil), ("allow", address + " . " + host + any, "flags interval"),
-                                                          ("refuse", host + any, "counter")]
-                for (role, key, flag) in roles {
-                    let name = "\(role)\(f)_\(kind)"
+                let levels = stride(from: 8, through: f == "4" ? 32 : 128, by: 8).map { ("match", address + " . " + host + any, String?.none, "_\($0)") }
+                let roles: [(String, String, String?, String)] = [("restrict", host + any, nil, ""), ("allow", address + " . " + host + any, "flags interval", ""),
+                                                                  ("refuse", host + any, "counter", "")] + levels
+                for (role, key, flag, level) in roles {
+                    let name = "\(role)\(f)_\(kind)\(level)"
                     var text = "\tset \(name) {\n\t\ttype \(key)\n"
                     if let flag { text += "\t\t\(flag)\n" }
                     if let elements = access[name] { text += "\t\t\(elements)\n" }
@@ -154,6 +165,37 @@ struct ListingTests {
             }
         }
         return out
+    }
+
+    /// The four drop rules as nft lists them: the masked source looked up per prefix level.
+    static var accessRules: String {
+        var lines: [String] = []
+        for (ip, width) in [("ip", 32), ("ip6", 128)] {
+            let f = width == 32 ? "4" : "6"
+            for bound in [false, true] {
+                let host = bound ? "\(ip) daddr . meta l4proto . th dport" : "meta l4proto . th dport"
+                let kind = bound ? "addr" : "any"
+                var line = "\t\t\(host) @restrict\(f)_\(kind) "
+                for level in stride(from: 8, through: width, by: 8) {
+                    let mask = width == 32 ? ["255.0.0.0", "255.255.0.0", "255.255.255.0", ""][level / 8 - 1] : Self.mask6(level)
+                    line += "\(ip) saddr\(mask.isEmpty ? "" : " & \(mask)") . \(host) != @match\(f)_\(kind)_\(level) "
+                }
+                lines.append(line + "\(host) @refuse\(f)_\(kind) drop")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// An IPv6 netmask of `bits` bits as nft prints it (empty for /128: no mask at all).
+    static func mask6(_ bits: Int) -> String {
+        guard bits < 128 else { return "" }
+        let groups = (0..<8).map { g -> String in
+            let keep = max(0, min(16, bits - g * 16))
+            return String(UInt16(truncatingIfNeeded: 0xffff << (16 - keep)) & (keep == 0 ? 0 : 0xffff), radix: 16)
+        }
+        // nft compresses the longest run of zero groups (at least two) into "::".
+        let zeros = groups.firstIndex(of: "0") ?? 8
+        return 8 - zeros >= 2 ? groups[..<zeros].joined(separator: ":") + "::" : groups.joined(separator: ":")
     }
 
     /// The listing of an nftfwd table; each map's elements line given (or none).
@@ -192,10 +234,7 @@ struct ListingTests {
             \t\tfib daddr type != local return
             \t\tip daddr 127.0.0.0/8 return
             \t\tip6 daddr ::1 return
-            \t\tmeta l4proto . th dport @restrict4_any ip saddr . meta l4proto . th dport != @allow4_any meta l4proto . th dport @refuse4_any drop
-            \t\tip daddr . meta l4proto . th dport @restrict4_addr ip saddr . ip daddr . meta l4proto . th dport != @allow4_addr ip daddr . meta l4proto . th dport @refuse4_addr drop
-            \t\tmeta l4proto . th dport @restrict6_any ip6 saddr . meta l4proto . th dport != @allow6_any meta l4proto . th dport @refuse6_any drop
-            \t\tip6 daddr . meta l4proto . th dport @restrict6_addr ip6 saddr . ip6 daddr . meta l4proto . th dport != @allow6_addr ip6 daddr . meta l4proto . th dport @refuse6_addr drop
+            \(Self.accessRules)
             \t\tmeta nfproto ipv4 ct label set 100 dnat ip to meta l4proto . th dport map @dnat4_any
             \t\tmeta nfproto ipv4 ct label set 100 dnat ip to ip daddr . meta l4proto . th dport map @dnat4_addr
             \t\tmeta nfproto ipv6 ct label set 100 dnat ip6 to meta l4proto . th dport map @dnat6_any

@@ -87,7 +87,7 @@ struct UpgradeTests {
         // The current table less what 0.3 added: the access sets and the rules that use them.
         var skipping = false
         let older = try lab.ruleset().split(separator: "\n", omittingEmptySubsequences: false).filter { line in
-            if line.contains("set restrict") || line.contains("set allow") || line.contains("set refuse") { skipping = true; return false }
+            if line.contains("set restrict") || line.contains("set allow") || line.contains("set refuse") || line.contains("set match") { skipping = true; return false }
             if skipping { if line == "\t}" { skipping = false }; return false }
             return !line.contains("@restrict")
         }.joined(separator: "\n")
@@ -105,6 +105,53 @@ struct UpgradeTests {
         #expect(listed.contains("\"host\": \"8080\"") && listed.contains("\"192.0.2.0/24\""))
         #expect(try lab.nftfwdOK("masquerade", "ls").stdout.contains("10.88.0.0/24"))
         #expect(try Self.labelledInKernel(lab) == 4)
+    }
+
+    @Test("a table of nftfwd 0.3 (allow-lists looked up in the range sets), as nft reloads it, is read, and the next add fills the match sets from its allow-lists")
+    func upgradeFrom03() throws {
+        let lab = try Lab(hostOnly: "upg3")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80", "--allow", "192.0.2.0/23", "--allow", "203.0.113.7/32")
+        try lab.nftfwdOK("add", "[::]:8082", "[2001:db8:2::2]:80", "--allow", "2001:db8:9::/48")
+        // The current table less what 0.4 added: the match sets, and 0.3's rules instead of the drop rules.
+        var skipping = false
+        let older = try lab.ruleset().split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> String? in
+            if line.contains("set match") { skipping = true; return nil }
+            if skipping { if line == "\t}" { skipping = false }; return nil }
+            guard line.contains("@restrict") else { return String(line) }
+            let ip = line.contains("@restrict4") ? "ip" : "ip6", f = ip == "ip" ? "4" : "6"
+            let bound = line.contains("_addr"), kind = bound ? "addr" : "any"
+            let host = (bound ? "\(ip) daddr . " : "") + "meta l4proto . th dport"
+            return "\t\t\(host) @restrict\(f)_\(kind) \(ip) saddr . \(host) != @allow\(f)_\(kind) \(host) @refuse\(f)_\(kind) drop"
+        }.joined(separator: "\n")
+        #expect(!older.contains("match") && older.contains("!= @allow4_any"))
+        try lab.net.exec(lab.host, ["nft", "flush", "ruleset"])
+        try lab.net.exec(lab.host, ["nft", "-f", "-"], stdin: older)
+        let written = try lab.ruleset()
+        let listed = try lab.nftfwdOK("ls", "--json").stdout
+        #expect(listed.contains("\"192.0.2.0/23\"") && listed.contains("\"2001:db8:9::/48\""), "\(listed)")
+        #expect(try lab.ruleset() == written)   // reading changes nothing
+        try lab.nftfwdOK("add", "8081", "198.18.2.2:81")
+        let upgraded = try lab.table()
+        #expect(upgraded.contains("!= @match4_any_24") && !upgraded.contains("!= @allow4_any"))
+        #expect(upgraded.contains("192.0.3.0 . tcp . 8080") && upgraded.contains("203.0.113.7 . tcp . 8080"))
+        #expect(upgraded.contains("2001:db8:9:: . tcp . 8082"))
+        // And the upgraded table reads back whole (the reader checks the match elements).
+        let after = try lab.nftfwdOK("ls", "--json").stdout
+        #expect(after.contains("\"192.0.2.0/23\"") && after.contains("\"host\": \"8081\""))
+        try lab.nftfwdOK("rm", "8080")
+        #expect(!(try lab.table()).contains("192.0.3.0 . tcp . 8080"))
+    }
+
+    @Test("a table whose match elements do not expand its allow-list is foreign")
+    func strayMatchIsForeign() throws {
+        let lab = try Lab(hostOnly: "upgm")
+        defer { lab.destroy() }
+        try lab.nftfwdOK("add", "8080", "198.18.2.2:80", "--allow", "192.0.2.0/24")
+        try lab.net.exec(lab.host, ["nft", "add element inet nftfwd match4_any_24 { 10.9.9.0 . tcp . 8080 comment \"8080/tcp -> 198.18.2.2:80\" }"])
+        let ls = lab.nftfwd("ls")
+        #expect(ls.status == 2)
+        #expect(ls.stderr.contains("are not the expansion of its allow-list 192.0.2.0/24"), "\(ls.stderr)")
     }
 
     @Test("a table missing only some of the later objects is not an earlier layout: it is foreign")

@@ -41,12 +41,14 @@ struct AllowListParsingTests {
         }
     }
 
-    @Test("elements: restrict and refuse per host port, one allow range per network; the allow element reads back to its network only")
+    @Test("elements: restrict and refuse per host port, one allow range per network, its match elements per port; the allow element reads back to its network only")
     func elements() throws {
         let m = try Mapping.parse(host: "192.0.2.10:9000-9001", target: "10.0.0.2:9000-9001", proto: "udp").allowing(["198.51.100.0/24"])
         let elements = TableLayout.accessElements(for: m)
-        #expect(elements.map(\.set.name) == ["restrict4_addr", "restrict4_addr", "refuse4_addr", "refuse4_addr", "allow4_addr"])
-        let allow = elements.last!.element
+        #expect(elements.map(\.set.name) == ["restrict4_addr", "restrict4_addr", "refuse4_addr", "refuse4_addr", "allow4_addr",
+                                             "match4_addr_24", "match4_addr_24"])
+        #expect(elements.last!.element.key == [198, 51, 100, 0] + [192, 0, 2, 10] + [17, 0, 0, 0] + [0x23, 0x29, 0, 0])
+        let allow = elements[4].element
         #expect(allow.key == [198, 51, 100, 0] + [192, 0, 2, 10] + [17, 0, 0, 0] + [0x23, 0x28, 0, 0])
         #expect(allow.keyEnd == [198, 51, 100, 255] + [192, 0, 2, 10] + [17, 0, 0, 0] + [0x23, 0x29, 0, 0])
         let record = ElementRecord(key: allow.key, keyEnd: allow.keyEnd!)
@@ -56,5 +58,18 @@ struct AllowListParsingTests {
         let other = try Mapping.parse(host: "192.0.2.10:9000", target: "10.0.0.2:9000", proto: "udp")
         #expect(TableReader.allowedSubnet(record, for: other) == nil)
         #expect(TableLayout.accessElements(for: web).isEmpty)
+    }
+
+    @Test("a network between prefix levels expands into the level above it; too many elements is refused")
+    func matchExpansion() throws {
+        let m = try Mapping.parse(host: "8080", target: "10.0.0.2:80", proto: "tcp").allowing(["10.1.0.0/22", "192.0.2.7/32", "172.16.0.0/12"])
+        let match = TableLayout.accessElements(for: m).filter { $0.set.role == .match }
+        #expect(Set(match.map(\.set.name)) == ["match4_any_24", "match4_any_32", "match4_any_16"])
+        #expect(match.filter { $0.set.name == "match4_any_24" }.map { Array($0.element.key.prefix(4)) }.sorted { $0.lexicographicallyPrecedes($1) }
+                == [[10, 1, 0, 0], [10, 1, 1, 0], [10, 1, 2, 0], [10, 1, 3, 0]])
+        #expect(match.filter { $0.set.name == "match4_any_16" }.count == 16)
+        #expect(throws: MappingError.self) {
+            try Mapping.parse(host: "1000-2000", target: "10.0.0.2:1000-2000", proto: "tcp").allowing(["10.128.0.0/9"])
+        }
     }
 }

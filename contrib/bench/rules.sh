@@ -3,7 +3,7 @@
 # per-port ("linear", Docker's) layout. Everything runs in network namespaces this script
 # creates and removes; figures are medians, printed with ratios from the same run.
 #
-#   sudo bash contrib/bench/rules.sh            (N=10000 RUNS=3 WRK_SECONDS=5)
+#   sudo bash contrib/bench/rules.sh            (N=10000 RUNS=3 WRK_SECONDS=5 SECTIONS=1234)
 #
 # 1. publishing N mappings at once: nftfwd apply | nft -f (same map table) | nft -f (N linear
 #    rules) | iptables-nft-restore (N rules in a DOCKER chain). Process start included.
@@ -32,6 +32,7 @@ if [ -n "${NFTFWD_BIN:-}" ]; then NFTFWD=$NFTFWD_BIN; else build_release nftfwd;
 unset NFTFWD_SAVE
 
 N=${N:-10000}
+SECTIONS=${SECTIONS:-1234}   # e.g. SECTIONS=3: only the connection rates; 4: the scale rows
 RUNS=${RUNS:-3}
 WRK_SECONDS=${WRK_SECONDS:-5}
 TMP=$(mktemp -d)
@@ -237,6 +238,7 @@ time_load() { # label command... ; prints median ms over RUNS fresh namespaces
     printf '%s\n' "${samples[@]}" | awk '{print $1/1000}' | median
 }
 if [ "${SCALE_ONLY:-0}" = 1 ]; then scale_section; exit 0; fi
+if [[ $SECTIONS == *1* ]]; then
 echo "== 1. publish $N mappings at once (ms, median of $RUNS, process start included)"
 t_nftfwd=$(time_load "$NFTFWD" apply "$TMP/n.json")
 t_map=$(time_load nft -f "$TMP/map.nft")
@@ -247,6 +249,7 @@ printf '%-34s %10s %8s\n' "nftfwd apply" "$t_nftfwd" "$(ratio "$t_nftfwd" "$t_ma
 printf '%-34s %10s %8s\n' "nft -f (same map table) [baseline]" "$t_map" "1.00"
 printf '%-34s %10s %8s\n' "nft -f (linear rules)" "$t_linear" "$(ratio "$t_linear" "$t_map")"
 printf '%-34s %10s %8s\n' "iptables-nft-restore (linear)" "$t_ipt" "$(ratio "$t_ipt" "$t_map")"
+fi
 
 # --- 2. one more mapping --------------------------------------------------------------------
 ADDS=5
@@ -263,6 +266,7 @@ add_nftfwd() { ip netns exec "$1" "$NFTFWD" add "$2" 198.18.2.2:80; }
 add_element() { ip netns exec "$1" nft add element inet nftfwd dnat4_any "{ tcp . $2 counter comment \"$2/tcp -> 198.18.2.2:80\" : 198.18.2.2 . 80 }"; }
 add_rule() { ip netns exec "$1" nft add rule ip nat DOCKER tcp dport "$2" dnat to 198.18.2.2:80; }
 add_iptables() { ip netns exec "$1" iptables-nft -t nat -A DOCKER -p tcp --dport "$2" -j DNAT --to-destination 198.18.2.2:80; }
+if [[ $SECTIONS == *2* ]]; then
 echo
 echo "== 2. add one mapping when some exist (ms, median of $ADDS adds)"
 printf '%-10s %12s %16s %16s %16s\n' "existing" "nftfwd add" "nft add element" "nft add rule" "iptables-nft -A"
@@ -278,6 +282,11 @@ for existing in 0 1000 "$N"; do
     printf '%-10s %12s %16s %16s %16s\n' "$existing" "$a" "$b" "$c" "$d"
 done
 echo "nftfwd add at $N vs at 0: $(ratio "${at[$N]}" "${at[0]}")x"
+fi
+if [[ $SECTIONS != *3* ]]; then
+    [[ $SECTIONS != *4* ]] || scale_section
+    exit 0
+fi
 
 # --- 3. new connections per second ----------------------------------------------------------
 echo
@@ -341,4 +350,4 @@ printf '%-24s %14s %14s %10s\n' "linear rules (Docker)" "$l1" "$lN" "$(ratio "$l
 echo "nftfwd at $N vs linear at $N: $(ratio "$mN" "$lN")x"
 
 echo
-scale_section
+[[ $SECTIONS != *4* ]] || scale_section
