@@ -9,6 +9,10 @@ public struct RelayStatus: Sendable, Equatable {
         public var state: RelayPortState
         public var active: Int
         public var total: Int
+
+        package init(mapping: String, listen: String, state: RelayPortState, active: Int, total: Int) {
+            self.mapping = mapping; self.listen = listen; self.state = state; self.active = active; self.total = total
+        }
     }
 
     public var pid: Int

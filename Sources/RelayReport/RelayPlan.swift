@@ -11,6 +11,10 @@ public struct RelayPort: Hashable, Sendable {
     /// The mapping's allow-list (empty: everyone), which the relay checks itself: the
     /// kernel's drop rules never see loopback clients.
     public var allow: [SourceNetwork] = []
+
+    package init(mapping: String, proto: ListenerSpec.TransportProtocol, listen: SocketAddress, target: SocketAddress, allow: [SourceNetwork] = []) {
+        self.mapping = mapping; self.proto = proto; self.listen = listen; self.target = target; self.allow = allow
+    }
 }
 
 /// Which published mappings the relay serves, and on which sockets.
