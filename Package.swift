@@ -89,9 +89,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "RelayReport",
+            dependencies: ["PortForwarding", "NFTRelay", "SavedState", "SystemErrno"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "PublishedRelay",
             dependencies: [
-                "NFTables", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno",
+                "RelayReport", "NFTables", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -99,7 +104,7 @@ let package = Package(
         ),
         .target(
             name: "HostChecks",
-            dependencies: ["NFTables", "PortForwarding", "PublishedRelay", "NFTRelay", "SystemErrno"],
+            dependencies: ["NFTables", "PortForwarding", "RelayReport", "NFTRelay", "SystemErrno"],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -1,6 +1,6 @@
 import NFTables
 import PortForwarding
-import PublishedRelay
+import RelayReport
 
 /// `nftfwd doctor`: every check, in `Check` order, on this network namespace.
 public struct Doctor {

@@ -1,6 +1,6 @@
 import NFTables
 import PortForwarding
-import PublishedRelay
+import RelayReport
 
 /// The warnings `nftfwd add` and `nftfwd ls` print (issue: "what will not work, and how to
 /// fix it"): forwarding off for a family whose mappings the kernel forwards, and forward

@@ -1,5 +1,5 @@
 import PortForwarding
-import PublishedRelay
+import RelayReport
 
 /// The userland relay (`nftfwd relay`): mappings bound to 127.0.0.1/::1 and between IPv6 and
 /// IPv4 only work through it, and wildcard mappings need it for clients on this host that

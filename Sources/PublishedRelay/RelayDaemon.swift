@@ -73,6 +73,11 @@ public final class RelayDaemon {
     }
     private let limits: Limits
     private var redirect: RedirectBox?
+    /// Loopback TCP clients through the kernel's redirect to two sockets (no bind per port).
+    /// Off by default for now: under the soak (the table deleted and restored while clients
+    /// connect) a redirected port refuses connections until the relay has written its
+    /// redirect ports back, where a bound per-port listener never stops.
+    private let loopbackRedirect: Bool
     /// The ports the redirect served at the last reload, for the log's serving/stopped lines.
     private var redirectedBefore: [RelayPort] = []
     private let restorer: TableRestorer?
@@ -87,9 +92,10 @@ public final class RelayDaemon {
     /// `restoreFrom`: a saved state file the table is kept equal to; it must be readable now.
     /// `session` opens the kernel the table is followed in (and restored to).
     public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil,
-                restoreFrom: String? = nil, logger: Logger = .relay(),
+                restoreFrom: String? = nil, logger: Logger = .relay(), loopbackRedirect: Bool = false,
                 session: (() throws -> any NFTablesSession)? = nil) throws {
         try TableLayout.validate(tableName: table)
+        self.loopbackRedirect = loopbackRedirect
         self.makeSession = session ?? { try NFTables() }
         self.table = table
         self.limits = limits
@@ -123,7 +129,7 @@ public final class RelayDaemon {
         // Its sockets open at the first mapping it carries: a relay with nothing to redirect
         // holds no socket (and no local port) for it.
         let redirect = eventsRedirect
-        self.redirect = redirect
+        self.redirect = loopbackRedirect ? redirect : nil
         defer { redirect.value?.release(nft: nft, table: layout.table) }
         // Each server is stopped (its socket closed) however the start-up below ends.
         let status = try StatusServer(table: table) { [state, table, restoreFrom = restorer?.path] in

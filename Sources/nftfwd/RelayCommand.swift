@@ -34,6 +34,16 @@ struct RelayCommand: ParsableCommand {
         after it still differs), the relay logs an error and tries again after 10 s, when \
         FILE changes, or on SIGHUP, rather than rewriting the table at every poll.
 
+        --loopback-redirect serves loopback TCP clients (127.0.0.1, ::1) of published \
+        ports without a socket per port: the table's loopback chain redirects them to one \
+        relay socket per family, which reads where each client meant to go \
+        (SO_ORIGINAL_DST), so 60,000 published ports cost about 20 descriptors, and a port \
+        another program holds (podman's conmon holds every port it publishes) is still \
+        served. Such a port is then not reserved: another program may bind it, and gets no \
+        loopback TCP client of it. UDP, IPv4-IPv6 and PROXY-protocol mappings keep a socket \
+        per port. Not the default yet: while the table is being restored, a redirected port \
+        refuses connections, where a port's own socket keeps serving.
+
         Every local user can reach the relayed ports, so the relay limits what one client \
         can take. Always: TCP keepalive on both legs (first probe after 60 s of silence, \
         then 6 probes 10 s apart, so a vanished peer frees its connection within 2 \
@@ -80,6 +90,9 @@ struct RelayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Keep the table equal to this saved file (see above); it must be readable at start.", valueName: "file"))
     var restoreFrom: String?
 
+    @Flag(name: .long, help: ArgumentHelp("Serve loopback TCP clients of published ports through the kernel's redirect to two relay sockets instead of a listening socket per port (see above)."))
+    var loopbackRedirect = false
+
     func validate() throws {
         if Logger.Level(rawValue: logLevel) == nil || logLevel == "trace" || logLevel == "critical" {
             throw ValidationError("--log-level \(logLevel): use debug, info, notice, warning or error")
@@ -105,7 +118,8 @@ struct RelayCommand: ParsableCommand {
                                         tcpIdle: idleTimeout.map { .seconds($0) }, perSource: perSourceLimit)
         let address = try metrics.map { try MetricsServer.Address.parse($0) }
         let logger = Logger.relay(level: Logger.Level(rawValue: logLevel) ?? .info)
-        let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, restoreFrom: restoreFrom, logger: logger)
+        let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, restoreFrom: restoreFrom, logger: logger,
+                                     loopbackRedirect: loopbackRedirect)
         _ = try daemon.run()
     }
 }

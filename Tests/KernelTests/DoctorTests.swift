@@ -195,12 +195,13 @@ struct DoctorTests {
         let relay = try RelayTests.startRelay(lab)
         defer { kill(relay, SIGTERM); _ = Command.wait(pid: relay, timeout: 10) }
         #expect(TestNetwork.waitUntil(timeout: 5) { (try? Self.doctor(lab).statuses("relay")) == ["ok"] })
-        // A port the relay cannot bind is reported.
-        try #require(lab.net.background(lab.host, ["python3", "-c", "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 8090)); s.listen(); time.sleep(60)"]) != nil)
-        #expect(TestNetwork.waitUntil(timeout: 5) { lab.net.run(lab.host, ["ss", "-Htln", "sport = :8090"]).stdout.contains("8090") })
-        try lab.nftfwdOK("add", "127.0.0.1:8090", "198.18.2.2:80")
+        // A port the relay cannot bind is reported: UDP, since loopback TCP clients reach the
+        // relay through the kernel's redirect and it binds no TCP port of theirs.
+        try #require(lab.net.background(lab.host, ["python3", "-c", "import socket,time; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(('127.0.0.1', 8090)); time.sleep(60)"]) != nil)
+        #expect(TestNetwork.waitUntil(timeout: 5) { lab.net.run(lab.host, ["ss", "-Huln", "sport = :8090"]).stdout.contains("8090") })
+        try lab.nftfwdOK("add", "127.0.0.1:8090", "198.18.2.2:80", "--proto", "udp")
         #expect(TestNetwork.waitUntil(timeout: 5) {
-            (try? Self.doctor(lab).messages("relay").contains { $0.hasPrefix("the relay cannot serve 127.0.0.1:8090/tcp -> 198.18.2.2:80 on 127.0.0.1:8090/tcp: error: ") }) == true
+            (try? Self.doctor(lab).messages("relay").contains { $0.hasPrefix("the relay cannot serve 127.0.0.1:8090/udp -> 198.18.2.2:80 on 127.0.0.1:8090/udp: error: ") }) == true
         })
     }
 

@@ -29,7 +29,7 @@ struct RelayScaleTests {
         try lab.nftfwdOK("add", "1000-60999", "198.18.2.2:1000-60999")
         try lab.nftfwdOK("add", "[::]:1000-60999", "[2001:db8:2::2]:1000-60999")
         let started = Command.monotonicSeconds()
-        let relay = try RelayTests.startRelay(lab)
+        let relay = try RelayTests.startRelay(lab, "--loopback-redirect")
         #expect(TestNetwork.waitUntil(timeout: 30) { RelayTests.status(lab)?.summaries().count == 2 })
         let ready = Command.monotonicSeconds() - started
 

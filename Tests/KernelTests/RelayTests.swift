@@ -55,8 +55,8 @@ struct RelayTests {
         // ls shows both sides: one connection through the kernel, one through the relay, for
         // the same mapping; the IPv6 one is the relay's alone.
         let listed = try lab.nftfwdOK("ls").stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
-        // The kernel counters count the loopback connection too: the loopback chain's redirect
-        // looks the port up in the same map, and a lookup counts on the element it finds.
+        // The kernel counters count the loopback connection too: the loopback chain looks the
+        // port up in the same map (relay or not), and a lookup counts on the element it finds.
         #expect(listed.contains("tcp ipv4 8080 198.18.2.2:80 dnat 2 120 listening 0/1"))
         #expect(listed.contains("tcp ipv6 [::]:8080 198.18.2.2:80 relay-only 0 0 listening 0/2"))
 
@@ -99,8 +99,8 @@ struct RelayTests {
         })
     }
 
-    // TCP loopback ports are redirected, never bound (see ARCHITECTURE.md, "the relay reserves
-    // the port"); UDP ports still have a socket each, so a busy one is reported and retried.
+    // UDP ports have a socket each in either mode (a TCP one is not bound with
+    // --loopback-redirect), so a busy one is reported and retried.
     @Test("a port that cannot be bound is reported and retried; the others are served")
     func busyPort() throws {
         let lab = try Lab("busy")
@@ -113,7 +113,7 @@ struct RelayTests {
         })
         try lab.nftfwdOK("add", "127.0.0.1:7070", "198.18.2.2:80", "--proto", "udp")
         try lab.nftfwdOK("add", "127.0.0.1:7071", "198.18.2.2:80", "--proto", "udp")
-        try lab.nftfwdOK("add", "127.0.0.1:7070", "198.18.2.2:80")   // TCP: redirected, the UDP blocker is no matter
+        try lab.nftfwdOK("add", "127.0.0.1:7070", "198.18.2.2:80")   // TCP: the UDP blocker is no matter
         _ = try Self.startRelay(lab)
         #expect(TestNetwork.waitUntil(timeout: 5) {
             Self.status(lab)?.summaries()["127.0.0.1:7070/udp -> 198.18.2.2:80"]?.state.contains("bind: address already in use") == true

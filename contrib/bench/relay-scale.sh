@@ -33,7 +33,7 @@ measure() {   # $1: label, $2: proto, $3: ports
     ip netns exec "$NS" "$NFTFWD" add "2000-$last" "198.18.9.2:2000-$last" --proto "$2" >/dev/null 2>&1
     : > "/tmp/$NS.log"
     local start; start=$(date +%s.%N)
-    ip netns exec "$NS" "$NFTFWD" relay >"/tmp/$NS.log" 2>&1 &
+    ip netns exec "$NS" "$NFTFWD" relay --loopback-redirect >"/tmp/$NS.log" 2>&1 &
     RELAY=$!
     for _ in $(seq 1 1200); do grep -q "serving " "/tmp/$NS.log" && break; sleep 0.05; done
     local ready; ready=$(echo "$(date +%s.%N) - $start" | bc)

@@ -526,14 +526,20 @@ class Soak:
                 pass
 
     def listening(self):
-        """True once every stable port is bound by the relay (ss, in this namespace)."""
+        """True once every stable port is served: bound by the relay (ss, in this namespace),
+        or for TCP answering (with --loopback-redirect loopback TCP clients reach the relay
+        through the kernel's redirect, with no socket bound per port)."""
         out = subprocess.run(["ss", "-Hltun"], capture_output=True, text=True, timeout=60).stdout
         bound = set()
         for line in out.splitlines():
             fields = line.split()
             if len(fields) >= 5:
                 bound.add((fields[0], fields[4].rpartition(":")[2]))
-        return all((e.proto, str(e.port)) in bound for e in self.entries if not e.churn)
+        stable = [e for e in self.entries if not e.churn]
+        # A probe only where nothing is bound, so the baseline below holds no probe's sockets.
+        self.not_ready = [e.label for e in stable if (e.proto, str(e.port)) not in bound
+                          and (e.proto == "udp" or self.probe(e) is None)]
+        return not self.not_ready
 
     # ------------------------------------------------------------------ the run
     def run(self):
@@ -541,7 +547,8 @@ class Soak:
         while not self.listening():
             if now() > limit or not self.alive():
                 log = open(self.args.relay_log).read().strip().splitlines()[-5:]
-                print("soak: the relay did not come up within 30 s: " + " | ".join(log), file=sys.stderr)
+                print("soak: the relay did not come up within 30 s (not served: " + ", ".join(getattr(self, "not_ready", []))
+                      + "): " + " | ".join(log), file=sys.stderr)
                 return 2
             time.sleep(0.1)
         # Baseline before any client: listeners, status and netlink sockets, the pipe pools'

@@ -308,6 +308,7 @@ _nftfwd_relay() {
         '--metrics[Serve Prometheus metrics on ADDRESS\:PORT (e.g. 127.0.0.1\:9420; none without it). Whoever reaches that address reads every relayed mapping, its port, target and counters\: keep it on loopback unless a firewall limits who can.]:address\:port:'
         '--log-level[Least important messages logged\: debug, info, notice, warning or error.]:level:'
         '--restore-from[Keep the table equal to this saved file (see above); it must be readable at start.]:file:'
+        '--loopback-redirect[Serve loopback TCP clients of published ports through the kernel'\''s redirect to two relay sockets instead of a listening socket per port (see above).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

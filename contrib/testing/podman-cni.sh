@@ -16,7 +16,7 @@
 #   - route_localnet stays 0 on the bridge
 #   - a container publishing 50 ports adds no nft rule, and 50 mappings
 #   - podman rm -f removes a container's mappings
-#   - with `nftfwd relay` running, 127.0.0.1:8080 reaches the container over TCP although
+#   - with `nftfwd relay --loopback-redirect` running, 127.0.0.1:8080 reaches the container over TCP although
 #     conmon binds and holds 8080 itself: the kernel redirects loopback TCP clients of published
 #     ports to the relay's own socket (no bind per port), route_localnet still 0
 # Not checked: 127.0.0.1 over UDP (the relay still binds each UDP port, and conmon holds it).
@@ -165,7 +165,7 @@ rl=$(inns sysctl -n net.ipv4.conf.cnipod0.route_localnet net.ipv4.conf.all.route
 
 # 127.0.0.1 through the relay: conmon holds 8080, so the relay cannot bind it; the kernel
 # redirects loopback TCP clients of published ports to the relay's own socket instead.
-inns "$NFTFWD" relay >"$DIR/relay.log" 2>&1 & RELAY_PID=$!
+inns "$NFTFWD" relay --loopback-redirect >"$DIR/relay.log" 2>&1 & RELAY_PID=$!
 host_get() { inns curl -sS --max-time 3 http://127.0.0.1:8080/ 2>&1; }
 if wait_for 20 eval '[[ $(host_get) == "$PAGE" ]]'; then ok "host: the page through 127.0.0.1:8080 (the relay, conmon holding the port)"
 else fail "host: curl 127.0.0.1:8080: $(host_get); relay: $(tail -3 "$DIR/relay.log" | tr '\n' ' ')"; fi

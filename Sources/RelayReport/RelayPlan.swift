@@ -13,6 +13,12 @@ public struct RelayPort: Hashable, Sendable {
     public var allow: [SourceNetwork] = []
     /// The PROXY protocol header sent to the target first (nil: none).
     public var proxyProtocol: ProxyProtocolVersion? = nil
+
+    package init(mapping: String, proto: ListenerSpec.TransportProtocol, listen: SocketAddress, target: SocketAddress,
+                 allow: [SourceNetwork] = [], proxyProtocol: ProxyProtocolVersion? = nil) {
+        self.mapping = mapping; self.proto = proto; self.listen = listen; self.target = target; self.allow = allow
+        self.proxyProtocol = proxyProtocol
+    }
 }
 
 /// Which published mappings the relay serves, and on which sockets.

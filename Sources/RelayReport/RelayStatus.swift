@@ -12,6 +12,11 @@ public struct RelayStatus: Sendable, Equatable {
         /// Clients the allow-list refused (TCP connections, UDP datagrams); 0 from a relay
         /// older than the field.
         public var refused: Int = 0
+
+        package init(mapping: String, listen: String, state: RelayPortState, active: Int, total: Int, refused: Int = 0) {
+            self.mapping = mapping; self.listen = listen; self.state = state; self.active = active; self.total = total
+            self.refused = refused
+        }
     }
 
     public var pid: Int

@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PortForwarding
+import SavedState
+import SystemErrno
+import RelayReport
+
+
+/// The relay's side of the status channel: takes the endpoint's lock, binds the socket (mode
+/// 0600, in the root-only runtime directory) and answers each connection of a root peer with
+/// the current status, on a thread of its own (`AcceptThread`: many clients at once, 1 s in
+/// all for each); `status` must be thread-safe. `stop()` removes the socket and the lock.
+final class StatusServer: @unchecked Sendable {
+    private let acceptor: AcceptThread
+    let path: String
+    /// Held until `stop()`, which lets it go (removing the file).
+    private var lock: RuntimeLock?
+    /// The socket file we bound, so `stop()` removes ours and nothing else.
+    private let inode: (dev: UInt64, ino: UInt64)
+
+    /// Fails with `alreadyRunning` if a relay for this table runs in this namespace.
+    init(table: String, directory: String = RuntimeDirectory.path,
+         status: @escaping @Sendable () -> RelayStatus) throws {
+        try RuntimeDirectory.prepare(directory)
+        let path = try StatusChannel.path(table: table, directory: directory)
+        guard let lock = try RuntimeLock.acquire(try StatusChannel.lockPath(table: table, directory: directory), wait: nil) else {
+            throw RelayDaemonError.alreadyRunning(table: table, name: path)
+        }
+        // Holding the lock, whatever socket file is there was left by a relay that died.
+        guard let (addr, length) = StatusChannel.unixAddress(path) else {
+            throw RuntimeFileError.unsafe(path, "the path is too long for a unix socket")
+        }
+        if unlink(path) != 0 && errno != ENOENT { throw RuntimeFileError.failed("cannot remove the stale \(path)", "unlink", .current) }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw RelayDaemonError.system("socket(AF_UNIX)", .current) }
+        var address = addr
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        // Not listening yet, so nobody can connect before the mode is root's alone.
+        var st = stat()
+        guard rc == 0, chmod(path, 0o600) == 0, lstat(path, &st) == 0, listen(fd, SOMAXCONN) == 0 else {
+            let e = Errno.current
+            close(fd)
+            if rc == 0 { unlink(path) }
+            throw RelayDaemonError.system("binding \(path)", e)
+        }
+        self.path = path
+        self.lock = lock
+        inode = (UInt64(st.st_dev), UInt64(st.st_ino))
+        do {
+            acceptor = try AcceptThread(listening: fd, exchange: .init(
+                deadline: 1, requestLimit: 0,
+                // Only root reads the relay's mappings; anyone else gets nothing at all.
+                admit: { StatusChannel.peerUID($0) == 0 },
+                answer: { _ in Array((status().json.rendered() + "\n").utf8) }))
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
+    func start() throws(RelayDaemonError) { try acceptor.start() }
+
+    func stop() {
+        acceptor.stop()
+        var st = stat()
+        if lstat(path, &st) == 0 && UInt64(st.st_dev) == inode.dev && UInt64(st.st_ino) == inode.ino { unlink(path) }
+        lock = nil   // after the socket: another relay may bind as soon as it can take the lock
+    }
+}
