@@ -24,6 +24,12 @@ enum TakeoverClient {
             do { try DescriptorPassing.send([], payload: TakeoverEndpoint.adopted, over: peer) } catch { throw .failed("\(error)") }
         }
 
+        /// Closes the connection without confirming (the descriptors are the caller's now): the
+        /// old relay serves on, unchanged.
+        func disconnect() {
+            if peer >= 0 { close(peer); peer = -1 }
+        }
+
         /// Closes our copies and the connection: the old relay serves on, unchanged.
         func abandon() {
             for (_, fd) in sockets { close(fd) }
@@ -33,7 +39,7 @@ enum TakeoverClient {
 
     /// Asks the relay serving `table` here for its sockets; nil when none runs (no endpoint, or
     /// nobody listening on it).
-    static func take(table: String, directory: String = RuntimeDirectory.path) throws(Failure) -> Taken? {
+    static func take(table: String, drainSeconds: Int = 60, directory: String = RuntimeDirectory.path) throws(Failure) -> Taken? {
         if case .missing = RuntimeDirectory.check(directory) { return nil }
         guard case .trusted = RuntimeDirectory.check(directory) else { throw .failed("\(directory) is not root's alone") }
         let path: String
@@ -57,7 +63,7 @@ enum TakeoverClient {
             close(peer)
             return .failed(why)
         }
-        do { try DescriptorPassing.send([], payload: TakeoverEndpoint.request, over: peer) } catch { throw fail("\(error)") }
+        do { try DescriptorPassing.send([], payload: TakeoverEndpoint.request(drainSeconds: drainSeconds), over: peer) } catch { throw fail("\(error)") }
         while true {
             let message: (payload: [UInt8], fds: [Int32])
             do {

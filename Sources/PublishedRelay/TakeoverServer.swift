@@ -16,14 +16,14 @@ final class TakeoverServer: @unchecked Sendable {
     private let fd: Int32
     private let wake: (read: Int32, write: Int32)
     private let sockets: @Sendable () -> [(HandedSocket, Int32)]
-    private let handedOver: @Sendable () -> Void
+    private let handedOver: @Sendable (_ drainSeconds: Int) -> Void
     private let inode: (dev: UInt64, ino: UInt64)
     private var thread = pthread_t()
     private var started = false
 
     init(table: String, directory: String = RuntimeDirectory.path,
          sockets: @escaping @Sendable () -> [(HandedSocket, Int32)],
-         handedOver: @escaping @Sendable () -> Void) throws {
+         handedOver: @escaping @Sendable (_ drainSeconds: Int) -> Void) throws {
         let path = try TakeoverEndpoint.path(table: table, directory: directory)
         guard let (addr, length) = StatusChannel.unixAddress(path) else {
             throw RuntimeFileError.unsafe(path, "the path is too long for a unix socket")
@@ -64,7 +64,12 @@ final class TakeoverServer: @unchecked Sendable {
         started = true
     }
 
+    private var stopped = false
+
+    /// Idempotent (see `StatusServer.stop`).
     func stop() {
+        guard !stopped else { return }
+        stopped = true
         var byte: UInt8 = 1
         _ = write(wake.write, &byte, 1)
         if started { pthread_join(thread, nil) }
@@ -88,28 +93,28 @@ final class TakeoverServer: @unchecked Sendable {
             guard StatusChannel.peerUID(peer) == 0 else { continue }
             // A peer that stalls is given up on; the relay keeps serving meanwhile (other thread).
             TakeoverEndpoint.setTimeout(peer, seconds: 5)
-            if exchange(peer) {
-                handedOver()
+            if let drain = exchange(peer) {
+                handedOver(drain)
                 return   // one takeover per relay: it is leaving
             }
         }
     }
 
-    /// One exchange; true once the peer confirmed it adopted every socket.
-    private func exchange(_ peer: Int32) -> Bool {
-        guard let asked = try? DescriptorPassing.receive(over: peer, maxPayload: 256, maxDescriptors: 1) else { return false }
+    /// One exchange; the drain seconds asked for once the peer confirmed it adopted every socket.
+    private func exchange(_ peer: Int32) -> Int? {
+        guard let asked = try? DescriptorPassing.receive(over: peer, maxPayload: 256, maxDescriptors: 1) else { return nil }
         for fd in asked.fds { close(fd) }
-        guard asked.payload == TakeoverEndpoint.request, asked.fds.isEmpty else { return false }
+        guard let drain = TakeoverEndpoint.drainSeconds(inRequest: asked.payload), asked.fds.isEmpty else { return nil }
         let all = sockets()
         var start = 0
         while start < all.count {
             let chunk = all[start..<min(all.count, start + DescriptorPassing.maxPerMessage)]
-            do { try DescriptorPassing.send(chunk.map(\.1), payload: TakeoverManifest.encode(chunk.map(\.0)), over: peer) } catch { return false }
+            do { try DescriptorPassing.send(chunk.map(\.1), payload: TakeoverManifest.encode(chunk.map(\.0)), over: peer) } catch { return nil }
             start += chunk.count
         }
-        do { try DescriptorPassing.send([], payload: TakeoverEndpoint.done, over: peer) } catch { return false }
-        guard let answer = try? DescriptorPassing.receive(over: peer, maxPayload: 256, maxDescriptors: 1) else { return false }
+        do { try DescriptorPassing.send([], payload: TakeoverEndpoint.done, over: peer) } catch { return nil }
+        guard let answer = try? DescriptorPassing.receive(over: peer, maxPayload: 256, maxDescriptors: 1) else { return nil }
         for fd in answer.fds { close(fd) }
-        return answer.payload == TakeoverEndpoint.adopted && answer.fds.isEmpty
+        return answer.payload == TakeoverEndpoint.adopted && answer.fds.isEmpty ? drain : nil
     }
 }

@@ -32,7 +32,7 @@ struct TakeoverEndpointTests {
             sockets.append((HandedSocket(proto: i % 2 == 0 ? .tcp : .udp, listen: SocketAddress("127.0.0.1", port: port)!), fd))
         }
         let handed = sockets
-        let server = try TakeoverServer(table: "t", directory: directory, sockets: { handed }, handedOver: { handedOver.raise() })
+        let server = try TakeoverServer(table: "t", directory: directory, sockets: { handed }, handedOver: { _ in handedOver.raise() })
         try server.start()
         return (server, sockets)
     }

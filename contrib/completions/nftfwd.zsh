@@ -308,6 +308,8 @@ _nftfwd_relay() {
         '--metrics[Serve Prometheus metrics on ADDRESS\:PORT (e.g. 127.0.0.1\:9420; none without it). Whoever reaches that address reads every relayed mapping, its port, target and counters\: keep it on loopback unless a firewall limits who can.]:address\:port:'
         '--log-level[Least important messages logged\: debug, info, notice, warning or error.]:level:'
         '--restore-from[Keep the table equal to this saved file (see above); it must be readable at start.]:file:'
+        '--replace[Take over from the relay serving this table here, if one runs\: it hands over its listening sockets, stops accepting and drains (see above).]'
+        '--drain-timeout[With --replace, the relay taken over from lets its open connections run this long at most before it exits.]:seconds:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
