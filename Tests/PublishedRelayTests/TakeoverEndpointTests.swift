@@ -1,5 +1,6 @@
 import Testing
 import Synchronization
+import TestSupport
 import NFTRelay
 @testable import PublishedRelay
 #if canImport(Glibc)
@@ -99,5 +100,37 @@ struct TakeoverEndpointTests {
         defer { taken.abandon() }
         #expect(taken.sockets.count == sockets.count)
         #expect(taken.sockets.map(\.0) == sockets.map(\.0))
+    }
+
+    @Test("another user reaching the endpoint (its mode opened) gets no descriptor and takes nothing over")
+    func otherUserGetsNothing() throws {
+        let scratch = try SmallServerTests.Scratch(mode: "0711")
+        defer { scratch.remove() }
+        let flag = Flag()
+        let (server, sockets) = try Self.serve(2, in: scratch.path, handedOver: flag)
+        defer { server.stop(); for (_, fd) in sockets { close(fd) } }
+        var st = stat()
+        #expect(lstat(server.path, &st) == 0 && st.st_mode & 0o7777 == 0o600 && st.st_uid == 0)
+        try Command.check(["chmod", "0666", server.path])
+        let ask = """
+            import array, socket, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(sys.argv[1])
+            s.settimeout(5)
+            fds = array.array("i")
+            try:
+                s.send(b"nftfwd-takeover request 60\\n")
+                msg, anc, flags, addr = s.recvmsg(65536, socket.CMSG_SPACE(64 * fds.itemsize))
+            except (BrokenPipeError, ConnectionResetError):  # closed on us, before or after our request
+                msg, anc = b"", []
+            print("connected, got %d bytes and %d control messages" % (len(msg), len(anc)))
+            """
+        let other = Command.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                                 "/usr/bin/python3", "-c", ask, server.path], timeout: 20)
+        #expect(other.stdout == "connected, got 0 bytes and 0 control messages\n", "\(other)")
+        #expect(flag.count == 0)
+        // Root still can.
+        let taken = try #require(try TakeoverClient.take(table: "t", directory: scratch.path))
+        taken.abandon()
     }
 }
