@@ -29,7 +29,7 @@ struct TakeoverTests {
 
     /// The lab with an echo target on 198.18.2.2:9100 (TCP and UDP), published on the host's
     /// 127.0.0.1:8080/tcp and 127.0.0.1:8053/udp, and a relay serving both.
-    static func setUp(_ label: String) throws -> (Lab, pid_t) {
+    static func setUp(_ label: String, _ relayOptions: String...) throws -> (Lab, pid_t) {
         let lab = try Lab(label)
         let ready = "/tmp/\(lab.net.prefix)-echo-ready"
         unlink(ready)
@@ -38,14 +38,23 @@ struct TakeoverTests {
         unlink(ready)
         try lab.nftfwdOK("add", "127.0.0.1:8080", "198.18.2.2:9100")
         try lab.nftfwdOK("add", "127.0.0.1:8053", "198.18.2.2:9100", "--proto", "udp")
-        let old = try RelayTests.startRelay(lab)
+        let old: pid_t
+        if relayOptions.first == "--restore-from" {
+            try lab.nftfwdOK("save", relayOptions[1])
+            old = try RelayTests.startRelay(lab, "--restore-from", relayOptions[1])
+        } else {
+            old = try RelayTests.startRelay(lab)
+        }
         #expect(TestNetwork.waitUntil(timeout: 5) { RelayTests.status(lab)?.ports.filter { $0.state == .listening }.count == 2 })
         return (lab, old)
     }
 
-    @Test("under load: nothing refused or reset, the transfer byte-exact, UDP answered, the old relay exits 0, the new one serves")
-    func takeoverUnderLoad() throws {
-        let (lab, old) = try Self.setUp("tko")
+    @Test("under load: nothing refused or reset, the transfer byte-exact, UDP answered, the old relay exits 0, the new one serves",
+          arguments: [false, true])
+    func takeoverUnderLoad(restoring: Bool) throws {
+        let saved = "/tmp/nftfwd-takeover-\(getpid())-saved.json"
+        defer { unlink(saved) }
+        let (lab, old) = restoring ? try Self.setUp("tkr", "--restore-from", saved) : try Self.setUp("tko")
         defer { lab.destroy() }
         let started = "/tmp/\(lab.net.prefix)-load-started"
         let loadLog = "/tmp/\(lab.net.prefix)-load.log"
@@ -53,7 +62,7 @@ struct TakeoverTests {
         let load = try #require(lab.net.background(lab.host, ["python3", Self.script, "load", "127.0.0.1", "8080", "8053", started], log: loadLog))
         #expect(TestNetwork.waitUntil(timeout: 10) { access(started, F_OK) == 0 }, "the load did not start")
         let newLog = RelayTests.relayLog(lab, table: "nftfwd-new")
-        let new = try #require(lab.net.background(lab.host, [nftfwdBinary, "relay", "--replace", "--drain-timeout", "20"], log: newLog))
+        let new = try #require(lab.net.background(lab.host, [nftfwdBinary, "relay", "--replace", "--drain-timeout", "20"] + (restoring ? ["--restore-from", saved] : []), log: newLog))
         defer { kill(new, SIGTERM); _ = Command.wait(pid: new, timeout: 10) }
 
         #expect(Command.wait(pid: old, timeout: 30) == 0, "the old relay did not exit 0 after draining: \(Self.file(RelayTests.relayLog(lab)))")
@@ -73,6 +82,10 @@ struct TakeoverTests {
         #expect(TestNetwork.waitUntil(timeout: 10) { RelayTests.status(lab)?.pid == Int(new) }, "\(Self.file(newLog))")
         #expect(Command.wait(pid: new, timeout: 0.2) == nil)
         #expect(try lab.nftfwdOK("ls").stdout.contains("listening"))
+        if restoring {   // and keeps the table equal to the file: a flush is put back
+            try lab.net.exec(lab.host, ["nft", "delete", "table", "inet", "nftfwd"])
+            #expect(TestNetwork.waitUntil(timeout: 10) { (try? lab.table()) != nil }, "\(Self.file(newLog))")
+        }
     }
 
     @Test("a --replace with a bad option leaves the running relay serving")
