@@ -84,7 +84,12 @@ final class AcceptThread: @unchecked Sendable {
     }
 
     /// Ends the thread (its clients are closed unanswered) and closes the listening socket.
+    private var stopped = false
+
+    /// Idempotent: a relay that handed over stops its servers early and again on its way out.
     func stop() {
+        guard !stopped else { return }
+        stopped = true
         var byte: UInt8 = 1
         _ = write(wake.write, &byte, 1)
         if started { pthread_join(thread, nil) }

@@ -53,6 +53,11 @@ public final class RelayDaemon {
         /// label, host side and ports' original destinations, one status entry each.
         var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
         var problem: String?
+        /// `--replace`: sockets taken from the relay we replace, not yet adopted by a listener.
+        var adoptable: [HandedSocket: Int32] = [:]
+        /// Set (by the takeover thread) once our successor adopted our sockets: how long it
+        /// lets us drain.
+        var handedOver: Int?
     }
 
     /// Per published port.
@@ -91,9 +96,17 @@ public final class RelayDaemon {
 
     /// `restoreFrom`: a saved state file the table is kept equal to; it must be readable now.
     /// `session` opens the kernel the table is followed in (and restored to).
+    /// With `replace`, first takes over from the relay serving the table here, if one runs
+    /// (`TakeoverEndpoint`); handed over in turn, the daemon drains for at most `drainTimeout`.
+    private let replace: Bool
+    private let drainTimeout: Double
+
     public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil,
-                restoreFrom: String? = nil, logger: Logger = .relay(), loopbackRedirect: Bool = false,
+                restoreFrom: String? = nil, replace: Bool = false, drainTimeout: Double = 60, logger: Logger = .relay(),
+                loopbackRedirect: Bool = false,
                 session: (() throws -> any NFTablesSession)? = nil) throws {
+        self.replace = replace
+        self.drainTimeout = drainTimeout
         try TableLayout.validate(tableName: table)
         self.loopbackRedirect = loopbackRedirect
         self.makeSession = session ?? { try NFTables() }
@@ -120,6 +133,12 @@ public final class RelayDaemon {
 
         let nft = try makeSession()
         let eventsRedirect = RedirectBox()
+        // --replace: the running relay's sockets before anything, so that ours are the very
+        // same sockets (their queues included) from our first instant; it serves on until we
+        // confirm, so any failure up to then leaves it as it was.
+        let taken = replace ? try TakeoverClient.take(table: table, drainSeconds: Int(drainTimeout)) : nil
+        var adopting = false   // from then on the descriptors are in `state.adoptable` or a listener's
+        defer { if !adopting { taken?.abandon() } }
         // Two loops share the accepting on two or more CPUs (short connections were 1.3x
         // faster so in the relay benchmark); one is enough on a single CPU.
         let engine = try RelayEngine(loops: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 ? 2 : 1,
@@ -131,8 +150,24 @@ public final class RelayDaemon {
         let redirect = eventsRedirect
         self.redirect = loopbackRedirect ? redirect : nil
         defer { redirect.value?.release(nft: nft, table: layout.table) }
-        // Each server is stopped (its socket closed) however the start-up below ends.
-        let status = try StatusServer(table: table) { [state, table, restoreFrom = restorer?.path] in
+        if let taken {
+            state.withLock { s in for (socket, fd) in taken.sockets { s.adoptable[socket] = fd } }
+            adopting = true
+            defer {
+                // What no listener adopted (our reading of the table does not want it) is ours to close.
+                let left = state.withLock { s in defer { s.adoptable = [:] }; return Array(s.adoptable.values) }
+                for fd in left { close(fd) }
+            }
+            guard case .followed = reload(session: nft, engine: engine, expecting: nil) else {
+                taken.disconnect()
+                throw TakeoverClient.Failure.failed("cannot read table \(table); the running relay serves on")
+            }
+            try taken.confirm()
+            log("took over \(taken.sockets.count) socket(s) from the relay that served table \(table)")
+        }
+        // Each server is stopped (its socket closed) however the start-up below ends. After a
+        // takeover the old relay lets go of the status lock within a poll of our confirmation.
+        let status = try StatusServer(table: table, lockWait: taken == nil ? nil : 10) { [state, table, restoreFrom = restorer?.path] in
             RelayDaemon.status(state: state, engine: engine, redirect: redirect, table: table, restoreFrom: restoreFrom)
         }
         defer { status.stop() }
@@ -144,6 +179,18 @@ public final class RelayDaemon {
         defer { metrics?.stop() }
         try status.start()
         try metrics?.start()
+        let takeover = try TakeoverServer(table: table, sockets: { [state, engine] in
+            let ports = state.withLock { s in Dictionary(s.active.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a }) }
+            return engine.duplicateSockets().compactMap { id, fd in
+                guard let port = ports[id] else { close(fd); return nil }
+                return (HandedSocket(proto: port.proto, listen: port.listen), fd)
+            }
+        }, handedOver: { [state] drain in
+            state.withLock { $0.handedOver = drain }
+            kill(getpid(), SIGHUP)   // wakes the loop below at once
+        })
+        defer { takeover.stop() }
+        try takeover.start()
         let restoring = restorer.map { " and keeping it equal to \($0.path)" } ?? ""
         log("following table inet \(table)\(restoring) (status: \(status.path))")
         if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
@@ -201,6 +248,10 @@ public final class RelayDaemon {
                 reconcile(engine: engine)
             }
             let signal = sigtimedwait(&signals, nil, &timeout)
+            if let drain = state.withLock({ $0.handedOver }) {
+                handOver(engine: engine, status: status, takeover: takeover, metrics: metrics, drainSeconds: Double(drain))
+                return 0
+            }
             if signal == SIGHUP {
                 log("SIGHUP, reading the table again")
                 restorer?.resume()
@@ -210,6 +261,21 @@ public final class RelayDaemon {
                 return signal
             }
         }
+    }
+
+    /// Our successor holds our sockets: stop accepting (closing our copies only), give up the
+    /// status name and lock to it, let open connections end, for at most the `drainSeconds` our
+    /// successor gave (its --drain-timeout).
+    private func handOver(engine: RelayEngine, status: StatusServer, takeover: TakeoverServer, metrics: MetricsServer?, drainSeconds: Double) {
+        let active = state.withLock { s in defer { s.active = [:]; s.desired = [] }; return s.active }
+        for id in active.values { engine.removeListener(id, graceful: true) }
+        takeover.stop()
+        status.stop()
+        metrics?.stop()
+        log("handed over to the new relay; draining open connections for at most \(Int(drainSeconds)) s")
+        let deadline = monotonicNow() + drainSeconds
+        while engine.heldListeners > 0 && monotonicNow() < deadline { usleep(20_000) }
+        log(engine.heldListeners == 0 ? "drained, exiting" : "drain timeout reached, exiting")
     }
 
     enum Reload { case followed, failed, moved }
@@ -290,14 +356,16 @@ public final class RelayDaemon {
         var served: [RelayPort] = []
         var failures: [String: [RelayPort]] = [:]   // ports failing for a reason not yet logged
         for port in desired where active[port] == nil {
+            let adopted = state.withLock { $0.adoptable.removeValue(forKey: HandedSocket(proto: port.proto, listen: port.listen)) }
             do {
                 let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target,
                                                              connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle,
-                                                             tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource,
+                                                             tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource, preopenedFD: adopted,
                                                              allowedSources: port.allow, proxyProtocol: port.proxyProtocol))
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
                 served.append(port)
             } catch {
+                if let adopted { close(adopted) }   // not adopted: ours to close; the next try binds anew
                 let reason = "\(error.underlying)"
                 let isNew = state.withLock { s -> Bool in
                     defer { s.failed[port] = reason }

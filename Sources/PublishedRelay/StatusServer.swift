@@ -6,7 +6,6 @@ import SavedState
 import SystemErrno
 import RelayReport
 
-
 /// The relay's side of the status channel: takes the endpoint's lock, binds the socket (mode
 /// 0600, in the root-only runtime directory) and answers each connection of a root peer with
 /// the current status, on a thread of its own (`AcceptThread`: many clients at once, 1 s in
@@ -20,11 +19,12 @@ final class StatusServer: @unchecked Sendable {
     private let inode: (dev: UInt64, ino: UInt64)
 
     /// Fails with `alreadyRunning` if a relay for this table runs in this namespace.
-    init(table: String, directory: String = RuntimeDirectory.path,
+    /// `lockWait`: seconds to wait for the lock (a relay we took over from lets go of it).
+    init(table: String, directory: String = RuntimeDirectory.path, lockWait: Double? = nil,
          status: @escaping @Sendable () -> RelayStatus) throws {
         try RuntimeDirectory.prepare(directory)
         let path = try StatusChannel.path(table: table, directory: directory)
-        guard let lock = try RuntimeLock.acquire(try StatusChannel.lockPath(table: table, directory: directory), wait: nil) else {
+        guard let lock = try RuntimeLock.acquire(try StatusChannel.lockPath(table: table, directory: directory), wait: lockWait) else {
             throw RelayDaemonError.alreadyRunning(table: table, name: path)
         }
         // Holding the lock, whatever socket file is there was left by a relay that died.
@@ -63,7 +63,13 @@ final class StatusServer: @unchecked Sendable {
 
     func start() throws(RelayDaemonError) { try acceptor.start() }
 
+    private var stopped = false
+
+    /// Idempotent: a relay that handed over stops it early and again on its way out, when the
+    /// path may already be its successor's socket (tmpfs reuses inode numbers at once).
     func stop() {
+        guard !stopped else { return }
+        stopped = true
         acceptor.stop()
         var st = stat()
         if lstat(path, &st) == 0 && UInt64(st.st_dev) == inode.dev && UInt64(st.st_ino) == inode.ino { unlink(path) }

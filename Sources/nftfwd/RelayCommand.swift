@@ -44,6 +44,14 @@ struct RelayCommand: ParsableCommand {
         per port. Not the default yet: while the table is being restored, a redirected port \
         refuses connections, where a port's own socket keeps serving.
 
+        --replace upgrades or restarts a running relay without refusing a connection: the \
+        new relay takes the running one's listening sockets (SCM_RIGHTS over a root-only \
+        socket in /run/nftfwd) and serves them at once; the old one stops accepting, lets \
+        its open TCP connections run to their end for at most the new relay's --drain-timeout seconds \
+        (default 60), hands over its status socket and exits 0. Its UDP flows end at the \
+        handover: a client's next datagram opens a flow in the new relay. Without a running \
+        relay, --replace just starts; if the takeover fails, the old relay serves on.
+
         Every local user can reach the relayed ports, so the relay limits what one client \
         can take. Always: TCP keepalive on both legs (first probe after 60 s of silence, \
         then 6 probes 10 s apart, so a vanished peer frees its connection within 2 \
@@ -63,6 +71,7 @@ struct RelayCommand: ParsableCommand {
           nftfwd relay --per-source-limit 64 --idle-timeout 3600
           nftfwd relay --metrics 127.0.0.1:9420
           nftfwd relay --restore-from /etc/nftfwd/mappings.json
+          nftfwd relay --replace --drain-timeout 30
           ip netns exec web nftfwd relay --table web
         """
     )
@@ -93,6 +102,12 @@ struct RelayCommand: ParsableCommand {
     @Flag(name: .long, help: ArgumentHelp("Serve loopback TCP clients of published ports through the kernel's redirect to two relay sockets instead of a listening socket per port (see above)."))
     var loopbackRedirect = false
 
+    @Flag(name: .long, help: "Take over from the relay serving this table here, if one runs: it hands over its listening sockets, stops accepting and drains (see above).")
+    var replace = false
+
+    @Option(name: .long, help: ArgumentHelp("With --replace, the relay taken over from lets its open connections run this long at most before it exits.", valueName: "seconds"))
+    var drainTimeout: Int = 60
+
     func validate() throws {
         if Logger.Level(rawValue: logLevel) == nil || logLevel == "trace" || logLevel == "critical" {
             throw ValidationError("--log-level \(logLevel): use debug, info, notice, warning or error")
@@ -110,6 +125,7 @@ struct RelayCommand: ParsableCommand {
         if let perSourceLimit, perSourceLimit < 1 {
             throw ValidationError("--per-source-limit \(perSourceLimit): give at least 1 (or leave it out for no limit)")
         }
+        if drainTimeout < 0 { throw ValidationError("--drain-timeout \(drainTimeout): give 0 or more seconds") }
         if restoreFrom == "-" { throw ValidationError("--restore-from needs a file the relay can read again: not -") }
     }
 
@@ -118,7 +134,8 @@ struct RelayCommand: ParsableCommand {
                                         tcpIdle: idleTimeout.map { .seconds($0) }, perSource: perSourceLimit)
         let address = try metrics.map { try MetricsServer.Address.parse($0) }
         let logger = Logger.relay(level: Logger.Level(rawValue: logLevel) ?? .info)
-        let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, restoreFrom: restoreFrom, logger: logger,
+        let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, restoreFrom: restoreFrom,
+                                     replace: replace, drainTimeout: Double(drainTimeout), logger: logger,
                                      loopbackRedirect: loopbackRedirect)
         _ = try daemon.run()
     }

@@ -309,6 +309,8 @@ _nftfwd_relay() {
         '--log-level[Least important messages logged\: debug, info, notice, warning or error.]:level:'
         '--restore-from[Keep the table equal to this saved file (see above); it must be readable at start.]:file:'
         '--loopback-redirect[Serve loopback TCP clients of published ports through the kernel'\''s redirect to two relay sockets instead of a listening socket per port (see above).]'
+        '--replace[Take over from the relay serving this table here, if one runs\: it hands over its listening sockets, stops accepting and drains (see above).]'
+        '--drain-timeout[With --replace, the relay taken over from lets its open connections run this long at most before it exits.]:seconds:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

@@ -62,7 +62,10 @@ final class LoopCore: @unchecked Sendable {
     let loop: EventLoop
     let context: RelayContext
     let inbox = Mutex<[EngineCommand]>([])
-    private var listeners: [ListenerID: RelayListener] = [:]
+    private var listeners: [ListenerID: RelayListener] = [:] { didSet { held.store(listeners.count, ordering: .relaxed) } }
+    /// How many listeners this loop still holds, draining ones included (read by other threads:
+    /// `RelayEngine.heldListeners`, which a relay handing over waits on to drain).
+    let held = Atomic<Int>(0)
     /// Set by a signal watcher when a signal stopped the loop.
     var stoppingSignal: Int32?
 

@@ -30,6 +30,9 @@ public final class RelayEngine: Sendable {
         var nextID = 1
         var threads: [pthread_t] = []
         var running = false
+        /// Each listener's socket while it is added (`duplicateSockets`); holding it here keeps
+        /// its descriptor from being closed and reused under a duplicating thread.
+        var sockets: [ListenerID: ListenerSocket] = [:]
     }
 
     /// - Parameter loops: event-loop threads; more than one spreads TCP connections over
@@ -62,6 +65,7 @@ public final class RelayEngine: Sendable {
         let socket = ListenerSocket(fd: fd)
         let id = control.withLock { control -> ListenerID in
             defer { control.nextID += 1 }
+            control.sockets[ListenerID(rawValue: control.nextID)] = socket
             return ListenerID(rawValue: control.nextID)
         }
         board.add(ListenerStats(id: id, spec: spec, boundAddress: bound, state: .listening, activeConnections: 0, totalConnections: 0))
@@ -106,11 +110,26 @@ public final class RelayEngine: Sendable {
     /// so the address can be bound again right away. Never call it from a loop thread.
     public func removeListener(_ id: ListenerID, graceful: Bool = false) {
         board.remove(id)
-        let running = control.withLock { $0.running }
+        let running = control.withLock { $0.sockets[id] = nil; return $0.running }
         let ack = running ? RemovalAck() : nil
         for core in cores { core.send(.remove(id, graceful: graceful, done: ack)) }
         ack?.wait(for: cores.count)
     }
+
+    /// A duplicate (close-on-exec, the caller's to close) of every added listener's socket: what
+    /// a relay hands its successor (`relay --replace`). Same sockets, so same queue and address.
+    public func duplicateSockets() -> [(ListenerID, Int32)] {
+        control.withLock { control in
+            control.sockets.sorted { $0.key.rawValue < $1.key.rawValue }.compactMap { id, socket in
+                let copy = fcntl(socket.fd, F_DUPFD_CLOEXEC, 0)
+                return copy >= 0 ? (id, copy) : nil
+            }
+        }
+    }
+
+    /// Listeners the loops still hold, those draining after a graceful removal included: 0
+    /// once every removed listener's last connection ended.
+    public var heldListeners: Int { cores.reduce(0) { $0 + $1.held.load(ordering: .relaxed) } }
 
     /// Every listener's current state and counters, ordered by id.
     public func stats() -> [ListenerStats] { board.snapshot() }
