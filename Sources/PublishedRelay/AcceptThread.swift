@@ -71,15 +71,7 @@ final class AcceptThread: @unchecked Sendable {
     }
 
     func start() throws(RelayDaemonError) {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<AcceptThread>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<AcceptThread>.fromOpaque(context).release()
-            throw .system("pthread_create", Errno(rc))
-        }
+        thread = try ServerThread.start { self.run() }
         started = true
     }
 

@@ -52,15 +52,7 @@ final class TakeoverServer: @unchecked Sendable {
     }
 
     func start() throws(RelayDaemonError) {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<TakeoverServer>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<TakeoverServer>.fromOpaque(context).release()
-            throw .system("pthread_create", Errno(rc))
-        }
+        thread = try ServerThread.start { self.run() }
         started = true
     }
 
