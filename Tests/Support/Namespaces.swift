@@ -20,7 +20,42 @@ public final class TestNetwork: @unchecked Sendable {
 
     public init(_ label: String) {
         let n = Self.counter.withLock { $0 += 1; return $0 }
+        if n == 1 { Self.removeOrphans() }
         prefix = "nft\(getpid() % 100000)\(label.prefix(4))\(n)"
+    }
+
+    /// A test process killed mid-test (a timeout's SIGKILL) runs no `defer`, so its namespaces
+    /// stay. The first network of each test process removes those of the shape ours have,
+    /// `nft<pid % 100000><label>...`, whose pid matches no live process (conservatively: no
+    /// live pid with the same remainder), with their relay files.
+    private static func removeOrphans() {
+        var live = Set<Int>()
+        if let proc = opendir("/proc") {
+            while let entry = readdir(proc) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if let pid = Int(name) { live.insert(pid % 100000) }
+            }
+            closedir(proc)
+        }
+        guard !live.isEmpty, let dir = opendir("/run/netns") else { return }
+        var orphans: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("nft") else { continue }
+            let rest = name.dropFirst(3)
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            guard let pid = Int(digits), rest.dropFirst(digits.count).first?.isLowercase == true,
+                  name.contains("-"), !live.contains(pid) else { continue }
+            orphans.append(name)
+        }
+        closedir(dir)
+        let sweeper = TestNetwork(orphansOf: orphans)
+        sweeper.destroy()
+    }
+
+    private init(orphansOf names: [String]) {
+        prefix = "orphans"
+        namespaces = names
     }
 
     /// Creates namespace `<prefix>-<role>` with loopback up and returns its name.
