@@ -215,7 +215,8 @@ public final class RelayDaemon {
                 var verified: UInt32?
                 if let restorer, current != nil {
                     // Repaired first, so the plan below is computed from the repaired table.
-                    switch restorer.enforce() {
+                    let outcome = restorer.enforce()
+                    switch outcome {
                     case .busy:
                         hold = true
                         restoreDue = monotonicNow()
@@ -224,6 +225,9 @@ public final class RelayDaemon {
                     case .inSync, .restored:
                         // Restored but not read back at our own commit: it moved again already.
                         verified = restorer.verifiedGeneration
+                        // A restore that took is progress: the patience below is for a restorer
+                        // that cannot set the table right, not for one a flapping table keeps busy.
+                        if outcome == .restored { holdSince = nil }
                         hold = verified == nil
                         restoreDue = hold ? monotonicNow() : nil
                     }
