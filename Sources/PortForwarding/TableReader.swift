@@ -36,6 +36,16 @@ public struct ForeignTableError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// The ruleset changed during each of several reads of the table, so none of them says what
+/// it holds (something rewrites the ruleset without pause).
+public struct TableMovingError: Error, Sendable, CustomStringConvertible {
+    public var table: String
+    public var attempts: Int
+    public var description: String {
+        "table inet \(table) could not be read: the ruleset changed during each of \(attempts) reads (something rewrites it without pause; 'nft monitor' shows what)"
+    }
+}
+
 /// Reads an nftfwd table back from the kernel and turns its elements into mappings.
 /// The kernel is the record; a saved file (`nftfwd save`) is only ever written from it.
 public struct TableReader {
@@ -49,38 +59,42 @@ public struct TableReader {
         self.session = session
     }
 
-    /// The whole table, consistent: the maps are read in several dumps, so if the ruleset
-    /// generation moved meanwhile the read starts over (a few times at most). So does a read
-    /// that failed while the generation moved: a table deleted or replaced between two dumps
-    /// (a firewall reload) fails a dump (ENOENT) or reads as half of each, which says nothing
-    /// about the table as it is.
+    /// The whole table, consistent: the maps are read in several dumps, so a read is kept only
+    /// if the ruleset generation is the same after it as before. Otherwise it starts over (a
+    /// few times at most): a table deleted or replaced during the read (a firewall reload)
+    /// fails a dump (ENOENT), reads as half of each, or reads as missing, none of which says
+    /// what the table holds at the generation the snapshot would be labelled with. Every
+    /// outcome is checked so, "missing" too: a table deleted right after the generation was
+    /// read used to be reported missing *at the generation that still had it*, which made the
+    /// relay's restorer believe its own restore had not taken.
     public func snapshot() throws -> TableSnapshot {
-        var attempt = 0
-        while true {
+        for attempt in 1...TableReader.maxAttempts {
             let generation = try nft.generation()
-            attempt += 1
-            let upgrade: TableUpgrade
-            var mappings: [PublishedMapping] = []
-            let masquerade: [MasqueradeRule]
-            do {
-                guard try nft.tableExists(layout.table) else {
-                    return TableSnapshot(exists: false, generation: generation, mappings: [])
-                }
-                upgrade = try verifyStructure()
-                for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
-                // A table from before masquerade has none; one from before allow-lists, no allow-list.
-                masquerade = upgrade.hasMasqueradeSets ? try masqueradeRules() : []
-                if upgrade.hasAccessSets { mappings = try withAccessLists(mappings, matchSets: upgrade.hasMatchSets) }
-            } catch {
-                if attempt < 5, (try? nft.generation()) != generation { continue }
-                throw error
-            }
-            if try nft.generation() != generation && attempt < 5 { continue }
-            var snapshot = TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping },
-                                         masquerade: masquerade)
-            snapshot.upgrade = upgrade
-            return snapshot
+            let read = Result { try snapshot(at: generation) }
+            if (try? nft.generation()) == generation { return try read.get() }
+            if attempt == TableReader.maxAttempts, case .failure(let error) = read { throw error }
         }
+        throw TableMovingError(table: layout.table.name, attempts: TableReader.maxAttempts)
+    }
+
+    /// How many reads `snapshot()` tries before it gives up on a ruleset that moves during each.
+    static let maxAttempts = 10
+
+    /// One read, labelled with the generation read just before it; `snapshot()` checks the label.
+    private func snapshot(at generation: UInt32) throws -> TableSnapshot {
+        guard try nft.tableExists(layout.table) else {
+            return TableSnapshot(exists: false, generation: generation, mappings: [])
+        }
+        let upgrade = try verifyStructure()
+        var mappings: [PublishedMapping] = []
+        for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
+        // A table from before masquerade has none; one from before allow-lists, no allow-list.
+        let masquerade = upgrade.hasMasqueradeSets ? try masqueradeRules() : []
+        if upgrade.hasAccessSets { mappings = try withAccessLists(mappings, matchSets: upgrade.hasMatchSets) }
+        var snapshot = TableSnapshot(exists: true, generation: generation, mappings: mappings.sorted { $0.mapping < $1.mapping },
+                                     masquerade: masquerade)
+        snapshot.upgrade = upgrade
+        return snapshot
     }
 
     /// Every mapping of one map.

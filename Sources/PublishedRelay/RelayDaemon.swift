@@ -221,6 +221,10 @@ public final class RelayDaemon {
                         hold = true
                         restoreDue = monotonicNow()
                     case .retry(let after):
+                        // Could not set the table right for now (a batch refused, FILE unreadable):
+                        // what the table holds is not what FILE asks, so it is held like a busy
+                        // FILE, within the same patience, rather than followed at once.
+                        hold = true
                         restoreDue = monotonicNow() + after
                     case .inSync, .restored:
                         // Restored but not read back at our own commit: it moved again already.
