@@ -12,7 +12,8 @@ import SystemErrno
 /// Hooks let a test be the other writer: `interference` (the next commits find that someone
 /// committed first), `tamper` (a change outside any batch: a foreign chain, counters, a
 /// table deleted), `afterCommit` and `objection` (a kernel that refuses some operation, or
-/// lists back something else than was written). `dump()` prints the ruleset in nft syntax.
+/// lists back something else than was written), `beforeRead` (a writer landing between two
+/// dumps of one read). `dump()` prints the ruleset in nft syntax.
 ///
 /// Concurrency model: one thread at a time, like the socket it stands in for.
 public final class NFTablesFake: NFTablesSession {
@@ -31,6 +32,10 @@ public final class NFTablesFake: NFTablesSession {
     public var afterCommit: ((NFTablesFake) -> Void)?
     /// An errno for an operation this kernel refuses (nil: accept), in commits and trials.
     public var objection: ((BatchOperation) -> Errno?)?
+    /// Runs before every read of table contents (not `generation()`), named as its error would
+    /// name it ("table exists", "list maps"...): a writer that lands in the middle of a reader's
+    /// several dumps, as a firewall reload does.
+    public var beforeRead: ((NFTablesFake, String) -> Void)?
 
     public init(generation: UInt32 = 1) {
         currentGeneration = generation
@@ -85,7 +90,10 @@ public final class NFTablesFake: NFTablesSession {
 
     public func generation() throws(NetlinkError) -> UInt32 { currentGeneration }
 
-    public func tableExists(_ table: TableSpec) throws(NetlinkError) -> Bool { ruleset.table(table) != nil }
+    public func tableExists(_ table: TableSpec) throws(NetlinkError) -> Bool {
+        beforeRead?(self, "table exists")
+        return ruleset.table(table) != nil
+    }
 
     public func chains(of table: TableSpec) throws(NetlinkError) -> [ChainRecord] {
         try existing(table, "list chains").chains.map { NFTablesFake.record($0, in: table) }
@@ -129,6 +137,7 @@ public final class NFTablesFake: NFTablesSession {
     }
 
     private func existing(_ table: TableSpec, _ what: String) throws(NetlinkError) -> Table {
+        beforeRead?(self, what)
         guard let t = ruleset.table(table) else { throw .request(what: what, errno: .noEntry) }
         return t
     }
