@@ -130,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "nftfwd-proxy",
             // PortForwarding: NFTFWD_PROXY_PUBLISH=1 publishes the mapping in nftfwd's table.
-            dependencies: ["NFTRelay", "ProxyCommandLine", "PortForwarding"],
+            dependencies: ["NFTRelay", "ProxyCommandLine", "PortForwarding", "RelayReport"],
             swiftSettings: strict
         ),
         .executableTarget(

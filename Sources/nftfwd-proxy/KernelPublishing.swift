@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import PortForwarding
+import RelayReport
 
 /// `NFTFWD_PROXY_PUBLISH=1`: besides relaying, the proxy publishes its mapping in nftfwd's
 /// table, so that dockerd run with `--iptables=false` (which then writes no DNAT rule) still
@@ -38,10 +39,20 @@ struct KernelPublishing {
         let owner = ownerComment(pid: getpid())
         let mapping = try Mapping(proto: try Proto.parse(proto), host: Endpoint(address: host, ports: PortRange(hostPort)),
                                   target: Endpoint(address: target, ports: PortRange(containerPort)), comment: owner)
+        try refuseIfUndone(table: table)
         let publisher = try Publisher(tableName: table)
         publisher.warn = { printError("nftfwd-proxy: \($0)") }
         _ = try publisher.publish([mapping], takingOver: { orphaned($0.comment) })
         return KernelPublishing(publisher: publisher, owner: owner, mapping: mapping)
+    }
+
+    /// A relay started with --restore-from keeps the table equal to its file and would delete
+    /// our mapping at its next poll: the port would then silently lose its DNAT while `docker
+    /// run` reported success. Refused at start instead, as `nftfwd add` and the CNI plugin do.
+    /// (A relay that does not answer in time is not waited for: dockerd waits for us.)
+    static func refuseIfUndone(table: String) throws {
+        guard case .status(let status) = StatusChannel.ask(table: table, timeoutMilliseconds: 500), let file = status.restoreFrom else { return }
+        throw MappingError.invalid("nftfwd relay (pid \(status.pid)) keeps table inet \(table) equal to \(file) and would undo this mapping: give the proxies a table of their own (NFTFWD_PROXY_TABLE in dockerd's environment), or run that relay without --restore-from")
     }
 
     /// Removes what this proxy published; returns the error text, if any (the proxy exits anyway).

@@ -180,6 +180,28 @@ struct CNITests {
         #expect(lab.ask(from: lab.host, "tcp", "127.0.0.1", 8080).hasPrefix("ERROR"))
     }
 
+    @Test("under a --restore-from relay, which would undo them: ADD fails with CNI error 101 and nftfwd-proxy (NFTFWD_PROXY_PUBLISH=1) refuses to start, both changing nothing")
+    func refusedUnderRestoringRelay() throws {
+        let lab = try CNILab("cniu")
+        let log = "/tmp/\(lab.net.prefix)-relay.log", file = "/tmp/\(lab.net.prefix)-saved.json"
+        defer { lab.destroy(); unlink(log); unlink(file) }
+        try lab.addContainer("c1", id: CNITests.id1)
+        try lab.net.exec(lab.host, [nftfwdBinary, "add", "9999", "10.89.0.250:9"])
+        try lab.net.exec(lab.host, [nftfwdBinary, "save", file])
+        lab.net.background(lab.host, [nftfwdBinary, "relay", "--restore-from", file], log: log)
+        func status() -> RelayStatus? { (try? inNamespace(lab.host) { StatusChannel.query(table: "nftfwd") }) ?? nil }
+        #expect(TestNetwork.waitUntil(timeout: 10) { status()?.restoreFrom == file }, "the relay did not answer on its status socket in 10 s")
+        let before = try lab.table()
+        let add = lab.cni("ADD", "c1", [(8080, 80, "tcp", "")])
+        #expect(errorCode(add) == 101, "\(add.stdout) \(add.stderr)")
+        #expect(add.stdout.contains("restores table nftfwd from \(file)"), "\(add.stdout)")
+        let proxy = lab.net.run(lab.host, ["env", "NFTFWD_PROXY_PUBLISH=1", DockerEngineTests.nftfwdProxy, "-proto", "tcp", "-host-ip", "0.0.0.0",
+                                           "-host-port", "8081", "-container-ip", "10.89.0.2", "-container-port", "81"], timeout: 20)
+        #expect(proxy.status == 1, "\(proxy)")
+        #expect(proxy.stderr.contains("keeps table inet nftfwd equal to \(file) and would undo this mapping"), "\(proxy.stderr)")
+        #expect(try lab.table() == before)
+    }
+
     @Test("--help teaches: how a conflist names the plugin, the commands, the options, the error codes; an argument is a usage error")
     func help() throws {
         let help = Command.run([CNILab.cniBinary, "--help"])
