@@ -100,6 +100,11 @@ public final class RelayDaemon {
     /// (`TakeoverEndpoint`); handed over in turn, the daemon drains for at most `drainTimeout`.
     private let replace: Bool
     private let drainTimeout: Double
+    /// systemd's notification socket (`SystemdNotifier.fromEnvironment()`): READY=1 once the
+    /// relay serves, and MAINPID when it took over from the unit's main process.
+    public var notifier: SystemdNotifier?
+    /// Runs once the relay serves (its status socket answers, taken sockets are ours).
+    public var onServing: (() -> Void)?
 
     public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil,
                 restoreFrom: String? = nil, replace: Bool = false, drainTimeout: Double = 60, logger: Logger = .relay(),
@@ -162,6 +167,10 @@ public final class RelayDaemon {
                 taken.disconnect()
                 throw TakeoverClient.Failure.failed("cannot read table \(table); the running relay serves on")
             }
+            // Before the confirmation lets the old relay drain and exit: under systemd the
+            // unit's main process must already be us when it goes (systemd reads notifications
+            // before exits), or systemd would take its exit for the unit's end.
+            notifier?.send(["MAINPID=\(getpid())"])
             try taken.confirm()
             log("took over \(taken.sockets.count) socket(s) from the relay that served table \(table)")
         }
@@ -194,6 +203,8 @@ public final class RelayDaemon {
         let restoring = restorer.map { " and keeping it equal to \($0.path)" } ?? ""
         log("following table inet \(table)\(restoring) (status: \(status.path))")
         if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
+        notifier?.send(taken == nil ? ["READY=1"] : ["MAINPID=\(getpid())", "READY=1"])
+        onServing?()
 
         var generation: UInt32?
         var lastRetry = monotonicNow()

@@ -50,7 +50,11 @@ struct RelayCommand: ParsableCommand {
         its open TCP connections run to their end for at most the new relay's --drain-timeout seconds \
         (default 60), hands over its status socket and exits 0. Its UDP flows end at the \
         handover: a client's next datagram opens a flow in the new relay. Without a running \
-        relay, --replace just starts; if the takeover fails, the old relay serves on.
+        relay, --replace just starts; if the takeover fails, the old relay serves on. \
+        'systemctl reload nftfwd-relay' does this (the unit runs 'relay --replace --detach' \
+        with its options; --detach returns once the new relay serves, and under systemd \
+        the new relay tells systemd it is the unit's main process), so a package upgrade \
+        is: install the new binary, then reload.
 
         Every local user can reach the relayed ports, so the relay limits what one client \
         can take. Always: TCP keepalive on both legs (first probe after 60 s of silence, \
@@ -108,6 +112,9 @@ struct RelayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("With --replace, the relay taken over from lets its open connections run this long at most before it exits.", valueName: "seconds"))
     var drainTimeout: Int = 60
 
+    @Flag(name: .long, help: "Return once the relay serves, leaving it running in the background (what the systemd unit's reload runs: relay --replace --detach).")
+    var detach = false
+
     func validate() throws {
         if Logger.Level(rawValue: logLevel) == nil || logLevel == "trace" || logLevel == "critical" {
             throw ValidationError("--log-level \(logLevel): use debug, info, notice, warning or error")
@@ -130,6 +137,8 @@ struct RelayCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First, while nothing else runs: fork() keeps only the calling thread.
+        let servedPipe = detach ? Detach.intoBackground() : nil
         let limits = RelayDaemon.Limits(connections: connectionLimit, udpIdle: .seconds(udpTimeout),
                                         tcpIdle: idleTimeout.map { .seconds($0) }, perSource: perSourceLimit)
         let address = try metrics.map { try MetricsServer.Address.parse($0) }
@@ -137,6 +146,8 @@ struct RelayCommand: ParsableCommand {
         let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, restoreFrom: restoreFrom,
                                      replace: replace, drainTimeout: Double(drainTimeout), logger: logger,
                                      loopbackRedirect: loopbackRedirect)
+        daemon.notifier = SystemdNotifier.fromEnvironment()
+        if let servedPipe { daemon.onServing = { Detach.served(servedPipe) } }
         _ = try daemon.run()
     }
 }

@@ -421,7 +421,7 @@ _nftfwd_check() {
 
 _nftfwd_relay() {
     repeating_flags=()
-    non_repeating_flags=(--verbose -v --loopback-redirect --replace --version -h --help)
+    non_repeating_flags=(--verbose -v --loopback-redirect --replace --detach --version -h --help)
     repeating_options=()
     non_repeating_options=(--table --connection-limit --udp-timeout --idle-timeout --per-source-limit --metrics --log-level --restore-from --drain-timeout)
     __nftfwd_offer_flags_options 0

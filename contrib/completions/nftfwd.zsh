@@ -311,6 +311,7 @@ _nftfwd_relay() {
         '--loopback-redirect[Serve loopback TCP clients of published ports through the kernel'\''s redirect to two relay sockets instead of a listening socket per port (see above).]'
         '--replace[Take over from the relay serving this table here, if one runs\: it hands over its listening sockets, stops accepting and drains (see above).]'
         '--drain-timeout[With --replace, the relay taken over from lets its open connections run this long at most before it exits.]:seconds:'
+        '--detach[Return once the relay serves, leaving it running in the background (what the systemd unit'\''s reload runs\: relay --replace --detach).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

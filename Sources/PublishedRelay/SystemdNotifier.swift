@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RelayReport
+
+/// systemd's readiness protocol (sd_notify(3)), spoken only when systemd asked for it by
+/// setting NOTIFY_SOCKET: a datagram of `KEY=value` lines to that unix socket. The unit is
+/// `Type=notify`, so `systemctl start` returns once the relay serves, and `NotifyAccess=all`,
+/// so that the relay `systemctl reload` starts (`relay --replace --detach`, a process of the
+/// unit's cgroup) can name itself the unit's main process before the old one drains and exits.
+///
+/// NOTIFY_SOCKET is read once and removed from the environment, so nothing the relay might
+/// start speaks for it. A path that does not fit a socket address is ignored.
+public final class SystemdNotifier: Sendable {
+    /// The socket's path; a leading "@" is the abstract namespace, as systemd writes it.
+    public let path: String
+
+    /// The notifier systemd asked for, or nil outside systemd.
+    public static func fromEnvironment() -> SystemdNotifier? {
+        guard let value = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }) else { return nil }
+        unsetenv("NOTIFY_SOCKET")
+        guard value.hasPrefix("/") || value.hasPrefix("@"), value.utf8.count > 1 else { return nil }
+        return SystemdNotifier(path: value)
+    }
+
+    public init(path: String) { self.path = path }
+
+    /// Sends `lines` as one datagram; false if it could not be sent (systemd gone: nothing to do).
+    @discardableResult
+    public func send(_ lines: [String]) -> Bool {
+        let abstract = path.hasPrefix("@")
+        // The abstract name starts with a NUL where the "@" was; it has no terminator.
+        guard var (address, length) = StatusChannel.unixAddress(abstract ? "\0" + path.dropFirst() : path) else { return false }
+        if abstract { length -= 1 }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let message = Array(lines.joined(separator: "\n").utf8)
+        let sent = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                message.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, length) }
+            }
+        }
+        return sent == message.count
+    }
+}
