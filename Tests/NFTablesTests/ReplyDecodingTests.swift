@@ -1,5 +1,8 @@
 import Testing
 import CNetfilter
+#if canImport(Glibc)
+import Glibc
+#endif
 @_spi(Fuzzing) @testable import NFTables
 
 /// Replies no kernel sends, built byte by byte: each test is an input the netlink fuzzers
@@ -88,7 +91,136 @@ struct ReplyDecodingTests {
         #expect(NetlinkReply.decode(bytes).framingError == "malformed netlink reply: truncated netlink message (200 bytes at 0 of 20)")
     }
 
+    @Test("the nftnl fuzzer's NEWSETELEM (an element attribute of type 16, which libnftnl 1.2.4 stores past its table) is refused")
+    func fuzzerElementsDatagram() throws {
+        // contrib/fuzz/corpus/netlink holds it, so the fuzzers replay it on every run.
+        let path = String(#filePath.dropLast("Tests/NFTablesTests/ReplyDecodingTests.swift".count))
+            + "contrib/fuzz/corpus/netlink/crash-elements-type16-32778173"
+        let bytes = try #require(readFile(path))
+        #expect(bytes.count == 2141)
+        let decoded = NetlinkReply.decode(bytes)
+        #expect(decoded.elements.isEmpty)
+        #expect(decoded.refused == 1)
+        #expect(decoded.framingError != nil)   // the bytes after the first message are no message
+    }
+
+    @Test("an element attribute of a type libnftnl 1.2.4 stores past its table (12...18) is refused", arguments: 12...19)
+    func elementTypePastTable(type: UInt16) {
+        let decoded = NetlinkReply.decode(elements(element(key: [10, 0, 0, 1], attr(type, [0, 0, 0, 0]))))
+        if ReplyCheck.elementTypesPastTable.contains(type) {
+            #expect(decoded.elements.isEmpty)
+            #expect(decoded.refused == 1)
+        } else {
+            // Past NFTA_SET_MAX libnftnl skips the type: the element reads as usual.
+            #expect(decoded.elements.map(\.key) == [[10, 0, 0, 1]])
+            #expect(decoded.refused == 0)
+        }
+    }
+
+    @Test("a verdict without its code, or a jump without its chain, is refused in element data and in an immediate")
+    func verdicts() {
+        let jump = be32(UInt32(bitPattern: NFT_JUMP.rawValue))
+        func verdict(_ fields: [UInt8]...) -> [UInt8] {
+            nest(UInt16(NFTA_DATA_VERDICT.rawValue), fields.flatMap { $0 })
+        }
+        let code = UInt16(NFTA_VERDICT_CODE.rawValue), chain = UInt16(NFTA_VERDICT_CHAIN.rawValue)
+        let good = [verdict(attr(code, jump), attr(chain, cString("c"))),
+                    verdict(attr(code, be32(UInt32(NF_ACCEPT))))]
+        let bad = [verdict(attr(code, jump)),                                   // jump, no chain (the fuzzer's)
+                   verdict(attr(chain, cString("c"))),                          // no code
+                   verdict(),                                                   // empty
+                   verdict(attr(code, [0, 0])),                                 // a code of 2 bytes
+                   verdict(attr(code, jump), attr(chain, Array("c".utf8)))]      // chain without its NUL
+        func inElement(_ v: [UInt8]) -> NetlinkReply.Decoded {
+            NetlinkReply.decode(elements(element(key: [10, 0, 0, 1], nest(UInt16(NFTA_SET_ELEM_DATA.rawValue), v))))
+        }
+        func inRule(_ v: [UInt8]) -> NetlinkReply.Decoded {
+            let immediate = nest(1, attr(UInt16(NFTA_EXPR_NAME.rawValue), cString("immediate")),
+                                 nest(UInt16(NFTA_EXPR_DATA.rawValue), attr(UInt16(NFTA_IMMEDIATE_DREG.rawValue), be32(0)),
+                                      nest(UInt16(NFTA_IMMEDIATE_DATA.rawValue), v)))
+            return NetlinkReply.decode(rule(immediate))
+        }
+        for v in good {
+            #expect(inElement(v).elements.count == 1)
+            #expect(inRule(v).rules.count == 1)
+        }
+        for v in bad {
+            #expect(inElement(v).refused == 1)
+            #expect(inRule(v).refused == 1)
+        }
+        // As an element's key too (nftnl_parse_data reads a verdict wherever one is).
+        #expect(NetlinkReply.decode(elements(nest(1, nest(UInt16(NFTA_SET_ELEM_KEY.rawValue), bad[0])))).refused == 1)
+    }
+
+    @Test("strings inside expressions need their NUL: a lookup's set, a log prefix")
+    func expressionStrings() {
+        func lookup(_ set: [UInt8]) -> [UInt8] {
+            nest(1, attr(UInt16(NFTA_EXPR_NAME.rawValue), cString("lookup")),
+                 nest(UInt16(NFTA_EXPR_DATA.rawValue), attr(UInt16(NFTA_LOOKUP_SET.rawValue), set),
+                      attr(UInt16(NFTA_LOOKUP_SREG.rawValue), be32(1))))
+        }
+        #expect(NetlinkReply.decode(rule(lookup(cString("allowed")))).rules.count == 1)
+        #expect(NetlinkReply.decode(rule(lookup(Array("allowed".utf8)))).refused == 1)
+        let log = nest(1, attr(UInt16(NFTA_EXPR_NAME.rawValue), cString("log")),
+                       nest(UInt16(NFTA_EXPR_DATA.rawValue), attr(UInt16(NFTA_LOG_PREFIX.rawValue), Array("drop".utf8))))
+        #expect(NetlinkReply.decode(rule(log)).refused == 1)
+    }
+
+    @Test("a set concatenating more than 16 fields is refused (libnftnl's array of field lengths holds 16)")
+    func concatenatedFields() {
+        func set(fields: Int) -> [UInt8] {
+            let field = nest(UInt16(NFTA_LIST_ELEM.rawValue), attr(UInt16(NFTA_SET_FIELD_LEN.rawValue), be32(4)))
+            let description = nest(UInt16(NFTA_SET_DESC.rawValue),
+                                   nest(UInt16(NFTA_SET_DESC_CONCAT.rawValue), Array(repeating: field, count: fields).flatMap { $0 }))
+            return message(nftables: NFT_MSG_NEWSET, attr(UInt16(NFTA_SET_TABLE.rawValue), cString("t"))
+                + attr(UInt16(NFTA_SET_NAME.rawValue), cString("s")) + description)
+        }
+        #expect(NetlinkReply.decode(set(fields: 16)).sets.count == 1)
+        let decoded = NetlinkReply.decode(set(fields: 17))
+        #expect(decoded.sets.isEmpty)
+        #expect(decoded.refused == 1)
+    }
+
+    @Test("a base chain's device name without its NUL is refused")
+    func hookDevice() {
+        func chain(_ device: [UInt8]) -> [UInt8] {
+            message(nftables: NFT_MSG_NEWCHAIN, attr(UInt16(NFTA_CHAIN_TABLE.rawValue), cString("t"))
+                + attr(UInt16(NFTA_CHAIN_NAME.rawValue), cString("c"))
+                + nest(UInt16(NFTA_CHAIN_HOOK.rawValue), nest(UInt16(NFTA_HOOK_DEVS.rawValue), attr(UInt16(NFTA_DEVICE_NAME.rawValue), device))))
+        }
+        #expect(NetlinkReply.decode(chain(cString("eth0"))).chains.count == 1)
+        #expect(NetlinkReply.decode(chain(Array("eth0".utf8))).refused == 1)
+    }
+
     // MARK: - Building messages
+
+    private func be32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+
+    private func element(key: [UInt8], _ fields: [UInt8]...) -> [UInt8] {
+        nest(UInt16(NFTA_LIST_ELEM.rawValue),
+             nest(UInt16(NFTA_SET_ELEM_KEY.rawValue), attr(UInt16(NFTA_DATA_VALUE.rawValue), key)) + fields.flatMap { $0 })
+    }
+
+    private func elements(_ list: [UInt8]...) -> [UInt8] {
+        message(nftables: NFT_MSG_NEWSETELEM, attr(UInt16(NFTA_SET_ELEM_LIST_TABLE.rawValue), cString("t"))
+            + attr(UInt16(NFTA_SET_ELEM_LIST_SET.rawValue), cString("s"))
+            + nest(UInt16(NFTA_SET_ELEM_LIST_ELEMENTS.rawValue), list.flatMap { $0 }))
+    }
+
+    private func rule(_ expressions: [UInt8]...) -> [UInt8] {
+        message(nftables: NFT_MSG_NEWRULE, attr(UInt16(NFTA_RULE_TABLE.rawValue), cString("t"))
+            + attr(UInt16(NFTA_RULE_CHAIN.rawValue), cString("c"))
+            + nest(UInt16(NFTA_RULE_EXPRESSIONS.rawValue), expressions.flatMap { $0 }))
+    }
+
+    private func readFile(_ path: String) -> [UInt8]? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while case let n = fread(&chunk, 1, chunk.count, file), n > 0 { bytes += chunk[..<n] }
+        return bytes
+    }
 
     private func le32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
     private func le16(_ v: UInt16) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
