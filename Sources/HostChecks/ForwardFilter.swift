@@ -1,5 +1,6 @@
 import NFTables
 import PortForwarding
+import NetworkAddress
 
 /// Base chains of other tables on the forward hook whose policy is drop. Every base chain on
 /// a hook sees the packet and any of them may drop it, so a firewall's

@@ -1,5 +1,6 @@
 import NFTables
 import PortForwarding
+import NetworkAddress
 
 /// IP forwarding, per family. Traffic from other hosts that the kernel DNATs to a target
 /// elsewhere is forwarded, so it needs forwarding on for its family; traffic from this host

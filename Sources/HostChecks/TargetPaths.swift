@@ -1,5 +1,6 @@
 import NFTables
 import PortForwarding
+import NetworkAddress
 
 /// Where the host sends a mapping's target: the interface of the longest matching route
 /// (/proc/net/route, /proc/net/ipv6_route; main and other tables alike, local routes left

@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 // Which conntrack entries a change leaves on its old path, as filters over the entries

@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 /// Which conntrack entries a committed change of masquerade rules leaves on a stale path.

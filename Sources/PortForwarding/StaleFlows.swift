@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 /// Which conntrack entries a committed change leaves on a stale path.
@@ -97,7 +98,7 @@ enum StaleFlows {
             while j + 1 < sorted.count, sorted[j + 1].family == sorted[i].family, sorted[j + 1].address == sorted[i].address,
                   sorted[j + 1].port == sorted[j].port + 1 { j += 1 }
             var host = sorted[i].port == sorted[j].port ? "\(sorted[i].port)" : "\(sorted[i].port)-\(sorted[j].port)"
-            if let a = sorted[i].address { host = "\((a.count == 4 ? IPAddress.v4(a) : IPAddress.v6(a)).bracketed):\(host)" }
+            if let a = sorted[i].address { host = "\(IPAddress(bytes: a).bracketed):\(host)" }
             runs.append(host)
             i = j + 1
         }
@@ -126,7 +127,7 @@ enum StaleFlows {
 
     /// The host's addresses of `family`, as the kernel reports them.
     static func interfaceAddresses(_ family: IPAddress.Family) throws -> [IPAddress] {
-        try InterfaceAddresses.list(family == .ipv4 ? .ipv4 : .ipv6).map { $0.count == 4 ? .v4($0) : .v6($0) }
+        try InterfaceAddresses.list(family == .ipv4 ? .ipv4 : .ipv6).map { IPAddress(bytes: $0) }
     }
 
     /// `5000/udp` or `5000, 192.0.2.10:5353/udp`: the host side of the mappings, for messages.

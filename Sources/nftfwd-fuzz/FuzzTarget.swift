@@ -2,6 +2,7 @@
 import IptablesImport
 import PortForwarding
 import ProxyCommandLine
+import NetworkAddress
 
 /// The parsers of untrusted input, each fed one fuzzer input. A target returns normally for
 /// any input its parser refuses; it traps (which libFuzzer reports as a crash) when a parser

@@ -4,6 +4,7 @@ import NFTables
 import PortForwarding
 #if canImport(Glibc)
 import Glibc
+import NetworkAddress
 #endif
 
 /// Conntrack cleanup after a UDP mapping changes: a UDP stream from a fixed source port follows

@@ -1,5 +1,6 @@
 import Testing
 import NFTables
+import NetworkAddress
 @testable import PortForwarding
 
 @Suite("Which conntrack entries a change of UDP mappings makes stale")

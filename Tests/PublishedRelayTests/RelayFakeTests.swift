@@ -9,6 +9,7 @@ import TestSupport
 @testable import PublishedRelay
 #if canImport(Glibc)
 import Glibc
+import NetworkAddress
 #endif
 
 /// The relay's decisions against the in-memory kernel: which listeners to keep when the table

@@ -5,6 +5,7 @@ import NFTRelay
 @testable import PublishedRelay
 #if canImport(Glibc)
 import Glibc
+import NetworkAddress
 #endif
 
 /// The takeover control endpoint (`TakeoverServer`, `TakeoverClient`) in one process, in a

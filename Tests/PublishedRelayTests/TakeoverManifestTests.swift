@@ -3,6 +3,7 @@ import NFTRelay
 @testable import PublishedRelay
 #if canImport(Glibc)
 import Glibc
+import NetworkAddress
 #endif
 
 /// The text naming each handed-over socket (`TakeoverManifest`) and the receiver's check of

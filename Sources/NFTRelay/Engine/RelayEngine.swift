@@ -1,6 +1,7 @@
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import NetworkAddress
 #endif
 
 /// A userland TCP/UDP relay: listeners forwarding to targets, served by epoll loops.

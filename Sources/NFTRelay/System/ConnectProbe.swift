@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import NetworkAddress
 #endif
 
 /// Whether something accepts TCP connections at each of a few addresses: non-blocking

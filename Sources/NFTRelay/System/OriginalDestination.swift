@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import NetworkAddress
 #endif
 
 extension Sockets {
@@ -9,7 +10,7 @@ extension Sockets {
     static func originalDestination(_ fd: Int32, family: IPAddress.Family) -> SocketAddress? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let level = family == .inet ? Int32(SOL_IP) : Int32(IPPROTO_IPV6)
+        let level = family == .ipv4 ? Int32(SOL_IP) : Int32(IPPROTO_IPV6)
         guard getsockopt(fd, level, 80, &storage, &length) == 0 else { return nil }
         return SocketAddress(storage)
     }

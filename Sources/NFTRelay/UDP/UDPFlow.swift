@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import NetworkAddress
 #endif
 
 /// One UDP client of a listener: a socket connected to the target, carrying the client's
