@@ -64,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "NFTables",
-            dependencies: ["CNetfilter", "SystemErrno"],
+            dependencies: ["CNetfilter", "SystemErrno", "NetworkAddress"],
             swiftSettings: strict
         ),
         // An in-memory NFTablesSession for tests (apply, generation ids, ERESTART, dump()).
@@ -156,7 +156,7 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: strict
         ),
-        .testTarget(name: "NFTablesTests", dependencies: ["CNetfilter", "NFTables", "NFTablesFake"], swiftSettings: strict),
+        .testTarget(name: "NFTablesTests", dependencies: ["NetworkAddress", "CNetfilter", "NFTables", "NFTablesFake"], swiftSettings: strict),
         // IptablesSaves: saved iptables-save output the import tests read from disk.
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "NetworkAddress", "IptablesImport", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves", "WireGolden"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["NetworkAddress", "TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),

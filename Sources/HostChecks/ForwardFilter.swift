@@ -8,7 +8,7 @@ import NetworkAddress
 /// connections nftfwd DNATs to other hosts, unless it has a rule accepting them (the trap
 /// behind netavark issue 977).
 public struct ForwardDropChain: Sendable, Equatable {
-    public var family: Family
+    public var family: TableFamily
     public var table: String
     public var chain: String
     /// The chain itself has a rule `ct status dnat accept` (nftfwd's suggested fix).

@@ -56,7 +56,7 @@ enum TargetPaths {
     /// for a mapping on every address, the default route's (where traffic from elsewhere
     /// arrives). Nil when there is none (no default route, an address on no interface).
     static func entryInterface(of mapping: Mapping, in routes: [Route]) -> String? {
-        if let address = mapping.host.address { return InterfaceAddresses.interface(holding: address.bytes) }
+        if let address = mapping.host.address { return InterfaceAddresses.interface(holding: address) }
         return routes.first { $0.prefix == 0 && $0.viaGateway }?.interface
     }
 

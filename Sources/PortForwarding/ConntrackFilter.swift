@@ -14,7 +14,7 @@ import NFTables
 /// A filter that names neither destination ports nor a source subnet selects nothing: no
 /// filter ever empties the whole table.
 public struct ConntrackFilter: Sendable, Hashable {
-    public var family: Family
+    public var family: AddressFamily
     public var proto: UInt8
     /// Original destination addresses (4 or 16 bytes each); nil: any.
     public var destinations: Set<[UInt8]>?
@@ -31,7 +31,7 @@ public struct ConntrackFilter: Sendable, Hashable {
     public var spared: [UInt16: ConntrackPeer]
 
     /// The flows to published ports.
-    public init(family: Family, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>,
+    public init(family: AddressFamily, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>,
                 spared: [UInt16: ConntrackPeer] = [:]) {
         self.family = family
         self.proto = proto
@@ -41,7 +41,7 @@ public struct ConntrackFilter: Sendable, Hashable {
     }
 
     /// The flows from a source subnet, to anywhere.
-    public init(family: Family, proto: UInt8, sourceSubnet: ConntrackSubnet, sourceTranslated: Bool?) {
+    public init(family: AddressFamily, proto: UInt8, sourceSubnet: ConntrackSubnet, sourceTranslated: Bool?) {
         self.family = family
         self.proto = proto
         self.sourceSubnet = sourceSubnet
@@ -51,7 +51,7 @@ public struct ConntrackFilter: Sendable, Hashable {
 
     /// The flows that carry one of the label bits in `labels` (16 bytes): the ones a table's
     /// rules labelled, wherever they went.
-    public init(family: Family, proto: UInt8, labels: [UInt8]) {
+    public init(family: AddressFamily, proto: UInt8, labels: [UInt8]) {
         self.family = family
         self.proto = proto
         self.labels = labels
@@ -104,7 +104,7 @@ extension Conntrack {
     @discardableResult
     public func deleteFlows(matching filters: [ConntrackFilter]) throws(NetlinkError) -> Int {
         var deleted = 0
-        for family in [Family.ipv4, .ipv6] {
+        for family in [AddressFamily.ipv4, .ipv6] {
             let selection = Selection(filters.filter { $0.family == family })
             guard !selection.isEmpty else { continue }
             deleted += try deleteFlows(family, where: selection.selects)

@@ -29,7 +29,7 @@ enum MasqueradeFlows {
             case (false, true): translated = true
             default: translated = nil
             }
-            filters.append(ConntrackFilter(family: subnet.family == .ipv4 ? .ipv4 : .ipv6, proto: Proto.udp.number,
+            filters.append(ConntrackFilter(family: subnet.family, proto: Proto.udp.number,
                                            sourceSubnet: ConntrackSubnet(address: subnet.network.bytes, prefixLength: subnet.prefixLength),
                                            sourceTranslated: translated))
         }

@@ -120,14 +120,14 @@ enum StaleFlows {
                 let all = try localAddresses(destination.family).filter { $0.family == destination.family && !$0.isLoopback }
                 destinations = Set(all.map(\.bytes))
             }
-            return ConntrackFilter(family: destination.family == .ipv4 ? .ipv4 : .ipv6, proto: Proto.udp.number,
+            return ConntrackFilter(family: destination.family, proto: Proto.udp.number,
                                    destinations: destinations, ports: ports)
         }
     }
 
     /// The host's addresses of `family`, as the kernel reports them.
     static func interfaceAddresses(_ family: IPAddress.Family) throws -> [IPAddress] {
-        try InterfaceAddresses.list(family == .ipv4 ? .ipv4 : .ipv6).map { IPAddress(bytes: $0) }
+        try InterfaceAddresses.list(family)
     }
 
     /// `5000/udp` or `5000, 192.0.2.10:5353/udp`: the host side of the mappings, for messages.
