@@ -15,21 +15,22 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     public var family: AddressFamily
     /// The IP protocol number (17 for UDP).
     public var proto: UInt8
-    public var source: [UInt8]
+    public var source: IPAddress
     public var sourcePort: UInt16
-    public var destination: [UInt8]
+    public var destination: IPAddress
     public var destinationPort: UInt16
-    public var replySource: [UInt8]
+    /// nil for an entry without a reply tuple.
+    public var replySource: IPAddress?
     public var replySourcePort: UInt16
-    public var replyDestination: [UInt8]
+    public var replyDestination: IPAddress?
     /// The kernel's id of the entry (CTA_ID): a new entry for the same tuple has another one.
     public var id: UInt32
     /// The entry's conntrack labels (CTA_LABELS, bit N at byte N / 8, bit N % 8), empty if
     /// it has none.
     public var labels: [UInt8] = []
 
-    public init(family: AddressFamily, proto: UInt8, source: [UInt8], sourcePort: UInt16, destination: [UInt8],
-                destinationPort: UInt16, replySource: [UInt8], replySourcePort: UInt16, replyDestination: [UInt8], id: UInt32) {
+    public init(family: AddressFamily, proto: UInt8, source: IPAddress, sourcePort: UInt16, destination: IPAddress,
+                destinationPort: UInt16, replySource: IPAddress?, replySourcePort: UInt16, replyDestination: IPAddress?, id: UInt32) {
         self.family = family
         self.proto = proto
         self.source = source
@@ -43,15 +44,12 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The kernel translated the source (masquerade, SNAT): replies go to another address.
-    public var sourceIsTranslated: Bool { !replyDestination.isEmpty && replyDestination != source }
+    public var sourceIsTranslated: Bool { replyDestination != nil && replyDestination != source }
 
     public var description: String {
-        func text(_ a: [UInt8], _ port: UInt16) -> String {
-            let address = Conntrack.text(of: a)
-            return (a.count == 16 ? "[\(address)]" : address) + ":\(port)"
-        }
+        func text(_ a: IPAddress?, _ port: UInt16) -> String { (a?.bracketed ?? "?") + ":\(port)" }
         return "proto \(proto) \(text(source, sourcePort)) -> \(text(destination, destinationPort))"
-            + " (replies from \(text(replySource, replySourcePort)) to \(Conntrack.text(of: replyDestination)), id \(id))"
+            + " (replies from \(text(replySource, replySourcePort)) to \(replyDestination?.description ?? "?"), id \(id))"
     }
 }
 
@@ -154,11 +152,12 @@ public final class Conntrack {
         }
         guard let original, let source = original.source, let destination = original.destination,
               let proto = original.proto else { return nil }
+        // The netlink boundary: the tuple's 4 or 16 bytes become addresses here.
         var flow = ConntrackFlow(family: family, proto: proto,
-                                 source: source, sourcePort: original.sourcePort,
-                                 destination: destination, destinationPort: original.destinationPort,
-                                 replySource: reply?.source ?? [], replySourcePort: reply?.sourcePort ?? 0,
-                                 replyDestination: reply?.destination ?? [], id: id)
+                                 source: IPAddress(bytes: source), sourcePort: original.sourcePort,
+                                 destination: IPAddress(bytes: destination), destinationPort: original.destinationPort,
+                                 replySource: reply?.source.map { IPAddress(bytes: $0) }, replySourcePort: reply?.sourcePort ?? 0,
+                                 replyDestination: reply?.destination.map { IPAddress(bytes: $0) }, id: id)
         flow.labels = labels
         return Entry(flow: flow, originalTuple: originalBytes, zone: zone)
     }
@@ -259,16 +258,6 @@ public final class Conntrack {
         header.pointee.res_id = 0
         body(nlh)
         return Array(UnsafeRawBufferPointer(start: buffer, count: nftfwd_nlmsg_align(Int(nlh.pointee.nlmsg_len))))
-    }
-
-    /// An address as text (inet_ntop); "?" for anything but 4 or 16 bytes (an entry without
-    /// a reply tuple has no reply addresses), which inet_ntop would read past.
-    static func text(of address: [UInt8]) -> String {
-        guard address.count == 4 || address.count == 16 else { return "?" }
-        var buffer = [CChar](repeating: 0, count: 64)
-        let af = address.count == 16 ? AF_INET6 : AF_INET
-        _ = address.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

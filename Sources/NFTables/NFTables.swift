@@ -1,8 +1,8 @@
 import CNetfilter
 #if canImport(Glibc)
 import Glibc
-import NetworkAddress
 #endif
+import NetworkAddress
 
 /// Talks nf_tables over one netlink socket: reads tables, chains, maps, rules and elements,
 /// and commits batches. Knows nothing of ports or mappings.

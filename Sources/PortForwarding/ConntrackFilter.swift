@@ -16,12 +16,12 @@ import NFTables
 public struct ConntrackFilter: Sendable, Hashable {
     public var family: AddressFamily
     public var proto: UInt8
-    /// Original destination addresses (4 or 16 bytes each); nil: any.
-    public var destinations: Set<[UInt8]>?
+    /// Original destination addresses; nil: any.
+    public var destinations: Set<IPAddress>?
     /// Original destination ports; nil: any.
     public var ports: Set<UInt16>?
     /// The subnet the original source lies in; nil: any.
-    public var sourceSubnet: ConntrackSubnet?
+    public var sourceSubnet: Subnet?
     /// Whether the entry's source was translated (`ConntrackFlow.sourceIsTranslated`); nil: either.
     public var sourceTranslated: Bool?
     /// Label bits (16 bytes, as `ConntrackFlow.labels`) of which the entry must carry one; nil: any.
@@ -31,7 +31,7 @@ public struct ConntrackFilter: Sendable, Hashable {
     public var spared: [UInt16: ConntrackPeer]
 
     /// The flows to published ports.
-    public init(family: AddressFamily, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>,
+    public init(family: AddressFamily, proto: UInt8, destinations: Set<IPAddress>, ports: Set<UInt16>,
                 spared: [UInt16: ConntrackPeer] = [:]) {
         self.family = family
         self.proto = proto
@@ -41,7 +41,7 @@ public struct ConntrackFilter: Sendable, Hashable {
     }
 
     /// The flows from a source subnet, to anywhere.
-    public init(family: AddressFamily, proto: UInt8, sourceSubnet: ConntrackSubnet, sourceTranslated: Bool?) {
+    public init(family: AddressFamily, proto: UInt8, sourceSubnet: Subnet, sourceTranslated: Bool?) {
         self.family = family
         self.proto = proto
         self.sourceSubnet = sourceSubnet
@@ -73,29 +73,11 @@ public struct ConntrackFilter: Sendable, Hashable {
     }
 }
 
-/// An address prefix: `address` (4 or 16 bytes) and how many of its leading bits count.
-public struct ConntrackSubnet: Sendable, Hashable {
-    public var address: [UInt8]
-    public var prefixLength: Int
-    public init(address: [UInt8], prefixLength: Int) { self.address = address; self.prefixLength = prefixLength }
-
-    public func contains(_ other: [UInt8]) -> Bool {
-        guard other.count == address.count, prefixLength >= 0, prefixLength <= address.count * 8 else { return false }
-        for i in 0..<address.count {
-            let bits = min(8, prefixLength - i * 8)
-            if bits <= 0 { break }
-            let mask = UInt8(truncatingIfNeeded: 0xff << (8 - bits))
-            if other[i] & mask != address[i] & mask { return false }
-        }
-        return true
-    }
-}
-
-/// An address (4 or 16 bytes) and a port.
+/// An address and a port.
 public struct ConntrackPeer: Sendable, Hashable {
-    public var address: [UInt8]
+    public var address: IPAddress
     public var port: UInt16
-    public init(address: [UInt8], port: UInt16) { self.address = address; self.port = port }
+    public init(address: IPAddress, port: UInt16) { self.address = address; self.port = port }
 }
 
 extension Conntrack {

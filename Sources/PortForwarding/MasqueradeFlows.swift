@@ -30,7 +30,7 @@ enum MasqueradeFlows {
             default: translated = nil
             }
             filters.append(ConntrackFilter(family: subnet.family, proto: Proto.udp.number,
-                                           sourceSubnet: ConntrackSubnet(address: subnet.network.bytes, prefixLength: subnet.prefixLength),
+                                           sourceSubnet: subnet,
                                            sourceTranslated: translated))
         }
         return filters

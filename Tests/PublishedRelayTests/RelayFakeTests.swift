@@ -9,8 +9,8 @@ import TestSupport
 @testable import PublishedRelay
 #if canImport(Glibc)
 import Glibc
-import NetworkAddress
 #endif
+import NetworkAddress
 
 /// The relay's decisions against the in-memory kernel: which listeners to keep when the table
 /// moves or cannot be read, and when `--restore-from` stops repeating a restore that did not

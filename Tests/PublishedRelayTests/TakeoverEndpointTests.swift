@@ -5,8 +5,8 @@ import NFTRelay
 @testable import PublishedRelay
 #if canImport(Glibc)
 import Glibc
-import NetworkAddress
 #endif
+import NetworkAddress
 
 /// The takeover control endpoint (`TakeoverServer`, `TakeoverClient`) in one process, in a
 /// scratch runtime directory: the sockets cross, the old side lets go only once the new side

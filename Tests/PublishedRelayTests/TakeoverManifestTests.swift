@@ -3,8 +3,8 @@ import NFTRelay
 @testable import PublishedRelay
 #if canImport(Glibc)
 import Glibc
-import NetworkAddress
 #endif
+import NetworkAddress
 
 /// The text naming each handed-over socket (`TakeoverManifest`) and the receiver's check of
 /// every descriptor against it: a wrong or hostile manifest is refused. Loopback only.

@@ -1,8 +1,8 @@
 import Synchronization
 #if canImport(Glibc)
 import Glibc
-import NetworkAddress
 #endif
+import NetworkAddress
 
 /// A userland TCP/UDP relay: listeners forwarding to targets, served by epoll loops.
 ///

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
-import NetworkAddress
 #endif
+import NetworkAddress
 
 /// A listening TCP socket: accepts clients and starts a `TCPConnection` for each.
 ///

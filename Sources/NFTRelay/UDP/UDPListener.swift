@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
-import NetworkAddress
 #endif
+import NetworkAddress
 
 /// A bound UDP socket relaying datagrams per client through `UDPFlow`s.
 ///
