@@ -16,7 +16,7 @@ struct ContainerAddresses {
             guard case .string(let cidr)? = item["address"] else { throw NetworkConfig.invalid("prevResult.ips: an entry has no address") }
             let parts = cidr.split(separator: "/")
             guard parts.count == 2, let address = IPAddress.parse(String(parts[0])), let prefix = Int(parts[1]),
-                  prefix >= 1, prefix <= address.bytes.count * 8 else {
+                  prefix >= 1, prefix <= address.family.bitCount else {
                 throw NetworkConfig.invalid("prevResult.ips: \"\(cidr)\" is not an address in CIDR form")
             }
             let network = Subnet.mask(address.bytes, prefix)
