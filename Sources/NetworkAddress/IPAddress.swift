@@ -52,6 +52,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     }
     public static let anyIPv4 = IPAddress(storage: .v4(0))
     public static let anyIPv6 = IPAddress(storage: .v6(0, 0))
+    /// 127.0.0.1 and ::1.
+    public static let loopbackIPv4 = IPAddress(storage: .v4(0x7f00_0001))
+    public static let loopbackIPv6 = IPAddress(storage: .v6(0, 1))
 
     /// 0.0.0.0 or ::, which as a host address means "every local address".
     public var isUnspecified: Bool {

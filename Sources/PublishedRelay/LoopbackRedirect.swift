@@ -16,7 +16,7 @@ final class LoopbackRedirect: Sendable {
     init(engine: RelayEngine, limits: RelayDaemon.Limits) throws(RelayError) {
         self.engine = engine
         var listeners: [(family: AddressFamily, id: ListenerID, port: UInt16)] = []
-        for (family, address) in [(AddressFamily.ipv4, IPAddress(storage: .v4(0x7f00_0001))), (.ipv6, IPAddress(storage: .v6(0, 1)))] {
+        for (family, address) in [(AddressFamily.ipv4, IPAddress.loopbackIPv4), (.ipv6, .loopbackIPv6)] {
             let listen = SocketAddress(ip: address, port: 0)
             let spec = ListenerSpec(proto: .tcp, listen: listen, target: listen, connectionLimit: limits.connections,
                                     tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource, redirect: routes)

@@ -52,6 +52,7 @@ struct IPAddressTests {
         #expect(IPAddress("::1.2.3.4")!.unusableReason?.hasPrefix("an IPv4-compatible") == true)
         #expect(IPAddress("::")!.unusableReason == nil && IPAddress("fd00::1")!.unusableReason == nil)
         #expect(IPAddress("::ffff:1.2.3.4")!.unmappedIPv4 == IPAddress("1.2.3.4"))
+        #expect(IPAddress.loopbackIPv4 == IPAddress("127.0.0.1") && IPAddress.loopbackIPv6 == IPAddress("::1"))
         let sorted = ["fd00::1", "10.0.0.10", "::2", "10.0.0.9", "9.255.255.255"].map { IPAddress($0)! }.sorted()
         #expect(sorted.map(\.description) == ["9.255.255.255", "10.0.0.9", "10.0.0.10", "::2", "fd00::1"])
         #expect(IPAddress("fd00::1")!.bracketed == "[fd00::1]" && IPAddress("10.0.0.1")!.bracketed == "10.0.0.1")
