@@ -5,6 +5,7 @@ import PackageDescription
 //   CNetfilter      system-library module over libnftnl + libmnl + the netfilter uapi headers
 //   CLinux          compiled C shim for GNU-only syscalls Swift's Glibc module hides (splice, pipe2, accept4, setns, ...)
 //   SystemErrno     one typed errno for every layer
+//   NetworkAddress  the one address vocabulary: IPAddress, Subnet, AddressFamily, SocketAddress, HostPort (no dependencies)
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
 //   NFTablesFake    an in-memory NFTablesSession (the kernel's seam) for tests without root
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
@@ -56,9 +57,14 @@ let package = Package(
             name: "SystemErrno",
             swiftSettings: strict
         ),
+        // Leaf: addresses, subnets, socket addresses and the one strict [ADDR:]PORT grammar.
+        .target(
+            name: "NetworkAddress",
+            swiftSettings: strict
+        ),
         .target(
             name: "NFTables",
-            dependencies: ["CNetfilter", "SystemErrno"],
+            dependencies: ["CNetfilter", "SystemErrno", "NetworkAddress"],
             swiftSettings: strict
         ),
         // An in-memory NFTablesSession for tests (apply, generation ids, ERESTART, dump()).
@@ -69,18 +75,18 @@ let package = Package(
         ),
         .target(
             name: "PortForwarding",
-            dependencies: ["NFTables"],
+            dependencies: ["NFTables", "NetworkAddress"],
             swiftSettings: strict
         ),
         // `nftfwd import iptables`: iptables-save's nat rules into a state document.
         .target(
             name: "IptablesImport",
-            dependencies: ["PortForwarding"],
+            dependencies: ["PortForwarding", "NetworkAddress"],
             swiftSettings: strict
         ),
         .target(
             name: "NFTRelay",
-            dependencies: ["CLinux", "SystemErrno"],
+            dependencies: ["NetworkAddress", "CLinux", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(
@@ -90,12 +96,12 @@ let package = Package(
         ),
         .target(
             name: "RelayReport",
-            dependencies: ["PortForwarding", "NFTRelay", "SavedState", "SystemErrno"],
+            dependencies: ["NetworkAddress", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(
             name: "PublishedRelay",
-            dependencies: [
+            dependencies: ["NetworkAddress", 
                 "RelayReport", "NFTables", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -104,12 +110,13 @@ let package = Package(
         ),
         .target(
             name: "HostChecks",
-            dependencies: ["NFTables", "PortForwarding", "RelayReport", "NFTRelay", "SystemErrno"],
+            dependencies: ["NetworkAddress", "NFTables", "PortForwarding", "RelayReport", "NFTRelay", "SystemErrno"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd",
             dependencies: [
+                "NetworkAddress",
                 "IptablesImport",
                 "NFTables",
                 "NFTRelay",
@@ -124,23 +131,23 @@ let package = Package(
         ),
         .target(
             name: "ProxyCommandLine",
-            dependencies: ["NFTRelay"],
+            dependencies: ["NetworkAddress", "NFTRelay"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-proxy",
             // PortForwarding: NFTFWD_PROXY_PUBLISH=1 publishes the mapping in nftfwd's table.
-            dependencies: ["NFTRelay", "ProxyCommandLine", "PortForwarding", "RelayReport"],
+            dependencies: ["NetworkAddress", "NFTRelay", "ProxyCommandLine", "PortForwarding", "RelayReport"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-cni",
-            dependencies: ["PortForwarding", "PublishedRelay", "NFTables"],
+            dependencies: ["NetworkAddress", "PortForwarding", "PublishedRelay", "NFTables"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-fuzz",
-            dependencies: ["PortForwarding", "IptablesImport", "NFTables", "ProxyCommandLine"],
+            dependencies: ["NetworkAddress", "PortForwarding", "IptablesImport", "NFTables", "ProxyCommandLine"],
             swiftSettings: strict
         ),
         .target(
@@ -149,12 +156,13 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: strict
         ),
-        .testTarget(name: "NFTablesTests", dependencies: ["CNetfilter", "NFTables", "NFTablesFake"], swiftSettings: strict),
+        .testTarget(name: "NFTablesTests", dependencies: ["NetworkAddress", "CNetfilter", "NFTables", "NFTablesFake"], swiftSettings: strict),
         // IptablesSaves: saved iptables-save output the import tests read from disk.
-        .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "IptablesImport", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves", "WireGolden"], swiftSettings: strict),
-        .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "NFTables", "NFTablesFake", "PortForwarding", "SystemErrno"], swiftSettings: strict),
-        .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "NetworkAddress", "IptablesImport", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves", "WireGolden"], swiftSettings: strict),
+        .testTarget(name: "KernelTests", dependencies: ["NetworkAddress", "TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "PublishedRelayTests", dependencies: ["NetworkAddress", "PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "HostChecksTests", dependencies: ["NetworkAddress", "HostChecks", "NFTables", "NFTablesFake", "PortForwarding", "SystemErrno"], swiftSettings: strict),
+        .testTarget(name: "NetworkAddressTests", dependencies: ["NetworkAddress"], swiftSettings: strict),
+        .testTarget(name: "NFTRelayTests", dependencies: ["NetworkAddress", "NFTRelay", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,5 +1,6 @@
 import NFTables
 import PortForwarding
+import NetworkAddress
 
 /// The traps that leave a published port silently unreachable although the table is right:
 /// - hairpin mode: with bridged traffic passing through netfilter

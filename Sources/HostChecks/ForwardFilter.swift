@@ -1,5 +1,6 @@
 import NFTables
 import PortForwarding
+import NetworkAddress
 
 /// Base chains of other tables on the forward hook whose policy is drop. Every base chain on
 /// a hook sees the packet and any of them may drop it, so a firewall's
@@ -7,7 +8,7 @@ import PortForwarding
 /// connections nftfwd DNATs to other hosts, unless it has a rule accepting them (the trap
 /// behind netavark issue 977).
 public struct ForwardDropChain: Sendable, Equatable {
-    public var family: Family
+    public var family: TableFamily
     public var table: String
     public var chain: String
     /// The chain itself has a rule `ct status dnat accept` (nftfwd's suggested fix).

@@ -1,5 +1,6 @@
 import NFTables
 import PortForwarding
+import NetworkAddress
 
 /// IP forwarding, per family. Traffic from other hosts that the kernel DNATs to a target
 /// elsewhere is forwarded, so it needs forwarding on for its family; traffic from this host
@@ -36,8 +37,8 @@ public enum Forwarding {
 
     /// A test of "assigned to an interface of this network namespace", read once.
     static func localAddresses(_ family: IPAddress.Family) -> (IPAddress) -> Bool {
-        let addresses = Set((try? InterfaceAddresses.list(family == .ipv4 ? .ipv4 : .ipv6)) ?? [])
-        return { addresses.contains($0.bytes) }
+        let addresses = Set((try? InterfaceAddresses.list(family)) ?? [])
+        return { addresses.contains($0) }
     }
 
     /// The families `--enable-forwarding` switches on for these mappings.

@@ -1,5 +1,6 @@
 import NFTRelay
 import PortForwarding
+import NetworkAddress
 
 /// Whether something listens on the mappings' targets, probed from this host with a TCP
 /// connect (closed at once, with a FIN). UDP cannot be probed reliably: a UDP service need
@@ -22,7 +23,7 @@ public enum TargetCheck {
         for mapping in mappings where mapping.proto == .tcp {
             for port in mapping.host.ports.ports {
                 let targetPort = mapping.targetPort(for: port)
-                guard let address = SocketAddress(mapping.target.address!.description, port: targetPort) else { continue }
+                let address = SocketAddress(ip: mapping.target.address!, port: targetPort)
                 let key = address.description
                 if byTarget[key] == nil { order.append(key); byTarget[key] = (address, []) }
                 if byTarget[key]!.1.last != mapping { byTarget[key]!.1.append(mapping) }

@@ -1,5 +1,6 @@
 import NFTables
 import PortForwarding
+import NetworkAddress
 
 /// Where the host sends a mapping's target: the interface of the longest matching route
 /// (/proc/net/route, /proc/net/ipv6_route; main and other tables alike, local routes left
@@ -8,9 +9,10 @@ import PortForwarding
 enum TargetPaths {
     struct Route {
         var interface: String
-        var destination: [UInt8]
-        var prefix: Int
+        /// The routed network (converted from /proc's hex here, at the boundary).
+        var destination: Subnet
         var viaGateway: Bool
+        var prefix: Int { destination.prefixLength }
     }
 
     static func routes(_ family: IPAddress.Family) -> [Route] {
@@ -23,7 +25,8 @@ enum TargetPaths {
             guard f.count >= 8, let dest = UInt32(f[1], radix: 16), let gateway = UInt32(f[2], radix: 16),
                   let flags = UInt32(f[3], radix: 16), let mask = UInt32(f[7], radix: 16), flags & 1 != 0 else { return nil }
             func bytes(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 24)] }
-            return Route(interface: String(f[0]), destination: bytes(dest), prefix: mask.nonzeroBitCount, viaGateway: gateway != 0)
+            return Route(interface: String(f[0]), destination: Subnet(network: IPAddress(bytes: bytes(dest)), prefixLength: mask.nonzeroBitCount),
+                         viaGateway: gateway != 0)
         }
     }
 
@@ -31,7 +34,7 @@ enum TargetPaths {
     /// refcount, use, flags, interface.
     static func routes6() -> [Route] {
         SystemFiles.table("/proc/net/ipv6_route", header: false).compactMap { f in
-            guard f.count >= 10, f[0].count == 32, let prefix = Int(f[1], radix: 16), let flags = UInt32(f[8], radix: 16) else { return nil }
+            guard f.count >= 10, f[0].count == 32, let prefix = Int(f[1], radix: 16), prefix <= 128, let flags = UInt32(f[8], radix: 16) else { return nil }
             // RTF_UP, and not RTF_REJECT (0x200) or a local route (RTF_LOCAL 0x80000000).
             guard flags & 1 != 0, flags & 0x200 == 0, flags & 0x8000_0000 == 0, f[9] != "lo" else { return nil }
             var dest: [UInt8] = []
@@ -41,13 +44,13 @@ enum TargetPaths {
                 dest.append(UInt8(f[0][i..<j], radix: 16) ?? 0)
                 i = j
             }
-            return Route(interface: String(f[9]), destination: dest, prefix: prefix, viaGateway: f[4] != "00000000000000000000000000000000")
+            return Route(interface: String(f[9]), destination: Subnet(network: IPAddress(bytes: dest), prefixLength: prefix), viaGateway: f[4] != "00000000000000000000000000000000")
         }
     }
 
     /// The route the host would use for `address`, if any.
     static func route(to address: IPAddress, in routes: [Route]) -> Route? {
-        routes.filter { $0.destination.count == address.bytes.count && masked(address.bytes, $0.prefix) == masked($0.destination, $0.prefix) }
+        routes.filter { $0.destination.family == address.family && $0.destination.contains(address) }
             .max { $0.prefix < $1.prefix }
     }
 
@@ -55,15 +58,8 @@ enum TargetPaths {
     /// for a mapping on every address, the default route's (where traffic from elsewhere
     /// arrives). Nil when there is none (no default route, an address on no interface).
     static func entryInterface(of mapping: Mapping, in routes: [Route]) -> String? {
-        if let address = mapping.host.address { return InterfaceAddresses.interface(holding: address.bytes) }
+        if let address = mapping.host.address { return InterfaceAddresses.interface(holding: address) }
         return routes.first { $0.prefix == 0 && $0.viaGateway }?.interface
-    }
-
-    static func masked(_ bytes: [UInt8], _ prefix: Int) -> [UInt8] {
-        bytes.enumerated().map { i, b in
-            let keep = max(0, min(8, prefix - i * 8))
-            return keep == 0 ? 0 : b & UInt8(truncatingIfNeeded: 0xff << (8 - keep))
-        }
     }
 
     static func isBridge(_ interface: String) -> Bool { SystemFiles.exists("/sys/class/net/\(interface)/bridge") }

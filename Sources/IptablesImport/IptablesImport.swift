@@ -1,4 +1,5 @@
 import PortForwarding
+import NetworkAddress
 /// Takes port publishing over from iptables: reads `iptables-save` / `ip6tables-save` output
 /// and finds, in its nat tables, the DNAT rules that publish ports (Docker's `DOCKER` chain
 /// layout included) and the subnet MASQUERADE rules, as nftfwd mappings and masquerade rules.

@@ -1,4 +1,5 @@
 import PortForwarding
+import NetworkAddress
 /// What one `-A CHAIN ...` line of a nat table says: its conditions and its target.
 ///
 /// Only the conditions that can matter to port publishing are kept as fields; every other one

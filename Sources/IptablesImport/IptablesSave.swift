@@ -1,4 +1,5 @@
 import PortForwarding
+import NetworkAddress
 /// The text `iptables-save` and `ip6tables-save` print (and `iptables-restore` reads): tables
 /// (`*nat` ... `COMMIT`), each declaring its chains (`:DOCKER - [0:0]`) and appending rules
 /// (`-A DOCKER ! -i docker0 -p tcp ...`), with `#` comment lines between. Only the layout is

@@ -1,4 +1,5 @@
 import PortForwarding
+import NetworkAddress
 /// The `--to-destination` of a DNAT rule: `172.17.0.2`, `172.17.0.2:80`,
 /// `10.0.0.2:9000-9099`, `10.0.0.2:9000-9099/8000` (a port-by-port shift from base port 8000),
 /// `[fd00::2]:80`, `fd00::2`.

@@ -7,7 +7,8 @@
 //             Splice, Epoll), DatagramBatch (recvmmsg/sendmmsg), MonotonicClock. Meant to be
 //             the only place C is called; EventLoop, LoopCore, RelayEngine and UDPFlow still
 //             make a few raw calls (issue 10's syscall-layer step).
-//   Address/  IPAddress and SocketAddress, plain values (parse, print, hash).
+//   (Addresses are NetworkAddress's IPAddress, SocketAddress and Subnet; their sockaddr
+//   conversion is System/SocketAddress+sockaddr.swift.)
 //   Loop/     EventLoop (epoll + eventfd wake-up + registration ids + resumption of
 //             handlers that spent their byte budget) and TimerQueue.
 //   TCP/      TCPListener (accept, limits, per-source limit, EMFILE back-off, connect and

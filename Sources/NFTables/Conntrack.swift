@@ -1,4 +1,5 @@
 import CNetfilter
+import NetworkAddress
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,24 +12,25 @@ import Glibc
 /// a flow the kernel masqueraded (or SNATed), the address it gave as source, not `source`.
 public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     /// `.ipv4` or `.ipv6`.
-    public var family: Family
+    public var family: AddressFamily
     /// The IP protocol number (17 for UDP).
     public var proto: UInt8
-    public var source: [UInt8]
+    public var source: IPAddress
     public var sourcePort: UInt16
-    public var destination: [UInt8]
+    public var destination: IPAddress
     public var destinationPort: UInt16
-    public var replySource: [UInt8]
+    /// nil for an entry without a reply tuple.
+    public var replySource: IPAddress?
     public var replySourcePort: UInt16
-    public var replyDestination: [UInt8]
+    public var replyDestination: IPAddress?
     /// The kernel's id of the entry (CTA_ID): a new entry for the same tuple has another one.
     public var id: UInt32
     /// The entry's conntrack labels (CTA_LABELS, bit N at byte N / 8, bit N % 8), empty if
     /// it has none.
     public var labels: [UInt8] = []
 
-    public init(family: Family, proto: UInt8, source: [UInt8], sourcePort: UInt16, destination: [UInt8],
-                destinationPort: UInt16, replySource: [UInt8], replySourcePort: UInt16, replyDestination: [UInt8], id: UInt32) {
+    public init(family: AddressFamily, proto: UInt8, source: IPAddress, sourcePort: UInt16, destination: IPAddress,
+                destinationPort: UInt16, replySource: IPAddress?, replySourcePort: UInt16, replyDestination: IPAddress?, id: UInt32) {
         self.family = family
         self.proto = proto
         self.source = source
@@ -42,15 +44,12 @@ public struct ConntrackFlow: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The kernel translated the source (masquerade, SNAT): replies go to another address.
-    public var sourceIsTranslated: Bool { !replyDestination.isEmpty && replyDestination != source }
+    public var sourceIsTranslated: Bool { replyDestination != nil && replyDestination != source }
 
     public var description: String {
-        func text(_ a: [UInt8], _ port: UInt16) -> String {
-            let address = Conntrack.text(of: a)
-            return (a.count == 16 ? "[\(address)]" : address) + ":\(port)"
-        }
+        func text(_ a: IPAddress?, _ port: UInt16) -> String { (a?.bracketed ?? "?") + ":\(port)" }
         return "proto \(proto) \(text(source, sourcePort)) -> \(text(destination, destinationPort))"
-            + " (replies from \(text(replySource, replySourcePort)) to \(Conntrack.text(of: replyDestination)), id \(id))"
+            + " (replies from \(text(replySource, replySourcePort)) to \(replyDestination?.description ?? "?"), id \(id))"
     }
 }
 
@@ -74,7 +73,7 @@ public final class Conntrack {
 
     /// Every entry of `family` (`.ipv4` or `.ipv6`): one dump (IPCTNL_MSG_CT_GET, NLM_F_DUMP);
     /// the kernel filters by the family given in the request header.
-    public func flows(_ family: Family) throws(NetlinkError) -> [ConntrackFlow] {
+    public func flows(_ family: AddressFamily) throws(NetlinkError) -> [ConntrackFlow] {
         try dump(family) { _ in true }.map(\.flow)
     }
 
@@ -86,7 +85,7 @@ public final class Conntrack {
     /// id, so an entry created for the same tuple after the dump is left alone. An entry that
     /// is gone by then (ENOENT: it expired, or its id changed) is not an error and is not counted.
     @discardableResult
-    public func deleteFlows(_ family: Family, where selects: (ConntrackFlow) -> Bool) throws(NetlinkError) -> Int {
+    public func deleteFlows(_ family: AddressFamily, where selects: (ConntrackFlow) -> Bool) throws(NetlinkError) -> Int {
         let victims = try dump(family, keeping: selects)
         var deleted = 0, start = 0
         while start < victims.count {
@@ -109,8 +108,7 @@ public final class Conntrack {
 
     /// The entries of `family` that `keep` accepts (the others are dropped as they arrive, so
     /// a table of 100,000 entries is never held whole).
-    private func dump(_ family: Family, keeping keep: (ConntrackFlow) -> Bool) throws(NetlinkError) -> [Entry] {
-        precondition(family != .inet, "conntrack entries are IPv4 or IPv6")
+    private func dump(_ family: AddressFamily, keeping keep: (ConntrackFlow) -> Bool) throws(NetlinkError) -> [Entry] {
         let seq = socket.allocateSeq()
         let request = Conntrack.message(IPCTNL_MSG_CT_GET, flags: NLM_F_DUMP, family: family, seq: seq) { _ in }
         try socket.send(request)
@@ -127,7 +125,7 @@ public final class Conntrack {
         guard Int(nlh.pointee.nlmsg_len) >= nftfwd_nlmsg_hdrlen() + MemoryLayout<nfgenmsg>.size,
               UInt32(nlh.pointee.nlmsg_type) >> 8 == UInt32(NFNL_SUBSYS_CTNETLINK) else { return nil }
         let header = mnl_nlmsg_get_payload(nlh)!.assumingMemoryBound(to: nfgenmsg.self).pointee
-        let family: Family
+        let family: AddressFamily
         switch Int32(header.nfgen_family) {
         case AF_INET: family = .ipv4
         case AF_INET6: family = .ipv6
@@ -154,11 +152,12 @@ public final class Conntrack {
         }
         guard let original, let source = original.source, let destination = original.destination,
               let proto = original.proto else { return nil }
+        // The netlink boundary: the tuple's 4 or 16 bytes become addresses here.
         var flow = ConntrackFlow(family: family, proto: proto,
-                                 source: source, sourcePort: original.sourcePort,
-                                 destination: destination, destinationPort: original.destinationPort,
-                                 replySource: reply?.source ?? [], replySourcePort: reply?.sourcePort ?? 0,
-                                 replyDestination: reply?.destination ?? [], id: id)
+                                 source: IPAddress(bytes: source), sourcePort: original.sourcePort,
+                                 destination: IPAddress(bytes: destination), destinationPort: original.destinationPort,
+                                 replySource: reply?.source.map { IPAddress(bytes: $0) }, replySourcePort: reply?.sourcePort ?? 0,
+                                 replyDestination: reply?.destination.map { IPAddress(bytes: $0) }, id: id)
         flow.labels = labels
         return Entry(flow: flow, originalTuple: originalBytes, zone: zone)
     }
@@ -205,7 +204,7 @@ public final class Conntrack {
     // MARK: - Delete
 
     /// Deletes `entries` in one datagram; returns how many the kernel deleted.
-    private func delete(_ entries: ArraySlice<Entry>, family: Family) throws(NetlinkError) -> Int {
+    private func delete(_ entries: ArraySlice<Entry>, family: AddressFamily) throws(NetlinkError) -> Int {
         var datagram: [UInt8] = []
         var pending = Set<UInt32>()
         for entry in entries {
@@ -244,7 +243,7 @@ public final class Conntrack {
     // MARK: - Messages
 
     /// One ctnetlink message: header, nfgenmsg for `family`, then what `body` appends.
-    private static func message(_ type: cntl_msg_types, flags: Int32, family: Family, seq: UInt32,
+    private static func message(_ type: cntl_msg_types, flags: Int32, family: AddressFamily, seq: UInt32,
                                 _ body: (UnsafeMutablePointer<nlmsghdr>) -> Void) -> [UInt8] {
         // The largest message is a delete: an IPv6 tuple (about 80 bytes), a zone and an id.
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1024, alignment: 8)
@@ -254,21 +253,11 @@ public final class Conntrack {
         nlh.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST | flags)
         nlh.pointee.nlmsg_seq = seq
         let header = mnl_nlmsg_put_extra_header(nlh, MemoryLayout<nfgenmsg>.size)!.assumingMemoryBound(to: nfgenmsg.self)
-        header.pointee.nfgen_family = UInt8(family.kernelValue)
+        header.pointee.nfgen_family = UInt8(TableFamily(family).kernelValue)
         header.pointee.version = UInt8(NFNETLINK_V0)
         header.pointee.res_id = 0
         body(nlh)
         return Array(UnsafeRawBufferPointer(start: buffer, count: nftfwd_nlmsg_align(Int(nlh.pointee.nlmsg_len))))
-    }
-
-    /// An address as text (inet_ntop); "?" for anything but 4 or 16 bytes (an entry without
-    /// a reply tuple has no reply addresses), which inet_ntop would read past.
-    static func text(of address: [UInt8]) -> String {
-        guard address.count == 4 || address.count == 16 else { return "?" }
-        var buffer = [CChar](repeating: 0, count: 64)
-        let af = address.count == 16 ? AF_INET6 : AF_INET
-        _ = address.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

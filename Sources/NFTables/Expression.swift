@@ -1,4 +1,5 @@
 import CNetfilter
+import NetworkAddress
 
 /// A register of the nftables VM. Registers 1-4 are 16 bytes wide; the 32-bit registers
 /// `reg32(0)...reg32(15)` alias the same storage (reg32(0...3) is register 1, and so on).
@@ -90,7 +91,7 @@ public enum Expression: Sendable, Equatable {
     /// `masquerade`: source NAT to the address of the outgoing interface.
     case masquerade
     /// `dnat ip to ...` from registers.
-    case nat(NatType, family: Family, address: Register, port: Register?)
+    case nat(NatType, family: TableFamily, address: Register, port: Register?)
     /// `redirect to :REG`: destination NAT to the primary address of the input interface
     /// (127.0.0.1 / ::1 for locally generated packets), port from a register.
     case redirect(port: Register)

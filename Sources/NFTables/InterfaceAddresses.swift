@@ -1,31 +1,31 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// The addresses configured on the interfaces of the caller's network namespace
 /// (getifaddrs(3), which asks rtnetlink): what `fib daddr type local` calls local, short of
 /// whole ranges routed as local by hand (`ip route add local 10.0.0.0/8 dev lo`).
 public enum InterfaceAddresses {
-    /// Every address of `family` (`.ipv4`: 4 bytes each, `.ipv6`: 16), without duplicates.
-    public static func list(_ family: Family) throws(NetlinkError) -> [[UInt8]] {
-        var out: [[UInt8]] = []
-        for (_, bytes) in try entries(family) where !out.contains(bytes) { out.append(bytes) }
+    /// Every address of `family` , without duplicates.
+    public static func list(_ family: AddressFamily) throws(NetlinkError) -> [IPAddress] {
+        var out: [IPAddress] = []
+        for (_, address) in try entries(family) where !out.contains(address) { out.append(address) }
         return out
     }
 
     /// The interface `address` is configured on (the first one, if on several), if any.
-    public static func interface(holding address: [UInt8]) -> String? {
-        let family: Family = address.count == 16 ? .ipv6 : .ipv4
-        return (try? entries(family))?.first { $0.address == address }?.interface
+    public static func interface(holding address: IPAddress) -> String? {
+        (try? entries(address.family))?.first { $0.address == address }?.interface
     }
 
     /// Every (interface, address) pair of `family`, in getifaddrs' order.
-    static func entries(_ family: Family) throws(NetlinkError) -> [(interface: String, address: [UInt8])] {
+    static func entries(_ family: AddressFamily) throws(NetlinkError) -> [(interface: String, address: IPAddress)] {
         var head: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&head) == 0 else { throw .system(call: "getifaddrs", errno: .current) }
         defer { freeifaddrs(head) }
         let wanted: Int32 = family == .ipv6 ? AF_INET6 : AF_INET
-        var out: [(interface: String, address: [UInt8])] = []
+        var out: [(interface: String, address: IPAddress)] = []
         var next = head
         while let entry = next {
             next = entry.pointee.ifa_next
@@ -40,7 +40,7 @@ public enum InterfaceAddresses {
                     withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) }
                 }
             }
-            out.append((interface: String(cString: entry.pointee.ifa_name), address: bytes))
+            out.append((interface: String(cString: entry.pointee.ifa_name), address: IPAddress(bytes: bytes)))   // the netlink boundary: bytes become an address here
         }
         return out
     }

@@ -2,6 +2,7 @@ import CNetfilter
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// Talks nf_tables over one netlink socket: reads tables, chains, maps, rules and elements,
 /// and commits batches. Knows nothing of ports or mappings.
@@ -57,7 +58,7 @@ public final class NFTables {
         try chains(family: nil, table: nil)
     }
 
-    private func chains(family: Family?, table: String?) throws(NetlinkError) -> [ChainRecord] {
+    private func chains(family: TableFamily?, table: String?) throws(NetlinkError) -> [ChainRecord] {
         var out: [ChainRecord] = []
         let filter = nftnl_chain_alloc()!
         defer { nftnl_chain_free(filter) }
@@ -290,7 +291,7 @@ public final class NFTables {
 
     // MARK: - Request plumbing
 
-    private func sendRequest(_ type: UInt16, family: Family, flags: Int32, seq: UInt32,
+    private func sendRequest(_ type: UInt16, family: TableFamily, flags: Int32, seq: UInt32,
                              build: (UnsafeMutablePointer<nlmsghdr>) -> Void) throws(NetlinkError) {
         try sendRequest(type, familyValue: family.kernelValue, flags: flags, seq: seq, build: build)
     }
@@ -305,7 +306,7 @@ public final class NFTables {
     }
 
     /// One request, replies until its ACK or error.
-    private func request(_ type: UInt16, family: Family, flags: Int32, what: String,
+    private func request(_ type: UInt16, family: TableFamily, flags: Int32, what: String,
                          build: (UnsafeMutablePointer<nlmsghdr>) -> Void,
                          parse: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
         let seq = socket.allocateSeq()
@@ -324,7 +325,7 @@ public final class NFTables {
     }
 
     /// A dump: replies until NLMSG_DONE.
-    private func dump(_ type: UInt16, family: Family, what: String,
+    private func dump(_ type: UInt16, family: TableFamily, what: String,
                       build: (UnsafeMutablePointer<nlmsghdr>) -> Void,
                       parse: (UnsafePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
         try dump(type, familyValue: family.kernelValue, what: what, build: build, parse: parse)

@@ -1,8 +1,13 @@
 import CNetfilter
+import NetworkAddress
 
-/// An nftables address family (the `family` of a table and of its messages).
-public enum Family: Sendable, CustomStringConvertible {
+/// An nftables family (the `family` of a table and of its messages): `inet` holds both IP
+/// versions; an address's own version is NetworkAddress's `AddressFamily`.
+public enum TableFamily: Sendable, CustomStringConvertible {
     case inet, ipv4, ipv6
+
+    /// The single-version family of `family` (ip or ip6), for messages about one IP version.
+    public init(_ family: AddressFamily) { self = family == .ipv4 ? .ipv4 : .ipv6 }
 
     /// NFPROTO_* as the kernel knows it.
     public var kernelValue: UInt32 {
@@ -51,8 +56,8 @@ public enum Hook: Sendable {
 /// A table: the unit nftfwd owns and replaces.
 public struct TableSpec: Sendable, Equatable {
     public var name: String
-    public var family: Family
-    public init(name: String, family: Family) { self.name = name; self.family = family }
+    public var family: TableFamily
+    public init(name: String, family: TableFamily) { self.name = name; self.family = family }
 }
 
 /// A chain; base chains also name their type, hook, priority and policy.

@@ -1,4 +1,5 @@
 import CNetfilter
+import NetworkAddress
 
 /// What the kernel holds, as read back: plain values, no libnftnl pointers.
 
@@ -14,7 +15,7 @@ public struct ChainRecord: Sendable, Equatable {
     public var familyValue: UInt32 = 0
 
     /// The family, when it is one nftfwd models (ip, ip6, inet); nil for arp, bridge, netdev.
-    public var family: Family? { Family(kernelValue: familyValue) }
+    public var family: TableFamily? { TableFamily(kernelValue: familyValue) }
     /// A base chain whose policy drops what no rule accepted.
     public var dropsByDefault: Bool { hook != nil && policy == UInt32(NF_DROP) }
 

@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 extension TableReader {
@@ -101,7 +102,7 @@ extension TableReader {
         let width = mapping.hostFamily == .ipv4 ? 4 : 16
         guard record.key.count > width, record.keyEnd.count == record.key.count else { return nil }
         let start = Array(record.key.prefix(width)), last = Array(record.keyEnd.prefix(width))
-        let network: IPAddress = width == 4 ? .v4(start) : .v6(start)
+        let network = IPAddress(bytes: start)
         for prefix in 0...(width * 8) {
             let subnet = Subnet(network: network, prefixLength: prefix)
             guard Subnet.mask(start, prefix) == start, subnet.last == last else { continue }

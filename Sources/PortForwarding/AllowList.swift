@@ -1,3 +1,5 @@
+import NetworkAddress
+
 /// Per-mapping source allow-lists (`--allow CIDR`): only clients from these networks reach
 /// the mapping; the kernel drops, and counts per mapping, the others (see `TableLayout.AccessSet`).
 extension Mapping {

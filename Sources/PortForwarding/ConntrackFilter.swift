@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 // Which conntrack entries a change leaves on its old path, as filters over the entries
@@ -13,14 +14,14 @@ import NFTables
 /// A filter that names neither destination ports nor a source subnet selects nothing: no
 /// filter ever empties the whole table.
 public struct ConntrackFilter: Sendable, Hashable {
-    public var family: Family
+    public var family: AddressFamily
     public var proto: UInt8
-    /// Original destination addresses (4 or 16 bytes each); nil: any.
-    public var destinations: Set<[UInt8]>?
+    /// Original destination addresses; nil: any.
+    public var destinations: Set<IPAddress>?
     /// Original destination ports; nil: any.
     public var ports: Set<UInt16>?
     /// The subnet the original source lies in; nil: any.
-    public var sourceSubnet: ConntrackSubnet?
+    public var sourceSubnet: Subnet?
     /// Whether the entry's source was translated (`ConntrackFlow.sourceIsTranslated`); nil: either.
     public var sourceTranslated: Bool?
     /// Label bits (16 bytes, as `ConntrackFlow.labels`) of which the entry must carry one; nil: any.
@@ -30,7 +31,7 @@ public struct ConntrackFilter: Sendable, Hashable {
     public var spared: [UInt16: ConntrackPeer]
 
     /// The flows to published ports.
-    public init(family: Family, proto: UInt8, destinations: Set<[UInt8]>, ports: Set<UInt16>,
+    public init(family: AddressFamily, proto: UInt8, destinations: Set<IPAddress>, ports: Set<UInt16>,
                 spared: [UInt16: ConntrackPeer] = [:]) {
         self.family = family
         self.proto = proto
@@ -40,7 +41,7 @@ public struct ConntrackFilter: Sendable, Hashable {
     }
 
     /// The flows from a source subnet, to anywhere.
-    public init(family: Family, proto: UInt8, sourceSubnet: ConntrackSubnet, sourceTranslated: Bool?) {
+    public init(family: AddressFamily, proto: UInt8, sourceSubnet: Subnet, sourceTranslated: Bool?) {
         self.family = family
         self.proto = proto
         self.sourceSubnet = sourceSubnet
@@ -50,7 +51,7 @@ public struct ConntrackFilter: Sendable, Hashable {
 
     /// The flows that carry one of the label bits in `labels` (16 bytes): the ones a table's
     /// rules labelled, wherever they went.
-    public init(family: Family, proto: UInt8, labels: [UInt8]) {
+    public init(family: AddressFamily, proto: UInt8, labels: [UInt8]) {
         self.family = family
         self.proto = proto
         self.labels = labels
@@ -72,29 +73,11 @@ public struct ConntrackFilter: Sendable, Hashable {
     }
 }
 
-/// An address prefix: `address` (4 or 16 bytes) and how many of its leading bits count.
-public struct ConntrackSubnet: Sendable, Hashable {
-    public var address: [UInt8]
-    public var prefixLength: Int
-    public init(address: [UInt8], prefixLength: Int) { self.address = address; self.prefixLength = prefixLength }
-
-    public func contains(_ other: [UInt8]) -> Bool {
-        guard other.count == address.count, prefixLength >= 0, prefixLength <= address.count * 8 else { return false }
-        for i in 0..<address.count {
-            let bits = min(8, prefixLength - i * 8)
-            if bits <= 0 { break }
-            let mask = UInt8(truncatingIfNeeded: 0xff << (8 - bits))
-            if other[i] & mask != address[i] & mask { return false }
-        }
-        return true
-    }
-}
-
-/// An address (4 or 16 bytes) and a port.
+/// An address and a port.
 public struct ConntrackPeer: Sendable, Hashable {
-    public var address: [UInt8]
+    public var address: IPAddress
     public var port: UInt16
-    public init(address: [UInt8], port: UInt16) { self.address = address; self.port = port }
+    public init(address: IPAddress, port: UInt16) { self.address = address; self.port = port }
 }
 
 extension Conntrack {
@@ -103,7 +86,7 @@ extension Conntrack {
     @discardableResult
     public func deleteFlows(matching filters: [ConntrackFilter]) throws(NetlinkError) -> Int {
         var deleted = 0
-        for family in [Family.ipv4, .ipv6] {
+        for family in [AddressFamily.ipv4, .ipv6] {
             let selection = Selection(filters.filter { $0.family == family })
             guard !selection.isEmpty else { continue }
             deleted += try deleteFlows(family, where: selection.selects)

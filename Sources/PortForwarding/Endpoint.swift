@@ -1,3 +1,5 @@
+import NetworkAddress
+
 /// One side of a mapping: an optional address and a port range.
 ///
 /// Text forms: `8080`, `8000-8099`, `192.0.2.10:8080`, `[fd00::1]:8080`. On the host side no
@@ -28,36 +30,23 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         if let slash = text.lastIndex(of: "/"), Proto(rawValue: text[text.index(after: slash)...].lowercased()) != nil {
             throw .invalid("\(what) '\(shown)': give the protocol with --proto (\"proto\" in a file), e.g. \(text[..<slash]) --proto \(text[text.index(after: slash)...].lowercased())")
         }
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else {
-                throw .invalid("\(what) '\(shown)': missing ']' after the IPv6 address, e.g. [fd00::2]:80")
-            }
-            let inner = String(text[text.index(after: text.startIndex)..<close])
-            guard let address = IPAddress.parseV6(inner) else {
-                let why = inner.contains("%") ? " (zone ids such as %eth0 are not accepted)" : ""
-                throw .invalid("\(what) '\(shown)': '\(Untrusted.escape(inner))' is not an IPv6 address\(why)")
-            }
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":"), rest.count > 1 else {
-                throw .invalid("\(what) '\(shown)': a port must follow the address, e.g. [\(Untrusted.escape(inner))]:8080")
-            }
-            return Endpoint(address: address, ports: try PortRange.parse(rest.dropFirst(), what: what))
-        }
-        let colons = text.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: ":") ? 1 : 0) }
-        if colons > 1 {
+        switch HostPort.split(text) {
+        case .success(let parts):
+            return Endpoint(address: parts.address, ports: try PortRange.parse(parts.port, what: what))
+        case .failure(.missingBracket):
+            throw .invalid("\(what) '\(shown)': missing ']' after the IPv6 address, e.g. [fd00::2]:80")
+        case .failure(.notIPv6(let inner, let hasZone)):
+            let why = hasZone ? " (zone ids such as %eth0 are not accepted)" : ""
+            throw .invalid("\(what) '\(shown)': '\(Untrusted.escape(String(inner)))' is not an IPv6 address\(why)")
+        case .failure(.noPort(let inner)):
+            throw .invalid("\(what) '\(shown)': a port must follow the address, e.g. [\(Untrusted.escape(String(inner)))]:8080")
+        case .failure(.unbracketedIPv6):
             throw .invalid("\(what) '\(shown)': put an IPv6 address in brackets, e.g. [\(shown)]:8080 or [::1]:8080")
+        case .failure(.noAddress):
+            throw .invalid("\(what) '\(shown)': an address must come before ':', e.g. 10.0.0.2\(shown); or leave out ':' for every address")
+        case .failure(.notIPv4(let host)):
+            throw .invalid("\(what) '\(shown)': '\(Untrusted.escape(String(host)))' is not an IPv4 address (four numbers 0-255 without leading zeros; IPv6 goes in brackets)")
         }
-        if colons == 1 {
-            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard !parts[0].isEmpty else {
-                throw .invalid("\(what) '\(shown)': an address must come before ':', e.g. 10.0.0.2\(shown); or leave out ':' for every address")
-            }
-            guard let address = IPAddress.parseV4(String(parts[0])) else {
-                throw .invalid("\(what) '\(shown)': '\(Untrusted.escape(String(parts[0])))' is not an IPv4 address (four numbers 0-255 without leading zeros; IPv6 goes in brackets)")
-            }
-            return Endpoint(address: address, ports: try PortRange.parse(parts[1], what: what))
-        }
-        return Endpoint(address: nil, ports: try PortRange.parse(Substring(text), what: what))
     }
 
     public var description: String {

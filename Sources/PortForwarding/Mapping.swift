@@ -1,3 +1,5 @@
+import NetworkAddress
+
 /// A published port: traffic to `host` (proto/port, optionally one host address) goes to `target`.
 ///
 /// Always valid once constructed: ports in range, ranges of equal length, one address family,

@@ -1,11 +1,8 @@
-/// An IPv4 or IPv6 network in CIDR form, with no host bits set.
-public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public let network: IPAddress
-    public let prefixLength: Int
+import NetworkAddress
 
-    public var family: IPAddress.Family { network.family }
-    public var description: String { "\(network)/\(prefixLength)" }
-
+/// Which subnets an input may name: CIDR form with no host bits set (the type itself is
+/// NetworkAddress's).
+extension Subnet {
     /// `10.88.0.0/24`, `fd88::/64`. Host bits must be zero (a typo there would silently
     /// cover another network), and the prefix must leave something out (/0 would masquerade
     /// everything the host sends and forwards).
@@ -24,7 +21,13 @@ public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
               parts[1].count <= 3, parts[1] == "0" || !parts[1].hasPrefix("0"), let prefix = Int(parts[1]) else {
             throw .invalid("subnet '\(shown)': expected ADDRESS/PREFIX, e.g. 10.88.0.0/24 or fd88::/64")
         }
-        let bits = address.bytes.count * 8
+        return try checked(address, prefix: prefix, loopback: loopback, shown: shown)
+    }
+
+    /// The checks of `parse` on an address and prefix already apart (`shown`: the input as
+    /// messages quote it).
+    package static func checked(_ address: IPAddress, prefix: Int, loopback: Bool, shown: String) throws(MappingError) -> Subnet {
+        let bits = address.family.bitCount
         guard prefix >= 1 && prefix <= bits else {
             throw .invalid("subnet '\(shown)': the prefix length must be 1-\(bits)")
         }
@@ -34,59 +37,12 @@ public struct Subnet: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
         let network = Subnet.mask(address.bytes, prefix)
         guard network == address.bytes else {
-            let fixed = Subnet(network: Subnet.address(network, address.family), prefixLength: prefix)
+            let fixed = Subnet(network: IPAddress(bytes: network), prefixLength: prefix)
             throw .invalid("subnet '\(shown)' has host bits set: did you mean \(fixed)?")
         }
         return Subnet(network: address, prefixLength: prefix)
     }
 
-    init(network: IPAddress, prefixLength: Int) {
-        self.network = network
-        self.prefixLength = prefixLength
-    }
-
-    /// The last address of the network.
-    public var last: [UInt8] {
-        var bytes = network.bytes
-        for i in 0..<bytes.count {
-            let fixedBits = max(0, min(8, prefixLength - i * 8))
-            bytes[i] |= UInt8(truncatingIfNeeded: 0xff >> fixedBits)
-        }
-        return bytes
-    }
-
-    /// The first address after the network, or nil when the network reaches the top of the
-    /// address space.
-    public var next: [UInt8]? {
-        var bytes = last
-        for i in stride(from: bytes.count - 1, through: 0, by: -1) {
-            if bytes[i] == 0xff { bytes[i] = 0; continue }
-            bytes[i] += 1
-            return bytes
-        }
-        return nil
-    }
-
-    public func overlaps(_ other: Subnet) -> Bool {
-        guard family == other.family else { return false }
-        let shorter = min(prefixLength, other.prefixLength)
-        return Subnet.mask(network.bytes, shorter) == Subnet.mask(other.network.bytes, shorter)
-    }
-
-    static func mask(_ bytes: [UInt8], _ prefix: Int) -> [UInt8] {
-        bytes.enumerated().map { i, b in
-            let keep = max(0, min(8, prefix - i * 8))
-            return keep == 0 ? 0 : b & UInt8(truncatingIfNeeded: 0xff << (8 - keep))
-        }
-    }
-
-    static func address(_ bytes: [UInt8], _ family: IPAddress.Family) -> IPAddress {
-        family == .ipv4 ? .v4(bytes) : .v6(bytes)
-    }
-
-    public static func < (a: Subnet, b: Subnet) -> Bool {
-        a.network != b.network ? a.network < b.network : a.prefixLength < b.prefixLength
-    }
 }
 
 /// Outbound masquerade for a target subnet: traffic from `subnet` leaving by any interface

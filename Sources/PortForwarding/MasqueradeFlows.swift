@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 /// Which conntrack entries a committed change of masquerade rules leaves on a stale path.
@@ -28,8 +29,8 @@ enum MasqueradeFlows {
             case (false, true): translated = true
             default: translated = nil
             }
-            filters.append(ConntrackFilter(family: subnet.family == .ipv4 ? .ipv4 : .ipv6, proto: Proto.udp.number,
-                                           sourceSubnet: ConntrackSubnet(address: subnet.network.bytes, prefixLength: subnet.prefixLength),
+            filters.append(ConntrackFilter(family: subnet.family, proto: Proto.udp.number,
+                                           sourceSubnet: subnet,
                                            sourceTranslated: translated))
         }
         return filters

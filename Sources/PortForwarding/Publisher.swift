@@ -1,3 +1,5 @@
+import NetworkAddress
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 /// Which conntrack entries a committed change leaves on a stale path.
@@ -35,26 +36,26 @@ enum StaleFlows {
         for mapping in relevant(published) {
             for port in mapping.host.ports.ports {
                 current[HostPort(proto: mapping.proto, family: mapping.hostFamily, address: mapping.host.address, port: port)] =
-                    ConntrackPeer(address: mapping.target.address!.bytes, port: mapping.targetPort(for: port))
+                    ConntrackPeer(address: mapping.target.address!, port: mapping.targetPort(for: port))
             }
         }
-        var local: [IPAddress.Family: Set<[UInt8]>] = [:]
+        var local: [IPAddress.Family: Set<IPAddress>] = [:]
         return try relevant(changed).map { mapping in
-            let destinations: Set<[UInt8]>
+            let destinations: Set<IPAddress>
             if let address = mapping.host.address {
-                destinations = [address.bytes]
+                destinations = [address]
             } else if let known = local[mapping.hostFamily] {
                 destinations = known
             } else {
                 let all = try localAddresses(mapping.hostFamily).filter { $0.family == mapping.hostFamily && !$0.isLoopback }
-                destinations = Set(all.map(\.bytes))
+                destinations = Set(all)
                 local[mapping.hostFamily] = destinations
             }
             var spared: [UInt16: ConntrackPeer] = [:]
             for port in mapping.host.ports.ports {
                 spared[port] = current[HostPort(proto: mapping.proto, family: mapping.hostFamily, address: mapping.host.address, port: port)]
             }
-            return ConntrackFilter(family: mapping.hostFamily == .ipv4 ? .ipv4 : .ipv6, proto: mapping.proto.number,
+            return ConntrackFilter(family: mapping.hostFamily, proto: mapping.proto.number,
                                    destinations: destinations, ports: Set(mapping.host.ports.ports), spared: spared)
         }
     }
@@ -69,7 +70,7 @@ enum StaleFlows {
 
     /// A host port of a deleted table's kernel path: family, host address (nil: every
     /// address) and port.
-    struct DeletedPort: Hashable { var family: IPAddress.Family, address: [UInt8]?, port: UInt16 }
+    struct DeletedPort: Hashable { var family: IPAddress.Family, address: IPAddress?, port: UInt16 }
 
     /// The UDP host ports that kernel-path map keys (`[address .] proto . port`, each field
     /// padded to 4 bytes) publish: what `flush` reads instead of decoding every mapping.
@@ -77,7 +78,7 @@ enum StaleFlows {
         var out = Set<DeletedPort>()
         for (map, key) in keys where map.isKernelPath && key.count >= 8 && key[key.count - 8] == Proto.udp.number {
             let port = UInt16(key[key.count - 4]) << 8 | UInt16(key[key.count - 3])
-            out.insert(DeletedPort(family: map.hostFamily, address: map.keyedByAddress ? Array(key[..<(key.count - 8)]) : nil, port: port))
+            out.insert(DeletedPort(family: map.hostFamily, address: map.keyedByAddress ? IPAddress(bytes: key[..<(key.count - 8)]) : nil, port: port))
         }
         return out
     }
@@ -88,7 +89,11 @@ enum StaleFlows {
         var runs: [String] = []
         let sorted = ports.sorted { a, b in
             if a.family != b.family { return a.family < b.family }
-            if a.address != b.address { return (a.address ?? []).lexicographicallyPrecedes(b.address ?? []) }
+            if a.address != b.address {
+                guard let x = a.address else { return true }   // every address first
+                guard let y = b.address else { return false }
+                return x < y
+            }
             return a.port < b.port
         }
         var i = 0
@@ -97,7 +102,7 @@ enum StaleFlows {
             while j + 1 < sorted.count, sorted[j + 1].family == sorted[i].family, sorted[j + 1].address == sorted[i].address,
                   sorted[j + 1].port == sorted[j].port + 1 { j += 1 }
             var host = sorted[i].port == sorted[j].port ? "\(sorted[i].port)" : "\(sorted[i].port)-\(sorted[j].port)"
-            if let a = sorted[i].address { host = "\((a.count == 4 ? IPAddress.v4(a) : IPAddress.v6(a)).bracketed):\(host)" }
+            if let a = sorted[i].address { host = "\(a.bracketed):\(host)" }
             runs.append(host)
             i = j + 1
         }
@@ -108,25 +113,25 @@ enum StaleFlows {
     /// family and host address, with all of its ports (nothing is spared: no path is left).
     static func filters(deleted ports: Set<DeletedPort>,
                         localAddresses: (IPAddress.Family) throws -> [IPAddress]) throws -> [ConntrackFilter] {
-        struct Destination: Hashable { var family: IPAddress.Family, address: [UInt8]? }
+        struct Destination: Hashable { var family: IPAddress.Family, address: IPAddress? }
         var grouped: [Destination: Set<UInt16>] = [:]
         for p in ports { grouped[Destination(family: p.family, address: p.address), default: []].insert(p.port) }
         return try grouped.map { destination, ports in
-            let destinations: Set<[UInt8]>
+            let destinations: Set<IPAddress>
             if let address = destination.address {
                 destinations = [address]
             } else {
                 let all = try localAddresses(destination.family).filter { $0.family == destination.family && !$0.isLoopback }
-                destinations = Set(all.map(\.bytes))
+                destinations = Set(all)
             }
-            return ConntrackFilter(family: destination.family == .ipv4 ? .ipv4 : .ipv6, proto: Proto.udp.number,
+            return ConntrackFilter(family: destination.family, proto: Proto.udp.number,
                                    destinations: destinations, ports: ports)
         }
     }
 
     /// The host's addresses of `family`, as the kernel reports them.
     static func interfaceAddresses(_ family: IPAddress.Family) throws -> [IPAddress] {
-        try InterfaceAddresses.list(family == .ipv4 ? .ipv4 : .ipv6).map { $0.count == 4 ? .v4($0) : .v6($0) }
+        try InterfaceAddresses.list(family)
     }
 
     /// `5000/udp` or `5000, 192.0.2.10:5353/udp`: the host side of the mappings, for messages.

@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 /// The sets behind `--allow`, per family and per kind of host side (every address, `any`, or
@@ -140,7 +141,7 @@ extension TableLayout {
         guard record.key.count == width + host + 8, record.keyEnd.count == record.key.count else { return nil }
         let start = Array(record.key.prefix(width)), last = Array(record.keyEnd.prefix(width))
         guard let prefix = (1...(width * 8)).first(where: { p in
-            Subnet.mask(start, p) == start && Subnet(network: width == 4 ? .v4(start) : .v6(start), prefixLength: p).last == last
+            Subnet.mask(start, p) == start && Subnet(network: IPAddress(bytes: start), prefixLength: p).last == last
         }) else { return nil }
         let rest = Array(record.key.dropFirst(width)), restEnd = Array(record.keyEnd.dropFirst(width))
         let first = UInt16(rest[host + 4]) << 8 | UInt16(rest[host + 5])
@@ -211,7 +212,7 @@ extension TableLayout {
                         source += [saddr(.r1)] + (full ? [] : [.bitwise(.r1, mask: mask, xor: [UInt8](repeating: 0, count: Int(width)))])
                             + (bound ? [daddr(.reg32(words))] + protoPort(from: 2 * words) : protoPort(from: words))
                             + [.notMember(set: set, from: .r1)]
-                        let masked = full ? "\(ip) saddr" : "\(ip) saddr & \(Subnet.address(mask, family))"
+                        let masked = full ? "\(ip) saddr" : "\(ip) saddr & \(IPAddress(bytes: mask))"
                         texts.append("\(masked) . " + (bound ? "\(ip) daddr . " : "") + "meta l4proto . th dport != @\(set)")
                     }
                     sourceText = texts.joined(separator: " ")

@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 /// Loopback clients of published ports, redirected to a few relay sockets (nftfwd 0.4).

@@ -1,3 +1,4 @@
+import NetworkAddress
 import NFTables
 
 /// The fixed shape of an nftfwd table, and how a mapping becomes map elements in it.

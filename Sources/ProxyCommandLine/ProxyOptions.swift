@@ -1,4 +1,5 @@
 import NFTRelay
+import NetworkAddress
 
 /// docker-proxy's command line, validated into what the relay needs.
 public enum ProxyOptions {
@@ -67,10 +68,10 @@ public enum ProxyOptions {
         }
         let hostPort = try port(flags.string("host-port"), "host-port")
         let containerPort = try port(flags.string("container-port"), "container-port")
-        guard let hostText = flags.string("host-ip"), let hostIP = IPAddress(hostText) else {
+        guard let hostText = flags.string("host-ip"), let hostIP = IPAddress(dockerProxy: hostText) else {
             throw .invalid("invalid host ip \"\(flags.string("host-ip") ?? "")\"")
         }
-        guard let containerText = flags.string("container-ip"), let containerIP = IPAddress(containerText) else {
+        guard let containerText = flags.string("container-ip"), let containerIP = IPAddress(dockerProxy: containerText) else {
             throw .invalid("invalid container ip \"\(flags.string("container-ip") ?? "")\"")
         }
         let useListenFD = flags.bool("use-listen-fd")

@@ -1,6 +1,7 @@
 import NFTables
 import NFTRelay
 import PortForwarding
+import NetworkAddress
 
 /// The relay's side of the table's loopback redirect (`TableLayout+Redirect`): two TCP
 /// sockets, on 127.0.0.1 and ::1 at ports the system picks, whose ports the relay writes into
@@ -10,13 +11,13 @@ import PortForwarding
 final class LoopbackRedirect: Sendable {
     let routes = RedirectRoutes()
     private let engine: RelayEngine
-    private let listeners: [(family: PortForwarding.IPAddress.Family, id: ListenerID, port: UInt16)]
+    private let listeners: [(family: AddressFamily, id: ListenerID, port: UInt16)]
 
     init(engine: RelayEngine, limits: RelayDaemon.Limits) throws(RelayError) {
         self.engine = engine
-        var listeners: [(family: PortForwarding.IPAddress.Family, id: ListenerID, port: UInt16)] = []
-        for (family, address) in [(PortForwarding.IPAddress.Family.ipv4, "127.0.0.1"), (.ipv6, "::1")] {
-            let listen = SocketAddress(address, port: 0)!
+        var listeners: [(family: AddressFamily, id: ListenerID, port: UInt16)] = []
+        for (family, address) in [(AddressFamily.ipv4, IPAddress.loopbackIPv4), (.ipv6, .loopbackIPv6)] {
+            let listen = SocketAddress(ip: address, port: 0)
             let spec = ListenerSpec(proto: .tcp, listen: listen, target: listen, connectionLimit: limits.connections,
                                     tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource, redirect: routes)
             let id = try engine.addListener(spec)

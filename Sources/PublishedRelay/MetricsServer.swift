@@ -3,6 +3,7 @@ import Glibc
 #endif
 import PortForwarding
 import SystemErrno
+import NetworkAddress
 
 /// A minimal HTTP/1.0 endpoint for Prometheus: `GET /metrics` answers the text the `render`
 /// closure returns, anything else 404. Up to 64 clients at once (`AcceptThread`), each
@@ -14,55 +15,25 @@ import SystemErrno
 /// Concurrency model: a thread of its own (`AcceptThread`); `render` is called on it and must
 /// be thread-safe.
 public final class MetricsServer: Sendable {
-    /// `127.0.0.1:9420`, `[::1]:9420`, `0.0.0.0:9420`.
-    public struct Address: Sendable, Equatable, CustomStringConvertible {
-        public let ip: IPAddress
-        public let port: UInt16
-
-        public static func parse(_ text: String) throws(MappingError) -> Address {
-            let endpoint: Endpoint
-            do { endpoint = try Endpoint.parse(text, what: "--metrics") } catch {
-                throw .invalid("--metrics '\(text)': give ADDRESS:PORT, e.g. 127.0.0.1:9420 or [::1]:9420")
-            }
-            guard let ip = endpoint.address, endpoint.ports.isSingle else {
-                throw .invalid("--metrics '\(text)': give ADDRESS:PORT, e.g. 127.0.0.1:9420 or [::1]:9420")
-            }
-            return Address(ip: ip, port: endpoint.ports.first)
+    /// `127.0.0.1:9420`, `[::1]:9420`, `0.0.0.0:9420`: the strict ADDR:PORT form with one port.
+    public static func address(parsing text: String) throws(MappingError) -> SocketAddress {
+        guard let address = SocketAddress(parsing: text) else {
+            throw .invalid("--metrics '\(text)': give ADDRESS:PORT, e.g. 127.0.0.1:9420 or [::1]:9420")
         }
-
-        public var description: String { "\(ip.bracketed):\(port)" }
+        return address
     }
 
-    public let address: Address
+    public let address: SocketAddress
     private let acceptor: AcceptThread
 
-    init(address: Address, render: @escaping @Sendable () -> String) throws(RelayDaemonError) {
+    init(address: SocketAddress, render: @escaping @Sendable () -> String) throws(RelayDaemonError) {
         self.address = address
         let v6 = address.ip.family == .ipv6
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system("socket", .current) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var storage = sockaddr_storage()
-        let length = withUnsafeMutableBytes(of: &storage) { raw -> socklen_t in
-            if v6 {
-                var a = sockaddr_in6()
-                a.sin6_family = sa_family_t(AF_INET6)
-                a.sin6_port = address.port.bigEndian
-                withUnsafeMutableBytes(of: &a.sin6_addr) { $0.copyBytes(from: address.ip.bytes) }
-                withUnsafeBytes(of: a) { raw.copyBytes(from: $0) }
-                return socklen_t(MemoryLayout<sockaddr_in6>.size)
-            }
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = address.port.bigEndian
-            withUnsafeMutableBytes(of: &a.sin_addr) { $0.copyBytes(from: address.ip.bytes) }
-            withUnsafeBytes(of: a) { raw.copyBytes(from: $0) }
-            return socklen_t(MemoryLayout<sockaddr_in>.size)
-        }
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
+        let rc = address.withSockAddr { bind(fd, $0, $1) }
         guard rc == 0, listen(fd, 16) == 0 else {
             let e = Errno.current
             close(fd)

@@ -7,6 +7,7 @@ import NFTRelay
 import PortForwarding
 import Synchronization
 import SystemErrno
+import NetworkAddress
 
 public enum RelayDaemonError: Error, Sendable, CustomStringConvertible {
     case alreadyRunning(table: String, name: String)
@@ -43,7 +44,7 @@ public final class RelayDaemon {
     private let logger: Logger
     let state = SharedState()
     /// Where Prometheus scrapes (`--metrics`), or nil.
-    private let metricsAddress: MetricsServer.Address?
+    private let metricsAddress: SocketAddress?
 
     struct State: Sendable {
         var active: [RelayPort: ListenerID] = [:]
@@ -106,7 +107,7 @@ public final class RelayDaemon {
     /// Runs once the relay serves (its status socket answers, taken sockets are ours).
     public var onServing: (() -> Void)?
 
-    public init(table: String, limits: Limits = Limits(), metrics: MetricsServer.Address? = nil,
+    public init(table: String, limits: Limits = Limits(), metrics: SocketAddress? = nil,
                 restoreFrom: String? = nil, replace: Bool = false, drainTimeout: Double = 60, logger: Logger = .relay(),
                 loopbackRedirect: Bool = false,
                 session: (() throws -> any NFTablesSession)? = nil) throws {
@@ -396,7 +397,7 @@ public final class RelayDaemon {
         for run in PortRun.runs(served) { log("serving \(run) (\(run.mapping))") }
         for (reason, ports) in failures.sorted(by: { $0.key < $1.key }) {
             for run in PortRun.runs(ports) {
-                let family = run.first.listen.family == .inet ? "4" : "6"
+                let family = run.first.listen.family == .ipv4 ? "4" : "6"
                 warn("cannot serve \(run.listenDescription): listen \(run.first.proto)\(family) \(run.first.listen): \(reason)\(run.count > 1 ? " (and the \(run.count - 1) ports after it)" : ""); retrying every second")
             }
         }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NFTRelay
+import NetworkAddress
 
 /// What the old relay says of the sockets it hands over in one `DescriptorPassing` message
 /// (`relay --replace`): one line per descriptor, in their order, after a version line:
@@ -81,27 +82,11 @@ enum TakeoverManifest {
         }
     }
 
-    /// getsockname as a `SocketAddress` (read back through text: the sockaddr conversion is the
-    /// relay engine's own).
+    /// getsockname as a `SocketAddress` (the socket layer's sockaddr conversion).
     private static func boundAddress(_ fd: Int32) -> SocketAddress? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let ok = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 } }
-        guard ok else { return nil }
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        let port: UInt16
-        switch Int32(storage.ss_family) {
-        case AF_INET:
-            var sin = withUnsafeBytes(of: storage) { $0.loadUnaligned(as: sockaddr_in.self) }
-            guard inet_ntop(AF_INET, &sin.sin_addr, &text, socklen_t(text.count)) != nil else { return nil }
-            port = UInt16(bigEndian: sin.sin_port)
-        case AF_INET6:
-            var sin6 = withUnsafeBytes(of: storage) { $0.loadUnaligned(as: sockaddr_in6.self) }
-            guard inet_ntop(AF_INET6, &sin6.sin6_addr, &text, socklen_t(text.count)) != nil else { return nil }
-            port = UInt16(bigEndian: sin6.sin6_port)
-        default:
-            return nil
-        }
-        return SocketAddress(String(cString: text), port: port)
+        return ok ? SocketAddress(storage) : nil
     }
 }

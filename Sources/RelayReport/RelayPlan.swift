@@ -1,5 +1,6 @@
 import NFTRelay
 import PortForwarding
+import NetworkAddress
 
 /// One port the relay listens on for a published mapping.
 public struct RelayPort: Hashable, Sendable {
@@ -10,12 +11,12 @@ public struct RelayPort: Hashable, Sendable {
     public var target: SocketAddress
     /// The mapping's allow-list (empty: everyone), which the relay checks itself: the
     /// kernel's drop rules never see loopback clients.
-    public var allow: [SourceNetwork] = []
+    public var allow: [Subnet] = []
     /// The PROXY protocol header sent to the target first (nil: none).
     public var proxyProtocol: ProxyProtocolVersion? = nil
 
     package init(mapping: String, proto: ListenerSpec.TransportProtocol, listen: SocketAddress, target: SocketAddress,
-                 allow: [SourceNetwork] = [], proxyProtocol: ProxyProtocolVersion? = nil) {
+                 allow: [Subnet] = [], proxyProtocol: ProxyProtocolVersion? = nil) {
         self.mapping = mapping; self.proto = proto; self.listen = listen; self.target = target; self.allow = allow
         self.proxyProtocol = proxyProtocol
     }
@@ -47,11 +48,10 @@ public enum RelayPlan {
         guard serves(mapping), let targetAddress = mapping.target.address else { return [] }
         let proto: ListenerSpec.TransportProtocol = mapping.proto == .udp ? .udp : .tcp
         let hostAddress = mapping.host.address ?? .unspecified(mapping.hostFamily)
-        return mapping.host.ports.ports.compactMap { port in
-            guard let listen = SocketAddress(hostAddress.description, port: port),
-                  let target = SocketAddress(targetAddress.description, port: mapping.targetPort(for: port)) else { return nil }
-            return RelayPort(mapping: mapping.label, proto: proto, listen: listen, target: target,
-                             allow: mapping.allow.compactMap { SourceNetwork($0.description) },
+        return mapping.host.ports.ports.map { port in
+            RelayPort(mapping: mapping.label, proto: proto, listen: SocketAddress(ip: hostAddress, port: port),
+                             target: SocketAddress(ip: targetAddress, port: mapping.targetPort(for: port)),
+                             allow: mapping.allow,
                              proxyProtocol: mapping.proxyProtocol.flatMap { ProxyProtocolVersion(rawValue: $0.rawValue) })
         }
     }

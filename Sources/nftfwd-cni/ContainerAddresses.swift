@@ -1,4 +1,5 @@
 import PortForwarding
+import NetworkAddress
 
 /// The container's addresses, from the prevResult the plugins before us (bridge + host-local)
 /// returned: the first IPv4 and the first IPv6 address of `ips`, with their subnets, as
@@ -15,10 +16,11 @@ struct ContainerAddresses {
             guard case .string(let cidr)? = item["address"] else { throw NetworkConfig.invalid("prevResult.ips: an entry has no address") }
             let parts = cidr.split(separator: "/")
             guard parts.count == 2, let address = IPAddress.parse(String(parts[0])), let prefix = Int(parts[1]),
-                  prefix >= 1, prefix <= address.bytes.count * 8 else {
+                  prefix >= 1, prefix <= address.family.bitCount else {
                 throw NetworkConfig.invalid("prevResult.ips: \"\(cidr)\" is not an address in CIDR form")
             }
-            let subnet = try? Subnet.parse("\(ContainerAddresses.network(address, prefix))/\(prefix)")
+            let network = Subnet.mask(address.bytes, prefix)
+            let subnet = try? Subnet.checked(IPAddress(bytes: network), prefix: prefix, loopback: false, shown: cidr)
             guard let subnet else { continue }   // loopback, link-local and the like are never published to
             if address.family == .ipv4 && ipv4 == nil { ipv4 = (address, subnet) }
             if address.family == .ipv6 && ipv6 == nil { ipv6 = (address, subnet) }
@@ -29,14 +31,4 @@ struct ContainerAddresses {
     var subnets: [Subnet] { [ipv4?.subnet, ipv6?.subnet].compactMap { $0 } }
 
     func address(_ family: IPAddress.Family) -> IPAddress? { family == .ipv4 ? ipv4?.address : ipv6?.address }
-
-    /// `address` with the bits after `prefix` cleared.
-    static func network(_ address: IPAddress, _ prefix: Int) -> IPAddress {
-        var bytes = address.bytes
-        for i in bytes.indices {
-            let keep = max(0, min(8, prefix - i * 8))
-            bytes[i] &= keep == 8 ? 0xff : UInt8(0xff << (8 - keep) & 0xff)
-        }
-        return address.family == .ipv4 ? .v4(bytes) : .v6(bytes)
-    }
 }

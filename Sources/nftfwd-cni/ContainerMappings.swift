@@ -1,4 +1,5 @@
 import PortForwarding
+import NetworkAddress
 
 /// The nftfwd mappings of a container's `portMappings`, as portmap maps them: a host address
 /// maps to the container's address of its family; no host address maps to each of the

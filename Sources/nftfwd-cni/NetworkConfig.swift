@@ -1,4 +1,5 @@
 import PortForwarding
+import NetworkAddress
 
 /// The network configuration a runtime gives on stdin, as far as this plugin reads it.
 ///

@@ -2,6 +2,7 @@
 import IptablesImport
 import PortForwarding
 import ProxyCommandLine
+import NetworkAddress
 
 /// The parsers of untrusted input, each fed one fuzzer input. A target returns normally for
 /// any input its parser refuses; it traps (which libFuzzer reports as a crash) when a parser
@@ -72,6 +73,19 @@ enum FuzzTarget: String, CaseIterable {
         if let endpoint = try? Endpoint.parse(host, what: "host") {
             precondition((try? Endpoint.parse(endpoint.description, what: "host")) == endpoint,
                          "endpoint '\(endpoint)' does not read back")
+        }
+        // NetworkAddress: the strict grammar agrees with Endpoint's, reads back, and the inline
+        // words round-trip through bytes; docker-proxy's lenient form takes what the strict takes.
+        if let socket = SocketAddress(parsing: host) {
+            let endpoint = try? Endpoint.parse(host, what: "host")
+            precondition(endpoint?.address == socket.ip && endpoint?.ports == PortRange(socket.port),
+                         "SocketAddress(parsing:) and Endpoint.parse disagree on '\(host)'")
+            precondition(SocketAddress(parsing: socket.description) == socket, "socket address '\(socket)' does not read back")
+        }
+        if let address = IPAddress(host) {
+            precondition(IPAddress(bytes: address.bytes) == address && IPAddress(address.description) == address,
+                         "address '\(address)' does not round-trip")
+            precondition(IPAddress(dockerProxy: host) == address, "docker-proxy's form refuses strict '\(host)'")
         }
         if let subnet = try? Subnet.parse(host) {
             precondition((try? Subnet.parse(subnet.description)) == subnet, "subnet '\(subnet)' does not read back")

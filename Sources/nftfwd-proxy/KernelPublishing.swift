@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import PortForwarding
+import NetworkAddress
 import RelayReport
 
 /// `NFTFWD_PROXY_PUBLISH=1`: besides relaying, the proxy publishes its mapping in nftfwd's
@@ -31,10 +32,7 @@ struct KernelPublishing {
 
     /// Publishes `proto` `hostIP`:`hostPort` -> `containerIP`:`containerPort`, or returns nil
     /// when only the proxy itself can serve it (loopback, or another family than the container's).
-    static func start(proto: String, hostIP: String, hostPort: UInt16, containerIP: String, containerPort: UInt16) throws -> KernelPublishing? {
-        guard let host = PortForwarding.IPAddress.parse(hostIP), let target = PortForwarding.IPAddress.parse(containerIP) else {
-            throw MappingError.invalid("cannot publish \(hostIP) -> \(containerIP): not IP addresses")
-        }
+    static func start(proto: String, host: IPAddress, hostPort: UInt16, target: IPAddress, containerPort: UInt16) throws -> KernelPublishing? {
         if host.isLoopback || host.family != target.family { return nil }
         let owner = ownerComment(pid: getpid())
         let mapping = try Mapping(proto: try Proto.parse(proto), host: Endpoint(address: host, ports: PortRange(hostPort)),

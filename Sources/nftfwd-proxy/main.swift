@@ -75,8 +75,8 @@ case .run(let spec):
     var published: KernelPublishing?
     if KernelPublishing.requested {
         do {
-            published = try KernelPublishing.start(proto: spec.proto.rawValue, hostIP: spec.listen.ip.description, hostPort: spec.listen.port,
-                                                   containerIP: spec.target.ip.description, containerPort: spec.target.port)
+            published = try KernelPublishing.start(proto: spec.proto.rawValue, host: spec.listen.ip, hostPort: spec.listen.port,
+                                                   target: spec.target.ip, containerPort: spec.target.port)
         } catch {
             fail("\(KernelPublishing.setting)=1: cannot publish \(spec.listen)/\(spec.proto.rawValue) -> \(spec.target) in nftfwd's table: \(error)")
         }

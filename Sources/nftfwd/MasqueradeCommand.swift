@@ -1,5 +1,6 @@
 import ArgumentParser
 import PortForwarding
+import NetworkAddress
 
 /// `nftfwd masquerade add|rm|ls`: outbound masquerade for target subnets.
 struct MasqueradeCommand: ParsableCommand {

@@ -120,7 +120,7 @@ struct RelayCommand: ParsableCommand {
             throw ValidationError("--log-level \(logLevel): use debug, info, notice, warning or error")
         }
         if let metrics {
-            do { _ = try MetricsServer.Address.parse(metrics) } catch { throw ValidationError(error.description) }
+            do { _ = try MetricsServer.address(parsing: metrics) } catch { throw ValidationError(error.description) }
         }
         if let connectionLimit, connectionLimit < 1 {
             throw ValidationError("--connection-limit \(connectionLimit): give at least 1 (or leave it out for no limit)")
@@ -141,7 +141,7 @@ struct RelayCommand: ParsableCommand {
         let servedPipe = detach ? Detach.intoBackground() : nil
         let limits = RelayDaemon.Limits(connections: connectionLimit, udpIdle: .seconds(udpTimeout),
                                         tcpIdle: idleTimeout.map { .seconds($0) }, perSource: perSourceLimit)
-        let address = try metrics.map { try MetricsServer.Address.parse($0) }
+        let address = try metrics.map { try MetricsServer.address(parsing: $0) }
         let logger = Logger.relay(level: Logger.Level(rawValue: logLevel) ?? .info)
         let daemon = try RelayDaemon(table: global.table, limits: limits, metrics: address, restoreFrom: restoreFrom,
                                      replace: replace, drainTimeout: Double(drainTimeout), logger: logger,

@@ -2,6 +2,7 @@ import Testing
 @testable import HostChecks
 import NFTables
 import PortForwarding
+import NetworkAddress
 
 /// The decisions of the checks, from given facts (no kernel needed). The kernel tests
 /// (DoctorTests) make each check fire and pass on a real namespace.

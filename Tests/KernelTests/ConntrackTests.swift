@@ -5,6 +5,7 @@ import PortForwarding
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// Conntrack cleanup after a UDP mapping changes: a UDP stream from a fixed source port follows
 /// the change at once, and only the flows to the changed host ports lose their entries.
@@ -50,7 +51,7 @@ struct ConntrackTests {
         #expect(cleanups[1].hasPrefix("nftfwd: deleted 0 conntrack entries") || cleanups[1].hasPrefix("nftfwd: deleted 1 conntrack entry"))
         // The kernel's entry for the stream now leads to c2.
         let flow = try #require(try flows(in: lab.host).first { $0.sourcePort == 40000 })
-        #expect(flow.replySource == [10, 88, 0, 3])
+        #expect(flow.replySource == IPAddress("10.88.0.3")!)
     }
 
     /// The control: the same change without the cleanup leaves the stream on the old target,
@@ -77,7 +78,7 @@ struct ConntrackTests {
         #expect(stream.answers.count == stream.count)
         #expect(stream.answers.allSatisfy { $0.by == "c1" }, "\(stream.answers)")
         let flow = try #require(try flows(in: lab.host).first { $0.sourcePort == 40000 })
-        #expect(flow.replySource == [10, 88, 0, 2])
+        #expect(flow.replySource == IPAddress("10.88.0.2")!)
     }
 
     @Test("the cleanup deletes only UDP flows to the changed ports and addresses, in the changed family")
@@ -103,8 +104,8 @@ struct ConntrackTests {
         }
         let before = try flows(in: lab)
         func id(_ proto: UInt8, _ address: String, _ port: UInt16, in list: [ConntrackFlow]) -> UInt32? {
-            let bytes = IPAddress.parse(address)!.bytes
-            let matching = list.filter { $0.proto == proto && $0.destination == bytes && $0.destinationPort == port }
+            let wanted = IPAddress.parse(address)!
+            let matching = list.filter { $0.proto == proto && $0.destination == wanted && $0.destinationPort == port }
             return matching.count == 1 ? matching[0].id : nil
         }
         let udp: UInt8 = 17, tcp: UInt8 = 6
@@ -204,7 +205,7 @@ struct ConntrackTests {
         #expect(rm.stderr.contains("nftfwd: deleted 1 conntrack entry of UDP flows to 5000/udp"), "\(rm.stderr)")
         let after = try flows(in: lab)
         #expect(Set(before.map(\.id)).subtracting(after.map(\.id)).count == 1)
-        #expect(!after.contains { $0.destinationPort == 5000 && $0.destination == [198, 18, 1, 1] })
+        #expect(!after.contains { $0.destinationPort == 5000 && $0.destination == IPAddress("198.18.1.1")! })
     }
 
     /// A cleanup that fails must leave the committed change in place and say why, once.

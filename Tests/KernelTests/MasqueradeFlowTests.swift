@@ -2,6 +2,7 @@ import Testing
 import TestSupport
 import NFTables
 import PortForwarding
+import NetworkAddress
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -131,6 +132,6 @@ struct MasqueradeFlowTests {
     /// Whether the host's conntrack entry of the stream from port 40000 exists, unmasqueraded.
     private func unmasqueraded(in lab: BridgeLab) throws -> Bool {
         let flows = try inNamespace(lab.host) { try Conntrack().flows(.ipv4) }
-        return flows.contains { $0.sourcePort == 40000 && $0.source == [10, 88, 0, 2] && !$0.sourceIsTranslated }
+        return flows.contains { $0.sourcePort == 40000 && $0.source == IPAddress("10.88.0.2")! && !$0.sourceIsTranslated }
     }
 }

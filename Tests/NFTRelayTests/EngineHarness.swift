@@ -1,5 +1,6 @@
 import NFTRelay
 import Testing
+import NetworkAddress
 
 /// A started `RelayEngine` with one listener on an ephemeral loopback port.
 struct RunningRelay {

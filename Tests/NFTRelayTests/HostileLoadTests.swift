@@ -3,6 +3,7 @@ import Glibc
 #endif
 @testable import NFTRelay
 import Testing
+import NetworkAddress
 
 extension NFTRelayTests {
     @Suite("Relay under hostile load")

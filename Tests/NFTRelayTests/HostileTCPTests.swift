@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NFTRelay
 import Testing
+import NetworkAddress
 
 extension NFTRelayTests {
     @Suite("TCP relay: keepalive, idle timeout, per-source limit")

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NFTRelay
 import Testing
+import NetworkAddress
 
 /// A target that sends zeros to every client as fast as it can (a `/dev/zero` stream) until
 /// the client goes away or `stop()`.

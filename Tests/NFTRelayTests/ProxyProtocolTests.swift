@@ -4,6 +4,7 @@ import Glibc
 import NFTRelay
 import TestSupport
 import Testing
+import NetworkAddress
 
 extension NFTRelayTests {
     @Suite("PROXY protocol header to the target")

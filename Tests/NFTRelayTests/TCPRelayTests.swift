@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NFTRelay
 import Testing
+import NetworkAddress
 
 /// One suite for everything, serialized: the fd-count test must not see other tests' sockets.
 @Suite("NFTRelay", .serialized)

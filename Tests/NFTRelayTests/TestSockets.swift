@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NFTRelay
+import NetworkAddress
 
 /// Blocking test sockets (the relay under test is non-blocking; the peers are kept simple).
 /// Every socket has 10 s send/receive timeouts so a relay bug fails a test instead of hanging it.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NFTRelay
 import Testing
+import NetworkAddress
 
 /// Sends `payload` from `fd` to host:port and waits (bounded) for one reply; returns the
 /// reply and its source ("ip:port").

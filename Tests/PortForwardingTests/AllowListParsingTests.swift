@@ -1,6 +1,7 @@
 import Testing
 @testable import PortForwarding
 import NFTables
+import NetworkAddress
 
 @Suite("Allow-lists: parsing, checking, the JSON form and the kernel elements")
 struct AllowListParsingTests {

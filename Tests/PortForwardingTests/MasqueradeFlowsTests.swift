@@ -1,5 +1,6 @@
 import Testing
 import NFTables
+import NetworkAddress
 @testable import PortForwarding
 
 @Suite("Which conntrack entries a change of masquerade rules makes stale")
@@ -8,10 +9,10 @@ struct MasqueradeFlowsTests {
     /// (the source itself when the kernel did not translate it).
     static func flow(from source: String, repliesTo: String? = nil, proto: UInt8 = 17) -> ConntrackFlow {
         let s = IPAddress.parse(source)!, r = IPAddress.parse(repliesTo ?? source)!
-        let far = IPAddress.parse(s.family == .ipv4 ? "192.168.90.2" : "fd90::2")!.bytes
-        return ConntrackFlow(family: s.family == .ipv4 ? .ipv4 : .ipv6, proto: proto, source: s.bytes, sourcePort: 40000,
+        let far = IPAddress.parse(s.family == .ipv4 ? "192.168.90.2" : "fd90::2")!
+        return ConntrackFlow(family: s.family, proto: proto, source: s, sourcePort: 40000,
                              destination: far, destinationPort: 7000, replySource: far, replySourcePort: 7000,
-                             replyDestination: r.bytes, id: 1)
+                             replyDestination: r, id: 1)
     }
 
     static func rule(_ subnet: String, outNot: String? = "br0") throws -> MasqueradeRule {
@@ -57,7 +58,7 @@ struct MasqueradeFlowsTests {
 
     @Test("a filter naming neither ports nor a source subnet selects nothing")
     func unboundedSelectsNothing() {
-        var f = ConntrackFilter(family: .ipv4, proto: 17, sourceSubnet: ConntrackSubnet(address: [10, 88, 0, 0], prefixLength: 24), sourceTranslated: nil)
+        var f = ConntrackFilter(family: .ipv4, proto: 17, sourceSubnet: Subnet(network: IPAddress("10.88.0.0")!, prefixLength: 24), sourceTranslated: nil)
         #expect(f.matches(Self.flow(from: "10.88.0.2")))
         f.sourceSubnet = nil
         #expect(!f.isBounded && !f.matches(Self.flow(from: "10.88.0.2")))
@@ -65,10 +66,10 @@ struct MasqueradeFlowsTests {
 
     @Test("subnet membership at odd prefix lengths")
     func subnetContains() {
-        let s = ConntrackSubnet(address: [10, 88, 0, 0], prefixLength: 23)
-        #expect(s.contains([10, 88, 1, 200]) && !s.contains([10, 88, 2, 0]) && !s.contains([10, 89, 0, 0]))
-        #expect(!s.contains(IPAddress.parse("fd88::1")!.bytes))
-        let v6 = ConntrackSubnet(address: IPAddress.parse("fd88::")!.bytes, prefixLength: 61)
-        #expect(v6.contains(IPAddress.parse("fd88:0:0:7::1")!.bytes) && !v6.contains(IPAddress.parse("fd88:0:0:8::1")!.bytes))
+        let s = Subnet(network: IPAddress("10.88.0.0")!, prefixLength: 23)
+        #expect(s.contains(IPAddress("10.88.1.200")!) && !s.contains(IPAddress("10.88.2.0")!) && !s.contains(IPAddress("10.89.0.0")!))
+        #expect(!s.contains(IPAddress.parse("fd88::1")!))
+        let v6 = Subnet(network: IPAddress.parse("fd88::")!, prefixLength: 61)
+        #expect(v6.contains(IPAddress.parse("fd88:0:0:7::1")!) && !v6.contains(IPAddress.parse("fd88:0:0:8::1")!))
     }
 }

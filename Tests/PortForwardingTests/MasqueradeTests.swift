@@ -1,5 +1,6 @@
 import Testing
 import NFTables
+import NetworkAddress
 @testable import PortForwarding
 
 @Suite("Masquerade rules: subnets, their elements, the document")

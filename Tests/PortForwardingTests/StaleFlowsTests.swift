@@ -1,5 +1,6 @@
 import Testing
 import NFTables
+import NetworkAddress
 @testable import PortForwarding
 
 @Suite("Which conntrack entries a change of UDP mappings makes stale")
@@ -9,11 +10,11 @@ struct StaleFlowsTests {
 
     static func flow(to destination: String, _ port: UInt16, repliesFrom peer: String, _ peerPort: UInt16, proto: UInt8 = 17) -> ConntrackFlow {
         let d = IPAddress.parse(destination)!, p = IPAddress.parse(peer)!
-        let source = IPAddress.parse(d.family == .ipv4 ? "198.18.1.2" : "2001:db8:1::2")!.bytes
-        return ConntrackFlow(family: d.family == .ipv4 ? .ipv4 : .ipv6, proto: proto,
+        let source = IPAddress.parse(d.family == .ipv4 ? "198.18.1.2" : "2001:db8:1::2")!
+        return ConntrackFlow(family: d.family, proto: proto,
                              source: source, sourcePort: 40000,
-                             destination: d.bytes, destinationPort: port,
-                             replySource: p.bytes, replySourcePort: peerPort, replyDestination: source, id: 1)
+                             destination: d, destinationPort: port,
+                             replySource: p, replySourcePort: peerPort, replyDestination: source, id: 1)
     }
 
     @Test("a removed wildcard mapping: its port on every non-loopback address of its family")
@@ -24,7 +25,7 @@ struct StaleFlowsTests {
         #expect(asked == [.ipv4])
         let f = try #require(filters.first)
         #expect(filters.count == 1 && f.family == .ipv4 && f.proto == 17 && f.ports == [5000])
-        #expect(f.destinations == [[198, 18, 1, 1], [10, 88, 0, 1]])
+        #expect(f.destinations == [IPAddress("198.18.1.1")!, IPAddress("10.88.0.1")!])
         // The old target's flow and one black-holed at the host itself both go.
         #expect(f.matches(Self.flow(to: "198.18.1.1", 5000, repliesFrom: "198.18.2.2", 9000)))
         #expect(f.matches(Self.flow(to: "10.88.0.1", 5000, repliesFrom: "10.88.0.1", 5000)))
@@ -42,7 +43,7 @@ struct StaleFlowsTests {
             Issue.record("a bound mapping needs no local addresses"); return []
         }
         let f = try #require(filters.first)
-        #expect(f.destinations == [[198, 18, 1, 1]] && f.ports == [7000, 7001, 7002])
+        #expect(f.destinations == [IPAddress("198.18.1.1")!] && f.ports == [7000, 7001, 7002])
         #expect(!f.matches(Self.flow(to: "198.18.1.1", 7001, repliesFrom: "198.18.2.2", 9001)))
         #expect(f.matches(Self.flow(to: "198.18.1.1", 7001, repliesFrom: "198.18.2.2", 9000)))   // another port's target
         #expect(f.matches(Self.flow(to: "198.18.1.1", 7001, repliesFrom: "198.18.1.1", 7001)))   // began while unpublished
@@ -53,7 +54,7 @@ struct StaleFlowsTests {
         let old = try Mapping.parse(host: "[::]:5000", target: "[2001:db8:2::2]:9000", proto: "udp")
         let new = try Mapping.parse(host: "[::]:5000", target: "[2001:db8:2::3]:9000", proto: "udp")
         let filters = try StaleFlows.filters(changed: [old, new], published: [new]) { _ in Self.local }
-        #expect(filters.count == 2 && filters.allSatisfy { $0.family == .ipv6 && $0.destinations == [IPAddress.parse("2001:db8:1::1")!.bytes] })
+        #expect(filters.count == 2 && filters.allSatisfy { $0.family == .ipv6 && $0.destinations == [IPAddress.parse("2001:db8:1::1")!] })
         let stale = Self.flow(to: "2001:db8:1::1", 5000, repliesFrom: "2001:db8:2::2", 9000)
         let current = Self.flow(to: "2001:db8:1::1", 5000, repliesFrom: "2001:db8:2::3", 9000)
         #expect(filters.contains { $0.matches(stale) })
@@ -107,7 +108,7 @@ struct StaleFlowsTests {
         #expect(StaleFlows.describe(ports) == "5000-5001, 198.18.1.3:5353/udp")
         let deleted = try StaleFlows.filters(deleted: ports) { _ in Self.local }
         #expect(deleted.count == 2)
-        #expect(deleted.contains { $0.ports == [5000, 5001] && $0.destinations == [[198, 18, 1, 1], [10, 88, 0, 1]] })
-        #expect(deleted.contains { $0.ports == [5353] && $0.destinations == [[198, 18, 1, 3]] })
+        #expect(deleted.contains { $0.ports == [5000, 5001] && $0.destinations == [IPAddress("198.18.1.1")!, IPAddress("10.88.0.1")!] })
+        #expect(deleted.contains { $0.ports == [5353] && $0.destinations == [IPAddress("198.18.1.3")!] })
     }
 }

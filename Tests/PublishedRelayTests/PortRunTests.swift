@@ -1,5 +1,6 @@
 import NFTRelay
 import Testing
+import NetworkAddress
 @testable import PublishedRelay
 
 @Suite("The relay logs ranges of ports as one line")

@@ -1,6 +1,7 @@
 import NFTRelay
 import PortForwarding
 import Testing
+import NetworkAddress
 @testable import PublishedRelay
 
 @Suite("The relay's plan for PROXY-protocol mappings")

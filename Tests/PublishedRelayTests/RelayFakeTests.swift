@@ -10,6 +10,7 @@ import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// The relay's decisions against the in-memory kernel: which listeners to keep when the table
 /// moves or cannot be read, and when `--restore-from` stops repeating a restore that did not

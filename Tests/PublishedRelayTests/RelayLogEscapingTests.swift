@@ -37,6 +37,6 @@ struct RelayLogEscapingTests {
     @Test("--metrics is parsed as strictly as HOST", arguments: [" 127.0.0.1:9420", "127.0.0.1:9420 ", "127.0.0.1:09420",
                                                                   "127.0.0.1:+9420", "127.0.0.01:9420", "[::1%lo]:9420", "127.0.0.1:9420/tcp"])
     func strictMetrics(text: String) {
-        #expect(throws: MappingError.self) { try MetricsServer.Address.parse(text) }
+        #expect(throws: MappingError.self) { try MetricsServer.address(parsing: text) }
     }
 }

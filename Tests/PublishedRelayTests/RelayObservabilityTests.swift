@@ -55,13 +55,13 @@ struct RelayObservabilityTests {
 
     @Test("--metrics addresses", arguments: [("127.0.0.1:9420", "127.0.0.1:9420"), ("[::1]:9420", "[::1]:9420"), ("0.0.0.0:9100", "0.0.0.0:9100")])
     func addresses(text: String, parsed: String) throws {
-        #expect(try MetricsServer.Address.parse(text).description == parsed)
+        #expect(try MetricsServer.address(parsing: text).description == parsed)
     }
 
     @Test("bad --metrics addresses say what to give", arguments: ["9420", "localhost:9420", "127.0.0.1:0", "127.0.0.1:9420-9421"])
     func badAddresses(text: String) {
         #expect(throws: MappingError.invalid("--metrics '\(text)': give ADDRESS:PORT, e.g. 127.0.0.1:9420 or [::1]:9420")) {
-            try MetricsServer.Address.parse(text)
+            try MetricsServer.address(parsing: text)
         }
     }
 }

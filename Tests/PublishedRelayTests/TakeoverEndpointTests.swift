@@ -6,6 +6,7 @@ import NFTRelay
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// The takeover control endpoint (`TakeoverServer`, `TakeoverClient`) in one process, in a
 /// scratch runtime directory: the sockets cross, the old side lets go only once the new side

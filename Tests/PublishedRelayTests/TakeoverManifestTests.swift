@@ -4,6 +4,7 @@ import NFTRelay
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// The text naming each handed-over socket (`TakeoverManifest`) and the receiver's check of
 /// every descriptor against it: a wrong or hostile manifest is refused. Loopback only.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import NetworkAddress
 
 /// The state of one listener that all loops serving it must agree on: connections per
 /// client address (the per-source limit counts across loops) and the episode of failing

@@ -1,3 +1,5 @@
+import NetworkAddress
+
 /// What one listener relays: where it listens, where it forwards, and its limits.
 public struct ListenerSpec: Hashable, Sendable {
     public enum TransportProtocol: String, Hashable, Sendable { case tcp, udp }
@@ -33,7 +35,7 @@ public struct ListenerSpec: Hashable, Sendable {
     public var preopenedFD: Int32?
     /// Only clients from these networks are served (empty: everyone): TCP clients of others
     /// are closed as soon as accepted, UDP datagrams of others dropped without a flow.
-    public var allowedSources: [SourceNetwork]
+    public var allowedSources: [Subnet]
     /// TCP: every connection to the target starts with a PROXY protocol header of this
     /// version naming the client and the address it connected to (`ProxyHeader`); nil: none.
     public var proxyProtocol: ProxyProtocolVersion?
@@ -55,7 +57,7 @@ public struct ListenerSpec: Hashable, Sendable {
         perSourceLimit: Int? = nil,
         keepalive: TCPKeepalive? = .standard,
         preopenedFD: Int32? = nil,
-        allowedSources: [SourceNetwork] = [],
+        allowedSources: [Subnet] = [],
         proxyProtocol: ProxyProtocolVersion? = nil,
         redirect: RedirectRoutes? = nil
     ) {

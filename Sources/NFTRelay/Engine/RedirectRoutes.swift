@@ -1,4 +1,5 @@
 import Synchronization
+import NetworkAddress
 
 /// Connections of one redirected port, counted by whichever loop accepts or closes them.
 public final class RouteCounters: Sendable {
@@ -22,10 +23,10 @@ public final class RedirectRoutes: Hashable, Sendable {
     public struct Route: Hashable, Sendable {
         public var target: SocketAddress
         /// Clients allowed (empty: everyone), as `ListenerSpec.allowedSources`.
-        public var allowedSources: [SourceNetwork]
+        public var allowedSources: [Subnet]
         /// Kept across `replace` for an unchanged route (see `RedirectRoutes.replace`).
         public var counters: RouteCounters
-        public init(target: SocketAddress, allowedSources: [SourceNetwork] = [], counters: RouteCounters = RouteCounters()) {
+        public init(target: SocketAddress, allowedSources: [Subnet] = [], counters: RouteCounters = RouteCounters()) {
             self.target = target
             self.allowedSources = allowedSources
             self.counters = counters
@@ -67,7 +68,7 @@ public final class RedirectRoutes: Hashable, Sendable {
     public func route(for destination: SocketAddress) -> Route? {
         routes.withLock { table in
             if let route = table[destination] { return route }
-            return table[SocketAddress(ip: destination.family == .inet ? .anyIPv4 : .anyIPv6, port: destination.port)]
+            return table[SocketAddress(ip: destination.family == .ipv4 ? .anyIPv4 : .anyIPv6, port: destination.port)]
         }
     }
 

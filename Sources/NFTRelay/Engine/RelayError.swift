@@ -6,6 +6,6 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
     public var underlying: SyscallError
 
     public var description: String {
-        "listen \(spec.proto.rawValue)\(spec.listen.family == .inet ? "4" : "6") \(spec.listen): \(underlying)"
+        "listen \(spec.proto.rawValue)\(spec.listen.family == .ipv4 ? "4" : "6") \(spec.listen): \(underlying)"
     }
 }

@@ -1,3 +1,5 @@
+import NetworkAddress
+
 /// A point-in-time view of one listener.
 public struct ListenerStats: Hashable, Sendable {
     public enum State: Hashable, Sendable {

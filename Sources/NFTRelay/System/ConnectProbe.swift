@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// Whether something accepts TCP connections at each of a few addresses: non-blocking
 /// connects started together, awaited with one `poll(2)` loop, closed as soon as answered

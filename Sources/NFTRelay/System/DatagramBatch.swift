@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import NetworkAddress
 
 /// Slots for receiving and sending many datagrams per system call (`recvmmsg(2)`,
 /// `sendmmsg(2)`), with the local destination address of each received datagram taken from

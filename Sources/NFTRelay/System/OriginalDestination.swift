@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 extension Sockets {
     /// SO_ORIGINAL_DST (IPv4) / IP6T_SO_ORIGINAL_DST (IPv6), both 80: where an accepted client
@@ -9,7 +10,7 @@ extension Sockets {
     static func originalDestination(_ fd: Int32, family: IPAddress.Family) -> SocketAddress? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let level = family == .inet ? Int32(SOL_IP) : Int32(IPPROTO_IPV6)
+        let level = family == .ipv4 ? Int32(SOL_IP) : Int32(IPPROTO_IPV6)
         guard getsockopt(fd, level, 80, &storage, &length) == 0 else { return nil }
         return SocketAddress(storage)
     }

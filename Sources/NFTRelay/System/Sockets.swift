@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import NetworkAddress
 
 /// Socket calls. Every socket the relay creates is non-blocking and close-on-exec.
 enum Sockets {
@@ -9,7 +10,7 @@ enum Sockets {
 
     /// `socket(2)` with SOCK_NONBLOCK|SOCK_CLOEXEC.
     static func open(_ family: IPAddress.Family, _ kind: Kind) throws(SyscallError) -> Int32 {
-        let domain = family == .inet ? AF_INET : AF_INET6
+        let domain = family == .ipv4 ? AF_INET : AF_INET6
         let type = (kind == .stream ? Int32(SOCK_STREAM.rawValue) : Int32(SOCK_DGRAM.rawValue))
             | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         return try Syscall.value("socket") { socket(domain, type, 0) }
@@ -112,7 +113,7 @@ enum Sockets {
     /// Asks for the destination address of each received datagram (IP_PKTINFO for IPv4,
     /// IPV6_RECVPKTINFO for IPv6), so replies can be sent from it.
     static func enablePacketInfo(_ fd: Int32, _ family: IPAddress.Family) throws(SyscallError) {
-        _ = try Syscall.value("setsockopt(PKTINFO)") { clinux_enable_pktinfo(fd, family == .inet ? AF_INET : AF_INET6) }
+        _ = try Syscall.value("setsockopt(PKTINFO)") { clinux_enable_pktinfo(fd, family == .ipv4 ? AF_INET : AF_INET6) }
     }
 
     /// Turns TCP keepalive on with `settings`. Best effort: a socket that refuses keeps

@@ -1,3 +1,5 @@
+import NetworkAddress
+
 /// The PROXY protocol header (HAProxy's specification, versions 1 and 2) that a listener
 /// with `ListenerSpec.proxyProtocol` sends to the target before the client's first byte, so
 /// the target learns who connected (`source`) and to which address (`destination`) although
@@ -22,7 +24,7 @@ public enum ProxyHeader {
 
     /// `PROXY TCP4 192.0.2.1 198.51.100.2 51234 8080\r\n` (at most 107 bytes).
     static func v1(source: SocketAddress, destination: SocketAddress) -> [UInt8] {
-        let family = source.family == .inet ? "TCP4" : "TCP6"
+        let family = source.family == .ipv4 ? "TCP4" : "TCP6"
         return Array("PROXY \(family) \(source.ip) \(destination.ip) \(source.port) \(destination.port)\r\n".utf8)
     }
 
@@ -30,19 +32,9 @@ public enum ProxyHeader {
     /// the length of what follows (big-endian), then source and destination addresses and
     /// ports in network order. No TLVs.
     static func v2(source: SocketAddress, destination: SocketAddress) -> [UInt8] {
-        let v4 = source.family == .inet
-        let body = source.ip.networkBytes + destination.ip.networkBytes
+        let v4 = source.family == .ipv4
+        let body = source.ip.bytes + destination.ip.bytes
             + [UInt8(source.port >> 8), UInt8(source.port & 0xff), UInt8(destination.port >> 8), UInt8(destination.port & 0xff)]
         return v2Signature + [0x21, v4 ? 0x11 : 0x21, UInt8(body.count >> 8), UInt8(body.count & 0xff)] + body
-    }
-}
-
-extension IPAddress {
-    /// The address's bytes in network order (4 or 16).
-    public var networkBytes: [UInt8] {
-        switch storage {
-        case .v4(let a): return withUnsafeBytes(of: a) { Array($0) }
-        case .v6(let h, let l): return withUnsafeBytes(of: h) { Array($0) } + withUnsafeBytes(of: l) { Array($0) }
-        }
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// A listening TCP socket: accepts clients and starts a `TCPConnection` for each.
 ///
@@ -73,7 +74,7 @@ final class TCPListener: EventHandler, RelayListener {
         let fd = try Sockets.open(spec.listen.family, .stream)
         do {
             try Sockets.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
-            if spec.listen.family == .inet6 {
+            if spec.listen.family == .ipv6 {
                 try Sockets.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "setsockopt(IPV6_V6ONLY)")
             }
             try Sockets.bind(fd, to: spec.listen)
@@ -178,7 +179,7 @@ final class TCPListener: EventHandler, RelayListener {
             }
             // An allow-list: a client from elsewhere is closed before anything is connected.
             if !allowed.isEmpty {
-                guard let address = SocketAddress(peer), SourceNetwork.admits(allowed, address.ip) else {
+                guard let address = SocketAddress(peer), Subnet.admits(allowed, address.ip) else {
                     // Counted before the close, so a client that saw its end finds it counted.
                     context.stats.refused(id)
                     counters?.refusedOne()

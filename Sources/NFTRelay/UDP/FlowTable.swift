@@ -1,3 +1,5 @@
+import NetworkAddress
+
 /// The flows of one UDP listener: a dictionary by client address plus a doubly linked list
 /// ordered by last activity (head = least recently active), so expiry looks only at the head
 /// and touching a flow is O(1).

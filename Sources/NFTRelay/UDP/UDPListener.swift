@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
 /// A bound UDP socket relaying datagrams per client through `UDPFlow`s.
 ///
@@ -53,7 +54,7 @@ final class UDPListener: EventHandler, RelayListener {
     static func openSocket(for spec: ListenerSpec) throws(SyscallError) -> Int32 {
         let fd = try Sockets.open(spec.listen.family, .datagram)
         do {
-            if spec.listen.family == .inet6 {
+            if spec.listen.family == .ipv6 {
                 try Sockets.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "setsockopt(IPV6_V6ONLY)")
             }
             try Sockets.bind(fd, to: spec.listen)
@@ -116,7 +117,7 @@ final class UDPListener: EventHandler, RelayListener {
         guard let client = SocketAddress(peer) else { return nil }
         if let flow = flows[client] { return flow }
         // An allow-list: a datagram from elsewhere opens no flow and is dropped.
-        guard SourceNetwork.admits(spec.allowedSources, client.ip) else {
+        guard Subnet.admits(spec.allowedSources, client.ip) else {
             context.stats.refused(id)
             return nil
         }

@@ -1,53 +1,45 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NetworkAddress
 
-/// An IP address and port: the relay's own socket address type, convertible to and from
-/// `sockaddr_in`/`sockaddr_in6` only inside the socket layer.
-public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
-    public var ip: IPAddress
-    public var port: UInt16
-    /// IPv6 scope (interface index) for link-local addresses; 0 otherwise.
-    public var scopeID: UInt32
+// The one conversion between NetworkAddress's values and the kernel's sockaddr_in/in6: the
+// socket layer's alone. in_addr/in6_addr hold network order; IPAddress's words host order.
 
-    public init(ip: IPAddress, port: UInt16, scopeID: UInt32 = 0) {
-        self.ip = ip
-        self.port = port
-        self.scopeID = scopeID
+extension IPAddress {
+    init(_ address: in_addr) { self.init(storage: .v4(UInt32(bigEndian: address.s_addr))) }
+
+    init(_ address: in6_addr) {
+        var copy = address
+        self = withUnsafeBytes(of: &copy) {
+            IPAddress(storage: .v6(UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                                   UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))))
+        }
     }
 
-    /// Parses an address ("127.0.0.1", "::1", "[::1]", "0.0.0.0", "::") with a separate port.
-    public init?(_ ip: String, port: UInt16) {
-        guard let address = IPAddress(ip) else { return nil }
-        self.init(ip: address, port: port)
+    var inAddr: in_addr? {
+        guard case .v4(let a) = storage else { return nil }
+        return in_addr(s_addr: a.bigEndian)
     }
 
-    /// Parses "HOST:PORT" where HOST is IPv4 or a bracketed IPv6 address ("[::1]:8080").
-    public init?(parsing text: String) {
-        // Decimal digits only: UInt16(_:) alone would also take "+8080".
-        guard let colon = text.lastIndex(of: ":") else { return nil }
-        let digits = text[text.index(after: colon)...]
-        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-              let port = UInt16(digits) else { return nil }
-        let host = String(text[..<colon])
-        if host.contains(":") && !host.hasPrefix("[") { return nil }
-        self.init(host, port: port)
+    var in6Addr: in6_addr? {
+        guard case .v6(let h, let l) = storage else { return nil }
+        var a6 = in6_addr()
+        withUnsafeMutableBytes(of: &a6) {
+            $0.storeBytes(of: h.bigEndian, toByteOffset: 0, as: UInt64.self)
+            $0.storeBytes(of: l.bigEndian, toByteOffset: 8, as: UInt64.self)
+        }
+        return a6
     }
+}
 
-    public var family: IPAddress.Family { ip.family }
-
-    /// "1.2.3.4:80" or "[::1]:80".
-    public var description: String {
-        family == .inet ? "\(ip):\(port)" : "[\(ip)]:\(port)"
-    }
-
-    // MARK: sockaddr conversion (socket layer only)
-
+extension SocketAddress {
     /// AF_INET or AF_INET6.
-    var posixFamily: Int32 { family == .inet ? AF_INET : AF_INET6 }
+    var posixFamily: Int32 { family == .ipv4 ? AF_INET : AF_INET6 }
 
-    /// Reads a `sockaddr_in`/`sockaddr_in6` from storage; nil for other families.
-    init?(_ storage: sockaddr_storage) {
+    /// Reads a `sockaddr_in`/`sockaddr_in6` from storage; nil for other families. Public for
+    /// the other targets' sockets (getsockname of an inherited listener).
+    public init?(_ storage: sockaddr_storage) {
         var copy = storage
         let parsed: SocketAddress? = withUnsafeBytes(of: &copy) { raw in
             switch Int32(storage.ss_family) {
@@ -91,8 +83,8 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         return (result, length)
     }
 
-    /// Calls `body` with this address as a `sockaddr` pointer and length.
-    func withSockAddr<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> T) rethrows -> T {
+    /// Calls `body` with this address as a `sockaddr` pointer and length (bind, connect).
+    public func withSockAddr<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> T) rethrows -> T {
         var (storage, length) = self.storage
         return try withUnsafePointer(to: &storage) {
             try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, length) }
