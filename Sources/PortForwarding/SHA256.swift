@@ -18,15 +18,23 @@ struct SHA256 {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    mutating func update(_ bytes: some Sequence<UInt8>) {
-        for byte in bytes {
-            pending.append(byte)
-            length &+= 1
+    mutating func update(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var i = 0
+        length &+= UInt64(bytes.count)
+        while i < bytes.count {
+            let take = min(64 - pending.count, bytes.count - i)
+            pending.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<(i + take)]))
+            i += take
             if pending.count == 64 { compress(); pending.removeAll(keepingCapacity: true) }
         }
     }
 
-    mutating func update(_ text: String) { update(text.utf8) }
+    mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { update($0) } }
+
+    mutating func update(_ text: String) {
+        var text = text
+        text.withUTF8 { update($0) }
+    }
 
     /// The digest as 64 lower-case hex digits.
     mutating func finish() -> String {
