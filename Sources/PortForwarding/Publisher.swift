@@ -24,6 +24,10 @@ public final class Publisher {
     /// generation sees exactly what we wrote.
     public private(set) var lastCommittedGeneration: UInt32?
 
+    /// Where `apply` keeps the record that lets the next apply of the same file skip reading
+    /// the table (`ApplyRecords`); nil: every apply reads it.
+    public var applyRecords: ApplyRecords?
+
     /// Receives one line per kernel conversation step when set (`nftfwd -v`).
     public var trace: ((String) -> Void)?
 
@@ -193,6 +197,8 @@ public final class Publisher {
         let mappings = document.mappings
         try Publisher.checkNoConflicts(mappings)
         if let rules = document.masquerade { try MasqueradeRule.checkNoOverlaps(rules) }
+        let digests = applyRecords.map { _ in DesiredDigests(document) }
+        if let digests, let summary = unchangedByRecord(document, digests) { return summary }
         let (summary, removed, added, masqueradeGone, masqueradeNew) = try retryingOnRestart {
             () throws -> (ApplySummary, [Mapping], [Mapping], [MasqueradeRule], [MasqueradeRule]) in
             let snapshot = try reader.snapshot()
@@ -219,6 +225,9 @@ public final class Publisher {
                 masqueradeNew = new
             }
             if !batch.isEmpty { try commit(batch, snapshot.generation) }
+            if let digests {
+                remember(digests, masquerade: document.masquerade ?? snapshot.masquerade, readAt: snapshot.generation, committed: !batch.isEmpty)
+            }
             return (ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count,
                                  masqueradeAdded: masqueradeNew.count, masqueradeRemoved: masqueradeGone.count),
                     removed, added, masqueradeGone, masqueradeNew)

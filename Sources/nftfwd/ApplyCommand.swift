@@ -45,7 +45,7 @@ struct ApplyCommand: ParsableCommand {
     /// `restoring` is the file it came from, if any (see `Persistence.change`).
     static func apply(_ document: StateDocument, _ global: GlobalOptions, _ saving: SaveOptions,
                       restoring: String? = nil, verb: String) throws -> String {
-        let summary = try Persistence.change(global, saving, restoring: restoring) { try $0.apply(document) }
+        let summary = try Persistence.change(global, saving, restoring: restoring) { try $0.keepingApplyRecords(table: global.table).apply(document) }
         var line = "\(verb) \(document.mappings.count) mapping(s): \(summary.added) added, \(summary.removed) removed, \(summary.unchanged) unchanged"
         if let rules = document.masquerade {
             line += "; \(rules.count) masquerade rule(s): \(summary.masqueradeAdded) added, \(summary.masqueradeRemoved) removed"

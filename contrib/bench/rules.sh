@@ -54,7 +54,11 @@ fresh_ns() {
     # Forwarding on, as on a real host: add's forwarding check then finds nothing to warn about.
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1; echo "$ns"
 }
-drop_ns() { ip netns pids "$1" 2>/dev/null | xargs -r kill -9 2>/dev/null || true; ip netns del "$1"; }
+drop_ns() { # and apply's record of the namespace (/run/nftfwd/apply-DEV-INO-TABLE.record)
+    ip netns pids "$1" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    local key; key=$(stat -c '%d-%i' "/run/netns/$1" 2>/dev/null) && rm -f /run/nftfwd/apply-"$key"-*
+    ip netns del "$1"
+}
 now_ns() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
