@@ -5,6 +5,8 @@ import PackageDescription
 //   CNetfilter      system-library module over libnftnl + libmnl + the netfilter uapi headers
 //   CLinux          compiled C shim for GNU-only syscalls Swift's Glibc module hides (splice, pipe2, accept4, setns, ...)
 //   SystemErrno     one typed errno for every layer
+//   SystemCalls     the one syscall layer: EINTR/EAGAIN handling, fds, whole-buffer I/O, poll, epoll,
+//                   splice, sockets (accept4), the monotonic clock, thread spawning
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
 //   NFTablesFake    an in-memory NFTablesSession (the kernel's seam) for tests without root
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
@@ -56,6 +58,13 @@ let package = Package(
             name: "SystemErrno",
             swiftSettings: strict
         ),
+        // No other target calls read/write/poll/accept/clock_gettime/pthread_create... itself
+        // (RawCallScanTests keeps it so); NFTables' netlink calls are the other exception.
+        .target(
+            name: "SystemCalls",
+            dependencies: ["CLinux", "SystemErrno"],
+            swiftSettings: strict
+        ),
         .target(
             name: "NFTables",
             dependencies: ["CNetfilter", "SystemErrno"],
@@ -80,23 +89,23 @@ let package = Package(
         ),
         .target(
             name: "NFTRelay",
-            dependencies: ["CLinux", "SystemErrno"],
+            dependencies: ["CLinux", "SystemCalls", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(
             name: "SavedState",
-            dependencies: ["SystemErrno"],
+            dependencies: ["SystemCalls", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(
             name: "RelayReport",
-            dependencies: ["PortForwarding", "NFTRelay", "SavedState", "SystemErrno"],
+            dependencies: ["PortForwarding", "NFTRelay", "SavedState", "SystemCalls", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(
             name: "PublishedRelay",
             dependencies: [
-                "RelayReport", "NFTables", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno",
+                "RelayReport", "NFTables", "PortForwarding", "NFTRelay", "SavedState", "SystemCalls", "SystemErrno",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -104,7 +113,7 @@ let package = Package(
         ),
         .target(
             name: "HostChecks",
-            dependencies: ["NFTables", "PortForwarding", "RelayReport", "NFTRelay", "SystemErrno"],
+            dependencies: ["NFTables", "PortForwarding", "RelayReport", "NFTRelay", "SystemCalls", "SystemErrno"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -117,6 +126,7 @@ let package = Package(
                 "PublishedRelay",
                 "SavedState",
                 "HostChecks",
+                "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -130,17 +140,17 @@ let package = Package(
         .executableTarget(
             name: "nftfwd-proxy",
             // PortForwarding: NFTFWD_PROXY_PUBLISH=1 publishes the mapping in nftfwd's table.
-            dependencies: ["NFTRelay", "ProxyCommandLine", "PortForwarding"],
+            dependencies: ["NFTRelay", "ProxyCommandLine", "PortForwarding", "SystemCalls"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-cni",
-            dependencies: ["PortForwarding", "PublishedRelay", "NFTables"],
+            dependencies: ["PortForwarding", "PublishedRelay", "NFTables", "SystemCalls"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-fuzz",
-            dependencies: ["PortForwarding", "IptablesImport", "NFTables", "ProxyCommandLine"],
+            dependencies: ["PortForwarding", "IptablesImport", "NFTables", "ProxyCommandLine", "SystemCalls"],
             swiftSettings: strict
         ),
         .target(
@@ -155,6 +165,6 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "NFTables", "NFTablesFake", "PortForwarding", "SystemErrno"], swiftSettings: strict),
-        .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "SystemCalls", "TestSupport"], swiftSettings: strict),
     ]
 )

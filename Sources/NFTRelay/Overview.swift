@@ -1,3 +1,4 @@
+import SystemCalls
 // NFTRelay: a userland TCP/UDP relay (the part of port publishing that nftables cannot do,
 // e.g. connections from the host to 127.0.0.1, and the docker-proxy drop-in).
 //

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import Synchronization
 
 /// The state of one listener that all loops serving it must agree on: connections per

@@ -2,6 +2,7 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// A userland TCP/UDP relay: listeners forwarding to targets, served by epoll loops.
 ///

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import CLinux
 
 /// Something that reacts to readiness of the fds it registered.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// Whether something accepts TCP connections at each of a few addresses: non-blocking
 /// connects started together, awaited with one `poll(2)` loop, closed as soon as answered
@@ -45,8 +46,8 @@ public enum ConnectProbe {
             guard now < deadline else { break }
             let left = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             var fds = pending.map { pollfd(fd: $0.fd, events: Int16(POLLOUT), revents: 0) }
-            let n = poll(&fds, nfds_t(fds.count), left)
-            if n < 0 && errno != EINTR { break }
+            // EINTR counts as a wake-up with nothing ready: the deadline is checked again.
+            guard (try? Posix.poll(&fds, timeoutMS: left, retryOnInterrupt: false)) != nil else { break }
             var still: [(index: Int, fd: Int32)] = []
             for (slot, entry) in zip(fds, pending) {
                 guard slot.revents != 0 else { still.append(entry); continue }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// A listening TCP socket: accepts clients and starts a `TCPConnection` for each.
 ///

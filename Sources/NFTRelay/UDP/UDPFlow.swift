@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// One UDP client of a listener: a socket connected to the target, carrying the client's
 /// datagrams there and the target's replies back through the listener socket, sent from the

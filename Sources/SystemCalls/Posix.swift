@@ -3,38 +3,42 @@ import Glibc
 #endif
 
 /// File-descriptor calls shared by every kind of fd.
-enum Posix {
+public enum Posix {
     /// Closes `fd`. Errors from close (even EINTR) mean the fd is gone anyway on Linux, so
     /// nothing is retried or thrown. `close(2)`
-    static func close(_ fd: Int32) {
+    @inlinable
+    public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
     }
 
     /// `read(2)` into raw memory.
-    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SyscallError) -> IOResult<Int> {
+    @inlinable
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SyscallError) -> IOResult<Int> {
         try Syscall.call("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
     /// `send(2)` with MSG_NOSIGNAL for sockets (a closed peer gives EPIPE, never SIGPIPE).
-    static func send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(SyscallError) -> IOResult<Int> {
+    @inlinable
+    public static func send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(SyscallError) -> IOResult<Int> {
         try Syscall.call("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// `write(2)` for non-socket fds (eventfd, status pipes).
-    static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(SyscallError) -> IOResult<Int> {
+    @inlinable
+    public static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(SyscallError) -> IOResult<Int> {
         try Syscall.call("write") { Glibc.write(fd, buffer.baseAddress, buffer.count) }
     }
 
     /// Sets O_NONBLOCK and FD_CLOEXEC on an fd we did not create (a pre-opened listen fd).
     /// `fcntl(2)`
-    static func makeNonBlockingCloseOnExec(_ fd: Int32) throws(SyscallError) {
+    public static func makeNonBlockingCloseOnExec(_ fd: Int32) throws(SyscallError) {
         let flags = try Syscall.value("fcntl(F_GETFL)") { fcntl(fd, F_GETFL) }
         _ = try Syscall.value("fcntl(F_SETFL)") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
         _ = try Syscall.value("fcntl(F_SETFD)") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
     }
 
     /// True if `fd` is an open file descriptor (`fcntl(F_GETFD)` without trapping on EBADF).
-    static func isOpen(_ fd: Int32) -> Bool {
+    public static func isOpen(_ fd: Int32) -> Bool {
         fcntl(fd, F_GETFD) >= 0
     }
 }
