@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CLinux
 
 /// epoll, eventfd and signalfd: the readiness primitives of the event loop.
@@ -41,6 +44,22 @@ public enum Epoll {
     /// `eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC)`
     public static func eventFD() throws(SyscallError) -> Int32 {
         try Syscall.value("eventfd") { clinux_eventfd() }
+    }
+
+    /// Adds one to an eventfd's counter, waking its reader. From any thread, even racing the
+    /// loop's shutdown: errors (EBADF of a closed loop, EAGAIN of a full counter) are ignored,
+    /// not trapped, since the wake-up is then moot. `write(2)` of 8 bytes
+    @inlinable
+    public static func signal(eventFD fd: Int32) {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
+    }
+
+    /// Resets an eventfd's counter (its value is not needed). `read(2)` of 8 bytes
+    @inlinable
+    public static func drain(eventFD fd: Int32) {
+        var value: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &value) { Glibc.read(fd, $0.baseAddress, 8) }
     }
 
     /// The next pending signal of a signalfd, or nil if none is pending. `read(2)` of a

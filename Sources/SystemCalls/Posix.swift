@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// File-descriptor calls shared by every kind of fd.
 public enum Posix {
@@ -35,6 +36,29 @@ public enum Posix {
         let flags = try Syscall.value("fcntl(F_GETFL)") { fcntl(fd, F_GETFL) }
         _ = try Syscall.value("fcntl(F_SETFL)") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
         _ = try Syscall.value("fcntl(F_SETFD)") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    }
+
+    /// A close-on-exec duplicate of `fd` (`fcntl(F_DUPFD_CLOEXEC)`), the caller's to close;
+    /// nil if none could be made (EMFILE).
+    public static func duplicate(_ fd: Int32) -> Int32? {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        return copy >= 0 ? copy : nil
+    }
+
+    /// Sets or clears O_NONBLOCK and sets FD_CLOEXEC (best effort) on an fd made by a call
+    /// that cannot set them itself.
+    public static func setFlags(_ fd: Int32, nonBlocking: Bool) {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0 else { return }
+        _ = fcntl(fd, F_SETFL, nonBlocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK)
+    }
+
+    /// A close-on-exec pipe (read end, write end), both ends non-blocking if asked. `pipe2(2)`
+    public static func pipe(nonBlocking: Bool) throws(SyscallError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        _ = try Syscall.checked("pipe2") { clinux_pipe2(&fds, O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0)) }
+        return (fds[0], fds[1])
     }
 
     /// True if `fd` is an open file descriptor (`fcntl(F_GETFD)` without trapping on EBADF).

@@ -19,8 +19,7 @@ protocol YieldingHandler: AnyObject {
 struct LoopWaker: Sendable {
     let fd: Int32
     func wake() {
-        var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
+        Epoll.signal(eventFD: fd)
     }
 }
 
@@ -178,8 +177,7 @@ final class EventLoop {
     }
 
     private func drainWakeups() {
-        var value: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &value) { Glibc.read(wakeFD, $0.baseAddress, 8) }
+        Epoll.drain(eventFD: wakeFD)
         onWake()
     }
 }
