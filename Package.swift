@@ -78,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "PortForwarding",
-            dependencies: ["NFTables"],
+            dependencies: ["NFTables", "SystemCalls"],
             swiftSettings: strict
         ),
         // `nftfwd import iptables`: iptables-save's nat rules into a state document.
@@ -163,8 +163,10 @@ let package = Package(
         // IptablesSaves: saved iptables-save output the import tests read from disk.
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "IptablesImport", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves", "WireGolden"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "PublishedRelayTests", dependencies: ["PublishedRelay", "SavedState", "SystemCalls", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "HostChecksTests", dependencies: ["HostChecks", "NFTables", "NFTablesFake", "PortForwarding", "SystemErrno"], swiftSettings: strict),
         .testTarget(name: "NFTRelayTests", dependencies: ["NFTRelay", "SystemCalls", "TestSupport"], swiftSettings: strict),
+        // Scans Sources/ for raw libc calls outside SystemCalls and NFTables (no root, no build products).
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"], swiftSettings: strict),
     ]
 )

@@ -10,6 +10,18 @@ public enum MonotonicClock {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
+
+    /// The same clock in seconds, for the daemon's deadlines and pauses (not the relay's).
+    public static func seconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// The same clock in whole milliseconds.
+    public static func milliseconds() -> Int64 {
+        Int64(now() / 1_000_000)
+    }
 }
 
 extension Duration {

@@ -40,6 +40,27 @@ extension Posix {
         return bytes
     }
 
+    /// Like `readAll`, but an error ends the read as the end of the file would: what came
+    /// before it is returned (for /proc and /sys files, where a late error means "no more").
+    public static func readAvailable(_ fd: Int32, limit: Int = .max, chunk: Int = 65536) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while bytes.count < limit {
+            let n = buffer.withUnsafeMutableBytes { raw in
+                (try? Syscall.checked("read") { Glibc.read(fd, raw.baseAddress, raw.count) }) ?? 0
+            }
+            if n == 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return bytes
+    }
+
+    /// One blocking `write(2)` (EINTR retried); how many bytes it took.
+    @discardableResult
+    public static func writeOnce(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(SyscallError) -> Int {
+        try Syscall.checked("write") { Glibc.write(fd, buffer.baseAddress, buffer.count) }
+    }
+
     /// One blocking `read(2)` of up to `count` bytes (EINTR retried); fewer at the end.
     public static func readOnce(_ fd: Int32, count: Int) throws(SyscallError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
@@ -74,19 +95,19 @@ extension Posix {
     }
 
     /// `poll(2)` on `fds` for up to `timeoutMS` (-1: no limit); returns how many are ready,
-    /// 0 on timeout. With `retryOnInterrupt` false an EINTR comes back as 0 ready, so a
-    /// caller's loop can look at its deadline or stop flag.
+    /// 0 on timeout. With `retryOnInterrupt` false EINTR is thrown, so a caller's loop can
+    /// look at its deadline again (a retry here would restart the whole timeout).
     public static func poll(_ fds: inout [pollfd], timeoutMS: Int32, retryOnInterrupt: Bool = true) throws(SyscallError) -> Int {
         while true {
             let rc = Glibc.poll(&fds, nfds_t(fds.count), timeoutMS)
             if rc >= 0 { return Int(rc) }
             let error = Errno.current
-            if error == .interrupted { if retryOnInterrupt { continue } else { return 0 } }
+            if error == .interrupted && retryOnInterrupt { continue }
             throw SyscallError("poll", error)
         }
     }
 
-    /// `poll(2)` on one fd: its returned events, or 0 on timeout (or EINTR).
+    /// `poll(2)` on one fd: its returned events, or 0 on timeout; EINTR is thrown (see above).
     public static func poll(_ fd: Int32, events: Int16, timeoutMS: Int32) throws(SyscallError) -> Int16 {
         var fds = [pollfd(fd: fd, events: events, revents: 0)]
         return try poll(&fds, timeoutMS: timeoutMS, retryOnInterrupt: false) > 0 ? fds[0].revents : 0

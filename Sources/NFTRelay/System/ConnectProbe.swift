@@ -46,8 +46,11 @@ public enum ConnectProbe {
             guard now < deadline else { break }
             let left = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             var fds = pending.map { pollfd(fd: $0.fd, events: Int16(POLLOUT), revents: 0) }
-            // EINTR counts as a wake-up with nothing ready: the deadline is checked again.
-            guard (try? Posix.poll(&fds, timeoutMS: left, retryOnInterrupt: false)) != nil else { break }
+            do {
+                _ = try Posix.poll(&fds, timeoutMS: left, retryOnInterrupt: false)
+            } catch {
+                guard error.errno == .interrupted else { break }   // EINTR: nothing ready, deadline checked again
+            }
             var still: [(index: Int, fd: Int32)] = []
             for (slot, entry) in zip(fds, pending) {
                 guard slot.revents != 0 else { still.append(entry); continue }
