@@ -127,10 +127,10 @@ public final class RelayDaemon {
     public func run(pollInterval: Duration = .milliseconds(200)) throws -> Int32 {
         // Blocked before any thread exists, so every thread inherits the mask and the
         // signals wait for sigtimedwait below.
+        Processes.blockSignals([SIGTERM, SIGINT, SIGHUP])
         var signals = sigset_t()
         sigemptyset(&signals)
         for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, s) }
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let nft = try makeSession()
         let eventsRedirect = RedirectBox()

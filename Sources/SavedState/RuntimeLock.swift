@@ -47,7 +47,16 @@ public final class RuntimeLock {
                 Posix.close(fd)
                 throw .unsafe(path, problem)
             }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            let locked: Bool
+            do {
+                locked = try Processes.tryLockExclusive(fd)
+            } catch where error.errno == .interrupted {
+                locked = false   // as if held: looked at again after the pause
+            } catch {
+                Posix.close(fd)
+                throw .failed("cannot lock \(path)", "flock", error.errno)
+            }
+            if locked {
                 var now = stat()
                 if stat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino {
                     return RuntimeLock(path: path, fd: fd)
@@ -55,9 +64,7 @@ public final class RuntimeLock {
                 Posix.close(fd)   // removed by the holder we waited for: lock the new one
                 continue
             }
-            let e = errno
             Posix.close(fd)
-            guard e == EWOULDBLOCK || e == EINTR else { throw .failed("cannot lock \(path)", "flock", Errno(e)) }
             if monotonicSeconds() >= deadline { return nil }
             Posix.sleep(nanoseconds: 5_000_000)
         }

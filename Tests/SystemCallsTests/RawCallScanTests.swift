@@ -16,6 +16,7 @@ import SystemCalls
         "pthread_create", "fcntl", "socket", "connect", "bind", "listen", "setsockopt",
         "getsockopt", "getsockname", "getpeername", "shutdown", "close", "open", "openat",
         "pipe", "pipe2", "dup", "dup2", "splice", "usleep", "nanosleep", "sleep", "fsync",
+        "flock", "waitpid", "pthread_sigmask", "sigprocmask",
     ]
     /// Directories whose files may call any of them.
     static let allowed = ["Sources/SystemCalls/", "Sources/NFTables/"]

@@ -214,10 +214,7 @@ public final class RelayEngine: Sendable {
 
     /// Blocks `signals` for the calling thread (threads created afterwards inherit the mask).
     public static func blockSignals(_ signals: [Int32]) {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in signals { sigaddset(&set, s) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+        Processes.blockSignals(signals)
     }
 
     /// Stops the loops and closes every listener and connection. If the loops run on
