@@ -6,6 +6,8 @@ import PackageDescription
 //   CLinux          compiled C shim for GNU-only syscalls Swift's Glibc module hides (splice, pipe2, accept4, setns, ...)
 //   SystemErrno     one typed errno for every layer
 //   NetworkAddress  the one address vocabulary: IPAddress, Subnet, AddressFamily, SocketAddress, HostPort (no dependencies)
+//   SystemCalls     the one syscall layer: EINTR/EAGAIN handling, fds, whole-buffer I/O, poll, epoll,
+//                   splice, sockets (accept4), the monotonic clock, thread spawning
 //   NFTables        netlink/nftables layer: tables, chains, maps, elements, rules, batches, errors; knows nothing of ports
 //   NFTablesFake    an in-memory NFTablesSession (the kernel's seam) for tests without root
 //   PortForwarding  the domain: mappings, parsing, validation, compiling mappings into the nftfwd table
@@ -62,6 +64,13 @@ let package = Package(
             name: "NetworkAddress",
             swiftSettings: strict
         ),
+        // No other target calls read/write/poll/accept/clock_gettime/pthread_create... itself
+        // (RawCallScanTests keeps it so); NFTables' netlink calls are the other exception.
+        .target(
+            name: "SystemCalls",
+            dependencies: ["CLinux", "SystemErrno"],
+            swiftSettings: strict
+        ),
         .target(
             name: "NFTables",
             dependencies: ["CNetfilter", "SystemErrno", "NetworkAddress"],
@@ -75,7 +84,7 @@ let package = Package(
         ),
         .target(
             name: "PortForwarding",
-            dependencies: ["NFTables", "NetworkAddress"],
+            dependencies: ["NFTables", "NetworkAddress", "SystemCalls"],
             swiftSettings: strict
         ),
         // `nftfwd import iptables`: iptables-save's nat rules into a state document.
@@ -86,23 +95,23 @@ let package = Package(
         ),
         .target(
             name: "NFTRelay",
-            dependencies: ["NetworkAddress", "CLinux", "SystemErrno"],
+            dependencies: ["NetworkAddress", "CLinux", "SystemErrno", "SystemCalls"],
             swiftSettings: strict
         ),
         .target(
             name: "SavedState",
-            dependencies: ["SystemErrno"],
+            dependencies: ["SystemCalls", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(
             name: "RelayReport",
-            dependencies: ["NetworkAddress", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno"],
+            dependencies: ["NetworkAddress", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno", "SystemCalls"],
             swiftSettings: strict
         ),
         .target(
             name: "PublishedRelay",
-            dependencies: ["NetworkAddress", 
-                "RelayReport", "NFTables", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno",
+            dependencies: [
+                "NetworkAddress", "RelayReport", "NFTables", "PortForwarding", "NFTRelay", "SavedState", "SystemErrno", "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -110,7 +119,7 @@ let package = Package(
         ),
         .target(
             name: "HostChecks",
-            dependencies: ["NetworkAddress", "NFTables", "PortForwarding", "RelayReport", "NFTRelay", "SystemErrno"],
+            dependencies: ["NetworkAddress", "NFTables", "PortForwarding", "RelayReport", "NFTRelay", "SystemErrno", "SystemCalls"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -124,6 +133,7 @@ let package = Package(
                 "PublishedRelay",
                 "SavedState",
                 "HostChecks",
+                "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -137,17 +147,17 @@ let package = Package(
         .executableTarget(
             name: "nftfwd-proxy",
             // PortForwarding: NFTFWD_PROXY_PUBLISH=1 publishes the mapping in nftfwd's table.
-            dependencies: ["NetworkAddress", "NFTRelay", "ProxyCommandLine", "PortForwarding", "RelayReport"],
+            dependencies: ["NetworkAddress", "NFTRelay", "ProxyCommandLine", "PortForwarding", "RelayReport", "SystemCalls"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-cni",
-            dependencies: ["NetworkAddress", "PortForwarding", "PublishedRelay", "NFTables"],
+            dependencies: ["NetworkAddress", "PortForwarding", "PublishedRelay", "NFTables", "SystemCalls"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-fuzz",
-            dependencies: ["NetworkAddress", "PortForwarding", "IptablesImport", "NFTables", "ProxyCommandLine"],
+            dependencies: ["NetworkAddress", "PortForwarding", "IptablesImport", "NFTables", "ProxyCommandLine", "SystemCalls"],
             swiftSettings: strict
         ),
         .target(
@@ -160,9 +170,11 @@ let package = Package(
         // IptablesSaves: saved iptables-save output the import tests read from disk.
         .testTarget(name: "PortForwardingTests", dependencies: ["PortForwarding", "NetworkAddress", "IptablesImport", "NFTables", "NFTablesFake"], exclude: ["IptablesSaves", "WireGolden"], swiftSettings: strict),
         .testTarget(name: "KernelTests", dependencies: ["NetworkAddress", "TestSupport", "PortForwarding", "NFTables", "NFTablesFake", "PublishedRelay", "SavedState", "HostChecks", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "PublishedRelayTests", dependencies: ["NetworkAddress", "PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "PublishedRelayTests", dependencies: ["NetworkAddress", "PublishedRelay", "SavedState", "TestSupport", "NFTables", "NFTablesFake", "NFTRelay", "PortForwarding", .product(name: "Logging", package: "swift-log"), "SystemCalls"], swiftSettings: strict),
         .testTarget(name: "HostChecksTests", dependencies: ["NetworkAddress", "HostChecks", "NFTables", "NFTablesFake", "PortForwarding", "SystemErrno"], swiftSettings: strict),
         .testTarget(name: "NetworkAddressTests", dependencies: ["NetworkAddress"], swiftSettings: strict),
-        .testTarget(name: "NFTRelayTests", dependencies: ["NetworkAddress", "NFTRelay", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "NFTRelayTests", dependencies: ["NetworkAddress", "NFTRelay", "TestSupport", "SystemCalls"], swiftSettings: strict),
+        // Scans Sources/ for raw libc calls outside SystemCalls and NFTables (no root, no build products).
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"], swiftSettings: strict),
     ]
 )

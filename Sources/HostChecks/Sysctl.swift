@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import SystemErrno
 
 /// The kernel settings under /proc/sys. The net.* ones belong to the network namespace of
@@ -8,14 +9,10 @@ import SystemErrno
 public enum Sysctl {
     /// The value of `name` (`net.ipv4.ip_forward`), trimmed; nil if it cannot be read.
     public static func read(_ name: String) -> String? {
-        let fd = open(path(name), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        var n: Int
-        repeat { n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } } while n < 0 && errno == EINTR
-        guard n >= 0 else { return nil }
-        var text = String(decoding: buffer[0..<n], as: UTF8.self)
+        guard let fd = try? Posix.open(path(name), O_RDONLY | O_CLOEXEC) else { return nil }
+        defer { Posix.close(fd) }
+        guard let bytes = try? Posix.readOnce(fd, count: 256) else { return nil }
+        var text = String(decoding: bytes, as: UTF8.self)
         while text.last?.isWhitespace == true { text.removeLast() }
         return text
     }
@@ -27,12 +24,15 @@ public enum Sysctl {
 
     /// Writes `value` to `name`, as `sysctl -w name=value` does.
     public static func write(_ name: String, _ value: String) throws(SysctlError) {
-        let fd = open(path(name), O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SysctlError(name: name, errno: .current) }
-        defer { close(fd) }
+        // One write: /proc/sys takes a value whole or not at all.
+        let fd: Int32
+        do { fd = try Posix.open(path(name), O_WRONLY | O_CLOEXEC) } catch { throw SysctlError(name: name, errno: error.errno) }
+        defer { Posix.close(fd) }
         var text = value + "\n"
-        let n = text.withUTF8 { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard n >= 0 else { throw SysctlError(name: name, errno: .current) }
+        let written = text.withUTF8 { buffer in
+            Result { () throws(SyscallError) in try Posix.writeOnce(fd, UnsafeRawBufferPointer(buffer)) }
+        }
+        if case .failure(let error) = written { throw SysctlError(name: name, errno: error.errno) }
     }
 
     /// The names of the entries in a /proc/sys directory (`net.ipv4.conf`: all, default, lo, eth0...).

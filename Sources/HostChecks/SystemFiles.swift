@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// Whole reads of the small files of /proc and /sys the bridge checks look at (routes, ARP,
 /// a bridge's ports and forwarding database). They belong to the network namespace of the
@@ -8,18 +9,9 @@ import Glibc
 enum SystemFiles {
     /// The file's bytes (at most `limit`); nil if it cannot be opened.
     static func bytes(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while out.count < limit {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            out += buffer[0..<n]
-        }
-        return out
+        guard let fd = try? Posix.open(path, O_RDONLY | O_CLOEXEC) else { return nil }
+        defer { Posix.close(fd) }
+        return Posix.readAvailable(fd, limit: limit, chunk: 16384)
     }
 
     static func text(_ path: String) -> String? { bytes(path).map { String(decoding: $0, as: UTF8.self) } }

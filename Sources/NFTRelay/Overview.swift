@@ -1,12 +1,13 @@
+import SystemCalls
 // NFTRelay: a userland TCP/UDP relay (the part of port publishing that nftables cannot do,
 // e.g. connections from the host to 127.0.0.1, and the docker-proxy drop-in).
 //
 // Layers, bottom to top (each folder one job):
-//   System/   typed syscalls: SyscallError (with SystemErrno's Errno, re-exported), the one
-//             EINTR/EAGAIN loop (Syscall), caseless enums per subsystem (Posix, Sockets,
-//             Splice, Epoll), DatagramBatch (recvmmsg/sendmmsg), MonotonicClock. Meant to be
-//             the only place C is called; EventLoop, LoopCore, RelayEngine and UDPFlow still
-//             make a few raw calls (issue 10's syscall-layer step).
+//   (below)   SystemCalls, the shared syscall layer: the one EINTR/EAGAIN loop (Syscall),
+//             SyscallError, Posix, Sockets, Splice, Epoll, DatagramBatch (recvmmsg/sendmmsg),
+//             MonotonicClock, Threads. Nothing in NFTRelay calls C itself but System/.
+//   System/   the socket calls that take or give SocketAddress (an extension of SystemCalls'
+//             Sockets), SO_ORIGINAL_DST and ConnectProbe.
 //   (Addresses are NetworkAddress's IPAddress, SocketAddress and Subnet; their sockaddr
 //   conversion is System/SocketAddress+sockaddr.swift.)
 //   Loop/     EventLoop (epoll + eventfd wake-up + registration ids + resumption of

@@ -3,6 +3,7 @@ import NetworkAddress
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import NFTables
 
 /// The operations of the CLI, each one netlink batch against the kernel table.
@@ -421,7 +422,7 @@ public final class Publisher {
                 trace?("the ruleset changed while we computed the batch (ERESTART): reading it again (retry \(attempt) of \(Publisher.maxAttempts - 1))")
                 // A random pause, up to 1, 2, 4 ... 128 ms: writers that collided once are
                 // unlikely to collide again, even when a round takes longer than the pause.
-                usleep(UInt32.random(in: 0...(1_000 << min(attempt - 1, 7))))
+                Posix.sleep(nanoseconds: UInt64.random(in: 0...(1_000_000 << min(attempt - 1, 7))))
             }
         }
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import SystemErrno
 
 /// The relay's two small servers (the status socket and the metrics endpoint): one thread that
@@ -37,8 +38,7 @@ final class AcceptThread: @unchecked Sendable {
     private let exchange: Exchange
     private let maxClients: Int
     private let wake: (read: Int32, write: Int32)
-    private var thread = pthread_t()
-    private var started = false
+    private var thread: SpawnedThread?
 
     private struct Client {
         let fd: Int32
@@ -51,28 +51,20 @@ final class AcceptThread: @unchecked Sendable {
 
     /// Takes ownership of `fd`, a listening socket.
     init(listening fd: Int32, exchange: Exchange, maxClients: Int = 64) throws(RelayDaemonError) {
-        var pipeFDs: [Int32] = [-1, -1]
-        // (pipe2 and accept4 are GNU extensions Glibc's module does not show: fcntl instead;
-        // the relay never forks, so the close-on-exec race does not arise.)
-        guard pipe(&pipeFDs) == 0 else {
-            let e = Errno.current
-            close(fd)
-            throw .system("pipe", e)
+        do {
+            wake = try Posix.pipe(nonBlocking: true)
+        } catch {
+            Posix.close(fd)
+            throw .system("pipe", error.errno)
         }
-        for end in pipeFDs {
-            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        Posix.setFlags(fd, nonBlocking: true)
         self.fd = fd
         self.exchange = exchange
         self.maxClients = maxClients
-        wake = (pipeFDs[0], pipeFDs[1])
     }
 
     func start() throws(RelayDaemonError) {
         thread = try ServerThread.start { self.run() }
-        started = true
     }
 
     /// Ends the thread (its clients are closed unanswered) and closes the listening socket.
@@ -83,21 +75,21 @@ final class AcceptThread: @unchecked Sendable {
         guard !stopped else { return }
         stopped = true
         var byte: UInt8 = 1
-        _ = write(wake.write, &byte, 1)
-        if started { pthread_join(thread, nil) }
-        close(fd)
-        close(wake.read)
-        close(wake.write)
+        _ = withUnsafeBytes(of: &byte) { try? Posix.write(wake.write, $0) }
+        thread?.join()
+        Posix.close(fd)
+        Posix.close(wake.read)
+        Posix.close(wake.write)
     }
 
     private func run() {
         var clients: [Client] = []
         var acceptPausedUntil = 0.0   // out of descriptors: accept again after a pause, no busy loop
-        defer { for c in clients { close(c.fd) } }
+        defer { for c in clients { Posix.close(c.fd) } }
         while true {
             let now = Self.now()
             clients.removeAll { c in
-                if c.deadline <= now { close(c.fd); return true }
+                if c.deadline <= now { Posix.close(c.fd); return true }
                 return false
             }
             var fds = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
@@ -109,10 +101,11 @@ final class AcceptThread: @unchecked Sendable {
             var next = clients.map(\.deadline).min() ?? .infinity
             if !listening { next = min(next, acceptPausedUntil) }
             let timeout = next.isFinite ? Int32(max(0, min(1000, ((next - now) * 1000).rounded(.up)))) : -1
-            let rc = poll(&fds, nfds_t(fds.count), timeout)
-            if rc < 0 {
-                if errno == EINTR { continue }
-                if errno == ENOMEM { usleep(10_000); continue }   // passes; never end the server for it
+            do {
+                _ = try Posix.poll(&fds, timeoutMS: timeout, retryOnInterrupt: false)
+            } catch {
+                if error.errno == .interrupted { continue }   // the deadlines are computed again
+                if error.errno == .noMemory { Posix.sleep(nanoseconds: 10_000_000); continue }   // passes; never end the server for it
                 return
             }
             if fds[0].revents != 0 { return }   // stop()
@@ -122,7 +115,7 @@ final class AcceptThread: @unchecked Sendable {
                 if !progress(&clients[i]) { done.insert(i) }
             }
             if !done.isEmpty {
-                for i in done { close(clients[i].fd) }
+                for i in done { Posix.close(clients[i].fd) }
                 clients = clients.enumerated().filter { !done.contains($0.offset) }.map(\.element)
             }
             if fds[1].revents != 0 { acceptPausedUntil = acceptAll(into: &clients) }
@@ -132,24 +125,24 @@ final class AcceptThread: @unchecked Sendable {
     /// Accepts every pending connection; returns when accepting may go on (0: now).
     private func acceptAll(into clients: inout [Client]) -> Double {
         while true {
-            let client = accept(fd, nil, nil)
-            if client < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM: return Self.now() + 0.1
+            let client: Int32
+            do {
+                client = try Sockets.acceptPolled(fd, nonBlocking: true)   // EINTR retried
+            } catch {
+                switch error.errno {
+                case .connectionAborted: continue
+                case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory: return Self.now() + 0.1
                 default: return 0   // EAGAIN: none left
                 }
             }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-            guard exchange.admit(client) else { close(client); continue }
+            guard exchange.admit(client) else { Posix.close(client); continue }
             if clients.count >= maxClients {
-                close(clients.removeFirst().fd)   // the oldest: nearest its deadline anyway
+                Posix.close(clients.removeFirst().fd)   // the oldest: nearest its deadline anyway
             }
             var c = Client(fd: client, deadline: Self.now() + exchange.deadline)
             if exchange.requestLimit == 0 {
                 c.answer = exchange.answer([])
-                if !progress(&c) { close(client); continue }
+                if !progress(&c) { Posix.close(client); continue }
             }
             clients.append(c)
         }
@@ -161,10 +154,12 @@ final class AcceptThread: @unchecked Sendable {
             var chunk = [UInt8](repeating: 0, count: 2048)
             while true {
                 let room = min(chunk.count, exchange.requestLimit + 1 - c.request.count)
-                let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, room, 0) }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
-                if n <= 0 { return false }
+                let result = chunk.withUnsafeMutableBytes { raw in
+                    Result { () throws(SyscallError) in try Sockets.receive(c.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<room])) }
+                }
+                guard case .success(let outcome) = result else { return false }
+                guard case .done(let n) = outcome else { return true }   // EAGAIN: wait for more
+                if n == 0 { return false }
                 c.request += chunk[0..<n]
                 if exchange.isComplete(c.request) { break }
                 if c.request.count > exchange.requestLimit { return false }
@@ -173,18 +168,16 @@ final class AcceptThread: @unchecked Sendable {
         }
         guard let answer = c.answer else { return true }
         while c.sent < answer.count {
-            let n = answer.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.sent, $0.count - c.sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
-            if n <= 0 { return false }
+            let result = answer.withUnsafeBytes { raw in
+                Result { () throws(SyscallError) in try Posix.send(c.fd, UnsafeRawBufferPointer(rebasing: raw[c.sent...])) }
+            }
+            guard case .success(let outcome) = result else { return false }
+            guard case .done(let n) = outcome else { return true }   // EAGAIN: wait for room
+            if n == 0 { return false }
             c.sent += n
         }
         return false   // all written
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func now() -> Double { MonotonicClock.seconds() }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import PortForwarding
 import SystemErrno
 import NetworkAddress
@@ -29,15 +30,22 @@ public final class MetricsServer: Sendable {
     init(address: SocketAddress, render: @escaping @Sendable () -> String) throws(RelayDaemonError) {
         self.address = address
         let v6 = address.ip.family == .ipv6
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .system("socket", .current) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let rc = address.withSockAddr { bind(fd, $0, $1) }
-        guard rc == 0, listen(fd, 16) == 0 else {
-            let e = Errno.current
-            close(fd)
-            throw .system("binding the metrics endpoint \(address)", e)
+        let fd: Int32
+        do {
+            fd = try Sockets.open(domain: v6 ? AF_INET6 : AF_INET, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+        } catch {
+            throw .system("socket", error.errno)
+        }
+        Sockets.setOption(fd, SOL_SOCKET, SO_REUSEADDR, value: Int32(1))
+        let bound = address.withSockAddr { sockaddr, length in
+            Result { () throws(SyscallError) in
+                try Sockets.bind(fd, sockaddr, length: length)
+                try Sockets.listen(fd, backlog: 16)
+            }
+        }
+        if case .failure(let error) = bound {
+            Posix.close(fd)
+            throw .system("binding the metrics endpoint \(address)", error.errno)
         }
         acceptor = try AcceptThread(listening: fd, exchange: .init(
             deadline: MetricsServer.deadline, requestLimit: MetricsServer.requestLimit,

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import Logging
 import NFTables
 import NFTRelay
@@ -132,10 +133,10 @@ public final class RelayDaemon {
     public func run(pollInterval: Duration = .milliseconds(200)) throws -> Int32 {
         // Blocked before any thread exists, so every thread inherits the mask and the
         // signals wait for sigtimedwait below.
+        Processes.blockSignals([SIGTERM, SIGINT, SIGHUP])
         var signals = sigset_t()
         sigemptyset(&signals)
         for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, s) }
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let nft = try makeSession()
         let eventsRedirect = RedirectBox()
@@ -162,7 +163,7 @@ public final class RelayDaemon {
             defer {
                 // What no listener adopted (our reading of the table does not want it) is ours to close.
                 let left = state.withLock { s in defer { s.adoptable = [:] }; return Array(s.adoptable.values) }
-                for fd in left { close(fd) }
+                for fd in left { Posix.close(fd) }
             }
             guard case .followed = reload(session: nft, engine: engine, expecting: nil) else {
                 taken.disconnect()
@@ -192,7 +193,7 @@ public final class RelayDaemon {
         let takeover = try TakeoverServer(table: table, sockets: { [state, engine] in
             let ports = state.withLock { s in Dictionary(s.active.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a }) }
             return engine.duplicateSockets().compactMap { id, fd in
-                guard let port = ports[id] else { close(fd); return nil }
+                guard let port = ports[id] else { Posix.close(fd); return nil }
                 return (HandedSocket(proto: port.proto, listen: port.listen), fd)
             }
         }, handedOver: { [state] drain in
@@ -294,7 +295,7 @@ public final class RelayDaemon {
         metrics?.stop()
         log("handed over to the new relay; draining open connections for at most \(Int(drainSeconds)) s")
         let deadline = monotonicNow() + drainSeconds
-        while engine.heldListeners > 0 && monotonicNow() < deadline { usleep(20_000) }
+        while engine.heldListeners > 0 && monotonicNow() < deadline { Posix.sleep(nanoseconds: 20_000_000) }
         log(engine.heldListeners == 0 ? "drained, exiting" : "drain timeout reached, exiting")
     }
 
@@ -385,7 +386,7 @@ public final class RelayDaemon {
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
                 served.append(port)
             } catch {
-                if let adopted { close(adopted) }   // not adopted: ours to close; the next try binds anew
+                if let adopted { Posix.close(adopted) }   // not adopted: ours to close; the next try binds anew
                 let reason = "\(error.underlying)"
                 let isNew = state.withLock { s -> Bool in
                     defer { s.failed[port] = reason }
@@ -451,11 +452,7 @@ public final class RelayDaemon {
         }
     }
 
-    private func monotonicNow() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    private func monotonicNow() -> Double { MonotonicClock.seconds() }
 }
 
 /// The daemon's state, shared with the status server's thread.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import Logging
 import PortForwarding
 
@@ -75,14 +76,7 @@ public struct RelayLogHandler: LogHandler {
 
     /// One write(2) per line, so lines from several threads never interleave.
     static let writeToStandardError: @Sendable (String) -> Void = { text in
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            offset += n
-        }
+        try? Posix.writeAll(2, text)   // a closed or full stderr: nowhere to say so
     }
 }
 

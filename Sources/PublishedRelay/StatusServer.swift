@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import PortForwarding
 import SavedState
 import SystemErrno
@@ -28,23 +29,28 @@ final class StatusServer: @unchecked Sendable {
             throw RelayDaemonError.alreadyRunning(table: table, name: path)
         }
         // Holding the lock, whatever socket file is there was left by a relay that died.
-        guard let (addr, length) = StatusChannel.unixAddress(path) else {
+        guard Sockets.fitsUnixAddress(path) else {
             throw RuntimeFileError.unsafe(path, "the path is too long for a unix socket")
         }
         if unlink(path) != 0 && errno != ENOENT { throw RuntimeFileError.failed("cannot remove the stale \(path)", "unlink", .current) }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw RelayDaemonError.system("socket(AF_UNIX)", .current) }
-        var address = addr
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        let fd: Int32
+        do {
+            fd = try Sockets.open(domain: AF_UNIX, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+        } catch {
+            throw RelayDaemonError.system("socket(AF_UNIX)", error.errno)
         }
-        // Not listening yet, so nobody can connect before the mode is root's alone.
         var st = stat()
-        guard rc == 0, chmod(path, 0o600) == 0, lstat(path, &st) == 0, listen(fd, SOMAXCONN) == 0 else {
-            let e = Errno.current
-            close(fd)
-            if rc == 0 { unlink(path) }
-            throw RelayDaemonError.system("binding \(path)", e)
+        var bound = false
+        do throws(SyscallError) {
+            try Sockets.bind(fd, unixPath: path)
+            bound = true
+            // Not listening yet, so nobody can connect before the mode is root's alone.
+            guard chmod(path, 0o600) == 0, lstat(path, &st) == 0 else { throw SyscallError("chmod", .current) }
+            try Sockets.listen(fd, backlog: SOMAXCONN)
+        } catch {
+            Posix.close(fd)
+            if bound { unlink(path) }
+            throw RelayDaemonError.system("binding \(path)", error.errno)
         }
         self.path = path
         self.lock = lock

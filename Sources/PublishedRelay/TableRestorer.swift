@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import Logging
 import NFTables
 import PortForwarding
@@ -163,11 +164,7 @@ final class TableRestorer {
         }
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func now() -> Double { MonotonicClock.seconds() }
 
     /// The publisher that applies FILE. What fails after one of its commits (the conntrack
     /// cleanup) is a warning in the relay's log, as the CLI prints it on stderr.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import SavedState
 import SystemErrno
 
@@ -20,20 +21,20 @@ enum TakeoverClient {
 
         /// Tells the old relay every socket is adopted: it stops accepting and drains.
         func confirm() throws(Failure) {
-            defer { close(peer); peer = -1 }
+            defer { Posix.close(peer); peer = -1 }
             do { try DescriptorPassing.send([], payload: TakeoverEndpoint.adopted, over: peer) } catch { throw .failed("\(error)") }
         }
 
         /// Closes the connection without confirming (the descriptors are the caller's now): the
         /// old relay serves on, unchanged.
         func disconnect() {
-            if peer >= 0 { close(peer); peer = -1 }
+            if peer >= 0 { Posix.close(peer); peer = -1 }
         }
 
         /// Closes our copies and the connection: the old relay serves on, unchanged.
         func abandon() {
-            for (_, fd) in sockets { close(fd) }
-            if peer >= 0 { close(peer); peer = -1 }
+            for (_, fd) in sockets { Posix.close(fd) }
+            if peer >= 0 { Posix.close(peer); peer = -1 }
         }
     }
 
@@ -44,23 +45,26 @@ enum TakeoverClient {
         guard case .trusted = RuntimeDirectory.check(directory) else { throw .failed("\(directory) is not root's alone") }
         let path: String
         do { path = try TakeoverEndpoint.path(table: table, directory: directory) } catch { throw .failed("\(error)") }
-        guard let (address, length) = StatusChannel.unixAddress(path) else { throw .failed("\(path): too long for a unix socket") }
-        let peer = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard peer >= 0 else { throw .failed("socket: \(Errno.current)") }
-        TakeoverEndpoint.setTimeout(peer, seconds: 5)
-        var addr = address
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(peer, $0, length) } }
-        if rc != 0 {
-            let e = errno
-            close(peer)
-            if e == ENOENT || e == ECONNREFUSED { return nil }
-            throw .failed("connect \(path): \(Errno(e))")
+        guard Sockets.fitsUnixAddress(path) else { throw .failed("\(path): too long for a unix socket") }
+        let peer: Int32
+        do {
+            peer = try Sockets.open(domain: AF_UNIX, type: Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+        } catch {
+            throw .failed("socket: \(error.errno)")
         }
-        guard StatusChannel.peerUID(peer) == 0 else { close(peer); throw .failed("\(path) is held by a process that is not root's") }
+        TakeoverEndpoint.setTimeout(peer, seconds: 5)
+        do {
+            try Sockets.connect(peer, unixPath: path)
+        } catch {
+            Posix.close(peer)
+            if error.errno == .noEntry || error.errno == .connectionRefused { return nil }
+            throw .failed("connect \(path): \(error.errno)")
+        }
+        guard StatusChannel.peerUID(peer) == 0 else { Posix.close(peer); throw .failed("\(path) is held by a process that is not root's") }
         var received: [(HandedSocket, Int32)] = []
         func fail(_ why: String) -> Failure {
-            for (_, fd) in received { close(fd) }
-            close(peer)
+            for (_, fd) in received { Posix.close(fd) }
+            Posix.close(peer)
             return .failed(why)
         }
         do { try DescriptorPassing.send([], payload: TakeoverEndpoint.request(drainSeconds: drainSeconds), over: peer) } catch { throw fail("\(error)") }
@@ -75,7 +79,7 @@ enum TakeoverClient {
                 for (name, fd) in zip(names, message.fds) { try TakeoverManifest.check(fd, is: name) }
                 received += zip(names, message.fds).map { ($0, $1) }
             } catch {
-                for fd in message.fds { close(fd) }
+                for fd in message.fds { Posix.close(fd) }
                 throw fail("\(error)")
             }
         }

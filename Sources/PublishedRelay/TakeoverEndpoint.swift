@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import SavedState
 import SystemErrno
 
@@ -36,8 +37,6 @@ enum TakeoverEndpoint {
 
     /// Both ends wait at most this long for each message of the other.
     static func setTimeout(_ fd: Int32, seconds: Int) {
-        var tv = timeval(tv_sec: seconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        Sockets.setTimeouts(fd, milliseconds: seconds * 1000)
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import NFTRelay
 import NetworkAddress
 
@@ -64,11 +65,7 @@ enum TakeoverManifest {
 
     /// Throws unless `fd` is a socket of `socket`'s protocol (TCP: listening), bound to its address.
     static func check(_ fd: Int32, is socket: HandedSocket) throws(Failure) {
-        func option(_ name: Int32) -> Int32? {
-            var value: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            return getsockopt(fd, SOL_SOCKET, name, &value, &length) == 0 ? value : nil
-        }
+        func option(_ name: Int32) -> Int32? { Sockets.option(fd, SOL_SOCKET, name, as: Int32(0)) }
         guard let type = option(SO_TYPE) else { throw .wrongSocket(socket, "not a socket (errno \(errno))") }
         switch socket.proto {
         case .tcp:

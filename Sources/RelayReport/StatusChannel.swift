@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import PortForwarding
 import SavedState
 import SystemErrno
@@ -80,27 +81,26 @@ public enum StatusChannel {
         }
         let path: String
         do { path = try self.path(table: table, directory: directory) } catch { return .noAnswer("\(error)") }
-        guard let (address, length) = unixAddress(path) else { return .noAnswer("\(path): the path is too long for a unix socket") }
+        guard Sockets.fitsUnixAddress(path) else { return .noAnswer("\(path): the path is too long for a unix socket") }
         // No socket file, no relay: said without a descriptor (every change asks, and a caller
         // short of descriptors should meet that where it matters, not here).
         var st = stat()
         if lstat(path, &st) != 0 && errno == ENOENT { return .noRelay }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .noAnswer("socket(AF_UNIX) failed: \(Errno.current)") }
-        defer { close(fd) }
+        let fd: Int32
+        do {
+            fd = try Sockets.open(domain: AF_UNIX, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+        } catch {
+            return .noAnswer("socket(AF_UNIX) failed: \(error.errno)")
+        }
+        defer { Posix.close(fd) }
         // SO_SNDTIMEO bounds connect on a unix socket too (a relay whose backlog is full, or
         // that stopped accepting, would otherwise keep us waiting).
-        var tv = timeval(tv_sec: Int(timeoutMilliseconds / 1000), tv_usec: Int(timeoutMilliseconds % 1000) * 1000)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = address
-        var rc: Int32
-        repeat {
-            rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
-            }
-        } while rc != 0 && errno == EINTR
-        if rc != 0 {
-            let e = Errno.current
+        let tv = timeval(tv_sec: Int(timeoutMilliseconds / 1000), tv_usec: Int(timeoutMilliseconds % 1000) * 1000)
+        Sockets.setOption(fd, SOL_SOCKET, SO_SNDTIMEO, value: tv)
+        do {
+            try Sockets.connect(fd, unixPath: path, retryOnInterrupt: true)
+        } catch {
+            let e = error.errno
             if e.rawValue == ECONNREFUSED || e.rawValue == ENOENT { return .noRelay }
             let why: String
             switch e.rawValue {
@@ -113,29 +113,38 @@ public enum StatusChannel {
         // Only root can bind in the directory, but a process may bind as root and then change
         // its uid: believe only a holder that is root now.
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (glibc hides the name without _GNU_SOURCE)
-        var cred: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)
-        var credLength = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credLength) == 0 else {
+        guard let cred = Sockets.peerCredentials(fd) else {
             return .noAnswer("\(path): SO_PEERCRED failed: \(Errno.current)")
         }
         guard cred.uid == 0 else { return .notTrusted(uid: cred.uid, pid: cred.pid) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         // One deadline for the whole answer: a relay that trickles bytes cannot keep us longer.
-        let deadline = monotonicMilliseconds() + Int64(timeoutMilliseconds)
+        let deadline = MonotonicClock.milliseconds() + Int64(timeoutMilliseconds)
         while true {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let left = deadline - monotonicMilliseconds()
-            let ready = left > 0 ? poll(&pfd, 1, Int32(left)) : 0
-            if ready < 0 && errno == EINTR { continue }
+            let left = deadline - MonotonicClock.milliseconds()
+            var ready: Int16 = 0
+            if left > 0 {
+                do {
+                    ready = try Posix.poll(fd, events: Int16(POLLIN), timeoutMS: Int32(left))
+                } catch {
+                    if error.errno == .interrupted { continue }   // the deadline is computed again
+                    return .noAnswer("the relay (pid \(cred.pid)) accepted the connection, but reading its answer failed: \(error.errno)")
+                }
+            }
             if ready == 0 {
                 let why = bytes.isEmpty ? "no answer within \(timeoutMilliseconds) ms" : "did not finish its answer within \(timeoutMilliseconds) ms"
                 return .noAnswer("the relay (pid \(cred.pid)) accepted the connection, but \(why)")
             }
-            let n = ready < 0 ? -1 : chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-            if n < 0 {
-                return .noAnswer("the relay (pid \(cred.pid)) accepted the connection, but reading its answer failed: \(Errno.current)")
+            let received = chunk.withUnsafeMutableBytes { raw in
+                Result { () throws(SyscallError) in try Sockets.receive(fd, into: raw, flags: Int32(MSG_DONTWAIT)) }
+            }
+            let n: Int
+            switch received {
+            case .success(.done(let count)): n = count
+            case .success(.wouldBlock): continue   // EINTR is retried inside
+            case .failure(let error):
+                return .noAnswer("the relay (pid \(cred.pid)) accepted the connection, but reading its answer failed: \(error.errno)")
             }
             if n == 0 { break }
             bytes += chunk[0..<n]
@@ -144,12 +153,6 @@ public enum StatusChannel {
             return .noAnswer("the relay (pid \(cred.pid)) answered \(bytes.count) byte(s) that are not a whole status")
         }
         return .status(status)
-    }
-
-    private static func monotonicMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// `sockaddr_un` for a path, or nil if it does not fit (108 bytes with the terminator).
@@ -167,8 +170,6 @@ public enum StatusChannel {
 
     /// The uid of the process at the other end of a unix socket, or nil.
     package static func peerUID(_ fd: Int32) -> UInt32? {
-        var cred: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)
-        var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 ? cred.uid : nil
+        Sockets.peerCredentials(fd)?.uid
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import SystemErrno
 
 /// An exclusive `flock` on a lock file in the runtime directory: a regular file of root's,
@@ -22,7 +23,7 @@ public final class RuntimeLock {
 
     deinit {
         unlink(path)   // still ours: nobody else can remove it while we hold the lock
-        close(fd)
+        Posix.close(fd)
     }
 
     /// Takes the lock at `path` (its directory must be the trusted runtime directory), waiting
@@ -30,31 +31,42 @@ public final class RuntimeLock {
     public static func acquire(_ path: String, wait: Double?) throws(RuntimeFileError) -> RuntimeLock? {
         let deadline = monotonicSeconds() + (wait ?? 0)
         while true {
-            let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw .failed("cannot open the lock file \(path)", "open", .current) }
+            let fd: Int32
+            do {
+                fd = try Posix.open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode: 0o600)
+            } catch {
+                throw .failed("cannot open the lock file \(path)", "open", error.errno)
+            }
             var st = stat()
             guard fstat(fd, &st) == 0 else {
                 let e = Errno.current
-                close(fd)
+                Posix.close(fd)
                 throw .failed("cannot open the lock file \(path)", "fstat", e)
             }
             if let problem = problem(st) {
-                close(fd)
+                Posix.close(fd)
                 throw .unsafe(path, problem)
             }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            let locked: Bool
+            do {
+                locked = try Processes.tryLockExclusive(fd)
+            } catch where error.errno == .interrupted {
+                locked = false   // as if held: looked at again after the pause
+            } catch {
+                Posix.close(fd)
+                throw .failed("cannot lock \(path)", "flock", error.errno)
+            }
+            if locked {
                 var now = stat()
                 if stat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino {
                     return RuntimeLock(path: path, fd: fd)
                 }
-                close(fd)   // removed by the holder we waited for: lock the new one
+                Posix.close(fd)   // removed by the holder we waited for: lock the new one
                 continue
             }
-            let e = errno
-            close(fd)
-            guard e == EWOULDBLOCK || e == EINTR else { throw .failed("cannot lock \(path)", "flock", Errno(e)) }
+            Posix.close(fd)
             if monotonicSeconds() >= deadline { return nil }
-            usleep(5_000)
+            Posix.sleep(nanoseconds: 5_000_000)
         }
     }
 
@@ -67,9 +79,5 @@ public final class RuntimeLock {
         return nil
     }
 
-    static func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func monotonicSeconds() -> Double { MonotonicClock.seconds() }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import SystemErrno
 
 /// The saved state on disk: where it lives, and reading and writing it whole.
@@ -20,19 +21,14 @@ public enum StateFile {
 
     /// The whole file as text; `-` reads standard input.
     public static func read(_ path: String) throws(StateFileError) -> String {
-        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StateFileError(.read, path, "open", .current) }
-        defer { if fd != 0 { close(fd) } }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw StateFileError(.read, path, "read", .current) }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
+        let fd: Int32
+        do { fd = path == "-" ? 0 : try Posix.open(path, O_RDONLY | O_CLOEXEC) } catch { throw StateFileError(.read, path, "open", error.errno) }
+        defer { if fd != 0 { Posix.close(fd) } }
+        do {
+            return String(decoding: try Posix.readAll(fd), as: UTF8.self)
+        } catch {
+            throw StateFileError(.read, path, "read", error.errno)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Replaces `path` with `text` atomically (see the type's comment), mode 0644. Creates the
@@ -41,25 +37,33 @@ public enum StateFile {
         let (dir, base) = split(path)
         try ensureDirectory(dir, for: path)
         let temp = dir + "/." + base + ".tmp-\(getpid())"
-        var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        if fd < 0 && errno == EEXIST {
-            // Left by a process of the same pid that died mid-write: ours to replace.
-            unlink(temp)
-            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        func create() throws(SyscallError) -> Int32 {
+            try Posix.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o644)
         }
-        guard fd >= 0 else { throw StateFileError(.write, path, "create \(temp)", .current) }
+        let fd: Int32
+        do {
+            do {
+                fd = try create()
+            } catch where error.errno == .exists {
+                // Left by a process of the same pid that died mid-write: ours to replace.
+                unlink(temp)
+                fd = try create()
+            }
+        } catch {
+            throw StateFileError(.write, path, "create \(temp)", error.errno)
+        }
         var renamed = false
         defer { if !renamed { unlink(temp) } }
         do throws(StateFileError) {
             try writeAll(text, to: fd, path: path)
             // The umask must not decide who may read the file.
             guard fchmod(fd, 0o644) == 0 else { throw StateFileError(.write, path, "fchmod", .current) }
-            guard fsync(fd) == 0 else { throw StateFileError(.write, path, "fsync", .current) }
+            do { try Posix.fsync(fd) } catch { throw StateFileError(.write, path, "fsync", error.errno) }
         } catch {
-            close(fd)
+            Posix.close(fd)
             throw error
         }
-        guard close(fd) == 0 else { throw StateFileError(.write, path, "close", .current) }
+        do { try Posix.closeChecked(fd) } catch { throw StateFileError(.write, path, "close", error.errno) }
         guard rename(temp, path) == 0 else { throw StateFileError(.write, path, "rename", .current) }
         renamed = true
         do {
@@ -71,10 +75,10 @@ public enum StateFile {
 
     /// fsync of a directory, so the entries created or renamed in it survive a crash.
     static func syncDirectory(_ dir: String) throws(StateFileError) {
-        let dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dirfd >= 0 else { throw StateFileError(.write, dir, "open \(dir)", .current) }
-        defer { close(dirfd) }
-        guard fsync(dirfd) == 0 else { throw StateFileError(.write, dir, "fsync \(dir)", .current) }
+        let dirfd: Int32
+        do { dirfd = try Posix.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } catch { throw StateFileError(.write, dir, "open \(dir)", error.errno) }
+        defer { Posix.close(dirfd) }
+        do { try Posix.fsync(dirfd) } catch { throw StateFileError(.write, dir, "fsync \(dir)", error.errno) }
     }
 
     /// `path` made absolute, with its directory resolved (symlinks, `..`), so two spellings of
@@ -125,17 +129,6 @@ public enum StateFile {
     }
 
     static func writeAll(_ text: String, to fd: Int32, path: String) throws(StateFileError) {
-        var text = text
-        let failure: Errno? = text.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { return .current }
-                offset += n
-            }
-            return nil
-        }
-        if let failure { throw StateFileError(.write, path, "write", failure) }
+        do { try Posix.writeAll(fd, text) } catch { throw StateFileError(.write, path, "write", error.errno) }
     }
 }

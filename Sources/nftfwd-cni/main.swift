@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import PortForwarding
 
 // nftfwd-cni: a CNI port-mapping plugin (a drop-in for portmap in a conflist) that publishes
@@ -8,29 +9,15 @@ import PortForwarding
 // environment and the network config on stdin; the answer (a result or an error object) goes
 // to stdout, logs to stderr.
 
+/// Every byte, or as many as the fd takes (a runtime that closed the pipe gets no more).
 func writeAll(_ text: String, to fd: Int32) {
-    var bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return }
-        offset += n
-    }
+    try? Posix.writeAll(fd, text)
 }
 
 func log(_ text: String) { writeAll("nftfwd-cni: \(text)\n", to: 2) }
 
 func readStdin() -> String {
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        bytes += chunk[0..<n]
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    String(decoding: Posix.readAvailable(0), as: UTF8.self)
 }
 
 let arguments = CommandLine.arguments.dropFirst()

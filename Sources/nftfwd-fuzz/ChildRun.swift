@@ -2,6 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// Runs a body in a forked child and tells how it ended.
 enum ChildRun {
@@ -23,8 +24,8 @@ enum ChildRun {
             body()
             _exit(0)   // no atexit handlers: libFuzzer's and the leak checker belong to the parent
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // ECHILD cannot happen for our own child; 0 then reads as a clean exit, as before.
+        let status = (try? Processes.waitForExit(pid)) ?? 0
         let signal = status & 0x7f
         guard signal == 0 else { fatalError("the readers died of signal \(signal) on this input (in a child)") }
         switch (status >> 8) & 0xff {

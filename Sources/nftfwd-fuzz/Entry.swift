@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 // Built with -DFUZZING and -sanitize=fuzzer (contrib/fuzz/run.sh), main hands over to
 // libFuzzer's driver, and NFTFWD_FUZZ_TARGET picks the parser (an environment variable, so
@@ -64,6 +65,5 @@ private func read(_ path: String) -> [UInt8] {
 }
 
 private func printError(_ line: String) {
-    var bytes = Array((line + "\n").utf8)
-    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    try? Posix.writeAll(2, line + "\n")
 }

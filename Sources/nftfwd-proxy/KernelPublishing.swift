@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import PortForwarding
 import NetworkAddress
 import RelayReport
@@ -78,13 +79,10 @@ struct KernelPublishing {
 
     /// /proc/PID/comm without its newline, or nil if it cannot be read.
     static func command(of pid: Int32) -> String? {
-        let fd = open("/proc/\(pid)/comm", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return nil }
-        var text = String(decoding: buffer[0..<n], as: UTF8.self)
+        guard let fd = try? Posix.open("/proc/\(pid)/comm", O_RDONLY | O_CLOEXEC) else { return nil }
+        defer { Posix.close(fd) }
+        guard let bytes = try? Posix.readOnce(fd, count: 64), !bytes.isEmpty else { return nil }
+        var text = String(decoding: bytes, as: UTF8.self)
         while text.last == "\n" { text.removeLast() }
         return text
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// docker-proxy's start-up protocol: the daemon passes the write end of a pipe as fd 3 and
 /// reads "0\n" once the proxy serves, or "1\n" followed by the error text.
@@ -13,7 +14,7 @@ struct StatusPipe {
 
     /// Call first thing in main.
     static func detect() -> StatusPipe {
-        StatusPipe(open: fcntl(fd, F_GETFD) >= 0)
+        StatusPipe(open: Posix.isOpen(fd))
     }
 
     mutating func reportReady() { report("0\n") }
@@ -25,14 +26,7 @@ struct StatusPipe {
         guard open else { return }
         open = false
         let fd = Self.fd
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            offset += n
-        }
-        close(fd)
+        try? Posix.writeAll(fd, text)   // dockerd gone: nobody to tell
+        Posix.close(fd)
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import NFTRelay
 import ProxyCommandLine
 
@@ -12,12 +13,11 @@ import ProxyCommandLine
 
 // Before anything opens an fd: is fd 3 (status pipe) there, and fd 4 (-use-listen-fd)?
 nonisolated(unsafe) var statusPipe = StatusPipe.detect()
-let listenFDWasOpen = fcntl(4, F_GETFD) >= 0
+let listenFDWasOpen = Posix.isOpen(4)
 
 /// Writes to stderr (no Foundation, no buffering surprises).
 func printError(_ text: String) {
-    var line = Array((text + "\n").utf8)
-    _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    try? Posix.writeAll(2, text + "\n")
 }
 
 /// Reports a start-up failure the way docker-proxy does, then exits 1.

@@ -8,6 +8,7 @@ import PublishedRelay
 import NFTRelay
 import SavedState
 import HostChecks
+import SystemCalls
 
 /// Output, and the one place errors become messages and exit codes.
 enum Console {
@@ -31,17 +32,9 @@ enum Console {
     }
 
     /// Unbuffered, whole-string writes (no stdio globals, which strict concurrency rejects).
+    /// Every byte, or as many as the fd takes: a closed or full stdout is not worth a second error.
     private static func write(all text: String, to fd: Int32) {
-        var text = text
-        text.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-        }
+        try? Posix.writeAll(fd, text)
     }
 
     /// Exit codes: 1 for a request that cannot be carried out as asked (nothing changed),

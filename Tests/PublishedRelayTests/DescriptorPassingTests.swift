@@ -1,4 +1,5 @@
 import Testing
+import SystemCalls
 @testable import PublishedRelay
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Testing
+import SystemCalls
 import Synchronization
 import TestSupport
 import NFTRelay

@@ -1,3 +1,4 @@
+import SystemCalls
 /// A listening (TCP) or bound (UDP) socket, shared by the loops that serve it and closed when
 /// the last of them lets go. With several loops, each registers the same fd in its own epoll
 /// (exclusively, so one wakes per client) and accepts from it.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import CLinux
 import Synchronization
 
@@ -44,10 +45,11 @@ final class RemovalAck: Sendable {
         while received < count {
             let now = MonotonicClock.now()
             guard now < deadline else { return }
-            var p = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1) > 0 else { continue }
-            let n = buffer.withUnsafeMutableBytes { read(readFD, $0.baseAddress, min($0.count, count - received)) }
-            if n > 0 { received += n }
+            let ready = (try? Posix.poll(readFD, events: Int16(POLLIN), timeoutMS: Int32((deadline - now) / 1_000_000) + 1)) ?? 0
+            guard ready != 0 else { continue }
+            let wanted = min(buffer.count, count - received)
+            let result = buffer.withUnsafeMutableBytes { try? Posix.read(readFD, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<wanted])) }
+            if case .done(let n)? = result, n > 0 { received += n }
         }
     }
 }

@@ -1,3 +1,4 @@
+import SystemCalls
 /// What the listeners and connections of one loop share: the loop, the pipe pool, the
 /// datagram batch and the statistics board.
 ///

@@ -3,6 +3,7 @@ import Synchronization
 import Glibc
 #endif
 import NetworkAddress
+import SystemCalls
 
 /// A userland TCP/UDP relay: listeners forwarding to targets, served by epoll loops.
 ///
@@ -29,7 +30,7 @@ public final class RelayEngine: Sendable {
 
     private struct Control {
         var nextID = 1
-        var threads: [pthread_t] = []
+        var threads: [SpawnedThread] = []
         var running = false
         /// Each listener's socket while it is added (`duplicateSockets`); holding it here keeps
         /// its descriptor from being closed and reused under a duplicating thread.
@@ -122,8 +123,7 @@ public final class RelayEngine: Sendable {
     public func duplicateSockets() -> [(ListenerID, Int32)] {
         control.withLock { control in
             control.sockets.sorted { $0.key.rawValue < $1.key.rawValue }.compactMap { id, socket in
-                let copy = fcntl(socket.fd, F_DUPFD_CLOEXEC, 0)
-                return copy >= 0 ? (id, copy) : nil
+                Posix.duplicate(socket.fd).map { (id, $0) }
             }
         }
     }
@@ -190,17 +190,14 @@ public final class RelayEngine: Sendable {
     /// One thread per core, each running that core's loop until `.stop`.
     private func spawnThreads(for cores: ArraySlice<LoopCore>) throws(SyscallError) {
         for core in cores {
-            let context = Unmanaged.passRetained(core).toOpaque()
-            var thread = pthread_t()
-            let rc = pthread_create(&thread, nil, { argument in
-                let core = Unmanaged<LoopCore>.fromOpaque(argument!).takeRetainedValue()
-                do { try core.run() } catch { fatalError("relay loop failed: \(error)") }
-                return nil
-            }, context)
-            guard rc == 0 else {
-                Unmanaged<LoopCore>.fromOpaque(context).release()
+            let thread: SpawnedThread
+            do {
+                thread = try Threads.spawn {
+                    do { try core.run() } catch { fatalError("relay loop failed: \(error)") }
+                }
+            } catch {
                 stopAndJoin(cores)
-                throw SyscallError("pthread_create", Errno(rawValue: rc))
+                throw error
             }
             control.withLock { $0.threads.append(thread) }
         }
@@ -209,19 +206,16 @@ public final class RelayEngine: Sendable {
     /// Stops the given loops and joins every thread this engine created.
     private func stopAndJoin(_ cores: ArraySlice<LoopCore>) {
         for core in cores { core.send(.stop) }
-        let threads = control.withLock { control -> [pthread_t] in
+        let threads = control.withLock { control -> [SpawnedThread] in
             defer { control.threads.removeAll() }
             return control.threads
         }
-        for thread in threads { pthread_join(thread, nil) }
+        for thread in threads { thread.join() }
     }
 
     /// Blocks `signals` for the calling thread (threads created afterwards inherit the mask).
     public static func blockSignals(_ signals: [Int32]) {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in signals { sigaddset(&set, s) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+        Processes.blockSignals(signals)
     }
 
     /// Stops the loops and closes every listener and connection. If the loops run on

@@ -1,3 +1,4 @@
+import SystemCalls
 /// Why a listener could not be set up, worded exactly like docker-proxy (Go's net package
 /// names the network by family: "listen tcp4 0.0.0.0:8080: bind: address already in use"),
 /// because dockerd shows the proxy's text to the user verbatim.

@@ -1,5 +1,5 @@
 import NetworkAddress
-
+import SystemCalls
 /// Something about a listener worth one log line. Each is reported once per episode (the
 /// first failure, then the end with a count), never per connection, so a flood of refused
 /// or failing clients cannot flood the log.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 import CLinux
 
 /// Something that reacts to readiness of the fds it registered.
@@ -18,8 +19,7 @@ protocol YieldingHandler: AnyObject {
 struct LoopWaker: Sendable {
     let fd: Int32
     func wake() {
-        var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
+        Epoll.signal(eventFD: fd)
     }
 }
 
@@ -177,8 +177,7 @@ final class EventLoop {
     }
 
     private func drainWakeups() {
-        var value: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &value) { Glibc.read(wakeFD, $0.baseAddress, 8) }
+        Epoll.drain(eventFD: wakeFD)
         onWake()
     }
 }

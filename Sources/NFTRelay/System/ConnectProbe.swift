@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NetworkAddress
+import SystemCalls
 
 /// Whether something accepts TCP connections at each of a few addresses: non-blocking
 /// connects started together, awaited with one `poll(2)` loop, closed as soon as answered
@@ -46,8 +47,11 @@ public enum ConnectProbe {
             guard now < deadline else { break }
             let left = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             var fds = pending.map { pollfd(fd: $0.fd, events: Int16(POLLOUT), revents: 0) }
-            let n = poll(&fds, nfds_t(fds.count), left)
-            if n < 0 && errno != EINTR { break }
+            do {
+                _ = try Posix.poll(&fds, timeoutMS: left, retryOnInterrupt: false)
+            } catch {
+                guard error.errno == .interrupted else { break }   // EINTR: nothing ready, deadline checked again
+            }
             var still: [(index: Int, fd: Int32)] = []
             for (slot, entry) in zip(fds, pending) {
                 guard slot.revents != 0 else { still.append(entry); continue }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NetworkAddress
+import SystemCalls
 
 extension Sockets {
     /// SO_ORIGINAL_DST (IPv4) / IP6T_SO_ORIGINAL_DST (IPv6), both 80: where an accepted client

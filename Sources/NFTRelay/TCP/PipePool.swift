@@ -1,3 +1,4 @@
+import SystemCalls
 /// A pipe used as the in-kernel buffer of one splice direction.
 struct SplicePipe {
     let readFD: Int32

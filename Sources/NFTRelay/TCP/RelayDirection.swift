@@ -1,3 +1,4 @@
+import SystemCalls
 /// One direction of a relayed TCP connection (client -> target or target -> client): moves
 /// bytes from `source` to `destination` until EOF, then half-closes the destination.
 ///

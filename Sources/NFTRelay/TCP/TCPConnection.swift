@@ -1,5 +1,5 @@
 import NetworkAddress
-
+import SystemCalls
 /// One relayed TCP connection: the accepted client socket and the socket to the target.
 ///
 /// Lifecycle: connecting (target connect in flight, bounded by a timeout) -> relaying (two

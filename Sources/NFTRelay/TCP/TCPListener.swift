@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NetworkAddress
+import SystemCalls
 
 /// A listening TCP socket: accepts clients and starts a `TCPConnection` for each.
 ///

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NetworkAddress
+import SystemCalls
 
 /// One UDP client of a listener: a socket connected to the target, carrying the client's
 /// datagrams there and the target's replies back through the listener socket, sent from the

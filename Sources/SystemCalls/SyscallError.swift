@@ -14,7 +14,7 @@ public struct SyscallError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// The outcome of a non-blocking call: it did its work, or it would have had to wait.
 /// EAGAIN is a normal event for a non-blocking relay, not an error, so it is not thrown.
-enum IOResult<Value> {
+public enum IOResult<Value> {
     case done(Value)
     case wouldBlock
 }

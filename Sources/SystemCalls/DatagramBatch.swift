@@ -9,11 +9,11 @@ import NetworkAddress
 /// IP_PKTINFO / IPV6_PKTINFO. The slot memory lives in C (struct mmsghdr is GNU-only).
 ///
 /// Concurrency model: used by one thread; contents are valid until the next `receive`.
-final class DatagramBatch {
+public final class DatagramBatch {
     private let batch: OpaquePointer
-    let count: Int
+    public let count: Int
 
-    init(count: Int, slotSize: Int) throws(SyscallError) {
+    public init(count: Int, slotSize: Int) throws(SyscallError) {
         guard let batch = clinux_dgram_batch_create(UInt32(count), UInt32(slotSize)) else {
             throw SyscallError("malloc", .noMemory)
         }
@@ -24,7 +24,7 @@ final class DatagramBatch {
     deinit { clinux_dgram_batch_destroy(batch) }
 
     /// Receives up to `count` datagrams from `fd`. `recvmmsg(2)`
-    func receive(_ fd: Int32) throws(SyscallError) -> IOResult<Int> {
+    public func receive(_ fd: Int32) throws(SyscallError) -> IOResult<Int> {
         switch try Syscall.call("recvmmsg", { clinux_dgram_batch_recv(batch, fd) }) {
         case .done(let n): return .done(Int(n))
         case .wouldBlock: return .wouldBlock
@@ -32,14 +32,14 @@ final class DatagramBatch {
     }
 
     /// The raw sender address of slot `i` (compared without building a `SocketAddress`).
-    func peer(_ i: Int) -> sockaddr_storage {
+    public func peer(_ i: Int) -> sockaddr_storage {
         var storage = sockaddr_storage()
         _ = clinux_dgram_batch_peer(batch, UInt32(i), &storage)
         return storage
     }
 
     /// The local address slot `i` was sent to and the interface it came in on, if known.
-    func local(_ i: Int) -> (sockaddr_storage, Int32)? {
+    public func local(_ i: Int) -> (sockaddr_storage, Int32)? {
         var storage = sockaddr_storage()
         var ifindex: Int32 = 0
         return clinux_dgram_batch_local(batch, UInt32(i), &storage, &ifindex) == 0 ? nil : (storage, ifindex)
@@ -51,7 +51,7 @@ final class DatagramBatch {
     /// Datagrams the socket buffer cannot take are dropped, as a router would. Returns how
     /// many went out. `sendmmsg(2)`
     @discardableResult
-    func send(_ fd: Int32, _ range: Range<Int>, gso: inout Bool, to destination: UnsafePointer<sockaddr>? = nil,
+    public func send(_ fd: Int32, _ range: Range<Int>, gso: inout Bool, to destination: UnsafePointer<sockaddr>? = nil,
               length: socklen_t = 0, from source: UnsafePointer<sockaddr>? = nil, ifindex: Int32 = 0) throws(SyscallError) -> Int {
         var sent = range.lowerBound
         var useGSO: Int32 = gso ? 1 : 0
@@ -67,12 +67,15 @@ final class DatagramBatch {
     }
 }
 
-extension sockaddr_storage {
-    /// Byte equality of the meaningful part of two IPv4/IPv6 socket addresses.
-    func sameEndpoint(as other: sockaddr_storage) -> Bool {
-        guard ss_family == other.ss_family else { return false }
-        var a = self, b = other
-        let length = Int32(ss_family) == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
+extension DatagramBatch {
+    /// Byte equality of the meaningful part of two IPv4/IPv6 socket addresses. (A static
+    /// function, not an extension of sockaddr_storage: the C type's extensions did not reach
+    /// other modules.)
+    @inlinable
+    public static func sameEndpoint(_ a: sockaddr_storage, _ b: sockaddr_storage) -> Bool {
+        guard a.ss_family == b.ss_family else { return false }
+        var a = a, b = b
+        let length = Int32(a.ss_family) == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
         return memcmp(&a, &b, length) == 0
     }
 }
