@@ -205,8 +205,6 @@ public final class RelayDaemon {
         let restoring = restorer.map { " and keeping it equal to \($0.path)" } ?? ""
         log("following table inet \(table)\(restoring) (status: \(status.path))")
         if let metrics { log("serving Prometheus metrics on http://\(metrics.address)/metrics") }
-        notifier?.send(taken == nil ? ["READY=1"] : ["MAINPID=\(getpid())", "READY=1"])
-        onServing?()
 
         var generation: UInt32?
         var lastRetry = monotonicNow()
@@ -217,6 +215,7 @@ public final class RelayDaemon {
         // read is a state about to be set right, and serving it would stop every port for a
         // poll. Since when the plan has been held so; past the patience it follows the table.
         var holdSince: Double?
+        var announced = false
         let interval = pollInterval.components
         var timeout = timespec(tv_sec: Int(interval.seconds), tv_nsec: Int(interval.attoseconds / 1_000_000_000))
         while true {
@@ -267,6 +266,13 @@ public final class RelayDaemon {
             } else if !state.withLock({ $0.failed.isEmpty }) && monotonicNow() - lastRetry >= 1 {
                 lastRetry = monotonicNow()
                 reconcile(engine: engine)
+            }
+            if !announced {
+                // Ready once the first reading of the table is served (or held, with
+                // --restore-from, for the restorer): `systemctl start` returns then.
+                announced = true
+                notifier?.send(taken == nil ? ["READY=1"] : ["MAINPID=\(getpid())", "READY=1"])
+                onServing?()
             }
             let signal = sigtimedwait(&signals, nil, &timeout)
             if let drain = state.withLock({ $0.handedOver }) {

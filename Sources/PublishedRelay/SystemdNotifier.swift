@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import RelayReport
+import SystemCalls
 
 /// systemd's readiness protocol (sd_notify(3)), spoken only when systemd asked for it by
 /// setting NOTIFY_SOCKET: a datagram of `KEY=value` lines to that unix socket. The unit is
@@ -28,19 +28,18 @@ public final class SystemdNotifier: Sendable {
     /// Sends `lines` as one datagram; false if it could not be sent (systemd gone: nothing to do).
     @discardableResult
     public func send(_ lines: [String]) -> Bool {
-        let abstract = path.hasPrefix("@")
-        // The abstract name starts with a NUL where the "@" was; it has no terminator.
-        guard var (address, length) = StatusChannel.unixAddress(abstract ? "\0" + path.dropFirst() : path) else { return false }
-        if abstract { length -= 1 }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let message = Array(lines.joined(separator: "\n").utf8)
-        let sent = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                message.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, length) }
+        do {
+            let fd = try Sockets.open(domain: AF_UNIX, type: Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            defer { Posix.close(fd) }
+            if path.hasPrefix("@") {
+                try Sockets.connect(fd, abstractName: String(path.dropFirst()))
+            } else {
+                try Sockets.connect(fd, unixPath: path)
             }
+            try Posix.writeAll(fd, lines.joined(separator: "\n"))
+            return true
+        } catch {
+            return false
         }
-        return sent == message.count
     }
 }

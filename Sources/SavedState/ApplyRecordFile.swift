@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// Where `nftfwd apply` keeps its record of what the table held after it (PortForwarding's
 /// `ApplyRecords` says what the record proves and when it is believed): one small file per
@@ -28,16 +29,13 @@ public struct ApplyRecordFile {
     /// The record's text: only from a regular file of root's, mode 0600, one link, small.
     public func load() -> String? {
         guard RuntimeDirectory.check(directory) == .trusted else { return nil }
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let fd = try? Posix.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) else { return nil }
+        defer { Posix.close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0, st.st_mode & 0o7777 == 0o600,
               st.st_nlink == 1, st.st_size < 4096 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-        guard n >= 0 else { return nil }
-        return String(decoding: bytes.prefix(n), as: UTF8.self)
+        guard let bytes = try? Posix.readOnce(fd, count: 4096) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Replaces the record (a temporary file renamed over it; no fsync: the directory is a
@@ -45,12 +43,10 @@ public struct ApplyRecordFile {
     public func store(_ text: String) {
         guard (try? RuntimeDirectory.prepare(directory)) != nil else { return }
         let temporary = path + ".\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let closed = close(fd)
-        guard written == bytes.count, closed == 0, rename(temporary, path) == 0 else { unlink(temporary); return }
+        guard let fd = try? Posix.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600) else { return }
+        let written = (try? Posix.writeAll(fd, text)) != nil
+        let closed = (try? Posix.closeChecked(fd)) != nil
+        guard written, closed, rename(temporary, path) == 0 else { unlink(temporary); return }
     }
 
     /// Removes the record (after the table was deleted: nothing left to vouch for).
@@ -61,24 +57,17 @@ public struct ApplyRecordFile {
     /// SO_NETNS_COOKIE (Linux 5.14): a 64-bit number unique to the network namespace for the
     /// whole boot, read from a throwaway socket created in it.
     static func namespaceCookie() -> UInt64? {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var cookie: UInt64 = 0
-        var length = socklen_t(MemoryLayout<UInt64>.size)
+        guard let fd = try? Sockets.open(domain: AF_UNIX, type: Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)) else { return nil }
+        defer { Posix.close(fd) }
         let soNetnsCookie: Int32 = 71   // not in Glibc's headers here
-        guard getsockopt(fd, SOL_SOCKET, soNetnsCookie, &cookie, &length) == 0, length == 8 else { return nil }
-        return cookie
+        return Sockets.option(fd, SOL_SOCKET, soNetnsCookie, as: UInt64(0))
     }
 
     static func bootID() -> String? {
-        let fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 64)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, 64) }
-        guard n > 0 else { return nil }
-        let text = String(decoding: bytes.prefix(n), as: UTF8.self).filter { $0 != "\n" }
+        guard let fd = try? Posix.open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC) else { return nil }
+        defer { Posix.close(fd) }
+        guard let bytes = try? Posix.readOnce(fd, count: 64), !bytes.isEmpty else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self).filter { $0 != "\n" }
         return text.isEmpty || text.contains(" ") ? nil : text
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// `relay --detach`: the command returns once the relay serves and leaves it running, as
 /// systemd's ExecReload needs (it waits for its command to end; the relay that command
@@ -11,37 +12,30 @@ enum Detach {
     /// it (the child failed, its error on the shared stderr), it exits with the child's status.
     /// Returns, in the child only, the pipe's end to write that byte to (`served(_:)`).
     static func intoBackground() -> Int32 {
-        var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { fatal("cannot detach: pipe: \(String(cString: strerror(errno)))") }
-        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        let ends: (read: Int32, write: Int32)
+        do { ends = try Posix.pipe(nonBlocking: false) } catch { fatal("cannot detach: \(error)") }
         let pid = fork()
-        guard pid >= 0 else { fatal("cannot detach: fork: \(String(cString: strerror(errno)))") }
+        guard pid >= 0 else { fatal("cannot detach: fork: \(Errno.current)") }
         if pid == 0 {
-            close(ends[0])
+            Posix.close(ends.read)
             _ = setsid()   // a terminal's ^C or hangup is not the relay's business any more
-            return ends[1]
+            return ends.write
         }
-        close(ends[1])
-        var byte: UInt8 = 0
-        var n: Int
-        repeat { n = read(ends[0], &byte, 1) } while n < 0 && errno == EINTR
-        if n == 1 { exit(0) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        Posix.close(ends.write)
+        if (try? Posix.readOnce(ends.read, count: 1))?.count == 1 { exit(0) }
+        guard let status = try? Processes.waitForExit(pid) else { exit(1) }
         let signal = status & 0x7f
         exit(signal == 0 ? (status >> 8) & 0xff : 128 + signal)
     }
 
     /// Tells the waiting parent that the relay serves.
     static func served(_ end: Int32) {
-        var byte: UInt8 = 1
-        _ = write(end, &byte, 1)
-        close(end)
+        try? Posix.writeAll(end, "1")
+        Posix.close(end)
     }
 
     private static func fatal(_ message: String) -> Never {
-        var line = Array("nftfwd: \(message)\n".utf8)
-        _ = write(2, &line, line.count)
+        try? Posix.writeAll(2, "nftfwd: \(message)\n")
         exit(2)
     }
 }
