@@ -28,8 +28,10 @@ public struct Doctor {
             out.append(Finding(.table, .ok, snapshot.exists
                 ? "table inet \(table) holds \(mappings.count) mapping(s)"
                 : "table inet \(table) does not exist yet (nothing published)"))
-        } catch let error as ForeignTableError {
-            out.append(Finding(.table, .fail, "\(error.problem): nftfwd cannot read table inet \(table)",
+        } catch {
+            // A table nftfwd cannot read is a finding; every other failure ends the checks.
+            guard case .foreignTable(let foreign) = error else { throw error }
+            out.append(Finding(.table, .fail, "\(foreign.problem): nftfwd cannot read table inet \(table)",
                                fix: "inspect it with 'nft list table inet \(table)'; 'nftfwd flush' removes it"))
         }
 

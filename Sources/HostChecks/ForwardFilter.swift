@@ -36,22 +36,26 @@ public enum ForwardFilter {
             guard let family = chain.family, !(family == .inet && chain.table == ownTable) else { continue }
             let rules = try nft.rules(of: TableSpec(name: chain.table, family: family), chain: chain.name)
             out.append(ForwardDropChain(family: family, table: chain.table, chain: chain.name,
-                                        acceptsDNAT: rules.contains { acceptsDNAT($0.expressions) }))
+                                        acceptsDNAT: rules.contains { acceptsDNAT($0.values) }))
         }
         return out.sorted { ($0.table, $0.chain) < ($1.table, $1.chain) }
     }
 
     /// Whether a rule accepts every DNAT'd connection and does nothing else (a counter aside):
-    /// nft's `ct status dnat accept` (a ct status load, a mask holding IPS_DST_NAT 0x20, a
-    /// compare with zero that must fail, an accept verdict), or iptables-nft's
-    /// `-m conntrack --ctstate DNAT -j ACCEPT` (an xtables conntrack match, then accept).
-    static func acceptsDNAT(_ expressions: [String]) -> Bool {
-        let e = expressions.filter { !$0.hasPrefix("counter") }
-        guard let verdict = e.last, verdict.hasPrefix("immediate "), verdict.contains("accept") else { return false }
+    /// nft's `ct status dnat accept` (a ct status load, a mask holding IPS_DST_NAT 0x20 with
+    /// nothing xored in, a compare with zero that must fail, an accept verdict, all on one
+    /// register), or iptables-nft's `-m conntrack --ctstate DNAT -j ACCEPT` (an xtables
+    /// conntrack match, then accept). Matched on the values NFTables read from the kernel's
+    /// attributes, never on printed text.
+    static func acceptsDNAT(_ expressions: [ExpressionRecord]) -> Bool {
+        let e = expressions.filter { $0 != .counter }
+        guard e.last == .verdict(.accept) else { return false }
         if e.count == 4 {
-            guard e[0].hasPrefix("ct "), e[0].contains("load status"),
-                  e[1].hasPrefix("bitwise "), let mask = mask(in: e[1]), mask & 0x20 != 0,
-                  e[2].hasPrefix("cmp neq"), comparesWithZero(e[2]) else { return false }
+            guard case .conntrack(let key, let reg) = e[0], key == Expression.ConntrackKey.status.kernelValue,
+                  case .bitwise(let from, let into, let mask, let xor) = e[1], from == reg, into == reg,
+                  mask.count == 4, xor.count == 4, xor.allSatisfy({ $0 == 0 }), hostWord(mask, at: 0).map({ $0 & 0x20 != 0 }) == true,
+                  case .compare(let compared, let op, let data) = e[2], compared == reg, op == Expression.CompareOp.neq.kernelValue,
+                  !data.isEmpty, data.allSatisfy({ $0 == 0 }) else { return false }
             return true
         }
         return e.count == 2 && conntrackMatchesOnlyDNAT(e[0])
@@ -60,30 +64,17 @@ public enum ForwardFilter {
     /// xt_conntrack_mtinfo2/3 (revisions 2 and 3 share the start): match_flags at byte 146,
     /// invert_flags at 148, state_mask at 150, host byte order. Only XT_CONNTRACK_STATE (1)
     /// may be asked for, not inverted, and the states must include DNAT (0x80).
-    static func conntrackMatchesOnlyDNAT(_ text: String) -> Bool {
-        guard text.hasPrefix("match name conntrack rev 2") || text.hasPrefix("match name conntrack rev 3"),
-              let info = text.firstRange(of: "info ") else { return false }
-        let hex = Array(text[info.upperBound...].prefix { $0.isHexDigit })
-        guard hex.count >= 2 * 152 else { return false }
-        func u16(_ offset: Int) -> UInt16? {
-            guard let lo = UInt8(String(hex[2 * offset..<2 * offset + 2]), radix: 16),
-                  let hi = UInt8(String(hex[2 * offset + 2..<2 * offset + 4]), radix: 16) else { return nil }
-            return UInt16(lo) | UInt16(hi) << 8     // little-endian hosts (amd64, the packaged one)
-        }
-        return u16(146) == 1 && u16(148).map { $0 & 1 == 0 } == true && u16(150).map { $0 & 0x80 != 0 } == true
+    static func conntrackMatchesOnlyDNAT(_ expression: ExpressionRecord) -> Bool {
+        guard case .match("conntrack", let revision, let info) = expression, revision == 2 || revision == 3,
+              info.count >= 152 else { return false }
+        func u16(_ offset: Int) -> UInt16 { info.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt16.self) } }
+        return u16(146) == 1 && u16(148) & 1 == 0 && u16(150) & 0x80 != 0
     }
 
-    /// `cmp neq reg 1 0x00000000 [len 4]`: every data word printed is zero.
-    private static func comparesWithZero(_ text: String) -> Bool {
-        let words = text.split(separator: " ").filter { $0.hasPrefix("0x") }
-        return !words.isEmpty && words.allSatisfy { UInt64($0.dropFirst(2), radix: 16) == 0 }
-    }
-
-    /// The mask of a libnftnl bitwise text: `bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000`.
-    private static func mask(in text: String) -> UInt32? {
-        guard let amp = text.firstRange(of: "& 0x") else { return nil }
-        let hex = text[amp.upperBound...].prefix { $0.isHexDigit }
-        return UInt32(hex, radix: 16)
+    /// A 32-bit word of `bytes` in host order (as the kernel's registers hold ct status), nil past the end.
+    private static func hostWord(_ bytes: [UInt8], at offset: Int) -> UInt32? {
+        guard offset >= 0, offset + 4 <= bytes.count else { return nil }
+        return bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
     }
 
     public static func findings(chains: [ForwardDropChain], mappings: [Mapping], isLocal: ((IPAddress) -> Bool)? = nil) -> [Finding] {

@@ -1,6 +1,6 @@
-/// What one message of a `Batch` does, as a value: the same request the message's bytes
-/// encode, kept beside them so something other than the kernel (the in-memory fake tests
-/// use, a reader of a batch) can apply or inspect a batch without decoding netlink.
+/// What one message of a `Batch` does, as a value: a batch is a list of these. `BatchEncoder`
+/// turns them into netlink messages when the batch is sent; the in-memory fake tests use
+/// applies them as they are, and a reader inspects them without decoding netlink.
 public enum BatchOperation: Sendable, Equatable {
     /// NEWTABLE; `exclusive` (NLM_F_EXCL) only in a trial's planned refusal.
     case addTable(exclusive: Bool)

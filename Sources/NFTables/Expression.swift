@@ -22,7 +22,7 @@ public struct Register: RawRepresentable, Hashable, Sendable {
 public enum Expression: Sendable, Equatable {
     public enum MetaKey: Sendable {
         case nfproto, l4proto, iifname, oifname
-        var kernelValue: UInt32 {
+        public var kernelValue: UInt32 {
             switch self {
             case .nfproto: return NFT_META_NFPROTO.rawValue
             case .l4proto: return NFT_META_L4PROTO.rawValue
@@ -33,7 +33,7 @@ public enum Expression: Sendable, Equatable {
     }
     public enum ConntrackKey: Sendable {
         case state, status, labels
-        var kernelValue: UInt32 {
+        public var kernelValue: UInt32 {
             switch self {
             case .state: return NFT_CT_STATE.rawValue
             case .status: return NFT_CT_STATUS.rawValue
@@ -49,7 +49,7 @@ public enum Expression: Sendable, Equatable {
     }
     public enum CompareOp: Sendable {
         case eq, neq
-        var kernelValue: UInt32 { self == .eq ? NFT_CMP_EQ.rawValue : NFT_CMP_NEQ.rawValue }
+        public var kernelValue: UInt32 { self == .eq ? NFT_CMP_EQ.rawValue : NFT_CMP_NEQ.rawValue }
     }
     public enum NatType: Sendable {
         case snat, dnat

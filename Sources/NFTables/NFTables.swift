@@ -265,6 +265,11 @@ public final class NFTables {
         if let generation, !batch.isEmpty, newGeneration == generation {
             throw .notApplied
         }
+        // A batch that carried a generation made exactly the next one (nf_tables adds one per
+        // commit, skipping 0). The fence may already see another writer's commit after ours:
+        // its generation would claim their change as ours (the restorer took a table deleted
+        // right after its restore for a restore that had not taken, and paused for 10 s).
+        if let generation, !batch.isEmpty { return generation &+ 1 == 0 ? 1 : generation &+ 1 }
         return newGeneration
     }
 

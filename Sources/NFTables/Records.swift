@@ -44,14 +44,17 @@ public struct SetRecord: Sendable, Equatable {
     }
 }
 
-/// A rule as listed: its chain, handle and the text of each expression.
+/// A rule as listed: its chain, handle and each expression twice: as libnftnl's text (what
+/// TableReader compares with the text of the rules nftfwd writes) and as typed values (what
+/// checks of other tables' rules match, never the text).
 public struct RuleRecord: Sendable, Equatable {
     public var chain: String
     public var handle: UInt64
     public var expressions: [String]
+    public var values: [ExpressionRecord]
 
-    public init(chain: String, handle: UInt64, expressions: [String]) {
-        self.chain = chain; self.handle = handle; self.expressions = expressions
+    public init(chain: String, handle: UInt64, expressions: [String], values: [ExpressionRecord]) {
+        self.chain = chain; self.handle = handle; self.expressions = expressions; self.values = values
     }
 }
 

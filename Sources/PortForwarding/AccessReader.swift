@@ -8,8 +8,8 @@ extension TableReader {
     /// exactly as nftfwd writes it; an element naming no mapping of `published` is foreign.
     /// `published` must be every mapping of the table. `match` must hold exactly the
     /// expansion of each allow-list (`matchSets: false` for a 0.3 table, which has none).
-    func withAccessLists(_ published: [PublishedMapping], matchSets: Bool = true) throws -> [PublishedMapping] {
-        func foreign(_ problem: String) -> ForeignTableError { ForeignTableError(table: layout.table.name, problem: problem) }
+    func withAccessLists(_ published: [PublishedMapping], matchSets: Bool = true) throws(PublishError) -> [PublishedMapping] {
+        func foreign(_ problem: String) -> PublishError { .foreign(table: layout.table.name, problem: problem) }
         var index: [String: Int] = [:]
         for (i, p) in published.enumerated() { index[TableLayout.elementComment(for: p.mapping)] = i }
         var ports: [TableLayout.AccessSet.Role: [Int: Set<UInt16>]] = [:]
@@ -79,7 +79,7 @@ extension TableReader {
     /// `mappings` with their allow-lists, for the few mappings `add` and `rm` look at: one
     /// point lookup of each one's first port in `restrict`, then, for those restricted, the
     /// ranges of `allow` that carry their comment.
-    public func withAccessLists(_ mappings: [Mapping]) throws -> [Mapping] {
+    public func withAccessLists(_ mappings: [Mapping]) throws(PublishError) -> [Mapping] {
         var out = mappings
         var allowRecords: [TableLayout.AccessSet: [ElementRecord]] = [:]
         for (i, mapping) in mappings.enumerated() {

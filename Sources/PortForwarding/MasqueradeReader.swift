@@ -5,7 +5,7 @@ extension TableReader {
     /// The masquerade rules, checked element by element: every range must be exactly the
     /// subnet its comment names, closed where it should be, and a rule with `out-not` must
     /// have its one (subnet . interface) element, and nothing else may be there.
-    public func masqueradeRules() throws -> [MasqueradeRule] {
+    public func masqueradeRules() throws(PublishError) -> [MasqueradeRule] {
         var rules: [MasqueradeRule] = []
         for family in [IPAddress.Family.ipv4, .ipv6] {
             rules += try masqueradeRules(family)
@@ -13,9 +13,9 @@ extension TableReader {
         return rules.sorted()
     }
 
-    private func masqueradeRules(_ family: IPAddress.Family) throws -> [MasqueradeRule] {
+    private func masqueradeRules(_ family: IPAddress.Family) throws(PublishError) -> [MasqueradeRule] {
         let subnetsSet = TableLayout.MasqueradeSet.subnets(family), keepSet = TableLayout.MasqueradeSet.keep(family)
-        func foreign(_ problem: String) -> ForeignTableError { ForeignTableError(table: layout.table.name, problem: problem) }
+        func foreign(_ problem: String) -> PublishError { .foreign(table: layout.table.name, problem: problem) }
         let records = try nft.elements(of: layout.table, map: subnetsSet.rawValue)
         let keepRecords = try nft.elements(of: layout.table, map: keepSet.rawValue)
 

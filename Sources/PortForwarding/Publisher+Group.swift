@@ -23,10 +23,10 @@ extension Publisher {
     /// deleted in the same batch (a mapping whose owner is gone, say). Reads only what could
     /// conflict, as `add` does, with the lookups of the whole group in one round trip per map.
     public func publish(_ mappings: [Mapping], masquerade: [MasqueradeRule] = [],
-                        takingOver: (Mapping) -> Bool = { _ in false }) throws -> GroupOutcome {
-        try Publisher.checkNoConflicts(mappings)
-        try MasqueradeRule.checkNoOverlaps(masquerade)
-        let outcome = try retryingOnRestart { () throws -> GroupOutcome in
+                        takingOver: (Mapping) -> Bool = { _ in false }) throws(PublishError) -> GroupOutcome {
+        try PublishError.checking { () throws(MappingError) in try Publisher.checkNoConflicts(mappings) }
+        try PublishError.checking { () throws(MappingError) in try MasqueradeRule.checkNoOverlaps(masquerade) }
+        let outcome = try retryingOnRestart { () throws(PublishError) -> GroupOutcome in
             let generation = try nft.generation()
             let exists = try nft.tableExists(layout.table)
             var nearby: [Mapping] = []
@@ -47,13 +47,13 @@ extension Publisher {
                     // The same mapping with another owner's comment is a conflict too: a
                     // group never takes what another owner published.
                     if takingOver(other) { doomed.insert(other); continue }
-                    throw MappingError.conflict(new: mapping.description, existing: other.description)
+                    throw PublishError.mapping(.conflict(new: mapping.description, existing: other.description))
                 }
                 outcome.added.append(mapping)
             }
             for rule in masquerade where !rules.contains(rule) {
                 if let other = rules.first(where: { $0.subnet.overlaps(rule.subnet) }) {
-                    throw MappingError.invalid("masquerade \(rule) overlaps the existing masquerade \(other): remove it first (nftfwd masquerade rm \(other.subnet))")
+                    throw PublishError.mapping(.invalid("masquerade \(rule) overlaps the existing masquerade \(other): remove it first (nftfwd masquerade rm \(other.subnet))"))
                 }
                 outcome.masqueradeAdded.append(rule)
             }
@@ -77,8 +77,8 @@ extension Publisher {
     /// mappings the owner published: then only what could conflict with them is read (point
     /// lookups, as `publish` does), and the cost does not grow with the table.
     @discardableResult
-    public func removeAll(where owned: (Mapping) -> Bool, near: [Mapping]? = nil) throws -> [Mapping] {
-        let removed = try retryingOnRestart { () throws -> [Mapping] in
+    public func removeAll(where owned: (Mapping) -> Bool, near: [Mapping]? = nil) throws(PublishError) -> [Mapping] {
+        let removed = try retryingOnRestart { () throws(PublishError) -> [Mapping] in
             var generation = try nft.generation()
             var upgrade = TableUpgrade()
             var candidates: [Mapping] = []
@@ -103,7 +103,7 @@ extension Publisher {
 
     /// The published mappings that could conflict with any of `mappings`: `probes` of each,
     /// merged so that each map is looked up once (or read once, when a wildcard needs it all).
-    func rivals(of mappings: [Mapping]) throws -> [Mapping] {
+    func rivals(of mappings: [Mapping]) throws(PublishError) -> [Mapping] {
         var keys: [TableLayout.MapName: [[UInt8]]] = [:]
         var whole: Set<TableLayout.MapName> = []
         for mapping in mappings {

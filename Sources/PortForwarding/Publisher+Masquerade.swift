@@ -8,8 +8,8 @@ extension Publisher {
     /// overlapping subnet (including the same subnet with another out-not interface) is refused.
     /// Once added, UDP flows from the subnet that began unmasqueraded lose their conntrack
     /// entries (`MasqueradeFlows`), so a stream that kept sending is masqueraded at once.
-    public func addMasquerade(_ rule: MasqueradeRule) throws -> MasqueradeOutcome {
-        let outcome = try retryingOnRestart { () throws -> MasqueradeOutcome in
+    public func addMasquerade(_ rule: MasqueradeRule) throws(PublishError) -> MasqueradeOutcome {
+        let outcome = try retryingOnRestart { () throws(PublishError) -> MasqueradeOutcome in
             let generation = try nft.generation()
             let exists = try nft.tableExists(layout.table)
             var current: [MasqueradeRule] = []
@@ -20,7 +20,7 @@ extension Publisher {
             }
             if current.contains(rule) { return .alreadyPresent }
             if let other = current.first(where: { $0.subnet.overlaps(rule.subnet) }) {
-                throw MappingError.invalid("masquerade \(rule) overlaps the existing masquerade \(other): remove it first (nftfwd masquerade rm \(other.subnet))")
+                throw PublishError.mapping(.invalid("masquerade \(rule) overlaps the existing masquerade \(other): remove it first (nftfwd masquerade rm \(other.subnet))"))
             }
             var batch = Batch(table: layout.table)
             if exists { layout.upgrade(upgrade, in: &batch) } else { layout.create(in: &batch) }
@@ -35,8 +35,8 @@ extension Publisher {
     /// Removes the masquerade rule of exactly `subnet`. Returns it; throws `.notFound` if none.
     /// UDP flows from the subnet that were masqueraded lose their conntrack entries.
     @discardableResult
-    public func removeMasquerade(_ subnet: Subnet) throws -> MasqueradeRule {
-        let rule = try retryingOnRestart { () throws -> MasqueradeRule in
+    public func removeMasquerade(_ subnet: Subnet) throws(PublishError) -> MasqueradeRule {
+        let rule = try retryingOnRestart { () throws(PublishError) -> MasqueradeRule in
             let generation = try nft.generation()
             var current: [MasqueradeRule] = []
             if try nft.tableExists(layout.table), try reader.verifyStructure().isEmpty {
@@ -45,7 +45,7 @@ extension Publisher {
             guard let rule = current.first(where: { $0.subnet == subnet }) else {
                 let near = current.filter { $0.subnet.overlaps(subnet) }.map(\.description)
                 let hint = near.isEmpty ? "'nftfwd masquerade ls' lists them" : "overlapping: " + near.joined(separator: ", ")
-                throw MappingError.notFound("no masquerade rule for exactly \(subnet): \(hint)")
+                throw PublishError.mapping(.notFound("no masquerade rule for exactly \(subnet): \(hint)"))
             }
             var batch = Batch(table: layout.table)
             deleteElements(of: rule, from: &batch)

@@ -15,20 +15,20 @@ extension Publisher {
     /// from the document: a bare array of mappings has none to give back.) This is for
     /// `nftfwd relay --restore-from`, where the saved file is the desired state; the CLI never
     /// replaces a table it cannot read (it reports it, exit 2).
-    public func restore(_ document: StateDocument) throws -> RestoreOutcome {
-        try Publisher.checkNoConflicts(document.mappings)
-        if let rules = document.masquerade { try MasqueradeRule.checkNoOverlaps(rules) }
+    public func restore(_ document: StateDocument) throws(PublishError) -> RestoreOutcome {
+        try PublishError.checking { () throws(MappingError) in try Publisher.checkNoConflicts(document.mappings) }
+        if let rules = document.masquerade { try PublishError.checking { () throws(MappingError) in try MasqueradeRule.checkNoOverlaps(rules) } }
         for _ in 0..<Publisher.maxAttempts {
             do {
                 return .applied(try apply(document))
-            } catch let foreign as ForeignTableError {
+            } catch .foreignTable(let foreign) {
                 // Read again at a known generation: the table may have been repaired meanwhile.
-                let replaced = try retryingOnRestart { () -> Bool in
+                let replaced = try retryingOnRestart { () throws(PublishError) -> Bool in
                     let generation = try nft.generation()
-                    do {
+                    do throws(PublishError) {
                         _ = try reader.snapshot()
                         return false
-                    } catch is ForeignTableError {}
+                    } catch .foreignTable {}
                     var batch = Batch(table: layout.table)
                     batch.deleteTable()
                     let rules = document.masquerade ?? []

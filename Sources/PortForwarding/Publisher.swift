@@ -18,7 +18,7 @@ public final class Publisher {
     public let layout: TableLayout
     /// The kernel (`NFTables`), or a stand-in for it in tests (`NFTablesFake`).
     public let session: any NFTablesSession
-    var nft: any NFTablesSession { session }
+    var nft: Kernel { Kernel(session) }
     public var reader: TableReader { TableReader(layout: layout, session: session) }
 
     /// The ruleset generation our last committed batch produced: a later read at the same
@@ -55,23 +55,24 @@ public final class Publisher {
 
     /// A publisher on the kernel of the caller's network namespace (one netlink socket), which
     /// also cleans conntrack after its changes.
-    public convenience init(tableName: String = "nftfwd") throws {
-        try TableLayout.validate(tableName: tableName)
-        let nft = try NFTables()
+    public convenience init(tableName: String = "nftfwd") throws(PublishError) {
+        try PublishError.checking { () throws(MappingError) in try TableLayout.validate(tableName: tableName) }
+        let nft: NFTables
+        do { nft = try NFTables() } catch { throw .netlink(error) }
         try self.init(tableName: tableName, session: nft)
         flowCleaner = { filters in try Conntrack(socket: nft.socket).deleteFlows(matching: filters) }
     }
 
     /// A publisher on any session (tests: `NFTablesFake`); no conntrack cleanup unless
     /// `flowCleaner` is set.
-    public init(tableName: String = "nftfwd", session: any NFTablesSession) throws {
-        try TableLayout.validate(tableName: tableName)
+    public init(tableName: String = "nftfwd", session: any NFTablesSession) throws(PublishError) {
+        try PublishError.checking { () throws(MappingError) in try TableLayout.validate(tableName: tableName) }
         layout = TableLayout(name: tableName)
         self.session = session
     }
 
     /// The ruleset generation now (one round trip): whether the kernel can be talked to at all.
-    public func generation() throws -> UInt32 { try session.generation() }
+    public func generation() throws(PublishError) -> UInt32 { try nft.generation() }
 
     public enum AddOutcome: Sendable, Equatable { case added, alreadyPublished }
 
@@ -80,8 +81,8 @@ public final class Publisher {
     /// Reads only what could conflict, so adding costs the same at 10 or 10,000 published
     /// ports: point lookups of the mapping's own keys, of the wildcard keys a bound mapping
     /// would shadow, and (for a wildcard) the bound maps of its family, which stay small.
-    public func add(_ mapping: Mapping) throws -> AddOutcome {
-        let outcome = try retryingOnRestart { () throws -> AddOutcome in
+    public func add(_ mapping: Mapping) throws(PublishError) -> AddOutcome {
+        let outcome = try retryingOnRestart { () throws(PublishError) -> AddOutcome in
             let generation = try nft.generation()
             let exists = try nft.tableExists(layout.table)
             var nearby: [Mapping] = []
@@ -99,10 +100,10 @@ public final class Publisher {
             if let twin = nearby.first(where: { $0.label == mapping.label }) {
                 let other = twin.comment != mapping.comment ? "another comment (\"\(twin.comment)\")"
                     : twin.allow.isEmpty ? "no allow-list" : "another allow-list (\(twin.allow.map(\.description).joined(separator: ",")))"
-                throw MappingError.invalid("\(mapping.label) is already published with \(other): nftfwd rm \(mapping.hostText) first to change it")
+                throw PublishError.mapping(.invalid("\(mapping.label) is already published with \(other): nftfwd rm \(mapping.hostText) first to change it"))
             }
             if let existing = nearby.first(where: { $0.conflicts(with: mapping) }) {
-                throw MappingError.conflict(new: mapping.description, existing: existing.description)
+                throw PublishError.mapping(.conflict(new: mapping.description, existing: existing.description))
             }
             var batch = Batch(table: layout.table)
             if exists { layout.upgrade(upgrade, in: &batch) } else { layout.create(in: &batch) }
@@ -135,11 +136,11 @@ public final class Publisher {
     /// Removes the mappings published on exactly `host` for `proto` (both families when the
     /// host has no address). Returns what was removed; throws `.notFound` if nothing was.
     @discardableResult
-    public func remove(host: Endpoint, proto: Proto) throws -> [Mapping] {
+    public func remove(host: Endpoint, proto: Proto) throws(PublishError) -> [Mapping] {
         var wanted = host
         if let a = wanted.address, a.isUnspecified { wanted.address = nil }
         let family = host.address?.family
-        let removed = try retryingOnRestart { () throws -> [Mapping] in
+        let removed = try retryingOnRestart { () throws(PublishError) -> [Mapping] in
             let generation = try nft.generation()
             var victims: [Mapping] = []
             var upgrade = TableUpgrade()
@@ -162,7 +163,7 @@ public final class Publisher {
                 let near = all.filter { $0.proto == proto && $0.host.ports.overlaps(host.ports) }
                 let hint = near.isEmpty ? "'nftfwd ls' lists what is published"
                     : "published nearby: " + near.map(\.label).joined(separator: ", ")
-                throw MappingError.notFound("nothing is published on exactly \(host)/\(proto): \(hint)")
+                throw PublishError.mapping(.notFound("nothing is published on exactly \(host)/\(proto): \(hint)"))
             }
             try commitRemoval(of: victims, upgrade: upgrade, generation)
             return victims
@@ -172,7 +173,7 @@ public final class Publisher {
     }
 
     /// Every mapping, with counters.
-    public func list() throws -> TableSnapshot {
+    public func list() throws(PublishError) -> TableSnapshot {
         try reader.snapshot()
     }
 
@@ -187,21 +188,21 @@ public final class Publisher {
     }
 
     /// Makes the table hold exactly `mappings`, in one batch, leaving masquerade rules alone.
-    public func apply(_ mappings: [Mapping]) throws -> ApplySummary {
+    public func apply(_ mappings: [Mapping]) throws(PublishError) -> ApplySummary {
         try apply(StateDocument(mappings: mappings, masquerade: nil))
     }
 
     /// Makes the table hold exactly what `document` says, in one batch: its mappings, and its
     /// masquerade rules unless it has none (nil). What is in both stays untouched (counters
     /// keep counting).
-    public func apply(_ document: StateDocument) throws -> ApplySummary {
+    public func apply(_ document: StateDocument) throws(PublishError) -> ApplySummary {
         let mappings = document.mappings
-        try Publisher.checkNoConflicts(mappings)
-        if let rules = document.masquerade { try MasqueradeRule.checkNoOverlaps(rules) }
+        try PublishError.checking { () throws(MappingError) in try Publisher.checkNoConflicts(mappings) }
+        if let rules = document.masquerade { try PublishError.checking { () throws(MappingError) in try MasqueradeRule.checkNoOverlaps(rules) } }
         let digests = applyRecords.map { _ in DesiredDigests(document) }
         if let digests, let summary = unchangedByRecord(document, digests) { return summary }
         let (summary, removed, added, masqueradeGone, masqueradeNew) = try retryingOnRestart {
-            () throws -> (ApplySummary, [Mapping], [Mapping], [MasqueradeRule], [MasqueradeRule]) in
+            () throws(PublishError) -> (ApplySummary, [Mapping], [Mapping], [MasqueradeRule], [MasqueradeRule]) in
             let snapshot = try reader.snapshot()
             let current = Set(snapshot.mappings.map(\.mapping))
             let desired = Set(mappings)
@@ -257,9 +258,9 @@ public final class Publisher {
     /// UDP flows lose their entries too and their next datagram takes the same path again.
     /// A table of nftfwd 0.1, whose rules did not label, is cleared by its map keys instead.
     @discardableResult
-    public func flush() throws -> Bool {
+    public func flush() throws(PublishError) -> Bool {
         var cleanup: FlushCleanup?
-        let flushed = try retryingOnRestart { () -> Bool in
+        let flushed = try retryingOnRestart { () throws(PublishError) -> Bool in
             let generation = try nft.generation()
             guard try nft.tableExists(layout.table) else { return false }
             cleanup = try? flushCleanup()
@@ -295,7 +296,7 @@ public final class Publisher {
     }
 
     /// Throws for a table nftfwd cannot read (deleted without the cleanup).
-    func flushCleanup() throws -> FlushCleanup {
+    func flushCleanup() throws(PublishError) -> FlushCleanup {
         let reader = self.reader
         let upgrade = try reader.verifyStructure()
         var ports: Set<StaleFlows.DeletedPort>?
@@ -362,7 +363,7 @@ public final class Publisher {
         }
     }
 
-    func commit(_ batch: Batch, _ generation: UInt32) throws {
+    func commit(_ batch: Batch, _ generation: UInt32) throws(PublishError) {
         trace?("sending one batch of \(batch.count) message(s), \(batch.bytes.count) bytes, computed at ruleset generation \(generation)")
         let next = try nft.commit(batch, expectingGeneration: generation)
         lastCommittedGeneration = next
@@ -381,7 +382,7 @@ public final class Publisher {
 
     /// One batch that deletes `victims`' elements (completing an older table on the way),
     /// committed at `generation`: `rm`'s and the groups' removal.
-    func commitRemoval(of victims: [Mapping], upgrade: TableUpgrade, _ generation: UInt32) throws {
+    func commitRemoval(of victims: [Mapping], upgrade: TableUpgrade, _ generation: UInt32) throws(PublishError) {
         var batch = Batch(table: layout.table)
         layout.upgrade(upgrade, in: &batch)
         for mapping in victims { deleteElements(of: mapping, from: &batch) }
@@ -407,14 +408,14 @@ public final class Publisher {
     /// Runs `body` again (up to `maxAttempts` times in all) when the kernel refuses a batch
     /// because the ruleset changed since we read it. `body` must do its reading itself, so
     /// every attempt computes from a fresh read.
-    func retryingOnRestart<T>(_ body: () throws -> T) throws -> T {
+    func retryingOnRestart<T>(_ body: () throws(PublishError) -> T) throws(PublishError) -> T {
         var attempt = 0
         while true {
             do {
                 return try body()
-            } catch let error as NetlinkError {
+            } catch {
                 attempt += 1
-                guard case .rejected(let list) = error, list.contains(where: { $0.errno == .restart }),
+                guard case .netlink(.rejected(let list)) = error, list.contains(where: { $0.errno == .restart }),
                       attempt < Publisher.maxAttempts else {
                     throw error
                 }

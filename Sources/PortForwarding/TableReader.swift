@@ -52,7 +52,7 @@ public struct TableReader {
     public let layout: TableLayout
     /// The kernel, or a stand-in (`NFTablesFake`).
     public let session: any NFTablesSession
-    var nft: any NFTablesSession { session }
+    var nft: Kernel { Kernel(session) }
 
     public init(layout: TableLayout, session: any NFTablesSession) {
         self.layout = layout
@@ -67,21 +67,21 @@ public struct TableReader {
     /// outcome is checked so, "missing" too: a table deleted right after the generation was
     /// read used to be reported missing *at the generation that still had it*, which made the
     /// relay's restorer believe its own restore had not taken.
-    public func snapshot() throws -> TableSnapshot {
+    public func snapshot() throws(PublishError) -> TableSnapshot {
         for attempt in 1...TableReader.maxAttempts {
             let generation = try nft.generation()
-            let read = Result { try snapshot(at: generation) }
+            let read = Result { () throws(PublishError) in try snapshot(at: generation) }
             if (try? nft.generation()) == generation { return try read.get() }
             if attempt == TableReader.maxAttempts, case .failure(let error) = read { throw error }
         }
-        throw TableMovingError(table: layout.table.name, attempts: TableReader.maxAttempts)
+        throw .tableMoving(TableMovingError(table: layout.table.name, attempts: TableReader.maxAttempts))
     }
 
     /// How many reads `snapshot()` tries before it gives up on a ruleset that moves during each.
     static let maxAttempts = 10
 
     /// One read, labelled with the generation read just before it; `snapshot()` checks the label.
-    private func snapshot(at generation: UInt32) throws -> TableSnapshot {
+    private func snapshot(at generation: UInt32) throws(PublishError) -> TableSnapshot {
         guard try nft.tableExists(layout.table) else {
             return TableSnapshot(exists: false, generation: generation, mappings: [])
         }
@@ -98,14 +98,14 @@ public struct TableReader {
     }
 
     /// Every mapping of one map.
-    public func mappings(in map: TableLayout.MapName) throws -> [PublishedMapping] {
+    public func mappings(in map: TableLayout.MapName) throws(PublishError) -> [PublishedMapping] {
         try decode(try nft.elements(of: layout.table, map: map.rawValue), in: map, complete: true)
     }
 
     /// The mappings owning any of `keys` in `map`, found by point lookups (one round trip),
     /// so the cost does not grow with the number of published ports. Without their
     /// allow-lists: `withAccessLists` adds those.
-    public func mappings(owning keys: [[UInt8]], in map: TableLayout.MapName) throws -> [Mapping] {
+    public func mappings(owning keys: [[UInt8]], in map: TableLayout.MapName) throws(PublishError) -> [Mapping] {
         let found = try nft.lookup(keys, in: layout.table, map: map.rawValue).compactMap { $0 }
         return try decode(found, in: map, complete: false).map(\.mapping)
     }
@@ -115,9 +115,9 @@ public struct TableReader {
     /// by an earlier nftfwd passes, lacking only what was added since: that is returned, for
     /// the next change to add (`TableLayout.upgrade`); anything else is foreign.
     @discardableResult
-    public func verifyStructure() throws -> TableUpgrade {
+    public func verifyStructure() throws(PublishError) -> TableUpgrade {
         let name = layout.table.name
-        func foreign(_ problem: String) -> ForeignTableError { ForeignTableError(table: name, problem: problem) }
+        func foreign(_ problem: String) -> PublishError { .foreign(table: name, problem: problem) }
         var upgrade = TableUpgrade()
 
         let chains = try nft.chains(of: layout.table)
@@ -210,18 +210,18 @@ public struct TableReader {
     /// comment names: key and value must be exactly what nftfwd would have written, and a
     /// mapping must have an element for every one of its ports.
     /// With `complete`, `records` is the whole map and every mapping must have all its ports.
-    func decode(_ records: [ElementRecord], in map: TableLayout.MapName, complete: Bool) throws -> [PublishedMapping] {
+    func decode(_ records: [ElementRecord], in map: TableLayout.MapName, complete: Bool) throws(PublishError) -> [PublishedMapping] {
         var byComment: [String: (mapping: Mapping, ports: Set<UInt16>, packets: UInt64, bytes: UInt64)] = [:]
         var order: [String] = []
         for record in records {
             // Formatted only for an error: 100,000 hex strings cost more than the decoding.
             var describe: String { "element \(hex(record.key)) of map \(map.rawValue)" }
             guard let comment = record.comment else {
-                throw ForeignTableError(table: layout.table.name, problem: "\(describe) has no nftfwd comment")
+                throw PublishError.foreign(table: layout.table.name, problem: "\(describe) has no nftfwd comment")
             }
             if byComment[comment] == nil {
                 guard let mapping = TableReader.parseComment(comment, map: map) else {
-                    throw ForeignTableError(table: layout.table.name, problem: "\(describe) has a comment nftfwd cannot read: \"\(Untrusted.escape(comment))\"")
+                    throw PublishError.foreign(table: layout.table.name, problem: "\(describe) has a comment nftfwd cannot read: \"\(Untrusted.escape(comment))\"")
                 }
                 byComment[comment] = (mapping, [], 0, 0)
                 order.append(comment)
@@ -230,18 +230,18 @@ public struct TableReader {
             guard let port = TableReader.port(of: record.key, for: mapping),
                   record.key == TableLayout.key(for: mapping, port: port),
                   record.value == TableLayout.value(for: mapping, port: port) else {
-                throw ForeignTableError(table: layout.table.name, problem: "\(describe) does not match its comment \"\(Untrusted.escape(comment))\"")
+                throw PublishError.foreign(table: layout.table.name, problem: "\(describe) does not match its comment \"\(Untrusted.escape(comment))\"")
             }
             guard byComment[comment]!.ports.insert(port).inserted else {
-                throw ForeignTableError(table: layout.table.name, problem: "\(describe) was listed twice")
+                throw PublishError.foreign(table: layout.table.name, problem: "\(describe) was listed twice")
             }
             byComment[comment]!.packets &+= record.packets
             byComment[comment]!.bytes &+= record.bytes
         }
-        return try order.map { comment in
+        return try order.map { (comment) throws(PublishError) in
             let entry = byComment[comment]!
             guard !complete || entry.ports.count == entry.mapping.host.ports.count else {
-                throw ForeignTableError(table: layout.table.name,
+                throw PublishError.foreign(table: layout.table.name,
                                         problem: "mapping \(entry.mapping.label) has \(entry.ports.count) of its \(entry.mapping.host.ports.count) elements in map \(map.rawValue)")
             }
             return PublishedMapping(mapping: entry.mapping, map: map, packets: entry.packets, bytes: entry.bytes)

@@ -122,7 +122,7 @@ final class TableRestorer {
                     return .inSync
                 }
                 before = snapshot.exists ? difference.summary : "the table was missing"
-            } catch let foreign as ForeignTableError {
+            } catch PublishError.foreignTable(let foreign) {
                 before = "changed outside nftfwd: \(foreign.problem)"
             }
             var what: String
@@ -144,7 +144,7 @@ final class TableRestorer {
                 let after = try publisher.list()
                 readAt = after.generation
                 if !StateDifference(desired, after).isEmpty { still = StateDifference(desired, after).summary }
-            } catch let foreign as ForeignTableError {
+            } catch PublishError.foreignTable(let foreign) {
                 readAt = try? publisher.generation()
                 still = "changed outside nftfwd: \(foreign.problem)"
             } catch {

@@ -132,6 +132,13 @@ struct Plugin {
     static func failure(_ error: any Error) -> CNIError {
         switch error {
         case let e as CNIError: return e
+        case let e as PublishError:
+            switch e {
+            case .mapping(let e): return failure(e)
+            case .netlink(let e): return failure(e)
+            case .foreignTable(let e): return failure(e)
+            case .tableMoving: return CNIError(code: CNIError.system, msg: "nftfwd-cni failed", details: "\(e)")
+            }
         case let e as MappingError:
             if case .conflict = e { return CNIError(code: CNIError.portConflict, msg: "port conflict, nothing was changed", details: "\(e)") }
             return CNIError(code: CNIError.invalidNetworkConfig, msg: "nftfwd refuses a mapping, nothing was changed", details: "\(e)")

@@ -50,29 +50,77 @@ enum Console {
             errorLines(Nftfwd.fullMessage(for: failure))
             return 1
         }
-        let (message, code) = classify(failure) ?? ("\(failure)", 2)
+        // One question, not a list of types: every error a layer declares says how it is
+        // reported (`ReportedError`, below); anything else is a failure nobody foresaw.
+        let (message, code) = (failure as? any ReportedError).map { ($0.consoleMessage, $0.exitCode) } ?? ("\(failure)", 2)
         error("nftfwd: " + message)
         return code
     }
+}
 
-    /// The errors the layers declare: their one-line message and exit code; nil for others.
-    private static func classify(_ failure: any Error) -> (String, Int32)? {
-        switch failure {
-        case let e as MappingError: return ("\(e)", 1)
-        // A file named that cannot be read is a mistake in the request; one that cannot be
-        // written, or whose directory cannot be locked, is the system's.
-        case let e as StateFileError: return ("\(e)", e.action == .read ? 1 : 2)
-        case let e as PersistenceError:
-            if case .wouldBeUndone = e { return ("\(e)", 1) }
-            return ("\(e)", 2)
-        case let e as NetlinkError where e.errno == .permission:
-            return ("the kernel refused access to nftables: \(Errno.permission). Managing nftables needs CAP_NET_ADMIN: run nftfwd as root.", 2)
-        case let e as SyscallError: return ("\(e.function) failed: \(e.errno)", 2)
-        case is ForeignTableError, is NetlinkError, is RelayDaemonError, is RuntimeFileError, is Errno, is SysctlError: return ("\(failure)", 2)
-        default: return nil
+/// An error a layer declares, with the one line and exit code the CLI reports it with:
+/// 1 for a request that cannot be carried out as asked, 2 for the system's failure.
+protocol ReportedError: Error {
+    var consoleMessage: String { get }
+    var exitCode: Int32 { get }
+}
+
+extension ReportedError where Self: CustomStringConvertible {
+    var consoleMessage: String { description }
+}
+
+/// Publisher's and TableReader's one error: each case by name, so a new one does not compile
+/// until it has its exit code here.
+extension PublishError: ReportedError {
+    var consoleMessage: String {
+        switch self {
+        case .netlink(let e): return e.consoleMessage
+        case .mapping, .foreignTable, .tableMoving: return description
+        }
+    }
+    var exitCode: Int32 {
+        switch self {
+        case .mapping(let e): return e.exitCode
+        case .netlink(let e): return e.exitCode
+        case .foreignTable, .tableMoving: return 2
         }
     }
 }
+
+extension MappingError: ReportedError { var exitCode: Int32 { 1 } }
+
+// A file named that cannot be read is a mistake in the request; one that cannot be written,
+// or whose directory cannot be locked, is the system's.
+extension StateFileError: ReportedError { var exitCode: Int32 { action == .read ? 1 : 2 } }
+
+extension PersistenceError: ReportedError {
+    var exitCode: Int32 {
+        switch self {
+        case .wouldBeUndone: return 1
+        case .relayUnknown, .notSaved, .lockBusy: return 2
+        }
+    }
+}
+
+extension NetlinkError: ReportedError {
+    var consoleMessage: String {
+        guard errno == .permission else { return description }
+        return "the kernel refused access to nftables: \(Errno.permission). Managing nftables needs CAP_NET_ADMIN: run nftfwd as root."
+    }
+    var exitCode: Int32 { 2 }
+}
+
+extension SyscallError: ReportedError {
+    var consoleMessage: String { "\(function) failed: \(errno)" }
+    var exitCode: Int32 { 2 }
+}
+
+extension ForeignTableError: ReportedError { var exitCode: Int32 { 2 } }
+extension TableMovingError: ReportedError { var exitCode: Int32 { 2 } }
+extension RelayDaemonError: ReportedError { var exitCode: Int32 { 2 } }
+extension RuntimeFileError: ReportedError { var exitCode: Int32 { 2 } }
+extension Errno: ReportedError { var exitCode: Int32 { 2 } }
+extension SysctlError: ReportedError { var exitCode: Int32 { 2 } }
 
 @main
 enum Main {

@@ -45,32 +45,47 @@ struct FindingTests {
 
     @Test("a forward chain accepts DNAT'd connections only with exactly 'ct status dnat accept' or its iptables form")
     func acceptsDNAT() {
-        let nft = ["ct load status => reg 1 ", "bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000 ",
-                   "cmp neq reg 1 0x00000000 ", "immediate reg 0 accept "]
+        // As NFTables reads them back (the kernel's attributes; ct status host order: amd64).
+        let status = Expression.ConntrackKey.status.kernelValue, neq = Expression.CompareOp.neq.kernelValue
+        let load = ExpressionRecord.conntrack(key: status, into: .r1)
+        let mask = ExpressionRecord.bitwise(from: .r1, into: .r1, mask: [0x20, 0, 0, 0], xor: [0, 0, 0, 0])
+        let nonzero = ExpressionRecord.compare(.r1, op: neq, [0, 0, 0, 0])
+        let accept = ExpressionRecord.verdict(.accept)
+        let nft = [load, mask, nonzero, accept]
         #expect(ForwardFilter.acceptsDNAT(nft))
-        #expect(ForwardFilter.acceptsDNAT(Array(nft[0..<3]) + ["counter pkts 0 bytes 0 ", nft[3]]))
-        // As NFTables reads them: counters as "counter", compares with their data length.
-        #expect(ForwardFilter.acceptsDNAT([nft[0], nft[1], "cmp neq reg 1 0x00000000  len 4", "counter", nft[3]]))
-        #expect(!ForwardFilter.acceptsDNAT([nft[0], nft[1], "cmp neq reg 1 0x00000001  len 4", nft[3]]))
-        #expect(!ForwardFilter.acceptsDNAT(Array(nft[0..<3]) + ["immediate reg 0 drop "]))
-        // ct status snat (0x10) is not the fix.
-        #expect(!ForwardFilter.acceptsDNAT([nft[0], "bitwise reg 1 = ( reg 1 & 0x00000010 ) ^ 0x00000000 ", nft[2], nft[3]]))
+        #expect(ForwardFilter.acceptsDNAT([load, mask, nonzero, .counter, accept]))
+        // The same rule as the fake lists it back: built, then read like a kernel reply.
+        #expect(ForwardFilter.acceptsDNAT([Expression.conntrack(.status, into: .r1), .bitwise(.r1, mask: [0x20, 0, 0, 0], xor: [0, 0, 0, 0]),
+                                           .compare(.r1, .neq, [0, 0, 0, 0]), .counter, .verdict(.accept)].map(\.record)))
+        #expect(!ForwardFilter.acceptsDNAT([load, mask, .compare(.r1, op: neq, [1, 0, 0, 0]), accept]))
+        #expect(!ForwardFilter.acceptsDNAT([load, mask, .compare(.r1, op: Expression.CompareOp.eq.kernelValue, [0, 0, 0, 0]), accept]))
+        #expect(!ForwardFilter.acceptsDNAT([load, mask, nonzero, .verdict(.drop)]))
+        // ct status snat (0x10) is not the fix, nor a mask applied to another register, nor ct state.
+        #expect(!ForwardFilter.acceptsDNAT([load, .bitwise(from: .r1, into: .r1, mask: [0x10, 0, 0, 0], xor: [0, 0, 0, 0]), nonzero, accept]))
+        #expect(!ForwardFilter.acceptsDNAT([load, .bitwise(from: .r2, into: .r2, mask: [0x20, 0, 0, 0], xor: [0, 0, 0, 0]), nonzero, accept]))
+        #expect(!ForwardFilter.acceptsDNAT([.conntrack(key: Expression.ConntrackKey.state.kernelValue, into: .r1), mask, nonzero, accept]))
+        // A short mask (a hostile reply) is no match, and no crash.
+        #expect(!ForwardFilter.acceptsDNAT([load, .bitwise(from: .r1, into: .r1, mask: [0x20], xor: [0]), nonzero, accept]))
         // Another match in front (oifname ...) accepts only part of the traffic.
-        #expect(!ForwardFilter.acceptsDNAT(["meta load oifname => reg 1 ", "cmp eq reg 1 0x30687465 "] + nft))
+        #expect(!ForwardFilter.acceptsDNAT([.meta(key: Expression.MetaKey.oifname.kernelValue, into: .r1),
+                                            .compare(.r1, op: Expression.CompareOp.eq.kernelValue, Array("eth0".utf8))] + nft))
+        #expect(!ForwardFilter.acceptsDNAT([.other("quota"), accept]))
 
         // iptables-nft: xt_conntrack_mtinfo3 with match_flags STATE (1) and state_mask DNAT (0x80).
-        func conntrack(flags: UInt16, invert: UInt16, states: UInt16) -> String {
-            var info = [UInt8](repeating: 0, count: 164)
-            for (offset, value) in [(146, flags), (148, invert), (150, states)] {
+        func conntrack(flags: UInt16, invert: UInt16, states: UInt16, revision: UInt32 = 3, size: Int = 164) -> ExpressionRecord {
+            var info = [UInt8](repeating: 0, count: size)
+            for (offset, value) in [(146, flags), (148, invert), (150, states)] where offset + 1 < size {
                 info[offset] = UInt8(value & 0xff); info[offset + 1] = UInt8(value >> 8)
             }
-            return "match name conntrack rev 3 info " + info.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+            return .match(name: "conntrack", revision: revision, info: info)
         }
-        let accept = "immediate reg 0 accept "
-        #expect(ForwardFilter.acceptsDNAT([conntrack(flags: 1, invert: 0, states: 0x80), "counter pkts 0 bytes 0 ", accept]))
+        #expect(ForwardFilter.acceptsDNAT([conntrack(flags: 1, invert: 0, states: 0x80), .counter, accept]))
+        #expect(ForwardFilter.acceptsDNAT([conntrack(flags: 1, invert: 0, states: 0x80, revision: 2), accept]))
         #expect(!ForwardFilter.acceptsDNAT([conntrack(flags: 1, invert: 1, states: 0x80), accept]))      // ! --ctstate DNAT
         #expect(!ForwardFilter.acceptsDNAT([conntrack(flags: 1, invert: 0, states: 0x06), accept]))      // ESTABLISHED,RELATED
         #expect(!ForwardFilter.acceptsDNAT([conntrack(flags: 3, invert: 0, states: 0x80), accept]))      // and a protocol
+        #expect(!ForwardFilter.acceptsDNAT([conntrack(flags: 1, invert: 0, states: 0x80, revision: 1), accept]))
+        #expect(!ForwardFilter.acceptsDNAT([conntrack(flags: 1, invert: 0, states: 0x80, size: 151), accept]))   // too short
     }
 
     @Test("forward-drop: warns per dropping chain of an affected family, with the fix for its kind of table")

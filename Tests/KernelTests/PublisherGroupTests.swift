@@ -30,7 +30,7 @@ struct PublisherGroupTests {
             for clash in [try mapping("8081", "10.0.0.3:81", "udp", "b"),     // same port, other target
                           try mapping("8080", "10.0.0.2:80", "tcp", "b"),     // the same mapping, another owner
                           try mapping("198.51.100.1:8080", "10.0.0.3:80", "tcp", "b")] {   // bound, under a wildcard
-                #expect(throws: MappingError.self) { try publisher.publish([try mapping("9000", "10.0.0.3:90", "tcp", "b"), clash]) }
+                #expect(refusal { try publisher.publish([try mapping("9000", "10.0.0.3:90", "tcp", "b"), clash]) }?.mappingError != nil)
             }
             #expect(try publisher.generation() == generation, "no batch was committed")
             #expect(Set(try publisher.list().mappings.map(\.mapping)) == Set(a))
@@ -48,12 +48,12 @@ struct PublisherGroupTests {
             let other = try mapping("7000", "10.0.0.9:70", "tcp", "alive")
             _ = try publisher.publish([stale, other])
             let fresh = try mapping("9001", "10.0.0.5:80", "tcp", "new")
-            #expect(throws: MappingError.self) { try publisher.publish([fresh]) }
+            #expect(refusal { try publisher.publish([fresh]) }?.mappingError != nil)
             let outcome = try publisher.publish([fresh], takingOver: { $0.comment == "dead" })
             #expect(outcome.replaced == [stale] && outcome.added == [fresh])
             #expect(Set(try publisher.list().mappings.map(\.mapping)) == [other, fresh])
             // A predicate that accepts nothing in the way changes nothing either.
-            #expect(throws: MappingError.self) { try publisher.publish([try mapping("7000", "10.0.0.5:70", "tcp", "new")], takingOver: { $0.comment == "dead" }) }
+            #expect(refusal { try publisher.publish([try mapping("7000", "10.0.0.5:70", "tcp", "new")], takingOver: { $0.comment == "dead" }) }?.mappingError != nil)
             // With `near`, found by point lookups; a hint elsewhere finds nothing to remove.
             #expect(try publisher.removeAll(where: { $0.comment == "new" }, near: [try mapping("9500", "10.0.0.5:80", "tcp", "new")]).isEmpty)
             #expect(try publisher.removeAll(where: { $0.comment == "new" }, near: [fresh]) == [fresh])
@@ -77,7 +77,7 @@ struct PublisherGroupTests {
             let two = try publisher.publish([try mapping("8090", "10.89.0.3:80", "tcp", "c2")], masquerade: [rule])
             #expect(two.masqueradeAdded.isEmpty && two.added.count == 1)
             let wider = try MasqueradeRule.parse(subnet: "10.89.0.0/16", outNot: nil)
-            #expect(throws: MappingError.self) { try publisher.publish([try mapping("8095", "10.89.0.4:80", "tcp", "c3")], masquerade: [wider]) }
+            #expect(refusal { try publisher.publish([try mapping("8095", "10.89.0.4:80", "tcp", "c3")], masquerade: [wider]) }?.mappingError != nil)
             #expect(try publisher.list().mappings.count == 2)
             #expect(try publisher.list().masquerade == [rule])
         }

@@ -19,13 +19,32 @@ struct ReplyDecodingTests {
                 + attr(UInt16(NFTA_RULE_EXPRESSIONS.rawValue) | UInt16(NLA_F_NESTED), expressions))
         }
         let good = NetlinkReply.decode(rule(counter))
-        #expect(good.rules == [RuleRecord(chain: "c", handle: 0, expressions: ["counter"])])
+        #expect(good.rules == [RuleRecord(chain: "c", handle: 0, expressions: ["counter"], values: [.counter])])
         let bad = NetlinkReply.decode(rule(counter + nameless))
         #expect(bad.rules.isEmpty)
         #expect(bad.refused == 1)
         // A name that is not NUL-terminated within its attribute is no name either.
         let unterminated = nest(1, attr(UInt16(NFTA_EXPR_NAME.rawValue), Array("counter".utf8)))
         #expect(NetlinkReply.decode(rule(unterminated)).refused == 1)
+    }
+
+    @Test("rule expressions are read as values by their attributes: a match's info blob exactly as long as sent; a cmp without its data is no compare")
+    func typedExpressions() {
+        func be32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+        func expression(_ name: String, _ data: [UInt8]) -> [UInt8] {
+            nest(1, attr(UInt16(NFTA_EXPR_NAME.rawValue), cString(name)), nest(UInt16(NFTA_EXPR_DATA.rawValue), data))
+        }
+        func rule(_ expressions: [UInt8]...) -> [UInt8] {
+            message(nftables: NFT_MSG_NEWRULE, attr(UInt16(NFTA_RULE_TABLE.rawValue), cString("t"))
+                + attr(UInt16(NFTA_RULE_CHAIN.rawValue), cString("c"))
+                + attr(UInt16(NFTA_RULE_EXPRESSIONS.rawValue) | UInt16(NLA_F_NESTED), expressions.flatMap { $0 }))
+        }
+        let info: [UInt8] = (0..<13).map { UInt8($0) }
+        // NFTA_MATCH_NAME, _REV, _INFO (linux/netfilter/nf_tables_compat.h, not in the shim).
+        let match = expression("match", attr(1, cString("conntrack")) + attr(2, be32(3)) + attr(3, info))
+        let dataless = expression("cmp", attr(UInt16(NFTA_CMP_SREG.rawValue), be32(1)) + attr(UInt16(NFTA_CMP_OP.rawValue), be32(1)))
+        let decoded = NetlinkReply.decode(rule(match, dataless))
+        #expect(decoded.rules.map(\.values) == [[.match(name: "conntrack", revision: 3, info: info), .other("cmp")]])
     }
 
     @Test("a table name without its NUL is refused")
