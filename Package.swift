@@ -68,7 +68,7 @@ let package = Package(
         // (RawCallScanTests keeps it so); NFTables' netlink calls are the other exception.
         .target(
             name: "SystemCalls",
-            dependencies: ["CLinux", "SystemErrno"],
+            dependencies: ["CLinux", "NetworkAddress", "SystemErrno"],
             swiftSettings: strict
         ),
         .target(

@@ -1,3 +1,4 @@
+import SystemCalls
 import NFTRelay
 import PortForwarding
 import NetworkAddress

@@ -5,11 +5,10 @@ import SystemCalls
 // Layers, bottom to top (each folder one job):
 //   (below)   SystemCalls, the shared syscall layer: the one EINTR/EAGAIN loop (Syscall),
 //             SyscallError, Posix, Sockets, Splice, Epoll, DatagramBatch (recvmmsg/sendmmsg),
-//             MonotonicClock, Threads. Nothing in NFTRelay calls C itself but System/.
-//   System/   the socket calls that take or give SocketAddress (an extension of SystemCalls'
-//             Sockets), SO_ORIGINAL_DST and ConnectProbe.
-//   (Addresses are NetworkAddress's IPAddress, SocketAddress and Subnet; their sockaddr
-//   conversion is System/SocketAddress+sockaddr.swift.)
+//             MonotonicClock, Threads, and the socket calls that take or give a SocketAddress
+//             (with the sockaddr conversion of NetworkAddress's types). Nothing in NFTRelay
+//             calls C itself.
+//   System/   TCP keepalive as the relay's settings name it.
 //   Loop/     EventLoop (epoll + eventfd wake-up + registration ids + resumption of
 //             handlers that spent their byte budget) and TimerQueue.
 //   TCP/      TCPListener (accept, limits, per-source limit, EMFILE back-off, connect and

@@ -79,11 +79,6 @@ enum TakeoverManifest {
         }
     }
 
-    /// getsockname as a `SocketAddress` (the socket layer's sockaddr conversion).
-    private static func boundAddress(_ fd: Int32) -> SocketAddress? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let ok = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 } }
-        return ok ? SocketAddress(storage) : nil
-    }
+    /// The handed socket's bound address (getsockname), nil if it cannot be told.
+    private static func boundAddress(_ fd: Int32) -> SocketAddress? { try? Sockets.localAddress(fd) }
 }

@@ -4,7 +4,7 @@ import Glibc
 import CLinux
 
 /// Socket calls that need no IP address type (those that do, bind/connect and the
-/// socket-address reads, extend this enum in NFTRelay/System, beside SocketAddress).
+/// socket-address reads, extend this enum in AddressSockets.swift).
 /// Every socket the relay creates is non-blocking and close-on-exec.
 public enum Sockets {
     /// `socket(2)`; the caller says SOCK_CLOEXEC (and SOCK_NONBLOCK) in `type`.

@@ -5,8 +5,8 @@ import Testing
 import SystemCalls
 
 /// Keeps SystemCalls the one way to call the system: no file under Sources/ calls one of
-/// these libc functions itself, except in SystemCalls, in NFTables (the netlink layer) and,
-/// for the calls that take or give a sockaddr, in NFTRelay/System beside the address types.
+/// these libc functions itself, except in SystemCalls (sockaddr-typed calls too: the
+/// conversion of NetworkAddress's types lives there) and in NFTables (the netlink layer).
 /// A finding names file:line, so the fix is to call (or add) the SystemCalls function.
 @Suite struct RawCallScanTests {
     static let watched: Set<String> = [
@@ -20,14 +20,6 @@ import SystemCalls
     ]
     /// Directories whose files may call any of them.
     static let allowed = ["Sources/SystemCalls/", "Sources/NFTables/"]
-    /// The sockaddr-typed calls stay beside SocketAddress until the address vocabulary has a
-    /// target of its own that SystemCalls can see (issue 10, step 1).
-    static let addressGlue = (directory: "Sources/NFTRelay/System/",
-                              calls: Set(["socket", "bind", "connect", "getsockname", "getpeername", "getsockopt"]))
-    /// One more sockaddr read of the same kind, outside NFTRelay: the takeover's check of a
-    /// handed socket's bound address (to go with the address vocabulary, like the above).
-    static let addressReads: [String: Set<String>] = ["Sources/PublishedRelay/TakeoverManifest.swift": ["getsockname"]]
-
     static var root: String {
         var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
         parts.removeLast(3)   // Tests/SystemCallsTests/RawCallScanTests.swift
@@ -41,12 +33,10 @@ import SystemCalls
         for path in files {
             let relative = String(path.dropFirst(Self.root.count + 1))
             if Self.allowed.contains(where: relative.hasPrefix) { continue }
-            let exempt = (relative.hasPrefix(Self.addressGlue.directory) ? Self.addressGlue.calls : [])
-                .union(Self.addressReads[relative] ?? [])
             let fd = try Posix.open(path, O_RDONLY | O_CLOEXEC)
             defer { Posix.close(fd) }
             let text = String(decoding: try Posix.readAll(fd), as: UTF8.self)
-            findings += Self.rawCalls(in: text).filter { !exempt.contains($0.name) }
+            findings += Self.rawCalls(in: text)
                 .map { "\(relative):\($0.line): \($0.name)(" }
         }
         #expect(findings.isEmpty, "raw libc calls outside SystemCalls:\n\(findings.joined(separator: "\n"))")

@@ -3,14 +3,13 @@ import Glibc
 #endif
 import CLinux
 import NetworkAddress
-import SystemCalls
 
-/// The socket calls that take or give the relay's address types (the rest are SystemCalls').
+/// The socket calls that take or give NetworkAddress's types (sockaddr conversion: SocketAddress+sockaddr.swift).
 extension Sockets {
-    enum Kind { case stream, datagram }
+    public enum Kind { case stream, datagram }
 
     /// `socket(2)` with SOCK_NONBLOCK|SOCK_CLOEXEC.
-    static func open(_ family: IPAddress.Family, _ kind: Kind) throws(SyscallError) -> Int32 {
+    public static func open(_ family: IPAddress.Family, _ kind: Kind) throws(SyscallError) -> Int32 {
         let domain = family == .ipv4 ? AF_INET : AF_INET6
         let type = (kind == .stream ? Int32(SOCK_STREAM.rawValue) : Int32(SOCK_DGRAM.rawValue))
             | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
@@ -18,14 +17,14 @@ extension Sockets {
     }
 
     /// `bind(2)`.
-    static func bind(_ fd: Int32, to address: SocketAddress) throws(SyscallError) {
+    public static func bind(_ fd: Int32, to address: SocketAddress) throws(SyscallError) {
         _ = try Syscall.value("bind") { address.withSockAddr { Glibc.bind(fd, $0, $1) } }
     }
 
-    enum ConnectProgress { case connected, inProgress }
+    public enum ConnectProgress { case connected, inProgress }
 
     /// Non-blocking `connect(2)`: EINPROGRESS is the normal answer, not an error.
-    static func connect(_ fd: Int32, to address: SocketAddress) throws(SyscallError) -> ConnectProgress {
+    public static func connect(_ fd: Int32, to address: SocketAddress) throws(SyscallError) -> ConnectProgress {
         let rc = address.withSockAddr { Glibc.connect(fd, $0, $1) }
         if rc == 0 { return .connected }
         let error = Errno.current
@@ -34,7 +33,7 @@ extension Sockets {
     }
 
     /// The address of a connected socket's peer (`getpeername(2)`); nil if it has none (any more).
-    static func peerAddress(_ fd: Int32) -> SocketAddress? {
+    public static func peerAddress(_ fd: Int32) -> SocketAddress? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) {
@@ -44,7 +43,7 @@ extension Sockets {
     }
 
     /// The address a socket is bound to (`getsockname(2)`).
-    static func localAddress(_ fd: Int32) throws(SyscallError) -> SocketAddress {
+    public static func localAddress(_ fd: Int32) throws(SyscallError) -> SocketAddress {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = try Syscall.value("getsockname") {
@@ -58,14 +57,7 @@ extension Sockets {
 
     /// Asks for the destination address of each received datagram (IP_PKTINFO for IPv4,
     /// IPV6_RECVPKTINFO for IPv6), so replies can be sent from it.
-    static func enablePacketInfo(_ fd: Int32, _ family: IPAddress.Family) throws(SyscallError) {
+    public static func enablePacketInfo(_ fd: Int32, _ family: IPAddress.Family) throws(SyscallError) {
         _ = try Syscall.value("setsockopt(PKTINFO)") { clinux_enable_pktinfo(fd, family == .ipv4 ? AF_INET : AF_INET6) }
     }
-
-    /// Turns TCP keepalive on with `settings`. Best effort: a socket that refuses keeps
-    /// relaying without. Set on a listening socket, it is inherited by accepted ones.
-    static func setKeepalive(_ fd: Int32, _ settings: TCPKeepalive) {
-        setKeepalive(fd, idle: settings.idle, interval: settings.interval, count: settings.count)
-    }
-
 }

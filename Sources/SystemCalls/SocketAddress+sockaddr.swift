@@ -7,9 +7,9 @@ import NetworkAddress
 // socket layer's alone. in_addr/in6_addr hold network order; IPAddress's words host order.
 
 extension IPAddress {
-    init(_ address: in_addr) { self.init(storage: .v4(UInt32(bigEndian: address.s_addr))) }
+    public init(_ address: in_addr) { self.init(storage: .v4(UInt32(bigEndian: address.s_addr))) }
 
-    init(_ address: in6_addr) {
+    public init(_ address: in6_addr) {
         var copy = address
         self = withUnsafeBytes(of: &copy) {
             IPAddress(storage: .v6(UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
@@ -17,12 +17,12 @@ extension IPAddress {
         }
     }
 
-    var inAddr: in_addr? {
+    public var inAddr: in_addr? {
         guard case .v4(let a) = storage else { return nil }
         return in_addr(s_addr: a.bigEndian)
     }
 
-    var in6Addr: in6_addr? {
+    public var in6Addr: in6_addr? {
         guard case .v6(let h, let l) = storage else { return nil }
         var a6 = in6_addr()
         withUnsafeMutableBytes(of: &a6) {
@@ -35,7 +35,7 @@ extension IPAddress {
 
 extension SocketAddress {
     /// AF_INET or AF_INET6.
-    var posixFamily: Int32 { family == .ipv4 ? AF_INET : AF_INET6 }
+    public var posixFamily: Int32 { family == .ipv4 ? AF_INET : AF_INET6 }
 
     /// Reads a `sockaddr_in`/`sockaddr_in6` from storage; nil for other families. Public for
     /// the other targets' sockets (getsockname of an inherited listener).
@@ -58,7 +58,7 @@ extension SocketAddress {
     }
 
     /// This address as `sockaddr_storage` plus its meaningful length.
-    var storage: (sockaddr_storage, socklen_t) {
+    public var storage: (sockaddr_storage, socklen_t) {
         var result = sockaddr_storage()
         var length: socklen_t = 0
         withUnsafeMutableBytes(of: &result) { raw in

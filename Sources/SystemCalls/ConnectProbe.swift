@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import NetworkAddress
-import SystemCalls
 
 /// Whether something accepts TCP connections at each of a few addresses: non-blocking
 /// connects started together, awaited with one `poll(2)` loop, closed as soon as answered
