@@ -132,6 +132,23 @@ public final class TestNetwork: @unchecked Sendable {
             Command.run(["ip", "netns", "del", ns])
         }
         namespaces.removeAll()
+        removeSavedFileLocks()
+    }
+
+    /// The locks of saved files this network's tests wrote under /tmp/PREFIX-... (`saved-` and
+    /// the path systemd-escaped, its "-" as `\x2d`: `saved-tmp-PREFIX\x2d...lock`) are in
+    /// the host's /run/nftfwd too, and no nftfwd removes a lock file (another process may hold
+    /// it); ours are held by nobody once the network's processes are gone.
+    private func removeSavedFileLocks() {
+        let mine = "saved-tmp-" + prefix + "\\x2d"
+        guard let dir = opendir("/run/nftfwd") else { return }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(mine) && name.hasSuffix(".lock") { names.append(name) }
+        }
+        for name in names { unlink("/run/nftfwd/" + name) }
     }
 
     deinit { destroy() }
