@@ -17,7 +17,7 @@ final class StatusServer: @unchecked Sendable {
     /// Held until `stop()`, which lets it go (removing the file).
     private var lock: RuntimeLock?
     /// The socket file we bound, so `stop()` removes ours and nothing else.
-    private let inode: (dev: UInt64, ino: UInt64)
+    private let socket: RootOnlySocket
 
     /// Fails with `alreadyRunning` if a relay for this table runs in this namespace.
     /// `lockWait`: seconds to wait for the lock (a relay we took over from lets go of it).
@@ -29,32 +29,11 @@ final class StatusServer: @unchecked Sendable {
             throw RelayDaemonError.alreadyRunning(table: table, name: path)
         }
         // Holding the lock, whatever socket file is there was left by a relay that died.
-        guard Sockets.fitsUnixAddress(path) else {
-            throw RuntimeFileError.unsafe(path, "the path is too long for a unix socket")
-        }
-        if unlink(path) != 0 && errno != ENOENT { throw RuntimeFileError.failed("cannot remove the stale \(path)", "unlink", .current) }
-        let fd: Int32
-        do {
-            fd = try Sockets.open(domain: AF_UNIX, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
-        } catch {
-            throw RelayDaemonError.system("socket(AF_UNIX)", error.errno)
-        }
-        var st = stat()
-        var bound = false
-        do throws(SyscallError) {
-            try Sockets.bind(fd, unixPath: path)
-            bound = true
-            // Not listening yet, so nobody can connect before the mode is root's alone.
-            guard chmod(path, 0o600) == 0, lstat(path, &st) == 0 else { throw SyscallError("chmod", .current) }
-            try Sockets.listen(fd, backlog: SOMAXCONN)
-        } catch {
-            Posix.close(fd)
-            if bound { unlink(path) }
-            throw RelayDaemonError.system("binding \(path)", error.errno)
-        }
+        let socket = try RootOnlySocket(path: path, type: Int32(SOCK_STREAM.rawValue), backlog: SOMAXCONN, what: "socket(AF_UNIX)")
+        let fd = socket.fd
+        self.socket = socket
         self.path = path
         self.lock = lock
-        inode = (UInt64(st.st_dev), UInt64(st.st_ino))
         do {
             acceptor = try AcceptThread(listening: fd, exchange: .init(
                 deadline: 1, requestLimit: 0,
@@ -62,7 +41,7 @@ final class StatusServer: @unchecked Sendable {
                 admit: { StatusChannel.peerUID($0) == 0 },
                 answer: { _ in Array((status().json.rendered() + "\n").utf8) }))
         } catch {
-            unlink(path)
+            socket.remove()   // AcceptThread closed the descriptor
             throw error
         }
     }
@@ -77,8 +56,7 @@ final class StatusServer: @unchecked Sendable {
         guard !stopped else { return }
         stopped = true
         acceptor.stop()
-        var st = stat()
-        if lstat(path, &st) == 0 && UInt64(st.st_dev) == inode.dev && UInt64(st.st_ino) == inode.ino { unlink(path) }
+        socket.remove()
         lock = nil   // after the socket: another relay may bind as soon as it can take the lock
     }
 }

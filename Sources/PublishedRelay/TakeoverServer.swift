@@ -18,40 +18,24 @@ final class TakeoverServer: @unchecked Sendable {
     private let wake: (read: Int32, write: Int32)
     private let sockets: @Sendable () -> [(HandedSocket, Int32)]
     private let handedOver: @Sendable (_ drainSeconds: Int) -> Void
-    private let inode: (dev: UInt64, ino: UInt64)
+    private let socket: RootOnlySocket
     private var thread: SpawnedThread?
 
     init(table: String, directory: String = RuntimeDirectory.path,
          sockets: @escaping @Sendable () -> [(HandedSocket, Int32)],
          handedOver: @escaping @Sendable (_ drainSeconds: Int) -> Void) throws {
         let path = try TakeoverEndpoint.path(table: table, directory: directory)
-        guard Sockets.fitsUnixAddress(path) else {
-            throw RuntimeFileError.unsafe(path, "the path is too long for a unix socket")
-        }
-        if unlink(path) != 0 && errno != ENOENT { throw RuntimeFileError.failed("cannot remove the stale \(path)", "unlink", .current) }
-        let fd: Int32
+        let socket = try RootOnlySocket(path: path, type: Int32(SOCK_SEQPACKET.rawValue), backlog: 4, what: "socket(AF_UNIX, SOCK_SEQPACKET)")
         do {
-            fd = try Sockets.open(domain: AF_UNIX, type: Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
-        } catch {
-            throw RelayDaemonError.system("socket(AF_UNIX, SOCK_SEQPACKET)", error.errno)
-        }
-        var st = stat()
-        var bound = false
-        do throws(SyscallError) {
-            try Sockets.bind(fd, unixPath: path)
-            bound = true
-            // Not listening until the mode is root's alone.
-            guard chmod(path, 0o600) == 0, lstat(path, &st) == 0 else { throw SyscallError("chmod", .current) }
-            try Sockets.listen(fd, backlog: 4)
             wake = try Posix.pipe(nonBlocking: false)
         } catch {
-            Posix.close(fd)
-            if bound { unlink(path) }
+            Posix.close(socket.fd)
+            socket.remove()
             throw RelayDaemonError.system("binding \(path)", error.errno)
         }
+        self.socket = socket
         self.path = path
-        self.fd = fd
-        inode = (UInt64(st.st_dev), UInt64(st.st_ino))
+        self.fd = socket.fd
         self.sockets = sockets
         self.handedOver = handedOver
     }
@@ -72,8 +56,7 @@ final class TakeoverServer: @unchecked Sendable {
         Posix.close(fd)
         Posix.close(wake.read)
         Posix.close(wake.write)
-        var st = stat()
-        if lstat(path, &st) == 0 && UInt64(st.st_dev) == inode.dev && UInt64(st.st_ino) == inode.ino { unlink(path) }
+        socket.remove()
     }
 
     private func run() {
