@@ -16,7 +16,9 @@
 #   RELAYS (default "direct nftfwd-proxy docker-proxy socat haproxy"),
 #   NFTFWD_PROXY (binary; default: built here with swift build -c release),
 #   DOCKER_PROXY (binary; default: extracted from Debian's docker.io without installing it),
-#   CACHE (where the docker.io package is kept, default /tmp/relay-bench-cache).
+#   CACHE (where the docker.io package is kept, default /tmp/relay-bench-cache),
+#   NFTFWD_RELAY (the nftfwd binary of the scale and PROXY rows; default: built release),
+#   SCALE=0 skips the relay-scale row, PROXY=0 the PROXY-protocol row (relay-proxy.sh).
 set -euo pipefail
 
 T=${T:-10}
@@ -371,4 +373,11 @@ done
 # The relay-scale row: a 60,000-port range over the loopback redirect vs per-port sockets.
 if [[ ${SCALE:-1} == 1 ]]; then
     NFTFWD=${NFTFWD_RELAY:-} bash "$REPO/contrib/bench/relay-scale.sh"
+fi
+
+# The PROXY-protocol row: a --proxy-protocol v2 mapping through `nftfwd relay` vs haproxy's
+# send-proxy-v2, short connections and bulk, in a namespace of its own (PROXY=0 skips it).
+if [[ ${PROXY:-1} == 1 ]]; then
+    T=$T RUNS=$RUNS NFTFWD=${NFTFWD_RELAY:-} NFTFWD_PROXY=$NFTFWD_PROXY DOCKER_PROXY=$DOCKER_PROXY \
+        bash "$REPO/contrib/bench/relay-proxy.sh"
 fi
