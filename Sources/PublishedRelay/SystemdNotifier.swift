@@ -19,8 +19,16 @@ public final class SystemdNotifier: Sendable {
     public static func fromEnvironment() -> SystemdNotifier? {
         guard let value = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }) else { return nil }
         unsetenv("NOTIFY_SOCKET")
-        guard value.hasPrefix("/") || value.hasPrefix("@"), value.utf8.count > 1 else { return nil }
-        return SystemdNotifier(path: value)
+        return SystemdNotifier(notifySocket: value)
+    }
+
+    /// The notifier for a NOTIFY_SOCKET value: an absolute path or an abstract name ("@name")
+    /// that fits a unix socket address; nil for anything else (relative, empty, a bare "@", too
+    /// long), which systemd never writes.
+    public convenience init?(notifySocket value: String) {
+        guard value.hasPrefix("/") || value.hasPrefix("@"), value.utf8.count > 1,
+              Sockets.fitsUnixAddress(value.hasPrefix("@") ? String(value.dropFirst()) : value) else { return nil }
+        self.init(path: value)
     }
 
     public init(path: String) { self.path = path }
