@@ -12,6 +12,7 @@
 # 3. new TCP connections per second through DNAT (wrk, Connection: close, client netns ->
 #    host -> target netns running nginx), at 1 and N mappings, hitting the last-added port;
 #    also with every mapping restricted by an allow-list (--allow) the client is in.
+#    CONN_LAYOUTS picks the rows ("map linear allow"); each row also prints every run's figure.
 # 4. scale (SCALE_N=100000, half tcp half udp): apply 10,000 and SCALE_N against nft -f of the
 #    minimal map (no counter, no comment) and of the same content; ls / ls --json against
 #    nft list; flush against nft delete table; an apply that changes nothing (and whether the
@@ -33,6 +34,7 @@ unset NFTFWD_SAVE
 
 N=${N:-10000}
 SECTIONS=${SECTIONS:-1234}   # e.g. SECTIONS=3: only the connection rates; 4: the scale rows
+CONN_LAYOUTS=${CONN_LAYOUTS:-map linear allow}   # section 3's rows, e.g. "allow" alone (more runs in the time)
 RUNS=${RUNS:-3}
 WRK_SECONDS=${WRK_SECONDS:-5}
 TMP=$(mktemp -d)
@@ -341,17 +343,20 @@ conn_rate_once() { # layout count -> requests/s of one wrk run in a fresh lab
 }
 # The layouts take turns in every round, so a noisy moment hits them alike.
 for _ in $(seq "$RUNS"); do
-    conn_rate_once map 1 >> "$TMP/m1"; conn_rate_once map "$N" >> "$TMP/mN"
-    conn_rate_once linear 1 >> "$TMP/l1"; conn_rate_once linear "$N" >> "$TMP/lN"
-    conn_rate_once allow 1 >> "$TMP/a1"; conn_rate_once allow "$N" >> "$TMP/aN"
+    for layout in $CONN_LAYOUTS; do
+        conn_rate_once "$layout" 1 >> "$TMP/$layout-1"; conn_rate_once "$layout" "$N" >> "$TMP/$layout-N"
+    done
 done
-m1=$(median < "$TMP/m1"); mN=$(median < "$TMP/mN"); l1=$(median < "$TMP/l1"); lN=$(median < "$TMP/lN")
-a1=$(median < "$TMP/a1"); aN=$(median < "$TMP/aN")
 printf '%-24s %14s %14s %10s\n' "" "1 mapping" "$N mappings" "N/1"
-printf '%-24s %14s %14s %10s\n' "nftfwd (map)" "$m1" "$mN" "$(ratio "$mN" "$m1")"
-printf '%-24s %14s %14s %10s\n' "nftfwd, all --allow'ed" "$a1" "$aN" "$(ratio "$aN" "$a1")"
-printf '%-24s %14s %14s %10s\n' "linear rules (Docker)" "$l1" "$lN" "$(ratio "$lN" "$l1")"
-echo "nftfwd at $N vs linear at $N: $(ratio "$mN" "$lN")x"
+declare -A conn_label=([map]="nftfwd (map)" [allow]="nftfwd, all --allow'ed" [linear]="linear rules (Docker)")
+declare -A at1 atN
+for layout in $CONN_LAYOUTS; do
+    at1[$layout]=$(median < "$TMP/$layout-1"); atN[$layout]=$(median < "$TMP/$layout-N")
+    printf '%-24s %14s %14s %10s\n' "${conn_label[$layout]}" "${at1[$layout]}" "${atN[$layout]}" "$(ratio "${atN[$layout]}" "${at1[$layout]}")"
+    # Every run's figures, in run order, to see the spread a loaded machine gives a median.
+    echo "    runs: 1: $(paste -sd ' ' "$TMP/$layout-1")  $N: $(paste -sd ' ' "$TMP/$layout-N")"
+done
+[[ " $CONN_LAYOUTS " != *" map "* || " $CONN_LAYOUTS " != *" linear "* ]] || echo "nftfwd at $N vs linear at $N: $(ratio "${atN[map]}" "${atN[linear]}")x"
 
 echo
 [[ $SECTIONS != *4* ]] || scale_section
