@@ -114,6 +114,19 @@ public struct TableReader {
     /// kernel's listing of each rule expression with the one we would write. A table written
     /// by an earlier nftfwd passes, lacking only what was added since: that is returned, for
     /// the next change to add (`TableLayout.upgrade`); anything else is foreign.
+    /// Today's rules by chain, with the fingerprints a listing is compared with. Built once per
+    /// process: building them formats every rule's text, and every `add` and every publishing
+    /// nftfwd-proxy (at its start and again at its exit) comes here; built per chain, as it
+    /// was, they were half of this check's work.
+    static let written: [String: (rules: [(rule: RuleSpec, what: String)], fingerprints: [[String]])] = {
+        var byChain: [String: (rules: [(rule: RuleSpec, what: String)], fingerprints: [[String]])] = [:]
+        for entry in TableLayout.rules {
+            byChain[entry.rule.chain, default: ([], [])].rules.append(entry)
+            byChain[entry.rule.chain, default: ([], [])].fingerprints.append(entry.rule.expressions.map(\.fingerprint))
+        }
+        return byChain
+    }()
+
     @discardableResult
     public func verifyStructure() throws(PublishError) -> TableUpgrade {
         let name = layout.table.name
@@ -165,12 +178,8 @@ public struct TableReader {
         }
 
         let rules = try nft.rules(of: layout.table)
-        // Built once: building the rules formats every rule's text, and every `add` (and every
-        // nftfwd-proxy start) comes here, so building them per chain was a third of its work.
-        let written = TableLayout.rules
         for chain in expectedChains {
-            let expected = written.filter { $0.rule.chain == chain.name }
-            let wanted = expected.map { $0.rule.expressions.map(\.fingerprint) }
+            let (expected, wanted) = TableReader.written[chain.name] ?? ([], [])
             let actual = rules.filter { $0.chain == chain.name }
             let have = actual.map(\.expressions)
             // An earlier form of the publish rules: read as it is, replaced by the next change.

@@ -24,4 +24,16 @@ struct TableUpgradeFormTests {
         let all = TableUpgrade.PublishForm.earlier.map { Self.fingerprints(TableUpgrade.publishRules($0)) }
         for i in all.indices { for j in all.indices where i < j { #expect(all[i] != all[j], "\(i) and \(j)") } }
     }
+
+    @Test("the reader's rules by chain are today's rules, in order")
+    func writtenByChain() {
+        let chains = Set(TableLayout.rules.map(\.rule.chain))
+        #expect(Set(TableReader.written.keys) == chains)
+        for chain in chains {
+            let today = TableLayout.rules.filter { $0.rule.chain == chain }
+            let entry = TableReader.written[chain]
+            #expect(entry?.rules.map(\.rule) == today.map(\.rule))
+            #expect(entry?.fingerprints == today.map { $0.rule.expressions.map(\.fingerprint) })
+        }
+    }
 }
