@@ -176,5 +176,7 @@ let package = Package(
         .testTarget(name: "NFTRelayTests", dependencies: ["NetworkAddress", "NFTRelay", "TestSupport", "SystemCalls"], swiftSettings: strict),
         // Scans Sources/ for raw libc calls outside SystemCalls and NFTables (no root, no build products).
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"], swiftSettings: strict),
+        // The CLI's own code (no root): QuickAdd against the library's parse of the same words.
+        .testTarget(name: "CLITests", dependencies: ["nftfwd", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
     ]
 )

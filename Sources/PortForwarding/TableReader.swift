@@ -114,6 +114,19 @@ public struct TableReader {
     /// kernel's listing of each rule expression with the one we would write. A table written
     /// by an earlier nftfwd passes, lacking only what was added since: that is returned, for
     /// the next change to add (`TableLayout.upgrade`); anything else is foreign.
+    /// Today's rules by chain, with the fingerprints a listing is compared with. Built once per
+    /// process: building them formats every rule's text, and every `add` and every publishing
+    /// nftfwd-proxy (at its start and again at its exit) comes here; built per chain, as it
+    /// was, they were half of this check's work.
+    static let written: [String: (rules: [(rule: RuleSpec, what: String)], fingerprints: [[String]])] = {
+        var byChain: [String: (rules: [(rule: RuleSpec, what: String)], fingerprints: [[String]])] = [:]
+        for entry in TableLayout.rules {
+            byChain[entry.rule.chain, default: ([], [])].rules.append(entry)
+            byChain[entry.rule.chain, default: ([], [])].fingerprints.append(entry.rule.expressions.map(\.fingerprint))
+        }
+        return byChain
+    }()
+
     @discardableResult
     public func verifyStructure() throws(PublishError) -> TableUpgrade {
         let name = layout.table.name
@@ -166,23 +179,24 @@ public struct TableReader {
 
         let rules = try nft.rules(of: layout.table)
         for chain in expectedChains {
-            let expected = TableLayout.rules.filter { $0.rule.chain == chain.name }
+            let (expected, wanted) = TableReader.written[chain.name] ?? ([], [])
             let actual = rules.filter { $0.chain == chain.name }
-            if chain.name == TableLayout.publishChain {
-                // An earlier form of the publish rules: read as it is, replaced by the next change.
-                let have = actual.map(\.expressions)
-                if let form = [TableUpgrade.PublishForm.version01, .version02, .nftReloaded02, .version03, .nftReloaded03, .nftReloaded].first(where: { form in
-                    have == TableUpgrade.publishRules(form).filter { $0.rule.chain == chain.name }.map { $0.rule.expressions.map(\.fingerprint) }
-                }) {
-                    upgrade.publishRuleHandles = actual.map(\.handle)
-                    upgrade.publishForm = form
-                    continue
-                }
+            let have = actual.map(\.expressions)
+            // An earlier form of the publish rules: read as it is, replaced by the next change.
+            // Looked for only when the rules are not today's (the usual case): no earlier form
+            // lists as today's does (TableUpgradeFormTests), so the order changes no outcome.
+            if chain.name == TableLayout.publishChain, have != wanted,
+               let form = TableUpgrade.PublishForm.earlier.first(where: { form in
+                   have == TableUpgrade.publishRules(form).filter { $0.rule.chain == chain.name }.map { $0.rule.expressions.map(\.fingerprint) }
+               }) {
+                upgrade.publishRuleHandles = actual.map(\.handle)
+                upgrade.publishForm = form
+                continue
             }
             guard actual.count == expected.count else {
                 throw foreign("chain '\(chain.name)' has \(actual.count) rules where nftfwd wrote \(expected.count)")
             }
-            for (have, want) in zip(actual, expected) where have.expressions != want.rule.expressions.map(\.fingerprint) {
+            for ((have, want), fingerprint) in zip(zip(actual, expected), wanted) where have.expressions != fingerprint {
                 throw foreign("rule \(have.handle) of chain '\(chain.name)' is not '\(want.what)'")
             }
         }

@@ -34,6 +34,9 @@ public struct TableUpgrade: Sendable, Equatable {
         /// before the map and so compiles it before the lookup, where it labels every new
         /// connection that reaches the rule, not only those the map translates.
         case nftReloaded
+
+        /// Every earlier form, in the order the reader tries them.
+        static let earlier: [PublishForm] = [.version01, .version02, .nftReloaded02, .version03, .nftReloaded03, .nftReloaded]
     }
     public init() {}
 

@@ -127,7 +127,8 @@ enum Main {
     static func main() {
         let command: ParsableCommand
         do {
-            command = try Nftfwd.parseAsRoot()
+            // The plain forms of `add` skip the library's parser (QuickAdd: process start).
+            if let quick = QuickAdd.parse(CommandLine.arguments.dropFirst()) { command = quick } else { command = try Nftfwd.parseAsRoot() }
         } catch {
             // --help and --version exit 0 through the library; usage errors exit 1 with its message.
             if Nftfwd.exitCode(for: error) == .success { Nftfwd.exit(withError: error) }

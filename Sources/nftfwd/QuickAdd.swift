@@ -1,0 +1,74 @@
+import ArgumentParser
+
+/// `nftfwd add HOST TARGET [options]` read without swift-argument-parser's parser, for the
+/// plain forms runtimes and scripts call once per port. The library finds a command's
+/// options by reflection and looks up protocol conformances and generic types on the way
+/// (and parses twice more, looking for `--generate-completion-script`): a quarter of an
+/// `add`'s CPU time (perf), more than building and committing the batch.
+///
+/// Only forms whose meaning is certain are read here: `--name value` (no `=`), the flags by
+/// their names, two arguments; each single option at most once. Anything else (help,
+/// `--version`, an unknown or repeated option, `--`, `-x` values, empty words, a value that
+/// fails the options' own validation) returns nil, and the caller parses with the library,
+/// which gives exactly the answer and message it always gave. `QuickAddTests` checks that
+/// every form read here parses to the same command through the library.
+enum QuickAdd {
+    /// The command for `arguments` (without the program name), or nil to let the library parse.
+    static func parse<C: Collection<String>>(_ arguments: C) -> AddCommand? {
+        guard arguments.first == "add" else { return nil }
+        var positionals: [String] = []
+        var values: [String: String] = [:]
+        var allow: [String] = []
+        var flags: Set<String> = []
+        var words = arguments.dropFirst().makeIterator()
+        while let word = words.next() {
+            guard !word.isEmpty else { return nil }
+            guard word.hasPrefix("-") else {
+                // "help" is the library's word too (`nftfwd help add`): left to it.
+                guard word != "help" else { return nil }
+                positionals.append(word)
+                continue
+            }
+            switch word {
+            case "--save", "--enable-forwarding", "--verbose", "-v":
+                let name = word == "-v" ? "--verbose" : word
+                guard flags.insert(name).inserted else { return nil }
+            case "--proto", "--comment", "--proxy-protocol", "--table", "--allow":
+                guard let value = words.next(), !value.isEmpty, !value.hasPrefix("-") else { return nil }
+                if word == "--allow" { allow.append(value); continue }
+                guard values.updateValue(value, forKey: word) == nil else { return nil }
+            default:
+                return nil
+            }
+        }
+        guard positionals.count == 2 else { return nil }
+
+        var global = GlobalOptions()
+        global.table = values["--table"] ?? "nftfwd"
+        global.verbose = flags.contains("--verbose")
+        var saving = SaveOptions()
+        saving.save = flags.contains("--save")
+        var forwarding = ForwardingOption()
+        forwarding.enableForwarding = flags.contains("--enable-forwarding")
+        // The library runs these for every group it fills; a refusal is left to it to word.
+        do {
+            try global.validate()
+            try saving.validate()
+            try forwarding.validate()
+        } catch {
+            return nil
+        }
+        var command = AddCommand()
+        command.global = global
+        command.saving = saving
+        command.forwarding = forwarding
+        command.host = positionals[0]
+        command.target = positionals[1]
+        command.proto = values["--proto"] ?? "tcp"
+        command.comment = values["--comment"] ?? ""
+        command.allow = allow
+        command.proxyProtocol = values["--proxy-protocol"]
+        do { try command.validate() } catch { return nil }
+        return command
+    }
+}
