@@ -37,7 +37,8 @@ struct TakeoverEndpointTests {
             sockets.append((HandedSocket(proto: i % 2 == 0 ? .tcp : .udp, listen: SocketAddress("127.0.0.1", port: port)!), fd))
         }
         let handed = sockets
-        let server = try TakeoverServer(table: "t", directory: directory, sockets: { handed }, handedOver: { _ in handedOver.raise() })
+        // The server closes what it sent (its own duplicates, as a relay's are): ours stay.
+        let server = try TakeoverServer(table: "t", directory: directory, sockets: { handed.map { ($0.0, dup($0.1)) } }, handedOver: { _ in handedOver.raise() })
         try server.start()
         return (server, sockets)
     }
