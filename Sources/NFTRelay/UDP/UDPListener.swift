@@ -93,21 +93,34 @@ final class UDPListener: EventHandler, RelayListener {
 
     // MARK: handover (relay --replace)
 
-    /// Takes the flows a previous relay handed over into the table, least recently active
-    /// first (so the activity list stays ordered), each keeping its silence so far; the
-    /// listener's limits and allow-list apply as to a new flow, and what they refuse is closed.
+    /// Takes the flows a previous relay handed over into the table, each keeping its silence so
+    /// far; the listener's limits and allow-list apply as to new flows, and where they refuse,
+    /// the most recently active flows are kept (what is refused is closed). Inserted least
+    /// recently active first, so the activity lists stay ordered.
     private func adoptFlows() {
-        let handed = pendingAdoption.sorted { $0.idleMilliseconds > $1.idleMilliseconds }
+        // Newest first; between equal silences (milliseconds) the later in the handover, which
+        // lists them least recently active first.
+        let handed = pendingAdoption.enumerated().sorted {
+            ($0.element.idleMilliseconds, -$0.offset) < ($1.element.idleMilliseconds, -$1.offset)
+        }.map(\.element)
         pendingAdoption = []
-        let now = context.loop.now
+        var kept: [UDPFlowHandover] = []
+        var clients = Set<SocketAddress>()
+        var perSource: [IPAddress: Int] = [:]
         for flow in handed {
-            let silence = min(flow.idleMilliseconds, idleTimeout / 1_000_000) * 1_000_000
-            let atLimit = share.perSourceLimit.map { limit in (flows.source(flow.client.ip)?.count ?? 0) >= limit } ?? false
-            guard flows[flow.client] == nil, flows.count < maxFlows, !atLimit, Subnet.admits(spec.allowedSources, flow.client.ip),
-                  (try? Posix.makeNonBlockingCloseOnExec(flow.fd)) != nil else {
+            let fromSource = perSource[flow.client.ip, default: 0]
+            guard kept.count < maxFlows, share.perSourceLimit.map({ fromSource < $0 }) ?? true, !clients.contains(flow.client),
+                  Subnet.admits(spec.allowedSources, flow.client.ip), (try? Posix.makeNonBlockingCloseOnExec(flow.fd)) != nil else {
                 Posix.close(flow.fd)
                 continue
             }
+            kept.append(flow)
+            clients.insert(flow.client)
+            perSource[flow.client.ip] = fromSource + 1
+        }
+        let now = context.loop.now
+        for flow in kept.reversed() {
+            let silence = min(flow.idleMilliseconds, idleTimeout / 1_000_000) * 1_000_000
             let adopted = UDPFlow(fd: flow.fd, client: flow.client, owner: self, now: now &- silence)
             if let source = flow.replySource { adopted.local = (SocketAddress(ip: source, port: 0).storage.0, flow.interfaceIndex) }
             do {
@@ -122,7 +135,8 @@ final class UDPListener: EventHandler, RelayListener {
     }
 
     /// Duplicates of every flow's socket with what the successor needs to carry it on, least
-    /// recently active first; a flow whose socket cannot be duplicated (EMFILE) is left out.
+    /// recently active first (`adoptFlows` relies on that order); a flow whose socket cannot be
+    /// duplicated (EMFILE) is left out.
     /// On the loop thread (the engine's `.exportFlows` command): the table is this thread's.
     func exportFlows() -> [UDPFlowHandover] {
         var out: [UDPFlowHandover] = []
