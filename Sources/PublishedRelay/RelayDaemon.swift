@@ -88,6 +88,10 @@ public final class RelayDaemon {
     /// connect) a redirected port refuses connections until the relay has written its
     /// redirect ports back, where a bound per-port listener never stops.
     private let loopbackRedirect: Bool
+    /// Our redirect adopted the sockets of the relay we take over from, which has not let go
+    /// yet (until our confirmation): the maps' elements name its sockets too, so a start-up
+    /// failing before then must leave them to it.
+    private var redirectShared = false
     /// The ports the redirect served at the last reload, for the log's serving/stopped lines.
     private var redirectedBefore: [RelayPort] = []
     private let restorer: TableRestorer?
@@ -161,7 +165,7 @@ public final class RelayDaemon {
         self.redirect = loopbackRedirect ? redirect : nil
         // After a handover the redirect maps are our successor's (LoopbackRedirect+Takeover).
         var handedOff = false
-        defer { if !handedOff { redirect.value?.release(nft: nft, table: layout.table) } }
+        defer { if !handedOff && !redirectShared { redirect.value?.release(nft: nft, table: layout.table) } }
         if let taken {
             state.withLock { s in
                 for (socket, fd) in taken.sockets {
@@ -186,6 +190,7 @@ public final class RelayDaemon {
             // before exits), or systemd would take its exit for the unit's end.
             notifier?.send(["MAINPID=\(getpid())"])
             try taken.confirm()
+            redirectShared = false
             let flows = taken.sockets.filter { if case .flow = $0.0.role { return true } else { return false } }.count
             log("took over \(taken.sockets.count - flows) socket(s) and \(flows) UDP flow(s) from the relay that served table \(table)")
             // Redirect sockets we did not adopt close with the relay we replaced: their ports
@@ -363,6 +368,7 @@ public final class RelayDaemon {
                             }
                         }
                         box.value = created
+                        redirectShared = handing
                         log("loopback TCP clients of published ports are redirected to \(created.description)\(handing ? " (taken over)" : "")")
                         return created
                     }()
