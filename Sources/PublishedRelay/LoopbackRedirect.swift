@@ -10,17 +10,23 @@ import NetworkAddress
 /// and one hash table entry per port.
 final class LoopbackRedirect: Sendable {
     let routes = RedirectRoutes()
-    private let engine: RelayEngine
-    private let listeners: [(family: AddressFamily, id: ListenerID, port: UInt16)]
+    let engine: RelayEngine
+    let listeners: [(family: AddressFamily, id: ListenerID, port: UInt16)]
 
-    init(engine: RelayEngine, limits: RelayDaemon.Limits) throws(RelayError) {
+    /// `adopting`: a socket a relay we took over from handed over for that protocol and
+    /// address (port 0: any), used instead of binding anew (see LoopbackRedirect+Takeover);
+    /// `routes` are served from the start then, since clients arrive at once.
+    init(engine: RelayEngine, limits: RelayDaemon.Limits, routes first: [RelayPort] = [],
+         adopting: (ListenerSpec.TransportProtocol, SocketAddress) -> Int32? = { _, _ in nil }) throws(RelayError) {
         self.engine = engine
+        routes.replace(with: Self.table(first))
         var listeners: [(family: AddressFamily, id: ListenerID, port: UInt16)] = []
         for (family, address) in [(AddressFamily.ipv4, IPAddress.loopbackIPv4), (.ipv6, .loopbackIPv6)] {
             let listen = SocketAddress(ip: address, port: 0)
-            let spec = ListenerSpec(proto: .tcp, listen: listen, target: listen, connectionLimit: limits.connections,
+            var spec = ListenerSpec(proto: .tcp, listen: listen, target: listen, connectionLimit: limits.connections,
                                     tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource, redirect: routes)
-            let id = try engine.addListener(spec)
+            spec.preopenedFD = adopting(spec.proto, listen)
+            let id = try Self.add(spec, to: engine)
             let port = engine.stats(for: id)?.boundAddress.port ?? 0
             listeners.append((family, id, port))
         }
@@ -37,10 +43,14 @@ final class LoopbackRedirect: Sendable {
 
     /// Serves `ports` (those of redirected mappings) from now on.
     func serve(_ ports: [RelayPort]) {
+        routes.replace(with: Self.table(ports))
+    }
+
+    private static func table(_ ports: [RelayPort]) -> [SocketAddress: RedirectRoutes.Route] {
         var table: [SocketAddress: RedirectRoutes.Route] = [:]
         table.reserveCapacity(ports.count)
         for port in ports { table[port.listen] = RedirectRoutes.Route(target: port.target, allowedSources: port.allow) }
-        routes.replace(with: table)
+        return table
     }
 
     /// The elements the maps must hold while this relay serves.

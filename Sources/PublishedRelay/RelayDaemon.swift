@@ -55,8 +55,11 @@ public final class RelayDaemon {
         /// label, host side and ports' original destinations, one status entry each.
         var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
         var problem: String?
-        /// `--replace`: sockets taken from the relay we replace, not yet adopted by a listener.
+        /// `--replace`: sockets taken from the relay we replace, not yet adopted by a listener
+        /// (published ports' and the loopback redirect's).
         var adoptable: [HandedSocket: Int32] = [:]
+        /// `--replace`: the UDP flows taken with them, by their listener's address.
+        var adoptableFlows: [SocketAddress: [(HandedFlow, Int32)]] = [:]
         /// Set (by the takeover thread) once our successor adopted our sockets: how long it
         /// lets us drain.
         var handedOver: Int?
@@ -85,6 +88,10 @@ public final class RelayDaemon {
     /// connect) a redirected port refuses connections until the relay has written its
     /// redirect ports back, where a bound per-port listener never stops.
     private let loopbackRedirect: Bool
+    /// Our redirect adopted the sockets of the relay we take over from, which has not let go
+    /// yet (until our confirmation): the maps' elements name its sockets too, so a start-up
+    /// failing before then must leave them to it.
+    private var redirectShared = false
     /// The ports the redirect served at the last reload, for the log's serving/stopped lines.
     private var redirectedBefore: [RelayPort] = []
     private let restorer: TableRestorer?
@@ -156,13 +163,22 @@ public final class RelayDaemon {
         // holds no socket (and no local port) for it.
         let redirect = eventsRedirect
         self.redirect = loopbackRedirect ? redirect : nil
-        defer { redirect.value?.release(nft: nft, table: layout.table) }
+        // After a handover the redirect maps are our successor's (LoopbackRedirect+Takeover).
+        var handedOff = false
+        defer { if !handedOff && !redirectShared { redirect.value?.release(nft: nft, table: layout.table) } }
         if let taken {
-            state.withLock { s in for (socket, fd) in taken.sockets { s.adoptable[socket] = fd } }
+            state.withLock { s in
+                for (socket, fd) in taken.sockets {
+                    if case .flow(let flow) = socket.role { s.adoptableFlows[socket.listen, default: []].append((flow, fd)) } else { s.adoptable[socket] = fd }
+                }
+            }
             adopting = true
             defer {
                 // What no listener adopted (our reading of the table does not want it) is ours to close.
-                let left = state.withLock { s in defer { s.adoptable = [:] }; return Array(s.adoptable.values) }
+                let left = state.withLock { s in
+                    defer { s.adoptable = [:]; s.adoptableFlows = [:] }
+                    return Array(s.adoptable.values) + s.adoptableFlows.values.flatMap { $0.map(\.1) }
+                }
                 for fd in left { Posix.close(fd) }
             }
             guard case .followed = reload(session: nft, engine: engine, expecting: nil) else {
@@ -174,7 +190,17 @@ public final class RelayDaemon {
             // before exits), or systemd would take its exit for the unit's end.
             notifier?.send(["MAINPID=\(getpid())"])
             try taken.confirm()
-            log("took over \(taken.sockets.count) socket(s) from the relay that served table \(table)")
+            redirectShared = false
+            let flows = taken.sockets.filter { if case .flow = $0.0.role { return true } else { return false } }.count
+            log("took over \(taken.sockets.count - flows) socket(s) and \(flows) UDP flow(s) from the relay that served table \(table)")
+            // Redirect sockets we did not adopt close with the relay we replaced: their ports
+            // leave the maps, so loopback clients reach our per-port sockets.
+            let unadopted = state.withLock { s in s.adoptable.keys.filter { $0.role == .redirect } }
+            if !unadopted.isEmpty {
+                do { try LoopbackRedirect.release(handed: unadopted, nft: nft, table: layout.table) } catch {
+                    warn("cannot take the replaced relay's loopback redirect ports out of the table: \(error)")
+                }
+            }
         }
         // Each server is stopped (its socket closed) however the start-up below ends. After a
         // takeover the old relay lets go of the status lock within a poll of our confirmation.
@@ -190,12 +216,21 @@ public final class RelayDaemon {
         defer { metrics?.stop() }
         try status.start()
         try metrics?.start()
-        let takeover = try TakeoverServer(table: table, sockets: { [state, engine] in
+        let takeover = try TakeoverServer(table: table, sockets: { [state, engine, redirect] in
             let ports = state.withLock { s in Dictionary(s.active.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a }) }
-            return engine.duplicateSockets().compactMap { id, fd in
-                guard let port = ports[id] else { Posix.close(fd); return nil }
-                return (HandedSocket(proto: port.proto, listen: port.listen), fd)
+            let sockets = engine.duplicateSockets().compactMap { id, fd -> (HandedSocket, Int32)? in
+                if let port = ports[id] { return (HandedSocket(proto: port.proto, listen: port.listen), fd) }
+                if let socket = redirect.value?.handedSocket(for: id) { return (socket, fd) }
+                Posix.close(fd)
+                return nil
             }
+            // The flows' sockets too (taken on the loop that owns them), so their targets see
+            // the same peer across the takeover: each named with its listener and target.
+            let flows = engine.duplicateFlows().compactMap { id, flow -> (HandedSocket, Int32)? in
+                guard let port = ports[id], port.proto == .udp else { Posix.close(flow.fd); return nil }
+                return (HandedSocket(role: .flow(HandedFlow(target: port.target, flow)), proto: .udp, listen: port.listen), flow.fd)
+            }
+            return sockets + flows
         }, handedOver: { [state] drain in
             state.withLock { $0.handedOver = drain }
             kill(getpid(), SIGHUP)   // wakes the loop below at once
@@ -276,6 +311,7 @@ public final class RelayDaemon {
             }
             let signal = sigtimedwait(&signals, nil, &timeout)
             if let drain = state.withLock({ $0.handedOver }) {
+                handedOff = true
                 handOver(engine: engine, status: status, takeover: takeover, metrics: metrics, drainSeconds: Double(drain))
                 return 0
             }
@@ -296,6 +332,7 @@ public final class RelayDaemon {
     private func handOver(engine: RelayEngine, status: StatusServer, takeover: TakeoverServer, metrics: MetricsServer?, drainSeconds: Double) {
         let active = state.withLock { s in defer { s.active = [:]; s.desired = [] }; return s.active }
         for id in active.values { engine.removeListener(id, graceful: true) }
+        redirect?.value?.stopAccepting()
         takeover.stop()
         status.stop()
         metrics?.stop()
@@ -321,9 +358,18 @@ public final class RelayDaemon {
                snapshot.mappings.contains(where: { RelayPlan.isRedirected($0.mapping) }) || box.value != nil {
                 do {
                     let redirect = try box.value ?? {
-                        let created = try LoopbackRedirect(engine: engine, limits: limits)
+                        // --replace: the replaced relay's redirect sockets, whose ports the maps
+                        // name; clients arrive at once, so their routes are served from the start.
+                        let handing = state.withLock { s in s.adoptable.keys.contains { $0.role == .redirect } }
+                        let first = handing ? snapshot.mappings.filter { RelayPlan.isRedirected($0.mapping) }.flatMap { RelayPlan.ports(for: $0.mapping) } : []
+                        let created = try LoopbackRedirect(engine: engine, limits: limits, routes: first) { proto, listen in
+                            self.state.withLock { s in
+                                LoopbackRedirect.handed(Array(s.adoptable.keys), proto, listen).flatMap { s.adoptable.removeValue(forKey: $0) }
+                            }
+                        }
                         box.value = created
-                        log("loopback TCP clients of published ports are redirected to \(created.description)")
+                        redirectShared = handing
+                        log("loopback TCP clients of published ports are redirected to \(created.description)\(handing ? " (taken over)" : "")")
                         return created
                     }()
                     _ = try redirect.claim(nft: session, table: layout.table, generation: snapshot.generation)
@@ -384,15 +430,25 @@ public final class RelayDaemon {
         var failures: [String: [RelayPort]] = [:]   // ports failing for a reason not yet logged
         for port in desired where active[port] == nil {
             let adopted = state.withLock { $0.adoptable.removeValue(forKey: HandedSocket(proto: port.proto, listen: port.listen)) }
+            // Its handed-over flows go with the listener's socket, those to this target only
+            // (the table may have moved the port elsewhere since).
+            var flows: [UDPFlowHandover] = []
+            if adopted != nil && port.proto == .udp {
+                for (flow, fd) in state.withLock({ $0.adoptableFlows.removeValue(forKey: port.listen) }) ?? [] {
+                    if flow.target == port.target { flows.append(flow.handover(fd: fd)) } else { Posix.close(fd) }
+                }
+            }
             do {
                 let id = try engine.addListener(ListenerSpec(proto: port.proto, listen: port.listen, target: port.target,
                                                              connectionLimit: limits.connections, udpIdleTimeout: limits.udpIdle,
                                                              tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource, preopenedFD: adopted,
-                                                             allowedSources: port.allow, proxyProtocol: port.proxyProtocol))
+                                                             allowedSources: port.allow, proxyProtocol: port.proxyProtocol, adoptedFlows: flows))
                 state.withLock { $0.active[port] = id; $0.failed[port] = nil }
                 served.append(port)
             } catch {
-                if let adopted { Posix.close(adopted) }   // not adopted: ours to close; the next try binds anew
+                // Not adopted: ours to close; the next try binds anew.
+                if let adopted { Posix.close(adopted) }
+                for flow in flows { Posix.close(flow.fd) }
                 let reason = "\(error.underlying)"
                 let isNew = state.withLock { s -> Bool in
                     defer { s.failed[port] = reason }

@@ -6,7 +6,7 @@ import SystemCalls
 import SystemErrno
 
 /// The old relay's side of `TakeoverEndpoint`: a thread that waits for one root peer, hands it
-/// the sockets `sockets()` names, and calls `handedOver` once that peer said it adopted them
+/// the sockets `sockets()` names (duplicates made for that exchange, which it closes after), and calls `handedOver` once that peer said it adopted them
 /// (at most once in the server's life). Create it only while holding the status lock: the
 /// lock is what makes a socket file already at the path a dead relay's, safe to replace.
 ///
@@ -82,11 +82,11 @@ final class TakeoverServer: @unchecked Sendable {
         for fd in asked.fds { Posix.close(fd) }
         guard let drain = TakeoverEndpoint.drainSeconds(inRequest: asked.payload), asked.fds.isEmpty else { return nil }
         let all = sockets()
-        var start = 0
-        while start < all.count {
-            let chunk = all[start..<min(all.count, start + DescriptorPassing.maxPerMessage)]
+        // Our duplicates: the peer holds its own once a message is sent; ours close either way.
+        defer { for (_, fd) in all { Posix.close(fd) } }
+        for range in TakeoverManifest.chunks(all.map(\.0), maxDescriptors: DescriptorPassing.maxPerMessage, maxBytes: TakeoverEndpoint.maxMessage) {
+            let chunk = all[range]
             do { try DescriptorPassing.send(chunk.map(\.1), payload: TakeoverManifest.encode(chunk.map(\.0)), over: peer) } catch { return nil }
-            start += chunk.count
         }
         do { try DescriptorPassing.send([], payload: TakeoverEndpoint.done, over: peer) } catch { return nil }
         guard let answer = try? DescriptorPassing.receive(over: peer, maxPayload: 256, maxDescriptors: 1) else { return nil }

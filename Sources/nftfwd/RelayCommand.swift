@@ -48,8 +48,9 @@ struct RelayCommand: ParsableCommand {
         new relay takes the running one's listening sockets (SCM_RIGHTS over a root-only \
         socket in /run/nftfwd) and serves them at once; the old one stops accepting, lets \
         its open TCP connections run to their end for at most the new relay's --drain-timeout seconds \
-        (default 60), hands over its status socket and exits 0. Its UDP flows end at the \
-        handover: a client's next datagram opens a flow in the new relay. Without a running \
+        (default 60), hands over its status socket and exits 0. Its UDP flows are handed \
+        over too (the target sees the same client port before and after), and so are the \
+        --loopback-redirect sockets (same ports). Without a running \
         relay, --replace just starts; if the takeover fails, the old relay serves on. \
         'systemctl reload nftfwd-relay' does this (the unit runs 'relay --replace --detach' \
         with its options; --detach returns once the new relay serves, and under systemd \

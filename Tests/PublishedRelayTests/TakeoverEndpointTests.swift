@@ -37,7 +37,8 @@ struct TakeoverEndpointTests {
             sockets.append((HandedSocket(proto: i % 2 == 0 ? .tcp : .udp, listen: SocketAddress("127.0.0.1", port: port)!), fd))
         }
         let handed = sockets
-        let server = try TakeoverServer(table: "t", directory: directory, sockets: { handed }, handedOver: { _ in handedOver.raise() })
+        // The server closes what it sent (its own duplicates, as a relay's are): ours stay.
+        let server = try TakeoverServer(table: "t", directory: directory, sockets: { handed.map { ($0.0, dup($0.1)) } }, handedOver: { _ in handedOver.raise() })
         try server.start()
         return (server, sockets)
     }
@@ -104,6 +105,40 @@ struct TakeoverEndpointTests {
         defer { taken.abandon() }
         #expect(taken.sockets.count == sockets.count)
         #expect(taken.sockets.map(\.0) == sockets.map(\.0))
+    }
+
+    @Test("flows cross with their listener; a flow whose descriptor is not connected to its line's target fails the whole takeover, and the running side serves on")
+    func flows() throws {
+        let scratch = try SmallServerTests.Scratch()
+        defer { scratch.remove() }
+        let (listener, port) = try TakeoverManifestTests.bound(Int32(SOCK_DGRAM.rawValue), listens: false)
+        let (target, targetPort) = try TakeoverManifestTests.bound(Int32(SOCK_DGRAM.rawValue), listens: false)
+        let flowSocket = try TakeoverManifestTests.connectedUDP(to: targetPort)
+        defer { for fd in [listener, target, flowSocket] { close(fd) } }
+        let listen = "127.0.0.1:\(port)"
+        let good = [(Self.socketLine(.udp, listen), listener),
+                    (TakeoverManifestTests.flow(listen, target: "127.0.0.1:\(targetPort)", client: "127.0.0.1:40000", local: "127.0.0.1", ifindex: 1), flowSocket)]
+        // The same descriptor said to be connected to another port of the target's host.
+        let hostile = [good[0], (TakeoverManifestTests.flow(listen, target: "127.0.0.1:\(targetPort &+ 1)", client: "127.0.0.1:40000", local: nil), flowSocket)]
+        for (handed, expectTaken) in [(good, true), (hostile, false)] {
+            let flag = Flag()
+            let server = try TakeoverServer(table: "t", directory: scratch.path, sockets: { handed.map { ($0.0, dup($0.1)) } }, handedOver: { _ in flag.raise() })
+            try server.start()
+            defer { server.stop() }
+            if expectTaken {
+                let taken = try #require(try TakeoverClient.take(table: "t", directory: scratch.path))
+                #expect(taken.sockets.map(\.0) == handed.map(\.0))
+                taken.abandon()
+            } else {
+                #expect(throws: TakeoverClient.Failure.self) { _ = try TakeoverClient.take(table: "t", directory: scratch.path) }
+                usleep(100_000)
+                #expect(flag.count == 0, "the running side let go after a refused handover")
+            }
+        }
+    }
+
+    static func socketLine(_ proto: ListenerSpec.TransportProtocol, _ listen: String) -> HandedSocket {
+        HandedSocket(proto: proto, listen: SocketAddress(parsing: listen)!)
     }
 
     @Test("another user reaching the endpoint (its mode opened) gets no descriptor and takes nothing over")

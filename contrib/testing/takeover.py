@@ -1,28 +1,35 @@
 #!/usr/bin/env python3
 """Traffic for the relay takeover test (Tests/KernelTests/TakeoverTests.swift).
 
-echo PORT READY: TCP and UDP echo on PORT (IPv4), for at most 60 s; touches READY when bound.
-load HOST TCPPORT UDPPORT STARTED: for 3 s, a new TCP connection every 5 ms (each echoes a few
-bytes), one 8 MiB transfer sent slowly over 3 s (echoed back and compared), and a UDP client
-on a fixed source port sending every 10 ms for 4 s; writes STARTED once traffic flows, then
-prints one result line: "conns N errors N exact True|False udp_sent N udp_lost N
+echo PORT READY [PEERS]: TCP and UDP echo on PORT (IPv4), for at most 60 s; touches READY when
+bound; with PEERS, appends each new UDP peer address ("IP:PORT", one line) to that file.
+load HOST TCPPORT UDPPORT STARTED [UDPSOURCE]: for 3 s, a new TCP connection every 5 ms (each
+echoes a few bytes), one 8 MiB transfer sent slowly over 3 s (echoed back and compared), and a
+UDP client on a fixed source port (UDPSOURCE, default one the system picks) sending a request
+every 10 ms for 4 s, each waiting up to 1 s for its answer; writes STARTED once traffic flows,
+then prints one result line: "conns N errors N exact True|False udp_sent N udp_lost N
 udp_lost_last_second N" and the first errors. Only loopback addresses are used.
 """
 import os, socket, sys, threading, time
 
 
-def echo(port, ready):
+def echo(port, ready, peers=None):
     end = time.monotonic() + 60
     t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     t.bind(("0.0.0.0", int(port))); t.listen(512); t.settimeout(1)
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", int(port))); u.settimeout(1)
 
     def udp():
+        seen = set()
         while time.monotonic() < end:
             try:
                 d, a = u.recvfrom(2048); u.sendto(d, a)
             except socket.timeout:
-                pass
+                continue
+            if peers and a not in seen:
+                seen.add(a)
+                with open(peers, "a") as f:
+                    f.write("%s:%d\n" % a)
 
     def handle(c):
         c.settimeout(10)
@@ -43,7 +50,7 @@ def echo(port, ready):
         threading.Thread(target=handle, args=(c,), daemon=True).start()
 
 
-def load(host, tcpport, udpport, started):
+def load(host, tcpport, udpport, started, udpsource="0"):
     errors, conns = [], [0]
     data = os.urandom(8 << 20)
     got = bytearray()
@@ -83,7 +90,7 @@ def load(host, tcpport, udpport, started):
 
     def datagrams():
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0)); u.settimeout(0.2)
+        u.bind(("127.0.0.1", int(udpsource))); u.settimeout(1)
         end = time.monotonic() + 4
         n = 0
         while (left := end - time.monotonic()) > 0:
@@ -113,6 +120,6 @@ def load(host, tcpport, udpport, started):
 
 if __name__ == "__main__":
     if sys.argv[1] == "echo":
-        echo(*sys.argv[2:4])
+        echo(*sys.argv[2:5])
     elif sys.argv[1] == "load":
-        load(*sys.argv[2:6])
+        load(*sys.argv[2:7])

@@ -43,6 +43,11 @@ public struct ListenerSpec: Hashable, Sendable {
     /// the kernel's `redirect`) picks its route, with that route's target and allow-list;
     /// `target` and `allowedSources` are then unused; a client with no route is reset.
     public var redirect: RedirectRoutes?
+    /// UDP: flows a previous relay handed over with this listener's socket (`preopenedFD`),
+    /// each connected to `target`; the listener serves them from its first instant, within
+    /// its flow limits (what does not fit is closed). The engine takes ownership of the fds
+    /// once `addListener` returned; if it throws, they stay the caller's.
+    public var adoptedFlows: [UDPFlowHandover]
 
     public static let defaultUDPFlowLimit = 4096
 
@@ -59,9 +64,11 @@ public struct ListenerSpec: Hashable, Sendable {
         preopenedFD: Int32? = nil,
         allowedSources: [Subnet] = [],
         proxyProtocol: ProxyProtocolVersion? = nil,
-        redirect: RedirectRoutes? = nil
+        redirect: RedirectRoutes? = nil,
+        adoptedFlows: [UDPFlowHandover] = []
     ) {
         self.redirect = redirect
+        self.adoptedFlows = adoptedFlows
         self.proto = proto
         self.listen = listen
         self.target = target

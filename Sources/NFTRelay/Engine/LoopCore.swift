@@ -10,7 +10,39 @@ enum EngineCommand {
     /// `shared`: other loops serve the same socket.
     case add(ListenerID, ListenerSocket, ListenerSpec, ListenerShare, shared: Bool)
     case remove(ListenerID, graceful: Bool, done: RemovalAck?)
+    /// Duplicates of every UDP flow's socket this loop holds (`RelayEngine.duplicateFlows`).
+    case exportFlows(FlowExport)
     case stop
+}
+
+/// The answer to `.exportFlows`: each loop adds its flows (duplicated on the loop thread, which
+/// owns them) and signals; a caller that stopped waiting leaves the duplicates that arrive
+/// late to the loop, which closes them, so none leaks.
+final class FlowExport: Sendable {
+    let ack: RemovalAck?
+    private let state = Mutex<(flows: [(ListenerID, UDPFlowHandover)], abandoned: Bool)>(([], false))
+
+    init() { ack = RemovalAck() }
+
+    /// From a loop thread.
+    func deliver(_ flows: [(ListenerID, UDPFlowHandover)]) {
+        let late = state.withLock { s -> Bool in
+            if !s.abandoned { s.flows += flows }
+            return s.abandoned
+        }
+        if late { for (_, flow) in flows { Posix.close(flow.fd) } }
+        ack?.signal()
+    }
+
+    /// Waits for `loops` deliveries (bounded), then takes what arrived; later ones are closed.
+    func collect(from loops: Int) -> [(ListenerID, UDPFlowHandover)] {
+        ack?.wait(for: loops)
+        return state.withLock { s in
+            s.abandoned = true
+            defer { s.flows = [] }
+            return s.flows
+        }
+    }
 }
 
 /// Lets `removeListener` wait until every loop has let go of the listening socket, so the
@@ -128,6 +160,13 @@ final class LoopCore: @unchecked Sendable {
                     listeners[id] = nil
                     listener.shutdown()
                 }
+            case .exportFlows(let export):
+                var flows: [(ListenerID, UDPFlowHandover)] = []
+                for (id, listener) in listeners {
+                    guard let udp = listener as? UDPListener else { continue }
+                    flows += udp.exportFlows().map { (id, $0) }
+                }
+                export.deliver(flows)
             case .stop:
                 loop.stop()
             }

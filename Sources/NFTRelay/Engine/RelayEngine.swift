@@ -128,6 +128,19 @@ public final class RelayEngine: Sendable {
         }
     }
 
+    /// A duplicate of every UDP flow's socket (connected to its listener's target), with its
+    /// client, reply source and silence so far: what a relay hands its successor with the
+    /// listeners' sockets, so the target sees the same peer across the takeover. Taken on the
+    /// loop threads that own the flows (a command through their inboxes, waited for at most
+    /// 2 s); the fds are the caller's to close. Never call it from a loop thread.
+    public func duplicateFlows() -> [(ListenerID, UDPFlowHandover)] {
+        guard control.withLock({ $0.running }) else { return [] }
+        let export = FlowExport()
+        guard export.ack != nil else { return [] }
+        for core in cores { core.send(.exportFlows(export)) }
+        return export.collect(from: cores.count)
+    }
+
     /// Listeners the loops still hold, those draining after a graceful removal included: 0
     /// once every removed listener's last connection ended.
     public var heldListeners: Int { cores.reduce(0) { $0 + $1.held.load(ordering: .relaxed) } }

@@ -35,6 +35,8 @@ final class UDPListener: EventHandler, RelayListener {
     private var closed = false
     /// Whether replies to clients may use UDP GSO (false once the kernel refused it).
     private var replyGSO = true
+    /// `spec.adoptedFlows` not yet taken into the table (until `activate`; closed by `shutdown`).
+    private var pendingAdoption: [UDPFlowHandover]
 
     /// Batches per readiness event, so one busy socket cannot starve the rest of the loop.
     private static let batchesPerEvent = 8
@@ -48,6 +50,7 @@ final class UDPListener: EventHandler, RelayListener {
         self.context = context
         maxFlows = max(1, spec.connectionLimit ?? ListenerSpec.defaultUDPFlowLimit)
         idleTimeout = max(spec.udpIdleTimeout.nanoseconds, 1_000_000)
+        pendingAdoption = spec.adoptedFlows
     }
 
     /// Opens and binds (no SO_REUSEADDR: for UDP it would let a second relay share the port
@@ -82,8 +85,72 @@ final class UDPListener: EventHandler, RelayListener {
     static let flowBufferBytes: Int32 = 1 << 20
 
     func activate() throws(SyscallError) {
+        // Before the socket is read: a handed-over client's next datagram finds its flow.
+        adoptFlows()
         try context.loop.register(fd, .readable, self)
         scheduleSweep()
+    }
+
+    // MARK: handover (relay --replace)
+
+    /// Takes the flows a previous relay handed over into the table, each keeping its silence so
+    /// far; the listener's limits and allow-list apply as to new flows, and where they refuse,
+    /// the most recently active flows are kept (what is refused is closed). Inserted least
+    /// recently active first, so the activity lists stay ordered.
+    private func adoptFlows() {
+        // Newest first; between equal silences (milliseconds) the later in the handover, which
+        // lists them least recently active first.
+        let handed = pendingAdoption.enumerated().sorted {
+            ($0.element.idleMilliseconds, -$0.offset) < ($1.element.idleMilliseconds, -$1.offset)
+        }.map(\.element)
+        pendingAdoption = []
+        var kept: [UDPFlowHandover] = []
+        var clients = Set<SocketAddress>()
+        var perSource: [IPAddress: Int] = [:]
+        for flow in handed {
+            let fromSource = perSource[flow.client.ip, default: 0]
+            guard kept.count < maxFlows, share.perSourceLimit.map({ fromSource < $0 }) ?? true, !clients.contains(flow.client),
+                  Subnet.admits(spec.allowedSources, flow.client.ip), (try? Posix.makeNonBlockingCloseOnExec(flow.fd)) != nil else {
+                Posix.close(flow.fd)
+                continue
+            }
+            kept.append(flow)
+            clients.insert(flow.client)
+            perSource[flow.client.ip] = fromSource + 1
+        }
+        let now = context.loop.now
+        for flow in kept.reversed() {
+            let silence = min(flow.idleMilliseconds, idleTimeout / 1_000_000) * 1_000_000
+            let adopted = UDPFlow(fd: flow.fd, client: flow.client, owner: self, now: now &- silence)
+            if let source = flow.replySource { adopted.local = (SocketAddress(ip: source, port: 0).storage.0, flow.interfaceIndex) }
+            do {
+                try context.loop.register(flow.fd, .readable, adopted)
+            } catch {
+                Posix.close(flow.fd)
+                continue
+            }
+            flows.insert(adopted)
+            context.stats.opened(id)
+        }
+    }
+
+    /// Duplicates of every flow's socket with what the successor needs to carry it on, least
+    /// recently active first (`adoptFlows` relies on that order); a flow whose socket cannot be
+    /// duplicated (EMFILE) is left out.
+    /// On the loop thread (the engine's `.exportFlows` command): the table is this thread's.
+    func exportFlows() -> [UDPFlowHandover] {
+        var out: [UDPFlowHandover] = []
+        out.reserveCapacity(flows.count)
+        let now = context.loop.now
+        var next = flows.oldest
+        while let flow = next {
+            next = flow.next
+            guard let copy = Posix.duplicate(flow.fd) else { continue }
+            let source = flow.local.flatMap { SocketAddress($0.0)?.ip }
+            out.append(UDPFlowHandover(fd: copy, client: flow.client, replySource: source, interfaceIndex: source == nil ? 0 : flow.local?.1 ?? 0,
+                                       idleMilliseconds: (now &- min(flow.lastActive, now)) / 1_000_000))
+        }
+        return out
     }
 
     // MARK: client -> target
@@ -218,6 +285,8 @@ final class UDPListener: EventHandler, RelayListener {
     func shutdown() {
         guard !closed else { return }
         closed = true
+        for flow in pendingAdoption { Posix.close(flow.fd) }   // never activated
+        pendingAdoption = []
         sweepTimer?.cancel()
         while let oldest = flows.oldest { drop(oldest) }
         context.loop.deregister(fd)
@@ -225,7 +294,8 @@ final class UDPListener: EventHandler, RelayListener {
     }
 
     /// Replies leave through the listening socket, so flows cannot outlive it: a UDP
-    /// listener drains by closing.
+    /// listener drains by closing. After a handover the successor holds duplicates of the
+    /// listening and flow sockets, so closing ours only stops this relay reading them.
     func drain(then done: @escaping () -> Void) {
         shutdown()
         done()
