@@ -110,10 +110,6 @@ public struct TableReader {
         return try decode(found, in: map, complete: false).map(\.mapping)
     }
 
-    /// Checks that chains, maps and rules are exactly those nftfwd creates, comparing the
-    /// kernel's listing of each rule expression with the one we would write. A table written
-    /// by an earlier nftfwd passes, lacking only what was added since: that is returned, for
-    /// the next change to add (`TableLayout.upgrade`); anything else is foreign.
     /// Today's rules by chain, with the fingerprints a listing is compared with. Built once per
     /// process: building them formats every rule's text, and every `add` and every publishing
     /// nftfwd-proxy (at its start and again at its exit) comes here; built per chain, as it
@@ -127,6 +123,10 @@ public struct TableReader {
         return byChain
     }()
 
+    /// Checks that chains, maps and rules are exactly those nftfwd creates, comparing the
+    /// kernel's listing of each rule expression with the one we would write. A table written
+    /// by an earlier nftfwd passes, lacking only what was added since: that is returned, for
+    /// the next change to add (`TableLayout.upgrade`); anything else is foreign.
     @discardableResult
     public func verifyStructure() throws(PublishError) -> TableUpgrade {
         let name = layout.table.name

@@ -46,10 +46,12 @@ extension LoopbackRedirect {
     static func release(handed: [HandedSocket], nft: any NFTablesSession, table: TableSpec) throws {
         var batch = Batch(table: table)
         var any = false
+        var listed: [String: [ElementRecord]] = [:]   // each map read once, however many sockets name it
         for socket in handed where socket.role == .redirect {
             let map = TableLayout.RedirectMap.of(socket.listen.family)
             let element = TableLayout.redirectElement(proto: socket.proto == .tcp ? .tcp : .udp, port: socket.listen.port)
-            let have = try nft.elements(of: table, map: map.rawValue)
+            let have = try listed[map.rawValue] ?? nft.elements(of: table, map: map.rawValue)
+            listed[map.rawValue] = have
             guard have.contains(where: { $0.key == element.key && $0.value == element.value }) else { continue }
             batch.deleteElement(Element(key: element.key), from: map.rawValue, describedAs: "delete element of \(map.rawValue)")
             any = true

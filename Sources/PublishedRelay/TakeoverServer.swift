@@ -6,9 +6,10 @@ import SystemCalls
 import SystemErrno
 
 /// The old relay's side of `TakeoverEndpoint`: a thread that waits for one root peer, hands it
-/// the sockets `sockets()` names (duplicates made for that exchange, which it closes after), and calls `handedOver` once that peer said it adopted them
-/// (at most once in the server's life). Create it only while holding the status lock: the
-/// lock is what makes a socket file already at the path a dead relay's, safe to replace.
+/// the sockets `sockets()` names (duplicates made for that exchange, which it closes after),
+/// and calls `handedOver` once that peer said it adopted them (at most once in the server's
+/// life). Create it only while holding the status lock: the lock is what makes a socket file
+/// already at the path a dead relay's, safe to replace.
 ///
 /// Concurrency model: the thread alone talks to peers; `stop()` (any thread, once) wakes it
 /// through a pipe, joins it and removes the socket file if it is still ours.

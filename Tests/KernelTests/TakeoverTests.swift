@@ -64,21 +64,8 @@ struct TakeoverTests {
         defer { unlink(saved) }
         let (lab, old) = restoring ? try Self.setUp("tkr", "--restore-from", saved) : try Self.setUp("tko")
         defer { lab.destroy() }
-        let started = "/tmp/\(lab.net.prefix)-load-started"
-        let loadLog = "/tmp/\(lab.net.prefix)-load.log"
-        unlink(started)
-        // The UDP client sends from one fixed port throughout.
-        let load = try #require(lab.net.background(lab.host, ["python3", Self.script, "load", "127.0.0.1", "8080", "8053", started, "40053"], log: loadLog))
-        #expect(TestNetwork.waitUntil(timeout: 10) { access(started, F_OK) == 0 }, "the load did not start")
-        let newLog = RelayTests.relayLog(lab, table: "nftfwd-new")
-        let new = try #require(lab.net.background(lab.host, [nftfwdBinary, "relay", "--replace", "--drain-timeout", "20"] + (restoring ? ["--restore-from", saved] : []), log: newLog))
+        let (new, newLog, result, value) = try Self.replaceUnderLoad(lab, old: old, ["--drain-timeout", "20"] + (restoring ? ["--restore-from", saved] : []))
         defer { kill(new, SIGTERM); _ = Command.wait(pid: new, timeout: 10) }
-
-        #expect(Command.wait(pid: old, timeout: 30) == 0, "the old relay did not exit 0 after draining: \(Self.file(RelayTests.relayLog(lab)))")
-        #expect(Command.wait(pid: load, timeout: 30) == 0)
-        let result = Self.file(loadLog)
-        let fields = result.split(separator: "\n").first.map { $0.split(separator: " ").map(String.init) } ?? []
-        func value(_ name: String) -> String? { fields.firstIndex(of: name).flatMap { $0 + 1 < fields.count ? fields[$0 + 1] : nil } }
         #expect(value("errors") == "0", "\(result)")
         #expect(value("exact") == "True", "\(result)")
         #expect((Int(value("conns") ?? "") ?? 0) > 100, "\(result)")
@@ -98,6 +85,28 @@ struct TakeoverTests {
             try lab.net.exec(lab.host, ["nft", "delete", "table", "inet", "nftfwd"])
             #expect(TestNetwork.waitUntil(timeout: 10) { (try? lab.table()) != nil }, "\(Self.file(newLog))")
         }
+    }
+
+    /// Runs the load (new TCP connections, a slow transfer, a UDP client sending from the fixed
+    /// port 40053) while `nftfwd relay --replace ARGUMENTS` takes over from `old`; returns once
+    /// the old relay and the load ended (checking the old relay exited 0), with the new relay's
+    /// pid and log, the load's result line and its fields by name. The new relay is the caller's
+    /// to stop.
+    static func replaceUnderLoad(_ lab: Lab, old: pid_t, _ arguments: [String]) throws
+        -> (new: pid_t, newLog: String, result: String, value: (String) -> String?) {
+        let started = "/tmp/\(lab.net.prefix)-load-started"
+        let loadLog = "/tmp/\(lab.net.prefix)-load.log"
+        unlink(started)
+        let load = try #require(lab.net.background(lab.host, ["python3", script, "load", "127.0.0.1", "8080", "8053", started, "40053"], log: loadLog))
+        #expect(TestNetwork.waitUntil(timeout: 10) { access(started, F_OK) == 0 }, "the load did not start")
+        let newLog = RelayTests.relayLog(lab, table: "nftfwd-new")
+        let new = try #require(lab.net.background(lab.host, [nftfwdBinary, "relay", "--replace"] + arguments, log: newLog))
+        #expect(Command.wait(pid: old, timeout: 30) == 0, "the old relay did not exit 0 after draining: \(file(RelayTests.relayLog(lab)))")
+        #expect(Command.wait(pid: load, timeout: 30) == 0)
+        let result = file(loadLog)
+        let fields = result.split(separator: "\n").first.map { $0.split(separator: " ").map(String.init) } ?? []
+        let value = { (name: String) -> String? in fields.firstIndex(of: name).flatMap { $0 + 1 < fields.count ? fields[$0 + 1] : nil } }
+        return (new, newLog, result, value)
     }
 
     /// The redirect's element in `map` (its text, e.g. "tcp : 41234"), or "" when there is none.
@@ -120,20 +129,8 @@ struct TakeoverTests {
         #expect(TestNetwork.waitUntil(timeout: 5) { !Self.redirectElement(lab, "redirect4").isEmpty })
         let before4 = Self.redirectElement(lab, "redirect4"), before6 = Self.redirectElement(lab, "redirect6")
         #expect(before4.hasPrefix("tcp : ") && before6.hasPrefix("tcp : "), "\(before4) \(before6)")
-        let started = "/tmp/\(lab.net.prefix)-load-started"
-        let loadLog = "/tmp/\(lab.net.prefix)-load.log"
-        unlink(started)
-        let load = try #require(lab.net.background(lab.host, ["python3", Self.script, "load", "127.0.0.1", "8080", "8053", started, "40053"], log: loadLog))
-        #expect(TestNetwork.waitUntil(timeout: 10) { access(started, F_OK) == 0 }, "the load did not start")
-        let newLog = RelayTests.relayLog(lab, table: "nftfwd-new")
-        let new = try #require(lab.net.background(lab.host, [nftfwdBinary, "relay", "--replace", "--loopback-redirect", "--drain-timeout", "20"], log: newLog))
+        let (new, newLog, result, value) = try Self.replaceUnderLoad(lab, old: old, ["--loopback-redirect", "--drain-timeout", "20"])
         defer { kill(new, SIGTERM); _ = Command.wait(pid: new, timeout: 10) }
-
-        #expect(Command.wait(pid: old, timeout: 30) == 0, "the old relay did not exit 0 after draining: \(Self.file(RelayTests.relayLog(lab)))")
-        #expect(Command.wait(pid: load, timeout: 30) == 0)
-        let result = Self.file(loadLog)
-        let fields = result.split(separator: "\n").first.map { $0.split(separator: " ").map(String.init) } ?? []
-        func value(_ name: String) -> String? { fields.firstIndex(of: name).flatMap { $0 + 1 < fields.count ? fields[$0 + 1] : nil } }
         #expect(value("errors") == "0", "\(result)")
         #expect(value("exact") == "True", "\(result)")
         #expect((Int(value("conns") ?? "") ?? 0) > 100, "\(result)")
