@@ -241,11 +241,17 @@ public final class Publisher {
         // A mapping removed and added again with only its comment changed keeps its path
         // (one whose allow-list changed does not: its UDP flows from sources no longer
         // allowed must not outlive it in conntrack).
+        // Only a change that both removes and adds can keep a path (a first apply of 100,000
+        // would build 200,000 strings to find none).
         func path(_ m: Mapping) -> String { m.label + " " + m.allow.map(\.description).joined(separator: ",") }
-        let addedPaths = Set(added.map(path)), removedPaths = Set(removed.map(path))
-        clearStaleFlows(removed: removed.filter { !addedPaths.contains(path($0)) },
-                        added: added.filter { !removedPaths.contains(path($0)) },
-                        masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
+        if removed.isEmpty || added.isEmpty {
+            clearStaleFlows(removed: removed, added: added, masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
+        } else {
+            let addedPaths = Set(added.map(path)), removedPaths = Set(removed.map(path))
+            clearStaleFlows(removed: removed.filter { !addedPaths.contains(path($0)) },
+                            added: added.filter { !removedPaths.contains(path($0)) },
+                            masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
+        }
         return summary
     }
 
