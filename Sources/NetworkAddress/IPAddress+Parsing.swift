@@ -20,6 +20,8 @@ extension IPAddress {
     public static func parseV4(_ text: String) -> IPAddress? { parseV4(utf8: text.utf8) }
 
     /// `parseV4` of text given as its UTF-8 bytes (a slice of a longer text, without a copy).
+    /// Inlinable, so a caller's byte slice is read without a generic iterator per byte.
+    @inlinable
     public static func parseV4<Bytes: Sequence<UInt8>>(utf8 bytes: Bytes) -> IPAddress? {
         var value: UInt32 = 0, part: UInt32 = 0, parts = 0, digits = 0, leadingZero = false
         for b in bytes {

@@ -11,9 +11,11 @@ extension ApplyRecord {
     /// description, ...), so records written before stay valid, at a tenth of the cost.
     static func digest(of mappings: [Mapping]) -> String {
         var writer = DigestWriter()
-        writer.text("mappings ")
-        writer.decimal(mappings.count)
-        writer.byte(UInt8(ascii: "\n"))
+        writer.raw { w in
+            w.text("mappings ")
+            w.decimal(mappings.count)
+            w.byte(UInt8(ascii: "\n"))
+        }
         for m in mappings {
             writer.field { $0.text(m.proto.rawValue) }
             writer.field { $0.text(m.hostFamily.rawValue) }
@@ -36,14 +38,13 @@ extension ApplyRecord {
     }
 }
 
-/// Bytes on their way into a SHA-256: appended to a buffer that is hashed whenever it passes
-/// 32 KiB. A length-prefixed field is written to a reused scratch buffer first (its length
-/// comes before it).
+/// Bytes on their way into a SHA-256: each field is written to a reused scratch buffer (its
+/// length comes before it), then appended with that length to a buffer hashed whenever it
+/// passes 32 KiB.
 struct DigestWriter {
     private var sha = SHA256()
     private var buffer: [UInt8] = []
     private var scratch: [UInt8] = []
-    private var inField = false
     private static let flushAt = 32 * 1024
 
     init() {
@@ -51,26 +52,23 @@ struct DigestWriter {
         scratch.reserveCapacity(256)
     }
 
-    mutating func byte(_ b: UInt8) {
-        if inField { scratch.append(b) } else { buffer.append(b) }
-    }
+    mutating func byte(_ b: UInt8) { scratch.append(b) }
 
-    mutating func text(_ s: String) {
-        if inField { scratch.append(contentsOf: s.utf8) } else { buffer.append(contentsOf: s.utf8) }
-    }
+    mutating func text(_ s: String) { scratch.append(contentsOf: s.utf8) }
 
     /// `n` in decimal, as `String(n)` writes it.
-    mutating func decimal(_ n: Int) {
-        if n < 0 { byte(UInt8(ascii: "-")) }
-        var digits: InlineArray<20, UInt8> = .init(repeating: 0)
-        var count = 0
+    mutating func decimal(_ n: Int) { DigestWriter.decimal(n, into: &scratch) }
+
+    static func decimal(_ n: Int, into out: inout [UInt8]) {
+        if n < 0 { out.append(UInt8(ascii: "-")) }
         var v = n.magnitude
+        if v < 10 { out.append(UInt8(ascii: "0") &+ UInt8(v)); return }
+        let start = out.count
         repeat {
-            digits[count] = UInt8(ascii: "0") + UInt8(v % 10)
+            out.append(UInt8(ascii: "0") &+ UInt8(v % 10))
             v /= 10
-            count += 1
         } while v > 0
-        for i in stride(from: count - 1, through: 0, by: -1) { byte(digits[i]) }
+        out[start...].reverse()
     }
 
     /// `"\(address)"`, or `*` for none. IPv4 is written here (what inet_ntop writes: four
@@ -97,13 +95,19 @@ struct DigestWriter {
         }
     }
 
+    /// Text outside a field (the header), as it is.
+    mutating func raw(_ body: (inout DigestWriter) -> Void) {
+        scratch.removeAll(keepingCapacity: true)
+        body(&self)
+        buffer.append(contentsOf: scratch)
+    }
+
     /// `LENGTH:TEXT`, with what `body` writes as the text.
+    @inline(__always)
     mutating func field(_ body: (inout DigestWriter) -> Void) {
         scratch.removeAll(keepingCapacity: true)
-        inField = true
         body(&self)
-        inField = false
-        decimal(scratch.count)
+        DigestWriter.decimal(scratch.count, into: &buffer)
         buffer.append(UInt8(ascii: ":"))
         buffer.append(contentsOf: scratch)
         if buffer.count >= DigestWriter.flushAt { flush() }
