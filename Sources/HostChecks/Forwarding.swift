@@ -53,8 +53,12 @@ public enum Forwarding {
         [IPAddress.Family.ipv4, .ipv6].map { family in
             let check: Check = family == .ipv4 ? .ipv4Forwarding : .ipv6Forwarding
             let name = setting(family)
+            // Forwarding on (the usual case) needs no look at the mappings: `apply` of
+            // 100,000 spent 4% of a no-change run filtering them for nothing.
+            let on = enabled(family)
+            if on == true { return Finding(check, .ok, "\(name) is 1") }
             let needy = needing(family, in: mappings, isLocal: isLocal)
-            switch (enabled(family), needy.isEmpty) {
+            switch (on, needy.isEmpty) {
             case (true?, _):
                 return Finding(check, .ok, "\(name) is 1")
             case (_, true):

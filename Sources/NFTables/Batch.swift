@@ -117,6 +117,10 @@ public struct Batch: Sendable {
     /// batch with ERESTART if the ruleset changed since it was read), the messages, BATCH_END.
     public func framed(generation: UInt32?) -> [UInt8] {
         var out: [UInt8] = []
+        // Reserved once, at a bound of what the messages take: grown by doubling, the array of
+        // a 100,000-element batch held its old and its new copy at once while it grew, the
+        // largest part of apply's peak memory.
+        out.reserveCapacity(BatchEncoder.sizeBound(of: operations, table: table))
         Batch.withScratch { buffer in
             let begin: UnsafeMutablePointer<nlmsghdr>
             if let generation {

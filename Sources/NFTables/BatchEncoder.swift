@@ -112,6 +112,32 @@ struct BatchEncoder {
         message(type, flags: flags, into: &out) { nftnl_set_elems_nlmsg_build_payload($0, s) }
     }
 
+    /// At least the bytes of the messages `operations` become, BATCH_BEGIN and END included,
+    /// for reserving the datagram once. Elements, nearly all of a large batch, are bounded
+    /// attribute by attribute (header, names, set id, the element's nests and its data, each
+    /// padded); the few other messages at 4 KiB each (the longest rule is about 900 bytes). A
+    /// bound too low only costs the array a regrowth, never a wrong byte.
+    static func sizeBound(of operations: [BatchOperation], table: TableSpec) -> Int {
+        func attribute(_ payload: Int) -> Int { 4 + (payload + 3) & ~3 }
+        let header = 16 + 4 + attribute(table.name.utf8.count + 1) + attribute(4)
+        var total = 2 * 64
+        for operation in operations {
+            switch operation {
+            case .addElement(let e, let set), .deleteElement(let e, let set):
+                var size = header + attribute(set.utf8.count + 1) + attribute(4) + 3 * 4
+                size += attribute(attribute(e.key.count))
+                if let end = e.keyEnd { size += attribute(attribute(end.count)) }
+                size += attribute(4)
+                if !e.value.isEmpty { size += attribute(attribute(e.value.count)) }
+                if let comment = e.comment { size += attribute(min(comment.utf8.count, Element.maxCommentBytes) + 3) }
+                total += size
+            default:
+                total += 4096
+            }
+        }
+        return total
+    }
+
     private func makeTable() -> OpaquePointer {
         let t = nftnl_table_alloc()!
         nftnl_table_set_str(t, UInt16(NFTNL_TABLE_NAME.rawValue), table.name)

@@ -17,9 +17,14 @@ extension IPAddress {
     }
 
     /// Four decimal parts 0-255, no sign, no leading zero, nothing around them.
-    public static func parseV4(_ text: String) -> IPAddress? {
+    public static func parseV4(_ text: String) -> IPAddress? { parseV4(utf8: text.utf8) }
+
+    /// `parseV4` of text given as its UTF-8 bytes (a slice of a longer text, without a copy).
+    /// Inlinable, so a caller's byte slice is read without a generic iterator per byte.
+    @inlinable
+    public static func parseV4<Bytes: Sequence<UInt8>>(utf8 bytes: Bytes) -> IPAddress? {
         var value: UInt32 = 0, part: UInt32 = 0, parts = 0, digits = 0, leadingZero = false
-        for b in text.utf8 {
+        for b in bytes {
             if b == UInt8(ascii: ".") {
                 guard digits > 0, parts < 3 else { return nil }
                 value = value << 8 | part

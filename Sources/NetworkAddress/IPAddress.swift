@@ -97,6 +97,20 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Canonical text (inet_ntop): `10.0.0.2`, `fd00::2`.
     public var description: String {
+        // IPv4 in four decimal parts, as inet_ntop writes them, without its buffer and C
+        // string: labels, digests and listings format one per mapping.
+        if case .v4(let a) = storage {
+            var text: [UInt8] = []
+            text.reserveCapacity(15)
+            for shift in stride(from: 24, through: 0, by: -8) {
+                if shift != 24 { text.append(UInt8(ascii: ".")) }
+                let part = UInt8(truncatingIfNeeded: a >> UInt32(shift))
+                if part >= 100 { text.append(UInt8(ascii: "0") + part / 100) }
+                if part >= 10 { text.append(UInt8(ascii: "0") + part / 10 % 10) }
+                text.append(UInt8(ascii: "0") + part % 10)
+            }
+            return String(decoding: text, as: UTF8.self)
+        }
         var buffer = [CChar](repeating: 0, count: 64)
         let af = family == .ipv4 ? AF_INET : AF_INET6
         _ = bytes.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buffer, socklen_t(buffer.count)) }

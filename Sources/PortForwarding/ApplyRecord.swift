@@ -69,31 +69,6 @@ struct ApplyRecord: Equatable {
         text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
-    /// The digest of a file's mappings, in the file's order: every field of each mapping, each
-    /// prefixed by its length, so no two lists encode alike. (Order-free would mean sorting
-    /// 100,000 encodings, a third of a no-change apply; `ls --json` prints in one order, and a
-    /// file reordered by hand only costs a full read.)
-    static func digest(of mappings: [Mapping]) -> String {
-        var sha = SHA256()
-        sha.update("mappings \(mappings.count)\n")
-        func field(_ text: String) {
-            sha.update(String(text.utf8.count) + ":")
-            sha.update(text)
-        }
-        for m in mappings {
-            field(m.proto.rawValue)
-            field(m.hostFamily.rawValue)
-            field(m.host.address.map { "\($0)" } ?? "*")
-            field(m.host.ports.description)
-            field(m.target.address.map { "\($0)" } ?? "*")
-            field(m.target.ports.description)
-            field(m.allow.map(\.description).joined(separator: ","))
-            field(m.proxyProtocol?.rawValue ?? "")
-            field(m.comment)
-        }
-        return sha.finish()
-    }
-
     /// The digest of a set of masquerade rules, whatever their order.
     static func digest(of rules: Set<MasqueradeRule>) -> String {
         let encoded = rules.map { r -> String in

@@ -21,6 +21,12 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     /// Nothing is trimmed: spaces, `+8080`, `08080`, `0x1f90`, `8080-`, `:8080` and
     /// `8080/tcp` (the protocol has its own option) are refused, each with what to write.
     public static func parse(_ text: String, what: String) throws(MappingError) -> Endpoint {
+        if let simple = simple(text) { return simple }
+        return try parseFully(text, what: what)
+    }
+
+    /// The whole grammar, and every refusal's words (see `parse`).
+    static func parseFully(_ text: String, what: String) throws(MappingError) -> Endpoint {
         var shown: String { Untrusted.escape(text) }   // for messages only: not on the success path
         guard !text.isEmpty else { throw .invalid("\(what) is empty: write [ADDR:]PORT, e.g. 8080 or 10.0.0.2:80") }
         if text.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7f }),
@@ -47,6 +53,29 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         case .failure(.notIPv4(let host)):
             throw .invalid("\(what) '\(shown)': '\(Untrusted.escape(String(host)))' is not an IPv4 address (four numbers 0-255 without leading zeros; IPv6 goes in brackets)")
         }
+    }
+
+    /// The forms a large file is made of, `PORT[-PORT]` and `A.B.C.D:PORT[-PORT]`, parsed on
+    /// the bytes alone: nil for anything else and for anything wrong, which the full parse
+    /// then reads and words. Only text of digits, '.', ':' and '-' is taken, in which every
+    /// character is one byte, so it reads exactly as the full parse would (no space, control,
+    /// '/', bracket or second ':' is possible there).
+    static func simple(_ text: String) -> Endpoint? {
+        let bytes = text.utf8
+        var colon: String.Index?
+        for i in bytes.indices {
+            let b = bytes[i]
+            if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") || b == UInt8(ascii: ".") || b == UInt8(ascii: "-") { continue }
+            guard b == UInt8(ascii: ":"), colon == nil else { return nil }
+            colon = i
+        }
+        guard let colon else {
+            guard !bytes.isEmpty, let ports = try? PortRange.parse(Substring(text), what: "") else { return nil }
+            return Endpoint(address: nil, ports: ports)
+        }
+        guard colon != bytes.startIndex, let address = IPAddress.parseV4(utf8: bytes[..<colon]),
+              let ports = try? PortRange.parse(text[bytes.index(after: colon)...], what: "") else { return nil }
+        return Endpoint(address: address, ports: ports)
     }
 
     public var description: String {

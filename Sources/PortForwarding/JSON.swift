@@ -130,7 +130,11 @@ public enum JSON: Equatable, Sendable {
         }
 
         mutating func skipSpace() {
-            while at < bytes.count, [9, 10, 13, 32].contains(bytes[at]) { at += 1 }
+            while at < bytes.count {
+                let b = bytes[at]
+                guard b == 32 || b == 10 || b == 9 || b == 13 else { return }
+                at += 1
+            }
         }
 
         mutating func expect(_ literal: String, _ value: JSON) throws -> JSON {
@@ -188,13 +192,27 @@ public enum JSON: Equatable, Sendable {
 
         mutating func number() throws -> JSON {
             let start = at
-            while at < bytes.count, "-+.eE0123456789".utf8.contains(bytes[at]) { at += 1 }
+            var digitsOnly = true
+            var value: Int64 = 0
+            while at < bytes.count, JSON.Parser.isNumberByte(bytes[at]) {
+                let b = bytes[at]
+                if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") { value = value &* 10 &+ Int64(b - UInt8(ascii: "0")) } else { digitsOnly = false }
+                at += 1
+            }
+            // Plain digits (the counters `ls --json` writes), up to 15 of them: the value is
+            // exact, what Double(text) would give, without a String to hand it.
+            if digitsOnly && at > start && at - start <= 15 { return .number(Double(value)) }
             guard at > start, let n = Double(String(decoding: bytes[start..<at], as: UTF8.self)) else {
                 throw error("unexpected character")
             }
             // 1e999 reads as infinity, which JSON cannot write back.
             guard n.isFinite else { throw error("number out of range") }
             return .number(n)
+        }
+
+        static func isNumberByte(_ b: UInt8) -> Bool {
+            (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "-") || b == UInt8(ascii: "+")
+                || b == UInt8(ascii: ".") || b == UInt8(ascii: "e") || b == UInt8(ascii: "E")
         }
 
         /// Exactly four hex digits (no sign, which `UInt32(_:radix:)` would take).

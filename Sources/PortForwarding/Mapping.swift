@@ -48,10 +48,11 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         // Between IPv4 and IPv6 only the userland relay can carry traffic; the kernel cannot
         // translate. Such a mapping is accepted, recorded, and never DNAT'd.
         let crossFamily = hostFamily != targetAddress.family
-        for (what, endpoint) in [("host", host), ("target", target)] {
-            if let address = endpoint.address, let problem = address.unusableReason {
-                throw .invalid("\(what) address \(address) is \(problem): use a unicast address")
-            }
+        if let address = host.address, let problem = address.unusableReason {
+            throw .invalid("host address \(address) is \(problem): use a unicast address")
+        }
+        if let problem = targetAddress.unusableReason {
+            throw .invalid("target address \(targetAddress) is \(problem): use a unicast address")
         }
         // A loopback service stays reachable from this host only: never publish it wider,
         // not even through the relay (that would undo the CVE-2020-8558 protection).
@@ -78,8 +79,9 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         self.comment = comment
         // The element comment (label, then the user's text) must fit nft's comment limit
         // whole, or it would not read back.
-        let stored = TableLayout.elementComment(for: self).utf8.count
-        if stored > Mapping.maxStoredComment {
+        // Mappings whose longest possible label leaves room need not build it to know.
+        if Mapping.storedCommentBound(self) > Mapping.maxStoredComment,
+           TableLayout.elementComment(for: self).utf8.count > Mapping.maxStoredComment {
             let room = Mapping.maxStoredComment - label.utf8.count - 3
             throw .invalid(room > 0
                 ? "comment is too long for this mapping: \(room) bytes fit beside its addresses, \(comment.utf8.count) were given"
@@ -89,6 +91,19 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
 
     /// nft's limit for a comment, which holds the label and the user's comment.
     static let maxStoredComment = 127
+
+    /// At least the length of `TableLayout.elementComment(for:)`: each part of the label at
+    /// its longest for the address family ("[" IPv6 "]:" 65535-65535, ...), and the comment.
+    static func storedCommentBound(_ m: Mapping) -> Int {
+        func side(_ address: IPAddress?) -> Int {
+            // No address: the ports, or "0.0.0.0:" / "[::]:" before them (hostText).
+            guard let address else { return 8 + 11 }
+            return (address.family == .ipv4 ? 15 + 1 : 39 + 3) + 11
+        }
+        let proxy = m.proxyProtocol.map { ProxyProtocol.labelWord.utf8.count + $0.rawValue.utf8.count } ?? 0
+        let comment = m.comment.isEmpty ? 0 : 3 + m.comment.utf8.count
+        return side(m.host.address) + 1 + 4 + 4 + side(m.target.address) + proxy + comment
+    }
 
     /// Parses the CLI's and the JSON file's text forms.
     public static func parse(host: String, target: String, proto: String = "tcp", comment: String = "") throws(MappingError) -> Mapping {
@@ -106,6 +121,9 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
         if comment.utf8.count > maxCommentLength {
             throw .invalid("comment is \(comment.utf8.count) bytes long: keep it to \(maxCommentLength)")
         }
+        // Printable ASCII without '"' or '#' (most comments, and the empty one) is valid under
+        // both rules: no scalar to look up.
+        if comment.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "#") }) { return }
         // Before the rule above, nftfwd refused only C0, DEL, '"' and '#' (the element
         // comment's syntax needs the last two): a comment it wrote then still reads back.
         if rule == .stored {

@@ -105,26 +105,42 @@ public enum MappingFile {
             default: throw .invalid("entry \(n): \"allow\" must be an array of CIDR strings, e.g. [\"192.168.1.0/24\"]")
             }
         }
+        out.reserveCapacity(items.count)
         for (index, item) in items.enumerated() {
             let n = index + 1
             guard case .object(let fields) = item else { throw .invalid("entry \(n): expected an object") }
-            for (key, _) in fields where !known.contains(key) {
-                throw .invalid("entry \(n): unknown field '\(Untrusted.escape(key))' (known: \(known.sorted().joined(separator: ", ")))")
+            // One pass over the fields: each known field's first occurrence (what item[key]
+            // finds), and the first unknown field refused before any value is looked at.
+            var host: JSON?, target: JSON?, proto: JSON?, comment: JSON?, allow: JSON?, proxy: JSON?, family: JSON?
+            for (key, value) in fields {
+                switch key {
+                case "host": if host == nil { host = value }
+                case "target": if target == nil { target = value }
+                case "proto": if proto == nil { proto = value }
+                case "comment": if comment == nil { comment = value }
+                case "allow": if allow == nil { allow = value }
+                case "proxy_protocol": if proxy == nil { proxy = value }
+                case "family": if family == nil { family = value }
+                case "kernel", "packets", "bytes", "refused", "relay": break
+                default:
+                    throw .invalid("entry \(n): unknown field '\(Untrusted.escape(key))' (known: \(known.sorted().joined(separator: ", ")))")
+                }
             }
-            func text(_ key: String, default value: String? = nil) throws(MappingError) -> String {
-                switch item[key] {
+            func text(_ value: JSON?, _ key: String, default fallback: String? = nil) throws(MappingError) -> String {
+                switch value {
                 case .string(let s)?: return s
-                case nil: if let value { return value }; throw .invalid("entry \(n): missing \"\(key)\"")
+                case nil: if let fallback { return fallback }; throw .invalid("entry \(n): missing \"\(key)\"")
                 default: throw .invalid("entry \(n): \"\(key)\" must be a string")
                 }
             }
             do throws(MappingError) {
-                let mapping = try Mapping.parse(host: try text("host"), target: try text("target"),
-                                                proto: try text("proto", default: "tcp"), comment: try text("comment", default: ""))
-                    .allowing(try allowList(item["allow"], entry: n))
-                    .proxying(try proxyProtocol(item["proxy_protocol"], entry: n))
-                if case .string(let family)? = item["family"], family != mapping.hostFamily.rawValue {
-                    throw MappingError.invalid("family \"\(Untrusted.escape(family))\" does not match host \(mapping.hostText), which is \(mapping.hostFamily.rawValue)")
+                var mapping = try Mapping.parse(host: try text(host, "host"), target: try text(target, "target"),
+                                                proto: try text(proto, "proto", default: "tcp"), comment: try text(comment, "comment", default: ""))
+                let allowed = try allowList(allow, entry: n)
+                if !allowed.isEmpty { mapping = try mapping.allowing(allowed) }
+                mapping = try mapping.proxying(try proxyProtocol(proxy, entry: n))
+                if case .string(let named)? = family, named != mapping.hostFamily.rawValue {
+                    throw MappingError.invalid("family \"\(Untrusted.escape(named))\" does not match host \(mapping.hostText), which is \(mapping.hostFamily.rawValue)")
                 }
                 out.append(mapping)
             } catch {

@@ -18,6 +18,12 @@ public enum Proto: String, Sendable, CaseIterable, Comparable {
 
     /// Parses `tcp`, `udp` or `sctp` (any case).
     public static func parse(_ text: String) throws(MappingError) -> Proto {
+        switch text {   // as written (every file nftfwd prints): no case folding needed
+        case "tcp": return .tcp
+        case "udp": return .udp
+        case "sctp": return .sctp
+        default: break
+        }
         guard let p = Proto(rawValue: text.lowercased()) else {
             throw .invalid("unknown protocol '\(Untrusted.escape(text))': use tcp, udp or sctp")
         }

@@ -204,14 +204,17 @@ public final class Publisher {
         let (summary, removed, added, masqueradeGone, masqueradeNew) = try retryingOnRestart {
             () throws(PublishError) -> (ApplySummary, [Mapping], [Mapping], [MasqueradeRule], [MasqueradeRule]) in
             let snapshot = try reader.snapshot()
-            let current = Set(snapshot.mappings.map(\.mapping))
-            let desired = Set(mappings)
+            // Into a table without mappings (the first apply of a large file) everything is
+            // added: no set of 100,000 to build, and no filtered copy of the list.
+            let nothingPublished = snapshot.mappings.isEmpty
+            let current = nothingPublished ? [] : Set(snapshot.mappings.map(\.mapping))
+            let desired = nothingPublished ? [] : Set(mappings)
             var batch = Batch(table: layout.table)
             // An empty file on a host without the table leaves it without one.
             if !snapshot.exists && !(mappings.isEmpty && (document.masquerade ?? []).isEmpty) { layout.create(in: &batch) }
             layout.upgrade(snapshot.upgrade, in: &batch)
             let removed = snapshot.mappings.map(\.mapping).filter { !desired.contains($0) }
-            let added = mappings.filter { !current.contains($0) }
+            let added = nothingPublished ? mappings : mappings.filter { !current.contains($0) }
             for mapping in removed { deleteElements(of: mapping, from: &batch) }
             for mapping in added { addElements(of: mapping, to: &batch) }
             var masqueradeGone: [MasqueradeRule] = [], masqueradeNew: [MasqueradeRule] = []
@@ -230,18 +233,25 @@ public final class Publisher {
             if let digests {
                 remember(digests, masquerade: document.masquerade ?? snapshot.masquerade, readAt: snapshot.generation, committed: !batch.isEmpty)
             }
-            return (ApplySummary(added: added.count, removed: removed.count, unchanged: desired.count - added.count,
+            // checkNoConflicts refused twins: the file's count is the desired set's.
+            return (ApplySummary(added: added.count, removed: removed.count, unchanged: mappings.count - added.count,
                                  masqueradeAdded: masqueradeNew.count, masqueradeRemoved: masqueradeGone.count),
                     removed, added, masqueradeGone, masqueradeNew)
         }
         // A mapping removed and added again with only its comment changed keeps its path
         // (one whose allow-list changed does not: its UDP flows from sources no longer
         // allowed must not outlive it in conntrack).
+        // Only a change that both removes and adds can keep a path (a first apply of 100,000
+        // would build 200,000 strings to find none).
         func path(_ m: Mapping) -> String { m.label + " " + m.allow.map(\.description).joined(separator: ",") }
-        let addedPaths = Set(added.map(path)), removedPaths = Set(removed.map(path))
-        clearStaleFlows(removed: removed.filter { !addedPaths.contains(path($0)) },
-                        added: added.filter { !removedPaths.contains(path($0)) },
-                        masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
+        if removed.isEmpty || added.isEmpty {
+            clearStaleFlows(removed: removed, added: added, masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
+        } else {
+            let addedPaths = Set(added.map(path)), removedPaths = Set(removed.map(path))
+            clearStaleFlows(removed: removed.filter { !addedPaths.contains(path($0)) },
+                            added: added.filter { !removedPaths.contains(path($0)) },
+                            masqueradeRemoved: masqueradeGone, masqueradeAdded: masqueradeNew)
+        }
         return summary
     }
 

@@ -15,7 +15,10 @@ struct ScaleTests {
 
     @Test("apply publishes 10,000 in one batch, ls lists them all, rm leaves 9,999, a bad file changes nothing")
     func tenThousand() throws {
-        let lab = try Lab(hostOnly: "10k")
+        // Labels start with a letter: in "nft<pid>10k1-h" the label's digits run into the pid's,
+        // so the orphan sweep of any other test process took the namespace for a dead
+        // process's and killed this test's commands (exit 137).
+        let lab = try Lab(hostOnly: "tenk")
         defer { lab.destroy() }
         let applied = try lab.nftfwdOK("apply", "-", stdin: Self.file(10_000))
         #expect(applied.stdout == "applied 10000 mapping(s): 10000 added, 0 removed, 0 unchanged\n")
@@ -66,7 +69,7 @@ struct ScaleTests {
 
     @Test("apply of 100,000, then of the same file again: the second sends no batch (the generation stays)")
     func sameHundredThousandAgain() throws {
-        let lab = try Lab(hostOnly: "100k")
+        let lab = try Lab(hostOnly: "hundredk")
         defer { lab.destroy() }
         let document = Self.hundredThousand()
         #expect(try lab.nftfwdOK("apply", "-", stdin: document).stdout

@@ -29,6 +29,31 @@ struct BatchTests {
         #expect(begin.suffix(8) == [8, 0, UInt8(NFNL_BATCH_GENID.rawValue), 0, 0, 0, 0, 5])
     }
 
+    @Test("the datagram is reserved once: the size bound is never below what the messages take")
+    func sizeBound() {
+        let table = TableSpec(name: "nftfwd", family: .inet)
+        let variants: [Element] = [
+            Element(key: [6, 0, 0, 0, 0, 80, 0, 0], value: [10, 0, 0, 2, 0, 80, 0, 0], comment: "80/tcp -> 10.0.0.2:80"),
+            Element(key: Array(repeating: 1, count: 24), value: Array(repeating: 2, count: 20), comment: String(repeating: "c", count: 200)),
+            Element(key: [10, 88, 0, 0], comment: "10.88.0.0/24"),
+            Element(key: [10, 88, 1, 0], intervalEnd: true),
+            Element(key: Array(repeating: 3, count: 20), comment: "keep", keyEnd: Array(repeating: 4, count: 20)),
+            Element(key: [1, 2, 3]),
+        ]
+        for element in variants {
+            // Many copies, so an element bound short by even 4 bytes shows past the framing's slack.
+            var batch = Batch(table: table)
+            for _ in 0..<100 { batch.addElement(element, to: "dnat4_any", describedAs: "e") }
+            for _ in 0..<100 { batch.deleteElement(element, from: "masq4_keep", describedAs: "e") }
+            #expect(BatchEncoder.sizeBound(of: batch.operations, table: table) >= batch.framed(generation: 7).count, "\(element)")
+        }
+        var setup = Batch(table: table)
+        setup.addTable()
+        setup.addMap(SetSpec(name: "m", key: [.inetProtocol, .inetService], value: [.ipv4Address, .inetService]))
+        setup.addElement(variants[0], to: "m", describedAs: "e")
+        #expect(BatchEncoder.sizeBound(of: setup.operations, table: table) >= setup.framed(generation: nil).count)
+    }
+
     @Test("no generation: BATCH_BEGIN without attribute")
     func noGeneration() {
         var batch = Batch(table: TableSpec(name: "t", family: .inet))

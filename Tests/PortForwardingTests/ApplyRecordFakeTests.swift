@@ -166,4 +166,81 @@ struct ApplyRecordFakeTests {
         #expect(ApplyRecord.digest(of: [a]) != ApplyRecord.digest(of: [try Mapping.parse(host: "8080", target: "10.0.0.2:80", proto: "udp")]))
         #expect(ApplyRecord.digest(of: [Mapping]()) != ApplyRecord.digest(of: Set<MasqueradeRule>()))
     }
+
+    /// The digest as it was first written, a String per field: the byte writer must produce
+    /// the very same bytes, or every record written by an earlier nftfwd would stop matching.
+    static func referenceDigest(of mappings: [Mapping]) -> String {
+        var sha = SHA256()
+        sha.update("mappings \(mappings.count)\n")
+        func field(_ text: String) {
+            sha.update(String(text.utf8.count) + ":")
+            sha.update(text)
+        }
+        for m in mappings {
+            field(m.proto.rawValue)
+            field(m.hostFamily.rawValue)
+            field(m.host.address.map { "\($0)" } ?? "*")
+            field(m.host.ports.description)
+            field(m.target.address.map { "\($0)" } ?? "*")
+            field(m.target.ports.description)
+            field(m.allow.map(\.description).joined(separator: ","))
+            field(m.proxyProtocol?.rawValue ?? "")
+            field(m.comment)
+        }
+        return sha.finish()
+    }
+
+    @Test("the digest's byte writer writes what formatting each field wrote, for every shape of mapping")
+    func digestMatchesTheFormattedFields() throws {
+        let shapes: [Mapping] = [
+            try Mapping.parse(host: "8080", target: "10.0.0.2:80"),
+            try Mapping.parse(host: "1", target: "255.254.0.1:65535", proto: "udp"),
+            try Mapping.parse(host: "192.0.2.10:8000-8099", target: "10.0.0.2:9000-9099", proto: "sctp", comment: "a range"),
+            try Mapping.parse(host: "[fd00::1]:443", target: "[fd00::2]:8443", comment: "ünïcode ✓ comment"),
+            try Mapping.parse(host: "[::]:53", target: "10.0.0.9:53", proto: "udp"),
+            try Mapping.parse(host: "127.0.0.1:9000", target: "127.0.0.1:9001"),
+            try Mapping.parse(host: "8443", target: "10.0.0.3:443").allowing(["192.168.1.0/24", "10.0.0.0/8", "172.16.0.0/12"]),
+            try Mapping.parse(host: "[2001:db8::7]:80", target: "[2001:db8::8]:80").allowing(["2001:db8::/32", "fd00::/8"]),
+            try Mapping.parse(host: "7000", target: "10.0.0.4:7000").proxying(.v2),
+        ]
+        for m in shapes {
+            #expect(ApplyRecord.digest(of: [m]) == ApplyRecordFakeTests.referenceDigest(of: [m]), "\(m)")
+        }
+        // Enough mappings that the buffer is hashed several times over (it flushes every 32 KiB).
+        var many: [Mapping] = []
+        for i in 0..<5000 {
+            let target: String = "10.\(i % 256).\(i / 256).1:\(1 + i)"
+            let proto: String = i % 2 == 0 ? "tcp" : "udp"
+            let comment: String = i % 3 == 0 ? "c\(i)" : ""
+            many.append(try Mapping.parse(host: String(1000 + i), target: target, proto: proto, comment: comment))
+        }
+        many += shapes
+        #expect(ApplyRecord.digest(of: many) == ApplyRecordFakeTests.referenceDigest(of: many))
+        #expect(ApplyRecord.digest(of: []) == ApplyRecordFakeTests.referenceDigest(of: []))
+    }
+
+    @Test("SHA-256 fed in pieces of every size is SHA-256 of the whole")
+    func shaInPieces() {
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        var whole = SHA256()
+        whole.update(bytes)
+        let expected = whole.finish()
+        for piece in [1, 3, 55, 56, 63, 64, 65, 127, 128, 999] {
+            var sha = SHA256()
+            var at = 0
+            while at < bytes.count {
+                let end = min(at + piece, bytes.count)
+                sha.update(Array(bytes[at..<end]))
+                at = end
+            }
+            #expect(sha.finish() == expected, "pieces of \(piece)")
+        }
+        // Lengths around the padding's edge (55, 56 and 64 bytes leave different tails).
+        var fiftyFive = SHA256()
+        fiftyFive.update([UInt8](repeating: 0x61, count: 55))
+        #expect(fiftyFive.finish() == "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318")
+        var sixtyFour = SHA256()
+        sixtyFour.update([UInt8](repeating: 0x61, count: 64))
+        #expect(sixtyFour.finish() == "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb")
+    }
 }
