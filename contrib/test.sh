@@ -14,12 +14,19 @@ find_swift
 # also write the host's /etc/nftfwd (ip netns exec shares /etc). The tests drop it from every
 # process they start as well (Tests/Support/Command.swift), for a plain `swift test`.
 unset NFTFWD_SAVE
+# Each phase's wall time goes in the closing summary, with the fuzzers' lines: CI shows the
+# head and the tail of a long log, so what failed and what took the time must be at the end.
+phases=()
+phase_started=$SECONDS
+phase_done() { phases+=("$1 $(( SECONDS - phase_started ))s"); phase_started=$SECONDS; }
 build
+phase_done build
 # The package test installs the .deb; built here (a release build, about two minutes
 # from scratch) so it does not compete with the timing-sensitive tests for the two cores.
 if [ "$(id -u)" = 0 ]; then
     echo "==> building the Debian package"
     bash contrib/package-deb.sh >/dev/null
+    phase_done package
 fi
 # A minute of the relay soak (mixed TCP and UDP through `nftfwd relay --restore-from` while
 # mappings churn and the table is flushed, in namespaces it creates) on the debug build made
@@ -38,22 +45,31 @@ if [ "$(id -u)" = 0 ]; then
     soak_pid=$!
 fi
 fuzz_failed=0
+fuzz_log="$(mktemp)"
 echo "==> fuzzing (contrib/fuzz/run.sh 20)"
-bash contrib/fuzz/run.sh 20 || fuzz_failed=1
+bash contrib/fuzz/run.sh 20 2>&1 | tee "$fuzz_log" || fuzz_failed=1
 if [ -n "$soak_pid" ]; then
     soak_status=0
     wait "$soak_pid" || soak_status=$?
     cat "$soak_log"
+    soak_line="$(grep -E '^soak' "$soak_log" | tail -n 1 || true)"
     rm -f "$soak_log"
     if [ "$soak_status" != 0 ]; then
         echo "nftfwd: the relay soak failed (above)" >&2
         exit 1
     fi
 fi
+phase_done "soak+fuzzing"
 # The relay's tests start the nftfwd-proxy binary; swift build above made it.
-if [ "$fuzz_failed" = 0 ]; then
-    exec swift test 2>&1
+test_status=0
+swift test 2>&1 || test_status=$?
+phase_done tests
+echo "==> summary: ${phases[*]}"
+[ -n "${soak_line:-}" ] && echo "    $soak_line"
+grep -E '^fuzz ' "$fuzz_log" | sed 's/^/    /' || true
+rm -f "$fuzz_log"
+if [ "$fuzz_failed" != 0 ]; then
+    echo "fuzzing: 0 passed, 1 failed (a target crashed, or the fuzz build failed: the lines above)"
+    exit 1
 fi
-swift test 2>&1 || true
-echo "fuzzing: 0 passed, 1 failed (a target crashed: see the fuzz lines above)"
-exit 1
+exit "$test_status"
