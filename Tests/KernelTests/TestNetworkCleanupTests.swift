@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// What a test network leaves in the host's /run/nftfwd when it is destroyed: nothing of its own.
-@Suite("Test support: a destroyed test network leaves no file of its own in /run/nftfwd", .kernelTest)
+@Suite("Test support: a destroyed test network leaves no file of its own in /run/nftfwd or /tmp", .kernelTest)
 struct TestNetworkCleanupTests {
     @Test("the lock a killed holder left for a saved file under the network's /tmp prefix goes with it; another network's lock stays")
     func savedFileLocks() throws {
@@ -30,5 +30,27 @@ struct TestNetworkCleanupTests {
         lab.destroy()
         #expect(access(lock, F_OK) != 0, "\(lock) is still there")
         #expect(access(other, F_OK) == 0, "another network's lock was removed")
+    }
+
+    @Test("files and folders under the network's /tmp prefix go with it; another network's stay")
+    func temporaryFiles() throws {
+        let lab = try Lab(hostOnly: "tmpf")
+        defer { lab.destroy() }
+        let log = "/tmp/\(lab.net.prefix)-relay.log", folder = "/tmp/\(lab.net.prefix)-scratch"
+        let other = "/tmp/\(lab.net.prefix)0-relay.log"   // a network whose prefix extends ours
+        defer { unlink(other) }
+        for path in [log, other] {
+            let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            try #require(fd >= 0, "\(path)")
+            close(fd)
+        }
+        try #require(mkdir(folder, 0o700) == 0)
+        let inside = open(folder + "/state.json", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        try #require(inside >= 0)
+        close(inside)
+        lab.destroy()
+        #expect(access(log, F_OK) != 0, "\(log) is still there")
+        #expect(access(folder, F_OK) != 0, "\(folder) is still there")
+        #expect(access(other, F_OK) == 0, "another network's file was removed")
     }
 }

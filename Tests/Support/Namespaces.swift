@@ -133,6 +133,25 @@ public final class TestNetwork: @unchecked Sendable {
         }
         namespaces.removeAll()
         removeSavedFileLocks()
+        removeTemporaryFiles()
+    }
+
+    /// What this network's tests wrote under /tmp is named `/tmp/PREFIX-...` (relay and load
+    /// logs, saved files, ready markers): it goes with the network, so a run leaves nothing
+    /// behind. A failing test has already put the logs it needs in its failure message;
+    /// NFTFWD_KEEP_TEST_FILES=1 keeps them for a closer look.
+    private func removeTemporaryFiles() {
+        if let keep = getenv("NFTFWD_KEEP_TEST_FILES"), String(cString: keep) == "1" { return }
+        let mine = prefix + "-"
+        guard prefix.hasPrefix("nft"), let dir = opendir("/tmp") else { return }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(mine) { names.append(name) }
+        }
+        closedir(dir)
+        // Directories too (a test's scratch folder): rm -rf, never following a link out of /tmp.
+        for name in names { Command.run(["rm", "-rf", "--one-file-system", "--", "/tmp/" + name]) }
     }
 
     /// The locks of saved files this network's tests wrote under /tmp/PREFIX-... (`saved-` and
