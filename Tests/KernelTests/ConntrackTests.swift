@@ -14,7 +14,7 @@ struct ConntrackTests {
     /// The stale-flow case of issue 4, on the container topology: a client on the LAN streams
     /// from one source port to the host while the port is moved from container c1 to c2 (as
     /// when a container is re-created with a new address), by the CLI, back to back.
-    @Test("a UDP stream from a fixed source port follows rm + add to the new container, losing at most one datagram")
+    @Test("a UDP stream from a fixed source port follows rm + add to the new container, losing only what was sent while unpublished")
     func streamFollowsTheChange() throws {
         let lab = try BridgeLab("ctst")
         defer { lab.destroy() }
@@ -28,15 +28,24 @@ struct ConntrackTests {
 
         // Back to back, as a script would: one shell in the host namespace runs both.
         let began = Command.monotonicSeconds()
+        let sentBefore = stream.sent
         let change = try lab.net.sh(lab.host, "\(nftfwdBinary) -v rm 5000 --proto udp && \(nftfwdBinary) -v add 5000 10.88.0.3:9000 --proto udp")
         let took = Int((Command.monotonicSeconds() - began) * 1000)
+        let sentAfter = stream.sent
         try #require(TestNetwork.waitUntil(timeout: 10) { stream.isDone })
 
         let answers = stream.answers
         let lost = stream.lost
         let cleanups = change.stderr.split(separator: "\n").filter { $0.contains("conntrack") }
         print("stale-flow test: \(lost.count) of \(stream.count) datagrams lost \(lost); rm + add took \(took) ms: \(cleanups)")
-        #expect(lost.count <= 1)
+        // Datagrams sent while nothing was published (between rm and add) are lost by design;
+        // after add the stream must follow at once. So a loss is one of the datagrams numbered
+        // sentBefore - 1 (in flight as the change began) through sentAfter (one more for the
+        // stream's log, read a moment late): at most one on an idle machine, where rm + add
+        // fit between two datagrams; a loaded machine stretches the window, never the rule.
+        let window = max(0, sentBefore - 1)...sentAfter
+        #expect(lost.allSatisfy { window.contains($0) }, "lost \(lost), datagrams \(window) sent while rm + add ran (\(took) ms)")
+        #expect(lost.count <= max(1, sentAfter - sentBefore + 1), "lost \(lost) while rm + add took \(took) ms")
         #expect(stream.strays.isEmpty, "answers from elsewhere than HOST:PORT: \(stream.strays)")
         // Every answer names the container and the client's own address (no masquerade).
         #expect(answers.allSatisfy { $0.text == "udp 9000 from 192.168.90.2 at \($0.by)" }, "\(answers)")
