@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds nftfwd_<version>_amd64.deb with dpkg-deb:
-#   /usr/sbin/nftfwd, /usr/sbin/nftfwd-proxy   release builds, Swift runtime linked in
+#   /usr/sbin/nftfwd, /usr/sbin/nftfwd-proxy   release builds, Swift runtime and libstdc++ linked in
 #   /usr/lib/cni/nftfwd-cni                    the CNI plugin, where runtimes look for plugins
 #   /lib/systemd/system/*.service              every unit in contrib/systemd, run from /usr/sbin
 #   /usr/share/man/man8/                       nftfwd.8 (swift-argument-parser's generate-manual)
@@ -39,8 +39,9 @@ install -d "$ROOT/usr/lib/cni"
 install -m 755 -s "$RELEASE_BIN/nftfwd-cni" "$ROOT/usr/lib/cni/"
 
 # Only libc & co, libnftnl and libmnl: a Swift runtime library here would mean the static
-# linking failed, and the package would not run on a machine without a Swift toolchain.
-allowed=" libc.so.6 libm.so.6 ld-linux-x86-64.so.2 libstdc++.so.6 libgcc_s.so.1 libnftnl.so.11 libmnl.so.0 "
+# linking failed, and the package would not run on a machine without a Swift toolchain;
+# libstdc++.so.6 would mean build_release's static libstdc++ was not used (a slower start).
+allowed=" libc.so.6 libm.so.6 ld-linux-x86-64.so.2 libgcc_s.so.1 libnftnl.so.11 libmnl.so.0 "
 for bin in "$ROOT"/usr/sbin/* "$ROOT"/usr/lib/cni/*; do
     for lib in $(objdump -p "$bin" | awk '/NEEDED/ {print $2}'); do
         case "$allowed" in *" $lib "*) ;; *) echo "package-deb: $(basename "$bin") needs $lib, which the package cannot depend on" >&2; exit 2 ;; esac
@@ -118,7 +119,7 @@ install -d "$WORK/debian"
 printf 'Source: nftfwd\n\nPackage: nftfwd\nArchitecture: amd64\n' >"$WORK/debian/control"
 DEPENDS="$(cd "$WORK" && dpkg-shlibdeps -O root/usr/sbin/nftfwd root/usr/sbin/nftfwd-proxy root/usr/lib/cni/nftfwd-cni 2>/dev/null | sed -n 's/^shlibs:Depends=//p')"
 for package in $(echo "$DEPENDS" | tr ',' '\n' | sed 's/(.*//; s/ //g'); do
-    case " libc6 libgcc-s1 libstdc++6 libnftnl11 libmnl0 " in *" $package "*) ;; *) echo "package-deb: unexpected dependency $package" >&2; exit 2 ;; esac
+    case " libc6 libgcc-s1 libnftnl11 libmnl0 " in *" $package "*) ;; *) echo "package-deb: unexpected dependency $package" >&2; exit 2 ;; esac
 done
 
 cat >"$ROOT/DEBIAN/control" <<EOF

@@ -31,6 +31,17 @@ public enum ExpressionRecord: Sendable, Equatable {
     /// A set or map lookup of the key in `from` (`into`: the map's value, nil for a set).
     case lookup(set: String, from: Register, into: Register?, inverted: Bool)
     case counter
+    /// `fib` of the packet (flags: NFTA_FIB_F_*) giving `result` (NFT_FIB_RESULT_*) into a register.
+    case fib(flags: UInt32, result: UInt32, into: Register)
+    /// `byteorder` (op: NFT_BYTEORDER_*) of `length` bytes in words of `size`.
+    case byteorder(from: Register, into: Register, op: UInt32, length: UInt32, size: UInt32)
+    /// `dnat`/`snat` (type: NFT_NAT_*) with its registers (nil: not set) and range flags (NF_NAT_RANGE_*).
+    case nat(type: UInt32, family: UInt32, addressMin: Register?, addressMax: Register?,
+             portMin: Register?, portMax: Register?, flags: UInt32)
+    /// `masquerade`, with its range flags (0 when the kernel lists none) and port registers.
+    case masquerade(flags: UInt32, portMin: Register?, portMax: Register?)
+    /// `redirect`, with its range flags and port registers.
+    case redirect(flags: UInt32, portMin: Register?, portMax: Register?)
     /// An xtables match (iptables-nft's `-m NAME`): its revision and its info blob as sent.
     case match(name: String, revision: UInt32, info: [UInt8])
     /// Any other kind, by its name.
@@ -101,6 +112,26 @@ public enum ExpressionRecord: Sendable, Equatable {
             guard let set = text(NFTNL_EXPR_LOOKUP_SET), let from = reg(NFTNL_EXPR_LOOKUP_SREG) else { return other }
             let inverted = (u32(NFTNL_EXPR_LOOKUP_FLAGS) ?? 0) & UInt32(NFT_LOOKUP_F_INV.rawValue) != 0
             return .lookup(set: set, from: from, into: reg(NFTNL_EXPR_LOOKUP_DREG), inverted: inverted)
+        case "fib":
+            guard let flags = u32(NFTNL_EXPR_FIB_FLAGS), let result = u32(NFTNL_EXPR_FIB_RESULT),
+                  let into = reg(NFTNL_EXPR_FIB_DREG) else { return other }
+            return .fib(flags: flags, result: result, into: into)
+        case "byteorder":
+            guard let from = reg(NFTNL_EXPR_BYTEORDER_SREG), let into = reg(NFTNL_EXPR_BYTEORDER_DREG),
+                  let op = u32(NFTNL_EXPR_BYTEORDER_OP), let length = u32(NFTNL_EXPR_BYTEORDER_LEN),
+                  let size = u32(NFTNL_EXPR_BYTEORDER_SIZE) else { return other }
+            return .byteorder(from: from, into: into, op: op, length: length, size: size)
+        case "nat":
+            guard let type = u32(NFTNL_EXPR_NAT_TYPE), let family = u32(NFTNL_EXPR_NAT_FAMILY) else { return other }
+            return .nat(type: type, family: family, addressMin: reg(NFTNL_EXPR_NAT_REG_ADDR_MIN), addressMax: reg(NFTNL_EXPR_NAT_REG_ADDR_MAX),
+                        portMin: reg(NFTNL_EXPR_NAT_REG_PROTO_MIN), portMax: reg(NFTNL_EXPR_NAT_REG_PROTO_MAX),
+                        flags: u32(NFTNL_EXPR_NAT_FLAGS) ?? 0)
+        case "masq":
+            return .masquerade(flags: u32(NFTNL_EXPR_MASQ_FLAGS) ?? 0, portMin: reg(NFTNL_EXPR_MASQ_REG_PROTO_MIN),
+                               portMax: reg(NFTNL_EXPR_MASQ_REG_PROTO_MAX))
+        case "redir":
+            return .redirect(flags: u32(NFTNL_EXPR_REDIR_FLAGS) ?? 0, portMin: reg(NFTNL_EXPR_REDIR_REG_PROTO_MIN),
+                             portMax: reg(NFTNL_EXPR_REDIR_REG_PROTO_MAX))
         case "match":
             guard let match = text(NFTNL_EXPR_MT_NAME), let revision = u32(NFTNL_EXPR_MT_REV),
                   let info = blob(NFTNL_EXPR_MT_INFO) else { return other }

@@ -56,17 +56,14 @@ enum ReplyParsers {
         let r = nftnl_rule_alloc()!
         defer { nftnl_rule_free(r) }
         guard nftnl_rule_nlmsg_parse(nlh, r) >= 0 else { throw .malformedReply("rule") }
-        var texts: [String] = [], values: [ExpressionRecord] = []
+        var values: [ExpressionRecord] = []
         let iter = nftnl_expr_iter_create(r)!
         defer { nftnl_expr_iter_destroy(iter) }
-        while let e = nftnl_expr_iter_next(iter) {
-            texts.append(Expression.text(of: e))
-            values.append(ExpressionRecord.read(e))
-        }
+        while let e = nftnl_expr_iter_next(iter) { values.append(ExpressionRecord.read(e)) }
         let record = RuleRecord(
             chain: string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue))),
             handle: nftnl_rule_get_u64(r, UInt16(NFTNL_RULE_HANDLE.rawValue)),
-            expressions: texts, values: values)
+            values: values)
         return (string(nftnl_rule_get_str(r, UInt16(NFTNL_RULE_TABLE.rawValue))), record)
     }
 

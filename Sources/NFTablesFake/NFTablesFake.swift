@@ -117,8 +117,7 @@ public final class NFTablesFake: NFTablesSession {
         // The kernel lists chain by chain, each in its order.
         return t.chains.filter { chain == nil || $0.name == chain }.flatMap { c in
             t.rules.filter { $0.rule.chain == c.name }.map {
-                RuleRecord(chain: c.name, handle: $0.handle, expressions: $0.rule.expressions.map(\.fingerprint),
-                           values: $0.rule.expressions.map(\.record))
+                RuleRecord(chain: c.name, handle: $0.handle, values: $0.rule.expressions.map(\.record))
             }
         }
     }

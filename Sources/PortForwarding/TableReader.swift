@@ -110,21 +110,22 @@ public struct TableReader {
         return try decode(found, in: map, complete: false).map(\.mapping)
     }
 
-    /// Today's rules by chain, with the fingerprints a listing is compared with. Built once per
-    /// process: building them formats every rule's text, and every `add` and every publishing
-    /// nftfwd-proxy (at its start and again at its exit) comes here; built per chain, as it
-    /// was, they were half of this check's work.
-    static let written: [String: (rules: [(rule: RuleSpec, what: String)], fingerprints: [[String]])] = {
-        var byChain: [String: (rules: [(rule: RuleSpec, what: String)], fingerprints: [[String]])] = [:]
+    /// Today's rules by chain, with the records a listing is compared with. Built once per
+    /// process: every `add` and every publishing nftfwd-proxy (at its start and again at its
+    /// exit) comes here.
+    static let written: [String: (rules: [(rule: RuleSpec, what: String)], records: [[ExpressionRecord]])] = {
+        var byChain: [String: (rules: [(rule: RuleSpec, what: String)], records: [[ExpressionRecord]])] = [:]
         for entry in TableLayout.rules {
             byChain[entry.rule.chain, default: ([], [])].rules.append(entry)
-            byChain[entry.rule.chain, default: ([], [])].fingerprints.append(entry.rule.expressions.map(\.fingerprint))
+            byChain[entry.rule.chain, default: ([], [])].records.append(entry.rule.expressions.map(\.record))
         }
         return byChain
     }()
 
-    /// Checks that chains, maps and rules are exactly those nftfwd creates, comparing the
-    /// kernel's listing of each rule expression with the one we would write. A table written
+    /// Checks that chains, maps and rules are exactly those nftfwd creates, comparing each rule
+    /// expression the kernel lists, attribute by attribute (`ExpressionRecord`: every kind
+    /// nftfwd writes has a case of its own that holds each attribute libnftnl would print,
+    /// `ExpressionRecordTests`), with the one we would write. A table written
     /// by an earlier nftfwd passes, lacking only what was added since: that is returned, for
     /// the next change to add (`TableLayout.upgrade`); anything else is foreign.
     @discardableResult
@@ -181,13 +182,13 @@ public struct TableReader {
         for chain in expectedChains {
             let (expected, wanted) = TableReader.written[chain.name] ?? ([], [])
             let actual = rules.filter { $0.chain == chain.name }
-            let have = actual.map(\.expressions)
+            let have = actual.map(\.values)
             // An earlier form of the publish rules: read as it is, replaced by the next change.
             // Looked for only when the rules are not today's (the usual case): no earlier form
             // lists as today's does (TableUpgradeFormTests), so the order changes no outcome.
             if chain.name == TableLayout.publishChain, have != wanted,
                let form = TableUpgrade.PublishForm.earlier.first(where: { form in
-                   have == TableUpgrade.publishRules(form).filter { $0.rule.chain == chain.name }.map { $0.rule.expressions.map(\.fingerprint) }
+                   have == TableUpgrade.publishRules(form).filter { $0.rule.chain == chain.name }.map { $0.rule.expressions.map(\.record) }
                }) {
                 upgrade.publishRuleHandles = actual.map(\.handle)
                 upgrade.publishForm = form
@@ -196,7 +197,7 @@ public struct TableReader {
             guard actual.count == expected.count else {
                 throw foreign("chain '\(chain.name)' has \(actual.count) rules where nftfwd wrote \(expected.count)")
             }
-            for ((have, want), fingerprint) in zip(zip(actual, expected), wanted) where have.expressions != fingerprint {
+            for ((have, want), record) in zip(zip(actual, expected), wanted) where have.values != record {
                 throw foreign("rule \(have.handle) of chain '\(chain.name)' is not '\(want.what)'")
             }
         }

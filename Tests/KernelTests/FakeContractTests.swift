@@ -33,7 +33,7 @@ struct FakeContractTests {
             }
             compare("chains") { try $0.chains(of: layout.table).map { "\($0)" }.joined(separator: "\n") }
             compare("sets") { try $0.sets(of: layout.table).map { "\($0)" }.joined(separator: "\n") }
-            compare("rules") { try $0.rules(of: layout.table).map { "\($0.chain) \($0.handle) \($0.expressions)" }.joined(separator: "\n") }
+            compare("rules") { try $0.rules(of: layout.table).map { "\($0.chain) \($0.handle) \($0.values)" }.joined(separator: "\n") }
             for set in try fake.sets(of: layout.table).map(\.name) {
                 compare("elements of \(set)") { session in
                     try session.elements(of: layout.table, map: set)

@@ -39,7 +39,7 @@ struct FakeSessionTests {
         #expect(try fake.chains(of: table).map(\.name) == ["c"])
         #expect(try fake.chains(of: table).first?.hook == Hook.prerouting.kernelValue)
         #expect(try fake.sets(of: table).map(\.keyType) == [DataType.concat(map.key)])
-        #expect(try fake.rules(of: table).first?.expressions.last == "counter")
+        #expect(try fake.rules(of: table).first?.values.last == .counter)
         #expect(try fake.elements(of: table, map: "m").map(\.comment) == ["c"])
         #expect(try fake.lookup([element(80).key, element(81).key], in: table, map: "m").map { $0?.comment } == ["c", nil])
     }

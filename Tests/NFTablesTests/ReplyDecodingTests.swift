@@ -19,7 +19,7 @@ struct ReplyDecodingTests {
                 + attr(UInt16(NFTA_RULE_EXPRESSIONS.rawValue) | UInt16(NLA_F_NESTED), expressions))
         }
         let good = NetlinkReply.decode(rule(counter))
-        #expect(good.rules == [RuleRecord(chain: "c", handle: 0, expressions: ["counter"], values: [.counter])])
+        #expect(good.rules == [RuleRecord(chain: "c", handle: 0, values: [.counter])])
         let bad = NetlinkReply.decode(rule(counter + nameless))
         #expect(bad.rules.isEmpty)
         #expect(bad.refused == 1)

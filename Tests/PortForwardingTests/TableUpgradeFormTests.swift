@@ -4,24 +4,25 @@ import NFTables
 
 /// `TableReader.verifyStructure` compares a publish chain with today's rules first and looks
 /// for an earlier form only when they differ. That gives the old outcome only if no earlier
-/// form lists exactly as today's rules do (were one to, the reader would have called today's
+/// form lists exactly as today's rules do (compared as the reader compares, by
+/// `ExpressionRecord`s; were one to, the reader would have called today's
 /// table that earlier form and rewritten its rules at every change).
 @Suite("Earlier publish-rule forms")
 struct TableUpgradeFormTests {
-    static func fingerprints(_ rules: [(rule: RuleSpec, what: String)]) -> [[String]] {
-        rules.filter { $0.rule.chain == TableLayout.publishChain }.map { $0.rule.expressions.map(\.fingerprint) }
+    static func records(_ rules: [(rule: RuleSpec, what: String)]) -> [[ExpressionRecord]] {
+        rules.filter { $0.rule.chain == TableLayout.publishChain }.map { $0.rule.expressions.map(\.record) }
     }
 
     @Test("no earlier form lists as today's rules", arguments: TableUpgrade.PublishForm.earlier)
     func earlierFormDiffers(form: TableUpgrade.PublishForm) {
-        let today = Self.fingerprints(TableLayout.rules)
+        let today = Self.records(TableLayout.rules)
         #expect(!today.isEmpty)
-        #expect(Self.fingerprints(TableUpgrade.publishRules(form)) != today)
+        #expect(Self.records(TableUpgrade.publishRules(form)) != today)
     }
 
     @Test("the forms are distinct from each other, so the first match is the only one")
     func formsDistinct() {
-        let all = TableUpgrade.PublishForm.earlier.map { Self.fingerprints(TableUpgrade.publishRules($0)) }
+        let all = TableUpgrade.PublishForm.earlier.map { Self.records(TableUpgrade.publishRules($0)) }
         for i in all.indices { for j in all.indices where i < j { #expect(all[i] != all[j], "\(i) and \(j)") } }
     }
 
@@ -33,7 +34,7 @@ struct TableUpgradeFormTests {
             let today = TableLayout.rules.filter { $0.rule.chain == chain }
             let entry = TableReader.written[chain]
             #expect(entry?.rules.map(\.rule) == today.map(\.rule))
-            #expect(entry?.fingerprints == today.map { $0.rule.expressions.map(\.fingerprint) })
+            #expect(entry?.records == today.map { $0.rule.expressions.map(\.record) })
         }
     }
 }
