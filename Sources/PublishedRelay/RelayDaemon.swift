@@ -53,7 +53,7 @@ public final class RelayDaemon {
         var desired: [RelayPort] = []
         /// Mappings served through the loopback redirect (no socket of their own): their
         /// label, host side and ports' original destinations, one status entry each.
-        var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
+        var redirected: [(mapping: String, listen: String, udp: Bool, ports: [SocketAddress])] = []
         var problem: String?
         /// `--replace`: sockets taken from the relay we replace, not yet adopted by a listener
         /// (published ports' and the loopback redirect's).
@@ -354,14 +354,15 @@ public final class RelayDaemon {
             // The loopback redirect carries what it can when the table has it (a table of
             // nftfwd 0.3 gets it at its next change) and our sockets are in its maps.
             var useRedirect = false
+            let udp = snapshot.upgrade.hasUDPRedirect   // a table of layout 0.4 redirects TCP only
             if let box = redirect, snapshot.exists, snapshot.upgrade.hasRedirect,
-               snapshot.mappings.contains(where: { RelayPlan.isRedirected($0.mapping) }) || box.value != nil {
+               snapshot.mappings.contains(where: { RelayPlan.isRedirected($0.mapping, udp: udp) }) || box.value != nil {
                 do {
                     let redirect = try box.value ?? {
                         // --replace: the replaced relay's redirect sockets, whose ports the maps
                         // name; clients arrive at once, so their routes are served from the start.
                         let handing = state.withLock { s in s.adoptable.keys.contains { $0.role == .redirect } }
-                        let first = handing ? snapshot.mappings.filter { RelayPlan.isRedirected($0.mapping) }.flatMap { RelayPlan.ports(for: $0.mapping) } : []
+                        let first = handing ? snapshot.mappings.filter { RelayPlan.isRedirected($0.mapping, udp: udp) }.flatMap { RelayPlan.ports(for: $0.mapping) } : []
                         let created = try LoopbackRedirect(engine: engine, limits: limits, routes: first) { proto, listen in
                             self.state.withLock { s in
                                 LoopbackRedirect.handed(Array(s.adoptable.keys), proto, listen).flatMap { s.adoptable.removeValue(forKey: $0) }
@@ -369,7 +370,7 @@ public final class RelayDaemon {
                         }
                         box.value = created
                         redirectShared = handing
-                        log("loopback TCP clients of published ports are redirected to \(created.description)\(handing ? " (taken over)" : "")")
+                        log("loopback TCP and UDP clients of published ports are redirected to \(created.description)\(handing ? " (taken over)" : "")")
                         return created
                     }()
                     _ = try redirect.claim(nft: session, table: layout.table, generation: snapshot.generation)
@@ -379,15 +380,15 @@ public final class RelayDaemon {
                 }
             }
             var ports: [RelayPort] = [], redirectedPorts: [RelayPort] = []
-            var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
+            var redirected: [(mapping: String, listen: String, udp: Bool, ports: [SocketAddress])] = []
             for published in snapshot.mappings {
-                if useRedirect && RelayPlan.isRedirected(published.mapping) {
+                if useRedirect && RelayPlan.isRedirected(published.mapping, udp: udp) {
                     let these = RelayPlan.ports(for: published.mapping)
                     redirectedPorts += these
                     // Named as the sockets it replaces were: 0.0.0.0:8080/tcp, 127.0.0.1:7000-7009/tcp.
                     let first = these.first.map { "\($0.listen)" } ?? "\(published.mapping.host)"
                     let range = these.count > 1 ? "-\(these.last!.listen.port)" : ""
-                    redirected.append((published.mapping.label, "\(first)\(range)/tcp", these.map(\.listen)))
+                    redirected.append((published.mapping.label, "\(first)\(range)/\(published.mapping.proto.rawValue)", published.mapping.proto == .udp, these.map(\.listen)))
                 } else {
                     ports += RelayPlan.ports(for: published.mapping)
                 }
@@ -506,7 +507,7 @@ public final class RelayDaemon {
             // A redirected port is served while the redirect socket listens (its connections are
             // counted on that socket, not per port).
             let redirected = s.redirected.map { entry in
-                let counts = redirect?.routes.counts(for: entry.ports) ?? (active: 0, total: 0, refused: 0)
+                let counts = (entry.udp ? redirect?.udpRoutes : redirect?.routes)?.counts(for: entry.ports) ?? (active: 0, total: 0, refused: 0)
                 return RelayStatus.Port(mapping: entry.mapping, listen: entry.listen, state: .listening, active: counts.active, total: counts.total,
                                         refused: counts.refused)
             }

@@ -36,8 +36,16 @@ public final class RedirectRoutes: Hashable, Sendable {
     }
 
     private let routes = Mutex<[SocketAddress: Route]>([:])
+    private let versions = Atomic<Int>(0)
+    /// UDP: how a listener learns a new flow's original destination (nil for TCP routes).
+    public let destinations: (any DatagramDestinations)?
 
-    public init() {}
+    public init(destinations: (any DatagramDestinations)? = nil) {
+        self.destinations = destinations
+    }
+
+    /// Moves on at every `replace`: a UDP flow validated at another version looks its route up again.
+    public var version: Int { versions.load(ordering: .acquiring) }
 
     /// Takes `table` as the routes from now on; a route equal to the one it replaces keeps
     /// its counters (connections open through it stay counted).
@@ -47,6 +55,7 @@ public final class RedirectRoutes: Hashable, Sendable {
             for (key, route) in new { if let before = old[key], before == route { new[key]!.counters = before.counters } }
             old = new
         }
+        versions.add(1, ordering: .releasing)
     }
 
     /// Connections open and ever made through the routes of `destinations` (one mapping's ports).
