@@ -18,7 +18,7 @@ final class LoopbackRedirect: Sendable {
     /// `adopting`: a socket a relay we took over from handed over for that protocol and
     /// address (port 0: any), used instead of binding anew (see LoopbackRedirect+Takeover);
     /// `routes` are served from the start then, since clients arrive at once.
-    init(engine: RelayEngine, limits: RelayDaemon.Limits, routes first: [RelayPort] = [],
+    init(engine: RelayEngine, limits: RelayDaemon.Limits, routes first: [Mapping] = [],
          adopting: (ListenerSpec.TransportProtocol, SocketAddress) -> Int32? = { _, _ in nil }) throws {
         self.engine = engine
         udpRoutes = RedirectRoutes(destinations: try ConntrackDestinations())
@@ -55,17 +55,22 @@ final class LoopbackRedirect: Sendable {
         listeners.map { "\($0.family == .ipv4 ? "127.0.0.1" : "[::1]"):\($0.port)/\($0.proto.rawValue)" }.joined(separator: ", ")
     }
 
-    /// Serves `ports` (those of redirected mappings) from now on.
-    func serve(_ ports: [RelayPort]) {
-        routes.replace(with: Self.table(ports.filter { $0.proto == .tcp }))
-        udpRoutes.replace(with: Self.table(ports.filter { $0.proto == .udp }))
+    /// Serves `mappings` (the redirected ones) from now on: one route range each.
+    func serve(_ mappings: [Mapping]) {
+        routes.replace(with: mappings.filter { $0.proto == .tcp }.compactMap(Self.range))
+        udpRoutes.replace(with: mappings.filter { $0.proto == .udp }.compactMap(Self.range))
     }
 
-    private static func table(_ ports: [RelayPort]) -> [SocketAddress: RedirectRoutes.Route] {
-        var table: [SocketAddress: RedirectRoutes.Route] = [:]
-        table.reserveCapacity(ports.count)
-        for port in ports { table[port.listen] = RedirectRoutes.Route(target: port.target, allowedSources: port.allow) }
-        return table
+    static func range(_ mapping: Mapping) -> RedirectRoutes.Range? {
+        guard let target = mapping.target.address else { return nil }
+        return RedirectRoutes.Range(listen: mapping.host.address ?? .unspecified(mapping.hostFamily), ports: mapping.host.ports.ports,
+                                    target: target, targetFirstPort: mapping.target.ports.first, allowedSources: mapping.allow)
+    }
+
+    /// Connections open, made and refused through `mapping`'s range.
+    func counts(of mapping: Mapping) -> (active: Int, total: Int, refused: Int) {
+        (mapping.proto == .udp ? udpRoutes : routes).counts(listen: mapping.host.address ?? .unspecified(mapping.hostFamily),
+                                                            first: mapping.host.ports.first)
     }
 
     /// The elements the maps must hold while this relay serves: per family, TCP and UDP.
