@@ -10,7 +10,7 @@ import NetworkAddress
 /// four descriptors (and the conntrack socket UDP asks through) and one route per port.
 final class LoopbackRedirect: Sendable {
     /// TCP clients' routes (found by SO_ORIGINAL_DST) and UDP clients' (by their conntrack entry).
-    let routes = RedirectRoutes()
+    let routes: RedirectRoutes
     let udpRoutes: RedirectRoutes
     let engine: RelayEngine
     let listeners: [(family: AddressFamily, proto: ListenerSpec.TransportProtocol, id: ListenerID, port: UInt16)]
@@ -19,9 +19,14 @@ final class LoopbackRedirect: Sendable {
     /// address (port 0: any), used instead of binding anew (see LoopbackRedirect+Takeover);
     /// `routes` are served from the start then, since clients arrive at once.
     init(engine: RelayEngine, limits: RelayDaemon.Limits, routes first: [Mapping] = [],
-         adopting: (ListenerSpec.TransportProtocol, SocketAddress) -> Int32? = { _, _ in nil }) throws {
+         adopting: (ListenerSpec.TransportProtocol, SocketAddress) -> (fd: Int32, flows: [UDPFlowHandover])? = { _, _ in nil }) throws {
         self.engine = engine
-        udpRoutes = RedirectRoutes(destinations: try ConntrackDestinations())
+        // Routes before sockets: a handed-over socket's clients (and flows) arrive at once.
+        let tcp = RedirectRoutes(), udp = RedirectRoutes(destinations: try ConntrackDestinations())
+        tcp.replace(with: first.filter { $0.proto == .tcp }.compactMap(Self.range))
+        udp.replace(with: first.filter { $0.proto == .udp }.compactMap(Self.range))
+        routes = tcp
+        udpRoutes = udp
         var listeners: [(family: AddressFamily, proto: ListenerSpec.TransportProtocol, id: ListenerID, port: UInt16)] = []
         for proto in [ListenerSpec.TransportProtocol.tcp, .udp] {
             for (family, address) in [(AddressFamily.ipv4, IPAddress.loopbackIPv4), (.ipv6, .loopbackIPv6)] {
@@ -29,7 +34,9 @@ final class LoopbackRedirect: Sendable {
                 var spec = ListenerSpec(proto: proto, listen: listen, target: listen, connectionLimit: limits.connections,
                                         udpIdleTimeout: limits.udpIdle, tcpIdleTimeout: limits.tcpIdle, perSourceLimit: limits.perSource,
                                         redirect: proto == .tcp ? routes : udpRoutes)
-                spec.preopenedFD = adopting(spec.proto, listen)
+                let adopted = adopting(spec.proto, listen)
+                spec.preopenedFD = adopted?.fd
+                spec.adoptedFlows = adopted?.flows ?? []
                 let id: ListenerID
                 do {
                     id = try Self.add(spec, to: engine)
@@ -42,7 +49,6 @@ final class LoopbackRedirect: Sendable {
             }
         }
         self.listeners = listeners
-        serve(first)
     }
 
     /// A redirect listener as the log names it.

@@ -227,8 +227,15 @@ public final class RelayDaemon {
             // The flows' sockets too (taken on the loop that owns them), so their targets see
             // the same peer across the takeover: each named with its listener and target.
             let flows = engine.duplicateFlows().compactMap { id, flow -> (HandedSocket, Int32)? in
-                guard let port = ports[id], port.proto == .udp else { Posix.close(flow.fd); return nil }
-                return (HandedSocket(role: .flow(HandedFlow(target: port.target, flow)), proto: .udp, listen: port.listen), flow.fd)
+                if let port = ports[id], port.proto == .udp {
+                    return (HandedSocket(role: .flow(HandedFlow(target: port.target, flow)), proto: .udp, listen: port.listen), flow.fd)
+                }
+                // A flow of the UDP redirect: named with its destination, whose route the successor looks up.
+                if let socket = redirect.value?.handedSocket(for: id), socket.proto == .udp, let target = flow.target, flow.destination != nil {
+                    return (HandedSocket(role: .flow(HandedFlow(target: target, flow)), proto: .udp, listen: socket.listen), flow.fd)
+                }
+                Posix.close(flow.fd)
+                return nil
             }
             return sockets + flows
         }, handedOver: { [state] drain in
@@ -365,7 +372,11 @@ public final class RelayDaemon {
                         let first = handing ? snapshot.mappings.map(\.mapping).filter { RelayPlan.isRedirected($0, udp: udp) } : []
                         let created = try LoopbackRedirect(engine: engine, limits: limits, routes: first) { proto, listen in
                             self.state.withLock { s in
-                                LoopbackRedirect.handed(Array(s.adoptable.keys), proto, listen).flatMap { s.adoptable.removeValue(forKey: $0) }
+                                // The socket, and for UDP the flows riding it (keyed by its address).
+                                guard let socket = LoopbackRedirect.handed(Array(s.adoptable.keys), proto, listen),
+                                      let fd = s.adoptable.removeValue(forKey: socket) else { return nil }
+                                let flows = (s.adoptableFlows.removeValue(forKey: socket.listen) ?? []).map { $0.0.handover(fd: $0.1) }
+                                return (fd, flows)
                             }
                         }
                         box.value = created

@@ -121,7 +121,23 @@ final class UDPListener: EventHandler, RelayListener {
         let now = context.loop.now
         for flow in kept.reversed() {
             let silence = min(flow.idleMilliseconds, idleTimeout / 1_000_000) * 1_000_000
-            let adopted = UDPFlow(fd: flow.fd, client: flow.client, target: spec.target, owner: self, now: now &- silence)
+            // A redirect listener's flow goes on only where its destination's route still
+            // leads to the target its socket is connected to, and admits its client.
+            var route: RedirectRoutes.Route?
+            if let routes = spec.redirect {
+                guard let destination = flow.destination, let found = routes.route(for: destination), found.target == flow.target,
+                      Subnet.admits(found.allowedSources, flow.client.ip) else {
+                    Posix.close(flow.fd)
+                    continue
+                }
+                route = found
+            }
+            let adopted = UDPFlow(fd: flow.fd, client: flow.client, target: route?.target ?? spec.target, owner: self, now: now &- silence)
+            if let route, let routes = spec.redirect {
+                adopted.destination = flow.destination
+                adopted.counters = route.counters
+                adopted.routesVersion = routes.version
+            }
             if let source = flow.replySource { adopted.local = (SocketAddress(ip: source, port: 0).storage.0, flow.interfaceIndex) }
             do {
                 try context.loop.register(flow.fd, .readable, adopted)
@@ -130,6 +146,7 @@ final class UDPListener: EventHandler, RelayListener {
                 continue
             }
             flows.insert(adopted)
+            adopted.counters?.opened()
             context.stats.opened(id)
         }
     }
@@ -148,7 +165,8 @@ final class UDPListener: EventHandler, RelayListener {
             guard let copy = Posix.duplicate(flow.fd) else { continue }
             let source = flow.local.flatMap { SocketAddress($0.0)?.ip }
             out.append(UDPFlowHandover(fd: copy, client: flow.client, replySource: source, interfaceIndex: source == nil ? 0 : flow.local?.1 ?? 0,
-                                       idleMilliseconds: (now &- min(flow.lastActive, now)) / 1_000_000))
+                                       idleMilliseconds: (now &- min(flow.lastActive, now)) / 1_000_000,
+                                       destination: flow.destination, target: spec.redirect == nil ? nil : flow.target))
         }
         return out
     }
