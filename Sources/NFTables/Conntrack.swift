@@ -96,6 +96,54 @@ public final class Conntrack {
         return deleted
     }
 
+    // MARK: - Lookup
+
+    /// The original direction's destination of the entry whose reply tuple is `proto` from
+    /// `replySource` to `replyDestination`, or nil when there is none (ENOENT).
+    ///
+    /// What the relay's UDP redirect asks for a new flow: the kernel's `redirect` rewrote the
+    /// datagram's destination to the relay's socket, and the entry alone still knows where
+    /// the client sent it. Seen from that socket, the reply tuple is what it has: from its
+    /// own address to the client. One request (IPCTNL_MSG_CT_GET naming CTA_TUPLE_REPLY, no
+    /// dump), answered inside the send, so one round trip.
+    public func originalDestination(proto: UInt8, replySource: SocketAddress, replyDestination: SocketAddress) throws(NetlinkError) -> SocketAddress? {
+        let family = replySource.family
+        let seq = socket.allocateSeq()
+        let request = Conntrack.message(IPCTNL_MSG_CT_GET, flags: NLM_F_ACK, family: family, seq: seq) { nlh in
+            let tuple = mnl_attr_nest_start(nlh, UInt16(CTA_TUPLE_REPLY.rawValue))
+            let ip = mnl_attr_nest_start(nlh, UInt16(CTA_TUPLE_IP.rawValue))
+            let (src, dst) = family == .ipv4 ? (CTA_IP_V4_SRC.rawValue, CTA_IP_V4_DST.rawValue) : (CTA_IP_V6_SRC.rawValue, CTA_IP_V6_DST.rawValue)
+            for (type, address) in [(src, replySource.ip), (dst, replyDestination.ip)] {
+                address.bytes.withUnsafeBytes { mnl_attr_put(nlh, UInt16(type), $0.count, $0.baseAddress) }
+            }
+            mnl_attr_nest_end(nlh, ip)
+            let ports = mnl_attr_nest_start(nlh, UInt16(CTA_TUPLE_PROTO.rawValue))
+            mnl_attr_put_u8(nlh, UInt16(CTA_PROTO_NUM.rawValue), proto)
+            mnl_attr_put_u16(nlh, UInt16(CTA_PROTO_SRC_PORT.rawValue), replySource.port.bigEndian)
+            mnl_attr_put_u16(nlh, UInt16(CTA_PROTO_DST_PORT.rawValue), replyDestination.port.bigEndian)
+            mnl_attr_nest_end(nlh, ports)
+            mnl_attr_nest_end(nlh, tuple)
+        }
+        try socket.send(request)
+        var found: SocketAddress?
+        var failure: Errno?
+        try socket.receive { nlh throws(NetlinkError) in
+            guard nlh.pointee.nlmsg_seq == seq else { return .more }
+            guard nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) else {
+                if let entry = Conntrack.parse(nlh) {
+                    found = SocketAddress(ip: entry.flow.destination, port: entry.flow.destinationPort)
+                }
+                return .more   // the ACK follows
+            }
+            var err = nftfwd_nlerr()
+            nftfwd_parse_error(nlh, &err)
+            if err.error != 0 && err.error != ENOENT { failure = Errno(err.error) }
+            return .stop
+        }
+        if let failure { throw .request(what: "look up a conntrack entry", errno: failure) }
+        return found
+    }
+
     // MARK: - Dump
 
     /// An entry as dumped, with what a delete must repeat: the payload of its CTA_TUPLE_ORIG

@@ -10,6 +10,7 @@ import NFTables
 ///     ip daddr 127.0.0.0/8 meta l4proto . tcp dport @dnat4_any redirect to :meta l4proto map @redirect4
 ///     ip daddr 127.0.0.0/8 ip daddr . meta l4proto . tcp dport @loopback4 redirect to :meta l4proto map @redirect4
 ///     ... the same two for IPv6 (ip6 daddr ::1, dnat6_any, loopback6, redirect6)
+///     ... the same four for udp (`udp dport`), after them (layout 0.5)
 ///   }
 /// ```
 /// The kernel cannot DNAT 127.0.0.1 to another host without `route_localnet`, but a redirect
@@ -23,7 +24,9 @@ import NFTables
 /// with `nft -f` reads back the same.
 /// A lookup updates the element's counters, so a published port's kernel counters also count
 /// the loopback connections redirected to the relay.
-/// Only TCP for now: UDP keeps the relay's per-port sockets (see ARCHITECTURE.md).
+/// UDP (layout 0.5) goes the same way to two UDP sockets; the relay finds a new flow's
+/// original destination in its conntrack entry (see ARCHITECTURE.md). A 0.4 table has only
+/// the four TCP rules: `TableUpgrade` accepts it and the next change appends the UDP ones.
 extension TableLayout {
     public enum RedirectMap: String, CaseIterable, Sendable {
         case redirect4 = "redirect4", redirect6 = "redirect6"
@@ -37,7 +40,7 @@ extension TableLayout {
         SetSpec(name: name.rawValue, key: [.inetProtocol], value: [.inetService], counters: false)
     }
 
-    /// The element the relay writes: TCP to `port`.
+    /// The element the relay writes: `proto` to `port`.
     public static func redirectElement(proto: Proto, port: UInt16) -> Element {
         Element(key: [proto.number], value: [UInt8(port >> 8), UInt8(port & 0xff)])
     }
@@ -46,8 +49,15 @@ extension TableLayout {
         ChainSpec(name: loopbackChain, base: .init(type: "nat", hook: .output, priority: -100))
     }
 
-    static var redirectRules: [(rule: RuleSpec, what: String)] {
-        let tcp: [Expression] = [.meta(.l4proto, into: .r1), .compare(.r1, .eq, [Proto.tcp.number])]
+    /// The TCP rules (layout 0.4), then the UDP ones (0.5): appended, so a 0.4 chain is a prefix.
+    static var redirectRules: [(rule: RuleSpec, what: String)] { redirectRules(.tcp) + redirectRules(.udp) }
+
+    /// The loopback chain's rules of layout 0.4 (TCP only), which `TableUpgrade` recognises.
+    static var redirectRules04: [(rule: RuleSpec, what: String)] { redirectRules(.tcp) }
+
+    static func redirectRules(_ proto: Proto) -> [(rule: RuleSpec, what: String)] {
+        let l4: [Expression] = [.meta(.l4proto, into: .r1), .compare(.r1, .eq, [proto.number])]
+        let name = proto == .udp ? "udp" : "tcp"
         let dport = { (r: Register) in Expression.payload(.transport, offset: 2, length: 2, into: r) }
         var rules: [(RuleSpec, String)] = []
         for family in [IPAddress.Family.ipv4, .ipv6] {
@@ -60,14 +70,14 @@ extension TableLayout {
             let target = RedirectMap.of(family).rawValue
             let redirect: [Expression] = [.meta(.l4proto, into: .r1), .lookup(map: target, from: .r1, into: .r1), .redirect(port: .r1)]
             let redirectText = "redirect to :meta l4proto map @\(target)"
-            rules.append((RuleSpec(chain: loopbackChain, loopback + tcp + [.meta(.l4proto, into: .r1), dport(.reg32(1)),
+            rules.append((RuleSpec(chain: loopbackChain, loopback + l4 + [.meta(.l4proto, into: .r1), dport(.reg32(1)),
                                                                            .member(set: any.rawValue, from: .r1)] + redirect),
-                          "\(daddr) meta l4proto . tcp dport @\(any.rawValue) \(redirectText)"))
+                          "\(daddr) meta l4proto . \(name) dport @\(any.rawValue) \(redirectText)"))
             let address: Expression = v4 ? .payload(.network, offset: 16, length: 4, into: .r1) : .payload(.network, offset: 24, length: 16, into: .r1)
-            rules.append((RuleSpec(chain: loopbackChain, loopback + tcp + [address, .meta(.l4proto, into: .reg32(v4 ? 1 : 4)),
+            rules.append((RuleSpec(chain: loopbackChain, loopback + l4 + [address, .meta(.l4proto, into: .reg32(v4 ? 1 : 4)),
                                                                            dport(.reg32(v4 ? 2 : 5)),
                                                                            .member(set: bound.rawValue, from: .r1)] + redirect),
-                          "\(daddr) \(v4 ? "ip" : "ip6") daddr . meta l4proto . tcp dport @\(bound.rawValue) \(redirectText)"))
+                          "\(daddr) \(v4 ? "ip" : "ip6") daddr . meta l4proto . \(name) dport @\(bound.rawValue) \(redirectText)"))
         }
         return rules.map { (rule: $0.0, what: $0.1) }
     }

@@ -194,6 +194,12 @@ public struct TableReader {
                 upgrade.publishForm = form
                 continue
             }
+            // Layout 0.4's loopback chain (TCP only): read as it is, the UDP rules appended by the next change.
+            if chain.name == TableLayout.loopbackChain, have != wanted,
+               have == TableLayout.redirectRules04.map({ $0.rule.expressions.map(\.fingerprint) }) {
+                upgrade.loopbackUDPMissing = true
+                continue
+            }
             guard actual.count == expected.count else {
                 throw foreign("chain '\(chain.name)' has \(actual.count) rules where nftfwd wrote \(expected.count)")
             }

@@ -16,6 +16,9 @@ public struct TableUpgrade: Sendable, Equatable {
     /// The `match` elements a 0.3 table lacks, derived from its `allow` elements: added in
     /// the same batch as the sets and rules, so no restricted client is refused in between.
     public var elements: [(set: String, element: Element)] = []
+    /// A 0.4 table: its `loopback` chain has the TCP redirect rules only; the next change
+    /// appends the UDP ones (layout 0.5), after which loopback UDP clients are redirected too.
+    public var loopbackUDPMissing = false
 
     /// Publish rules nftfwd reads but rewrites at the next change.
     public enum PublishForm: Sendable, Equatable {
@@ -43,9 +46,10 @@ public struct TableUpgrade: Sendable, Equatable {
     public static func == (a: TableUpgrade, b: TableUpgrade) -> Bool {
         a.sets == b.sets && a.chains == b.chains && a.publishRuleHandles == b.publishRuleHandles && a.publishForm == b.publishForm
             && a.elements.map(\.set) == b.elements.map(\.set) && a.elements.map(\.element) == b.elements.map(\.element)
+            && a.loopbackUDPMissing == b.loopbackUDPMissing
     }
 
-    public var isEmpty: Bool { sets.isEmpty && chains.isEmpty && publishRuleHandles.isEmpty }
+    public var isEmpty: Bool { sets.isEmpty && chains.isEmpty && publishRuleHandles.isEmpty && !loopbackUDPMissing }
 
     /// The sets added in nftfwd 0.2 (masquerade) and 0.3 (allow-lists).
     static let masqueradeSets: Set<String> = Set(TableLayout.MasqueradeSet.allCases.map(\.rawValue))
@@ -60,10 +64,14 @@ public struct TableUpgrade: Sendable, Equatable {
 
     /// Whether the table has the loopback redirect (absent from tables of 0.3 and earlier).
     public var hasRedirect: Bool { !sets.contains { TableUpgrade.redirectSets.contains($0.name) } }
+    /// Whether its loopback chain redirects UDP too (not a table of 0.4 or earlier).
+    public var hasUDPRedirect: Bool { hasRedirect && !loopbackUDPMissing }
 
     /// Exactly the step from 0.1, 0.2 or 0.3: every object added since missing, nothing else.
     /// The redirect objects (0.4) are missing all together or not at all, at any earlier step.
     var isWholeStep: Bool {
+        // 0.4 lacks only the UDP redirect rules (its publish rules possibly as nft reloaded them).
+        if loopbackUDPMissing { return sets.isEmpty && chains.isEmpty && (publishForm == nil || publishForm == .nftReloaded) }
         var missingSets = Set(sets.map(\.name)), missingChains = Set(chains.map(\.name))
         let redirectSets = missingSets.intersection(TableUpgrade.redirectSets)
         let redirectChains = missingChains.intersection(TableUpgrade.redirectChains)
@@ -136,6 +144,10 @@ extension TableLayout {
         var names = Set(upgrade.chains.map(\.name))
         if !upgrade.publishRuleHandles.isEmpty { names.insert(TableLayout.publishChain) }
         for (rule, what) in TableLayout.rules where names.contains(rule.chain) { batch.addRule(rule, describedAs: what) }
+        // Appended after the chain's TCP rules: the order `create` writes them in.
+        if upgrade.loopbackUDPMissing {
+            for (rule, what) in TableLayout.redirectRules(.udp) { batch.addRule(rule, describedAs: what) }
+        }
     }
 }
 

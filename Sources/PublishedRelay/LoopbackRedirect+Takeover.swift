@@ -19,6 +19,7 @@ extension LoopbackRedirect {
             return try engine.addListener(spec)
         } catch {
             if let fd = spec.preopenedFD { Posix.close(fd) }
+            for flow in spec.adoptedFlows { Posix.close(flow.fd) }
             throw error
         }
     }

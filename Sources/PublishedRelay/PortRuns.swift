@@ -1,4 +1,6 @@
 import NFTRelay
+import NetworkAddress
+import PortForwarding
 
 /// Consecutive relay ports of one mapping, logged as one line: a mapping of a 10,000-port
 /// range is served by 10,000 listeners, but "serving" or "stopped" is said once for it.
@@ -40,5 +42,19 @@ struct PortRun: Equatable, CustomStringConvertible {
             }
         }
         return runs
+    }
+}
+
+extension PortRun {
+    /// A mapping's ports as one run (its first and last port alone, never the ports between),
+    /// for the lines of mappings served through the loopback redirect.
+    static func of(_ mapping: Mapping) -> PortRun {
+        let address = mapping.host.address ?? .unspecified(mapping.hostFamily)
+        let targetAddress = mapping.target.address ?? address
+        func port(_ p: UInt16) -> RelayPort {
+            RelayPort(mapping: mapping.label, proto: mapping.proto == .udp ? .udp : .tcp, listen: SocketAddress(ip: address, port: p),
+                      target: SocketAddress(ip: targetAddress, port: mapping.targetPort(for: p)))
+        }
+        return PortRun(first: port(mapping.host.ports.first), last: port(mapping.host.ports.last))
     }
 }

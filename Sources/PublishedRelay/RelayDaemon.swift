@@ -51,9 +51,9 @@ public final class RelayDaemon {
         var active: [RelayPort: ListenerID] = [:]
         var failed: [RelayPort: String] = [:]
         var desired: [RelayPort] = []
-        /// Mappings served through the loopback redirect (no socket of their own): their
-        /// label, host side and ports' original destinations, one status entry each.
-        var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
+        /// Mappings served through the loopback redirect (no socket of their own), one status
+        /// entry each: the mapping and its host side as the log names it.
+        var redirected: [(mapping: Mapping, listen: String)] = []
         var problem: String?
         /// `--replace`: sockets taken from the relay we replace, not yet adopted by a listener
         /// (published ports' and the loopback redirect's).
@@ -92,8 +92,8 @@ public final class RelayDaemon {
     /// yet (until our confirmation): the maps' elements name its sockets too, so a start-up
     /// failing before then must leave them to it.
     private var redirectShared = false
-    /// The ports the redirect served at the last reload, for the log's serving/stopped lines.
-    private var redirectedBefore: [RelayPort] = []
+    /// The mappings the redirect served at the last reload, for the log's serving/stopped lines.
+    private var redirectedBefore: Set<Mapping> = []
     private let restorer: TableRestorer?
     /// How long the plan waits for a table the restorer has checked, when a --save change holds
     /// FILE's lock (it holds it for its commit and the file's write: milliseconds) or the table
@@ -227,8 +227,15 @@ public final class RelayDaemon {
             // The flows' sockets too (taken on the loop that owns them), so their targets see
             // the same peer across the takeover: each named with its listener and target.
             let flows = engine.duplicateFlows().compactMap { id, flow -> (HandedSocket, Int32)? in
-                guard let port = ports[id], port.proto == .udp else { Posix.close(flow.fd); return nil }
-                return (HandedSocket(role: .flow(HandedFlow(target: port.target, flow)), proto: .udp, listen: port.listen), flow.fd)
+                if let port = ports[id], port.proto == .udp {
+                    return (HandedSocket(role: .flow(HandedFlow(target: port.target, flow)), proto: .udp, listen: port.listen), flow.fd)
+                }
+                // A flow of the UDP redirect: named with its destination, whose route the successor looks up.
+                if let socket = redirect.value?.handedSocket(for: id), socket.proto == .udp, let target = flow.target, flow.destination != nil {
+                    return (HandedSocket(role: .flow(HandedFlow(target: target, flow)), proto: .udp, listen: socket.listen), flow.fd)
+                }
+                Posix.close(flow.fd)
+                return nil
             }
             return sockets + flows
         }, handedOver: { [state] drain in
@@ -354,22 +361,27 @@ public final class RelayDaemon {
             // The loopback redirect carries what it can when the table has it (a table of
             // nftfwd 0.3 gets it at its next change) and our sockets are in its maps.
             var useRedirect = false
+            let udp = snapshot.upgrade.hasUDPRedirect   // a table of layout 0.4 redirects TCP only
             if let box = redirect, snapshot.exists, snapshot.upgrade.hasRedirect,
-               snapshot.mappings.contains(where: { RelayPlan.isRedirected($0.mapping) }) || box.value != nil {
+               snapshot.mappings.contains(where: { RelayPlan.isRedirected($0.mapping, udp: udp) }) || box.value != nil {
                 do {
                     let redirect = try box.value ?? {
                         // --replace: the replaced relay's redirect sockets, whose ports the maps
                         // name; clients arrive at once, so their routes are served from the start.
                         let handing = state.withLock { s in s.adoptable.keys.contains { $0.role == .redirect } }
-                        let first = handing ? snapshot.mappings.filter { RelayPlan.isRedirected($0.mapping) }.flatMap { RelayPlan.ports(for: $0.mapping) } : []
+                        let first = handing ? snapshot.mappings.map(\.mapping).filter { RelayPlan.isRedirected($0, udp: udp) } : []
                         let created = try LoopbackRedirect(engine: engine, limits: limits, routes: first) { proto, listen in
                             self.state.withLock { s in
-                                LoopbackRedirect.handed(Array(s.adoptable.keys), proto, listen).flatMap { s.adoptable.removeValue(forKey: $0) }
+                                // The socket, and for UDP the flows riding it (keyed by its address).
+                                guard let socket = LoopbackRedirect.handed(Array(s.adoptable.keys), proto, listen),
+                                      let fd = s.adoptable.removeValue(forKey: socket) else { return nil }
+                                let flows = (s.adoptableFlows.removeValue(forKey: socket.listen) ?? []).map { $0.0.handover(fd: $0.1) }
+                                return (fd, flows)
                             }
                         }
                         box.value = created
                         redirectShared = handing
-                        log("loopback TCP clients of published ports are redirected to \(created.description)\(handing ? " (taken over)" : "")")
+                        log("loopback TCP and UDP clients of published ports are redirected to \(created.description)\(handing ? " (taken over)" : "")")
                         return created
                     }()
                     _ = try redirect.claim(nft: session, table: layout.table, generation: snapshot.generation)
@@ -378,26 +390,23 @@ public final class RelayDaemon {
                     warn("cannot write the loopback redirect's ports into the table: \(error); serving every port with a socket of its own")
                 }
             }
-            var ports: [RelayPort] = [], redirectedPorts: [RelayPort] = []
-            var redirected: [(mapping: String, listen: String, ports: [SocketAddress])] = []
+            var ports: [RelayPort] = []
+            var redirected: [(mapping: Mapping, listen: String)] = []
             for published in snapshot.mappings {
-                if useRedirect && RelayPlan.isRedirected(published.mapping) {
-                    let these = RelayPlan.ports(for: published.mapping)
-                    redirectedPorts += these
-                    // Named as the sockets it replaces were: 0.0.0.0:8080/tcp, 127.0.0.1:7000-7009/tcp.
-                    let first = these.first.map { "\($0.listen)" } ?? "\(published.mapping.host)"
-                    let range = these.count > 1 ? "-\(these.last!.listen.port)" : ""
-                    redirected.append((published.mapping.label, "\(first)\(range)/tcp", these.map(\.listen)))
+                let mapping = published.mapping
+                if useRedirect && RelayPlan.isRedirected(mapping, udp: udp) {
+                    // One route per mapping, never one per port: a 60,000-port range costs one entry.
+                    redirected.append((mapping, PortRun.of(mapping).listenDescription))
                 } else {
-                    ports += RelayPlan.ports(for: published.mapping)
+                    ports += RelayPlan.ports(for: mapping)
                 }
             }
             // Routes first: a port moving from its own socket to the redirect is never unserved.
-            redirect?.value?.serve(redirectedPorts)
-            let now = Set(redirectedPorts), before = Set(redirectedBefore)
-            for run in PortRun.runs(redirectedBefore.filter { !now.contains($0) }) { log("stopped \(run.listenDescription) (\(run.mapping))") }
-            for run in PortRun.runs(redirectedPorts.filter { !before.contains($0) }) { log("serving \(run) (\(run.mapping))") }
-            redirectedBefore = redirectedPorts
+            redirect?.value?.serve(redirected.map(\.mapping))
+            let now = Set(redirected.map(\.mapping))
+            for mapping in redirectedBefore.subtracting(now).sorted() { log("stopped \(PortRun.of(mapping).listenDescription) (\(mapping.label))") }
+            for (mapping, _) in redirected where !redirectedBefore.contains(mapping) { log("serving \(PortRun.of(mapping)) (\(mapping.label))") }
+            redirectedBefore = now
             state.withLock { $0.desired = ports; $0.redirected = redirected; $0.problem = nil }
         } catch {
             // Keep serving what we had: a table we cannot read says nothing reliable.
@@ -506,8 +515,8 @@ public final class RelayDaemon {
             // A redirected port is served while the redirect socket listens (its connections are
             // counted on that socket, not per port).
             let redirected = s.redirected.map { entry in
-                let counts = redirect?.routes.counts(for: entry.ports) ?? (active: 0, total: 0, refused: 0)
-                return RelayStatus.Port(mapping: entry.mapping, listen: entry.listen, state: .listening, active: counts.active, total: counts.total,
+                let counts = redirect?.counts(of: entry.mapping) ?? (active: 0, total: 0, refused: 0)
+                return RelayStatus.Port(mapping: entry.mapping.label, listen: entry.listen, state: .listening, active: counts.active, total: counts.total,
                                         refused: counts.refused)
             }
             return RelayStatus(pid: Int(getpid()), table: table, problem: s.problem, ports: ports + redirected, restoreFrom: restoreFrom)

@@ -13,6 +13,7 @@ import NetworkAddress
 ///     udp [::1]:53
 ///     redirect tcp 127.0.0.1:41234
 ///     flow udp 127.0.0.1:8053 target 198.18.2.2:9100 client 127.0.0.1:40000 scope 0 local 127.0.0.1 ifindex 1 idle 120
+///     flow udp 127.0.0.1:41235 target 198.18.2.2:9100 client 127.0.0.1:40001 scope 0 local 127.0.0.1 ifindex 1 idle 80 destination 127.0.0.1:8053
 ///
 /// A published port's socket is its protocol and address (the only kind of version 1, which
 /// a message of nothing else still carries, so a relay of that version can take over from
@@ -20,7 +21,9 @@ import NetworkAddress
 /// address, one line per socket, whatever their number and protocols; a UDP flow (its socket
 /// connected to the target, `UDPFlowHandover`) names its listener, the target, the client
 /// (with its IPv6 scope), the address the client wrote to (`-` and ifindex 0 when not known)
-/// and its silence in milliseconds. Every field is required, in this order, single spaces.
+/// and its silence in milliseconds; a flow of a redirect socket ends with `destination` and
+/// what its client sent to, by which the successor finds its route. Every field is required,
+/// in this order, single spaces.
 /// The receiver does not take the text on trust: `check` compares each descriptor with its
 /// line (socket type and protocol, listening state, bound address; for a flow, connected to
 /// that target), so a wrong or hostile manifest is refused, not served.
@@ -50,7 +53,8 @@ struct HandedSocket: Hashable, Sendable, CustomStringConvertible {
         case .redirect: return "redirect \(proto.rawValue) \(listen)"
         case .flow(let f):
             let local = f.replySource.map { "\($0)" } ?? "-"
-            return "flow \(proto.rawValue) \(listen) target \(f.target) client \(f.client) scope \(f.client.scopeID) local \(local) ifindex \(f.interfaceIndex) idle \(f.idleMilliseconds)"
+            let destination = f.destination.map { " destination \($0)" } ?? ""
+            return "flow \(proto.rawValue) \(listen) target \(f.target) client \(f.client) scope \(f.client.scopeID) local \(local) ifindex \(f.interfaceIndex) idle \(f.idleMilliseconds)\(destination)"
         }
     }
 }
@@ -62,12 +66,17 @@ struct HandedFlow: Hashable, Sendable {
     var replySource: IPAddress?
     var interfaceIndex: Int32
     var idleMilliseconds: UInt64
+    /// A loopback redirect's flow: where its client sent to (nil for a port's flow).
+    var destination: SocketAddress?
 
     init(target: SocketAddress, _ flow: UDPFlowHandover) {
-        self.init(target: target, client: flow.client, replySource: flow.replySource, interfaceIndex: flow.interfaceIndex, idleMilliseconds: flow.idleMilliseconds)
+        self.init(target: target, client: flow.client, replySource: flow.replySource, interfaceIndex: flow.interfaceIndex,
+                  idleMilliseconds: flow.idleMilliseconds, destination: flow.destination)
     }
 
-    init(target: SocketAddress, client: SocketAddress, replySource: IPAddress?, interfaceIndex: Int32, idleMilliseconds: UInt64) {
+    init(target: SocketAddress, client: SocketAddress, replySource: IPAddress?, interfaceIndex: Int32, idleMilliseconds: UInt64,
+         destination: SocketAddress? = nil) {
+        self.destination = destination
         self.target = target
         self.client = client
         self.replySource = replySource
@@ -76,7 +85,8 @@ struct HandedFlow: Hashable, Sendable {
     }
 
     func handover(fd: Int32) -> UDPFlowHandover {
-        UDPFlowHandover(fd: fd, client: client, replySource: replySource, interfaceIndex: interfaceIndex, idleMilliseconds: idleMilliseconds)
+        UDPFlowHandover(fd: fd, client: client, replySource: replySource, interfaceIndex: interfaceIndex, idleMilliseconds: idleMilliseconds,
+                        destination: destination, target: destination == nil ? nil : target)
     }
 }
 
@@ -156,7 +166,13 @@ enum TakeoverManifest {
             return HandedSocket(role: .redirect, proto: p, listen: listen)
         case "flow":
             let keywords = [3: "target", 5: "client", 7: "scope", 9: "local", 11: "ifindex", 13: "idle"]
-            guard parts.count == 15, keywords.allSatisfy({ parts[$0.key] == $0.value }), proto(1) == .udp,
+            // A redirect socket's flow adds `destination D` (what its client sent to).
+            var destination: SocketAddress?
+            if parts.count == 17 {
+                guard parts[15] == "destination", let d = address(16), d.family == address(2)?.family else { return nil }
+                destination = d
+            }
+            guard parts.count == 15 || destination != nil, keywords.allSatisfy({ parts[$0.key] == $0.value }), proto(1) == .udp,
                   let listen = address(2), let target = address(4), var client = address(6),
                   let scope = decimal(parts[8]).flatMap(UInt32.init(exactly:)),
                   let ifindex = decimal(parts[12]).flatMap(Int32.init(exactly:)),
@@ -171,7 +187,8 @@ enum TakeoverManifest {
             }
             guard client.family == listen.family, scope == 0 || client.family == .ipv6 else { return nil }
             client.scopeID = scope
-            return HandedSocket(role: .flow(HandedFlow(target: target, client: client, replySource: local, interfaceIndex: ifindex, idleMilliseconds: idle)),
+            return HandedSocket(role: .flow(HandedFlow(target: target, client: client, replySource: local, interfaceIndex: ifindex, idleMilliseconds: idle,
+                                                       destination: destination)),
                                 proto: .udp, listen: listen)
         default:
             guard parts.count == 2, let p = proto(0), let listen = address(1) else { return nil }

@@ -61,10 +61,11 @@ extension RelayPlan {
     /// Whether the table's `loopback` chain redirects this port's loopback clients to the
     /// relay's redirect sockets (TCP of a same-family mapping on every address or on a
     /// loopback address: the keys of dnat4_any/dnat6_any and loopback4/loopback6), so no
-    /// socket of its own is needed. The rest (UDP, IPv6 to IPv4 and back) keeps one.
-    public static func isRedirected(_ mapping: Mapping) -> Bool {
+    /// socket of its own is needed; UDP too when the table's chain redirects it (`udp`: not a
+    /// table of layout 0.4). The rest (IPv6 to IPv4 and back, SCTP) keeps one.
+    public static func isRedirected(_ mapping: Mapping, udp: Bool) -> Bool {
         // PROXY-protocol mappings keep their own listener: it serves remote clients too.
-        mapping.proto == .tcp && mapping.proxyProtocol == nil && !mapping.isCrossFamily
+        (mapping.proto == .tcp || (udp && mapping.proto == .udp)) && mapping.proxyProtocol == nil && !mapping.isCrossFamily
             && (mapping.host.address == nil || mapping.isLoopbackOnly)
     }
 }

@@ -34,15 +34,17 @@ struct RelayCommand: ParsableCommand {
         after it still differs), the relay logs an error and tries again after 10 s, when \
         FILE changes, or on SIGHUP, rather than rewriting the table at every poll.
 
-        --loopback-redirect serves loopback TCP clients (127.0.0.1, ::1) of published \
-        ports without a socket per port: the table's loopback chain redirects them to one \
-        relay socket per family, which reads where each client meant to go \
-        (SO_ORIGINAL_DST), so 60,000 published ports cost about 20 descriptors, and a port \
-        another program holds (podman's conmon holds every port it publishes) is still \
-        served. Such a port is then not reserved: another program may bind it, and gets no \
-        loopback TCP client of it. UDP, IPv4-IPv6 and PROXY-protocol mappings keep a socket \
-        per port. Not the default yet: while the table is being restored, a redirected port \
-        refuses connections, where a port's own socket keeps serving.
+        --loopback-redirect serves loopback TCP and UDP clients (127.0.0.1, ::1) of \
+        published ports without a socket per port: the table's loopback chain redirects \
+        them to a TCP and a UDP relay socket per family, which learn where each client meant \
+        to go (SO_ORIGINAL_DST for TCP, the conntrack entry of a new UDP flow), so 60,000 \
+        published ports cost about 25 descriptors, and a port another program holds \
+        (podman's conmon holds every port it publishes) is still served. Such a port is then \
+        not reserved: another program may bind it, and gets no loopback client of it. \
+        IPv4-IPv6 and PROXY-protocol mappings keep a socket per port, and so does UDP on a \
+        table of layout 0.4 until its next change. Not the default yet: while the table is \
+        being restored, a redirected port refuses connections, where a port's own socket \
+        keeps serving.
 
         --replace upgrades or restarts a running relay without refusing a connection: the \
         new relay takes the running one's listening sockets (SCM_RIGHTS over a root-only \
@@ -104,7 +106,7 @@ struct RelayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Keep the table equal to this saved file (see above); it must be readable at start.", valueName: "file"))
     var restoreFrom: String?
 
-    @Flag(name: .long, help: ArgumentHelp("Serve loopback TCP clients of published ports through the kernel's redirect to two relay sockets instead of a listening socket per port (see above)."))
+    @Flag(name: .long, help: ArgumentHelp("Serve loopback TCP and UDP clients of published ports through the kernel's redirect to four relay sockets instead of a listening socket per port (see above)."))
     var loopbackRedirect = false
 
     @Flag(name: .long, help: "Take over from the relay serving this table here, if one runs: it hands over its listening sockets, stops accepting and drains (see above).")

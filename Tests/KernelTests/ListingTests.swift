@@ -281,6 +281,10 @@ struct ListingTests {
             \t\tip daddr 127.0.0.0/8 ip daddr . meta l4proto . tcp dport @loopback4 redirect to :meta l4proto map @redirect4
             \t\tip6 daddr ::1 meta l4proto . tcp dport @dnat6_any redirect to :meta l4proto map @redirect6
             \t\tip6 daddr ::1 ip6 daddr . meta l4proto . tcp dport @loopback6 redirect to :meta l4proto map @redirect6
+            \t\tip daddr 127.0.0.0/8 meta l4proto . udp dport @dnat4_any redirect to :meta l4proto map @redirect4
+            \t\tip daddr 127.0.0.0/8 ip daddr . meta l4proto . udp dport @loopback4 redirect to :meta l4proto map @redirect4
+            \t\tip6 daddr ::1 meta l4proto . udp dport @dnat6_any redirect to :meta l4proto map @redirect6
+            \t\tip6 daddr ::1 ip6 daddr . meta l4proto . udp dport @loopback6 redirect to :meta l4proto map @redirect6
             \t}
 
             """,

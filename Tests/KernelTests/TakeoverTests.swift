@@ -121,21 +121,27 @@ struct TakeoverTests {
         return ""
     }
 
-    @Test("with --loopback-redirect: the redirect sockets are handed over (same ports, still in the table), loopback TCP clients never refused")
+    @Test("with --loopback-redirect: the redirect sockets are handed over (same ports, still in the table), loopback TCP clients never refused, the UDP client's flow carried on")
     func redirectHandedOver() throws {
         let (lab, old) = try Self.setUp("tkl", "--loopback-redirect")
         defer { lab.destroy() }
-        // The TCP port is served through the redirect (no socket of its own), UDP on its own.
+        // Both ports are served through the redirect (no socket of their own).
         #expect(TestNetwork.waitUntil(timeout: 5) { !Self.redirectElement(lab, "redirect4").isEmpty })
         let before4 = Self.redirectElement(lab, "redirect4"), before6 = Self.redirectElement(lab, "redirect6")
         #expect(before4.hasPrefix("tcp : ") && before6.hasPrefix("tcp : "), "\(before4) \(before6)")
+        #expect(before4.contains(", udp : ") && before6.contains(", udp : "), "\(before4) \(before6)")
         let (new, newLog, result, value) = try Self.replaceUnderLoad(lab, old: old, ["--loopback-redirect", "--drain-timeout", "20"])
         defer { kill(new, SIGTERM); _ = Command.wait(pid: new, timeout: 10) }
         #expect(value("errors") == "0", "\(result)")
         #expect(value("exact") == "True", "\(result)")
         #expect((Int(value("conns") ?? "") ?? 0) > 100, "\(result)")
         #expect(value("udp_lost") == "0", "\(result)")
+        #expect((Int(value("udp_sent") ?? "") ?? 0) > 50, "\(result)")
         #expect(Self.file(newLog).contains("(taken over)"), "\(Self.file(newLog))")
+        // The redirected UDP client's flow went along (its socket towards the target): one peer.
+        let peers = Self.file(Self.peers(lab)).split(separator: "\n")
+        #expect(peers.count == 1, "the target saw the UDP client as \(peers); new relay: \(Self.file(newLog))")
+        #expect(Self.file(newLog).contains("and 1 UDP flow(s) from the relay"), "\(Self.file(newLog))")
 
         // The same redirect ports, still in the table after the old relay left (it no longer
         // takes them out), served by the new relay: a fresh loopback client is answered.

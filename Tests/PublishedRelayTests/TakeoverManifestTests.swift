@@ -34,6 +34,14 @@ struct TakeoverManifestTests {
                      proto: .udp, listen: SocketAddress(parsing: listen)!)
     }
 
+    /// A flow of a UDP redirect socket: its line ends with the destination its client sent to.
+    static var redirectFlow: HandedSocket {
+        HandedSocket(role: .flow(HandedFlow(target: SocketAddress(parsing: "198.18.2.2:9100")!, client: SocketAddress(parsing: "127.0.0.1:40002")!,
+                                            replySource: IPAddress("127.0.0.1")!, interfaceIndex: 1, idleMilliseconds: 80,
+                                            destination: SocketAddress(parsing: "127.0.0.5:8053")!)),
+                     proto: .udp, listen: SocketAddress(parsing: "127.0.0.1:41235")!)
+    }
+
     @Test("redirect sockets and UDP flows: version 2 lines, read back the same; ports alone stay version 1")
     func roundTripVersion2() throws {
         var scoped = Self.flow("[::]:53", target: "[fd00::2]:53", client: "[fe80::1]:5353", local: "fe80::2", ifindex: 3, idle: 86_400_000)
@@ -43,12 +51,13 @@ struct TakeoverManifestTests {
                        HandedSocket(role: .redirect, proto: .udp, listen: SocketAddress(parsing: "[::1]:41235")!),
                        Self.flow("127.0.0.1:8053", target: "198.18.2.2:9100", client: "127.0.0.1:40000", local: "127.0.0.1", ifindex: 1, idle: 120),
                        Self.flow("127.0.0.1:8053", target: "198.18.2.2:9100", client: "127.0.0.1:40001", local: nil),
-                       scoped]
+                       scoped, Self.redirectFlow]
         let bytes = TakeoverManifest.encode(sockets)
         let text = String(decoding: bytes, as: UTF8.self)
         #expect(text.hasPrefix("nftfwd-takeover 2\ntcp 0.0.0.0:8080\nredirect tcp 127.0.0.1:41234\nredirect udp [::1]:41235\n\(Self.flowLine)\n"))
         #expect(text.contains("client 127.0.0.1:40001 scope 0 local - ifindex 0 idle 0\n"))
         #expect(text.contains("client [fe80::1]:5353 scope 3 local fe80::2 ifindex 3 idle 86400000\n"))
+        #expect(text.contains("client 127.0.0.1:40002 scope 0 local 127.0.0.1 ifindex 1 idle 80 destination 127.0.0.5:8053\n"))
         #expect(try TakeoverManifest.decode(bytes, descriptors: sockets.count) == sockets)
         #expect(String(decoding: TakeoverManifest.encode([Self.socket(.udp, "[::1]:53")]), as: UTF8.self) == "nftfwd-takeover 1\nudp [::1]:53\n")
     }
@@ -100,6 +109,9 @@ struct TakeoverManifestTests {
         ("nftfwd-takeover 2\n\(TakeoverManifestTests.flowLine(replacing: "client 127.0.0.1:40000", with: "client [::1]:40000"))\n", 1),
         ("nftfwd-takeover 2\n\(TakeoverManifestTests.flowLine(replacing: "scope 0", with: "scope 2"))\n", 1),   // a scope on IPv4
         ("nftfwd-takeover 2\n\(TakeoverManifestTests.flowLine) \n", 1),
+        ("nftfwd-takeover 2\n\(TakeoverManifestTests.flowLine) destination\n", 1),
+        ("nftfwd-takeover 2\n\(TakeoverManifestTests.flowLine) destination [::1]:8053\n", 1),   // other family
+        ("nftfwd-takeover 2\n\(TakeoverManifestTests.flowLine) dest 127.0.0.1:8053\n", 1),
         ("tcp 0.0.0.0:80\n", 1),                           // no version line
         ("nftfwd-takeover 1\nsctp 0.0.0.0:80\n", 1),
         ("nftfwd-takeover 1\ntcp 0.0.0.0:+80\n", 1),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Relay scale row: what `nftfwd relay` costs for a 60,000-port wildcard range, served over the
-# loopback redirect (TCP) against the per-port sockets the relay still opens (UDP, the old
-# design for every port), in the same run. Prints descriptors, RSS and readiness (relay start
-# to its "serving" log line) for each, and the ratios.
+# Relay scale row: what `nftfwd relay` costs for a 60,000-port tcp range plus a 60,000-port
+# udp range (`add 2000-61999 198.18.9.2:2000-61999 --proto tcp`, the same with udp), served
+# over the loopback redirect, against the per-port design (the relay without
+# --loopback-redirect: one socket per port, udp), in the same run. Prints descriptors, RSS
+# and readiness (relay start to its "serving" log line) for each, and the ratios.
 #
 # Run as root:  contrib/bench/relay-scale.sh   (NFTFWD: binary; default: swift build -c release)
 #   N (ports, default 60000), from port 2000.
@@ -22,7 +23,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true   # the per-port design needs a de
 # The per-port design needs a descriptor per port: it gets as many ports as the limit allows.
 PER_PORT_N=$(( N < $(ulimit -n) - 200 ? N : $(ulimit -n) - 200 ))
 
-measure() {   # $1: label, $2: proto, $3: ports
+measure() {   # $1: label, $2: protocols ("tcp udp"), $3: ports, $4: relay option
     ip netns del "$NS" 2>/dev/null || true
     ip netns add "$NS"
     ip -n "$NS" link set lo up
@@ -30,12 +31,18 @@ measure() {   # $1: label, $2: proto, $3: ports
     ip -n "$NS" addr add 198.18.9.1/24 dev v0
     ip -n "$NS" link set v0 up; ip -n "$NS" link set v1 up
     local last=$((2000 + $3 - 1))
-    ip netns exec "$NS" "$NFTFWD" add "2000-$last" "198.18.9.2:2000-$last" --proto "$2" >/dev/null 2>&1
+    for proto in $2; do
+        ip netns exec "$NS" "$NFTFWD" add "2000-$last" "198.18.9.2:2000-$last" --proto "$proto" >/dev/null 2>&1
+    done
     : > "/tmp/$NS.log"
     local start; start=$(date +%s.%N)
-    ip netns exec "$NS" "$NFTFWD" relay --loopback-redirect >"/tmp/$NS.log" 2>&1 &
+    ip netns exec "$NS" "$NFTFWD" relay ${4:-} >"/tmp/$NS.log" 2>&1 &
     RELAY=$!
-    for _ in $(seq 1 1200); do grep -q "serving " "/tmp/$NS.log" && break; sleep 0.05; done
+    # Ready: every protocol's serving line (polled every 10 ms: the bound on the reading).
+    local want; want=$(echo $2 | wc -w)
+    for _ in $(seq 1 6000); do
+        [[ $(grep -c "serving .*2000-$last/" "/tmp/$NS.log") -ge $want ]] && break; sleep 0.01
+    done
     local ready; ready=$(echo "$(date +%s.%N) - $start" | bc)
     local fds rss; fds=$(ls "/proc/$RELAY/fd" | wc -l); rss=$(awk '/VmRSS/ {print $2}' "/proc/$RELAY/status")
     kill "$RELAY"; wait "$RELAY" 2>/dev/null || true; RELAY=
@@ -43,8 +50,8 @@ measure() {   # $1: label, $2: proto, $3: ports
     echo "$fds $rss $ready"
 }
 
-echo "relay scale, $N ports (one run):"
-read -r rf rr rt < <(measure "redirect (tcp), $N ports" tcp "$N" | tee /dev/stderr | tail -1)
+echo "relay scale, $N tcp + $N udp ports (one run; load: $(uptime | sed 's/.*load average: //'))"
+read -r rf rr rt < <(measure "redirect (tcp+udp), 2 x $N ports" "tcp udp" "$N" --loopback-redirect | tee /dev/stderr | tail -1)
 read -r pf pr pt < <(measure "per-port (udp), $PER_PORT_N ports" udp "$PER_PORT_N" | tee /dev/stderr | tail -1)
 echo "(the per-port row serves $PER_PORT_N ports: its cost per port times $N is what the old design needs)"
 printf 'ratio redirect/per-port: fds %.4f  RSS %.2f  ready %.2f\n' \

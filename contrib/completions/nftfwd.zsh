@@ -308,7 +308,7 @@ _nftfwd_relay() {
         '--metrics[Serve Prometheus metrics on ADDRESS\:PORT (e.g. 127.0.0.1\:9420; none without it). Whoever reaches that address reads every relayed mapping, its port, target and counters\: keep it on loopback unless a firewall limits who can.]:address\:port:'
         '--log-level[Least important messages logged\: debug, info, notice, warning or error.]:level:'
         '--restore-from[Keep the table equal to this saved file (see above); it must be readable at start.]:file:'
-        '--loopback-redirect[Serve loopback TCP clients of published ports through the kernel'\''s redirect to two relay sockets instead of a listening socket per port (see above).]'
+        '--loopback-redirect[Serve loopback TCP and UDP clients of published ports through the kernel'\''s redirect to four relay sockets instead of a listening socket per port (see above).]'
         '--replace[Take over from the relay serving this table here, if one runs\: it hands over its listening sockets, stops accepting and drains (see above).]'
         '--drain-timeout[With --replace, the relay taken over from lets its open connections run this long at most before it exits.]:seconds:'
         '--detach[Return once the relay serves, leaving it running in the background (what the systemd unit'\''s reload runs\: relay --replace --detach).]'

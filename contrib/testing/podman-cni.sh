@@ -16,10 +16,10 @@
 #   - route_localnet stays 0 on the bridge
 #   - a container publishing 50 ports adds no nft rule, and 50 mappings
 #   - podman rm -f removes a container's mappings
-#   - with `nftfwd relay --loopback-redirect` running, 127.0.0.1:8080 reaches the container over TCP although
-#     conmon binds and holds 8080 itself: the kernel redirects loopback TCP clients of published
-#     ports to the relay's own socket (no bind per port), route_localnet still 0
-# Not checked: 127.0.0.1 over UDP (the relay still binds each UDP port, and conmon holds it).
+#   - with `nftfwd relay --loopback-redirect` running, 127.0.0.1:8080 (TCP) and 127.0.0.1:8081
+#     (UDP) reach the container although conmon binds and holds both ports itself: the kernel
+#     redirects loopback clients of published ports to the relay's own sockets (no bind per
+#     port; a UDP flow's destination read from its conntrack entry), route_localnet still 0
 # Exit status 0 only if every check passed. Environment: NFTFWD_TEST_TIMEOUT (default 240 s).
 set -uo pipefail
 say() { printf '%s\n' "$*"; }
@@ -118,8 +118,11 @@ for m in json.load(sys.stdin)["mappings"]:
 }
 count() { inns "$NFTFWD" ls --json 2>/dev/null | grep -c '"proto"'; }
 client_get() { nsenter --net="/run/netns/$CLIENT" -- curl -sS --max-time 3 "$1" 2>&1; }
-client_udp() {
-    nsenter --net="/run/netns/$CLIENT" -- timeout 10 python3 -c '
+client_udp() { udp_probe "$CLIENT" "$@"; }
+host_udp() { udp_probe "$NS" "$@"; }
+udp_probe() {   # $1: namespace, $2: address, $3: port
+    local ns=$1; shift
+    nsenter --net="/run/netns/$ns" -- timeout 10 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.0)
 for _ in range(3):
@@ -163,12 +166,14 @@ if got=$(client_udp 192.168.93.1 8081) && [[ $got == nftfwd-udp-probe ]]; then o
 rl=$(inns sysctl -n net.ipv4.conf.cnipod0.route_localnet net.ipv4.conf.all.route_localnet 2>&1 | tr '\n' ' ')
 [[ $rl == "0 0 " ]] && ok "route_localnet 0 on cnipod0 and all" || fail "route_localnet: $rl"
 
-# 127.0.0.1 through the relay: conmon holds 8080, so the relay cannot bind it; the kernel
-# redirects loopback TCP clients of published ports to the relay's own socket instead.
+# 127.0.0.1 through the relay: conmon holds 8080 and 8081, so the relay cannot bind them; the
+# kernel redirects loopback clients of published ports to the relay's own sockets instead.
 inns "$NFTFWD" relay --loopback-redirect >"$DIR/relay.log" 2>&1 & RELAY_PID=$!
 host_get() { inns curl -sS --max-time 3 http://127.0.0.1:8080/ 2>&1; }
 if wait_for 20 eval '[[ $(host_get) == "$PAGE" ]]'; then ok "host: the page through 127.0.0.1:8080 (the relay, conmon holding the port)"
 else fail "host: curl 127.0.0.1:8080: $(host_get); relay: $(tail -3 "$DIR/relay.log" | tr '\n' ' ')"; fi
+if got=$(host_udp 127.0.0.1 8081) && [[ $got == nftfwd-udp-probe ]]; then ok "host: UDP echo through 127.0.0.1:8081 (the relay, conmon holding the port)"
+else fail "host: UDP 127.0.0.1:8081: $got; relay: $(tail -3 "$DIR/relay.log" | tr '\n' ' ')"; fi
 rl=$(inns sysctl -n net.ipv4.conf.cnipod0.route_localnet net.ipv4.conf.all.route_localnet net.ipv4.conf.lo.route_localnet 2>&1 | tr '\n' ' ')
 [[ $rl == "0 0 0 " ]] && ok "route_localnet still 0 with the relay serving 127.0.0.1" || fail "route_localnet with the relay: $rl"
 

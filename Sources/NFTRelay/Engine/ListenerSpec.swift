@@ -39,9 +39,11 @@ public struct ListenerSpec: Hashable, Sendable {
     /// TCP: every connection to the target starts with a PROXY protocol header of this
     /// version naming the client and the address it connected to (`ProxyHeader`); nil: none.
     public var proxyProtocol: ProxyProtocolVersion?
-    /// TCP: a redirect listener. Each client's original destination (SO_ORIGINAL_DST, after
-    /// the kernel's `redirect`) picks its route, with that route's target and allow-list;
-    /// `target` and `allowedSources` are then unused; a client with no route is reset.
+    /// A redirect listener. Each client's original destination (after the kernel's
+    /// `redirect`: SO_ORIGINAL_DST for TCP, the routes' `destinations` lookup for a new UDP
+    /// flow) picks its route, with that route's target and allow-list; `target` and
+    /// `allowedSources` are then unused; a TCP client with no route is reset, a UDP
+    /// datagram with none dropped.
     public var redirect: RedirectRoutes?
     /// UDP: flows a previous relay handed over with this listener's socket (`preopenedFD`),
     /// each connected to `target`; the listener serves them from its first instant, within

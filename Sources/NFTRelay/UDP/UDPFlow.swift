@@ -19,6 +19,13 @@ final class UDPFlow: EventHandler {
     /// Where the client sent to (from packet info), used as the reply source.
     var local: (sockaddr_storage, Int32)?
     var lastActive: UInt64
+    /// Where the flow's socket is connected.
+    let target: SocketAddress
+    /// A redirect listener's flow: the destination the client sent to (from its conntrack
+    /// entry), its route's counters, and the routes' version it was checked at.
+    var destination: SocketAddress?
+    var counters: RouteCounters?
+    var routesVersion = 0
     /// Whether sends to the target may use UDP GSO (false once the kernel refused it).
     var targetGSO = true
     var previous: UDPFlow?
@@ -29,8 +36,9 @@ final class UDPFlow: EventHandler {
     var sourceNext: UDPFlow?
     private unowned let owner: UDPListener
 
-    init(fd: Int32, client: SocketAddress, owner: UDPListener, now: UInt64) {
+    init(fd: Int32, client: SocketAddress, target: SocketAddress, owner: UDPListener, now: UInt64) {
         self.fd = fd
+        self.target = target
         self.client = client
         clientStorage = client.storage
         self.owner = owner

@@ -14,8 +14,15 @@ public struct UDPFlowHandover: Hashable, Sendable {
     public var interfaceIndex: Int32
     /// How long the flow has been silent: the successor's idle timeout counts on from there.
     public var idleMilliseconds: UInt64
+    /// A redirect listener's flow: the destination its client sent to (the successor finds
+    /// its route by it) and the target its socket is connected to; nil for a port's flow.
+    public var destination: SocketAddress?
+    public var target: SocketAddress?
 
-    public init(fd: Int32, client: SocketAddress, replySource: IPAddress?, interfaceIndex: Int32, idleMilliseconds: UInt64) {
+    public init(fd: Int32, client: SocketAddress, replySource: IPAddress?, interfaceIndex: Int32, idleMilliseconds: UInt64,
+                destination: SocketAddress? = nil, target: SocketAddress? = nil) {
+        self.destination = destination
+        self.target = target
         self.fd = fd
         self.client = client
         self.replySource = replySource

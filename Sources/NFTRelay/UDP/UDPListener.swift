@@ -121,7 +121,23 @@ final class UDPListener: EventHandler, RelayListener {
         let now = context.loop.now
         for flow in kept.reversed() {
             let silence = min(flow.idleMilliseconds, idleTimeout / 1_000_000) * 1_000_000
-            let adopted = UDPFlow(fd: flow.fd, client: flow.client, owner: self, now: now &- silence)
+            // A redirect listener's flow goes on only where its destination's route still
+            // leads to the target its socket is connected to, and admits its client.
+            var route: RedirectRoutes.Route?
+            if let routes = spec.redirect {
+                guard let destination = flow.destination, let found = routes.route(for: destination), found.target == flow.target,
+                      Subnet.admits(found.allowedSources, flow.client.ip) else {
+                    Posix.close(flow.fd)
+                    continue
+                }
+                route = found
+            }
+            let adopted = UDPFlow(fd: flow.fd, client: flow.client, target: route?.target ?? spec.target, owner: self, now: now &- silence)
+            if let route, let routes = spec.redirect {
+                adopted.destination = flow.destination
+                adopted.counters = route.counters
+                adopted.routesVersion = routes.version
+            }
             if let source = flow.replySource { adopted.local = (SocketAddress(ip: source, port: 0).storage.0, flow.interfaceIndex) }
             do {
                 try context.loop.register(flow.fd, .readable, adopted)
@@ -130,6 +146,7 @@ final class UDPListener: EventHandler, RelayListener {
                 continue
             }
             flows.insert(adopted)
+            adopted.counters?.opened()
             context.stats.opened(id)
         }
     }
@@ -148,7 +165,8 @@ final class UDPListener: EventHandler, RelayListener {
             guard let copy = Posix.duplicate(flow.fd) else { continue }
             let source = flow.local.flatMap { SocketAddress($0.0)?.ip }
             out.append(UDPFlowHandover(fd: copy, client: flow.client, replySource: source, interfaceIndex: source == nil ? 0 : flow.local?.1 ?? 0,
-                                       idleMilliseconds: (now &- min(flow.lastActive, now)) / 1_000_000))
+                                       idleMilliseconds: (now &- min(flow.lastActive, now)) / 1_000_000,
+                                       destination: flow.destination, target: spec.redirect == nil ? nil : flow.target))
         }
         return out
     }
@@ -183,12 +201,71 @@ final class UDPListener: EventHandler, RelayListener {
 
     private func flow(for peer: sockaddr_storage) -> UDPFlow? {
         guard let client = SocketAddress(peer) else { return nil }
+        if let routes = spec.redirect { return redirectedFlow(for: client, routes: routes) }
         if let flow = flows[client] { return flow }
         // An allow-list: a datagram from elsewhere opens no flow and is dropped.
         guard Subnet.admits(spec.allowedSources, client.ip) else {
             context.stats.refused(id)
             return nil
         }
+        return openFlow(for: client, to: spec.target)
+    }
+
+    // MARK: redirect listener
+
+    /// Our own address, which the kernel's redirect wrote into the datagrams (port 0 bound).
+    private lazy var localAddress: SocketAddress? = try? Sockets.localAddress(fd)
+
+    /// A silent flow's destination is asked again after this long. The flow is keyed by the
+    /// client's address alone: once the conntrack entry that made it has expired (30 s after
+    /// the last datagram without a reply, by default), the same client port may be sent to
+    /// another published port, which only a fresh lookup tells. Well below that timeout.
+    static let revalidateAfter: UInt64 = 10_000_000_000
+
+    /// The flow of a redirected client: found by its address, checked again when the routes
+    /// changed or it was silent, else opened for the route of its original destination.
+    private func redirectedFlow(for client: SocketAddress, routes: RedirectRoutes) -> UDPFlow? {
+        let version = routes.version
+        let now = context.loop.now
+        var known: SocketAddress?
+        if let flow = flows[client] {
+            let silent = now &- min(flow.lastActive, now) >= Self.revalidateAfter
+            if !silent && flow.routesVersion == version { return flow }
+            known = silent ? destination(of: client, routes: routes) : flow.destination
+            // Same destination, same route (its counters are the route's identity, kept by
+            // `replace` for an unchanged route): the flow carries on.
+            if let known, known == flow.destination, let route = routes.route(for: known), route.counters === flow.counters {
+                flow.routesVersion = version
+                return flow
+            }
+            drop(flow)
+        } else {
+            known = destination(of: client, routes: routes)
+        }
+        // No entry, or a destination no route serves: not a port we carry (any more).
+        guard let destination = known, let route = routes.route(for: destination) else { return nil }
+        guard Subnet.admits(route.allowedSources, client.ip) else {
+            context.stats.refused(id)
+            route.counters.refusedOne()
+            return nil
+        }
+        guard let flow = openFlow(for: client, to: route.target) else { return nil }
+        flow.destination = destination
+        flow.counters = route.counters
+        flow.routesVersion = version
+        route.counters.opened()
+        return flow
+    }
+
+    private func destination(of client: SocketAddress, routes: RedirectRoutes) -> SocketAddress? {
+        guard let local = localAddress else { return nil }
+        return routes.destinations?.originalDestination(client: client, redirectedTo: local)
+    }
+
+    // MARK: flows
+
+    /// Opens a flow of `client` to `target`, making room under the limits first.
+    private func openFlow(for client: SocketAddress, to target: SocketAddress) -> UDPFlow? {
         // Replacements so far by a source at its limit, carried to its group (which a limit of
         // 1 empties and recreates).
         var replaced: Int?
@@ -201,16 +278,16 @@ final class UDPListener: EventHandler, RelayListener {
         }
         let socket: Int32
         do {
-            socket = try Sockets.open(spec.target.family, .datagram)
+            socket = try Sockets.open(target.family, .datagram)
         } catch {
             targetFailed(error)
             endEpisode(client.ip, replaced)
             return nil
         }
         Sockets.setBufferSizes(socket, bytes: Self.flowBufferBytes)
-        let flow = UDPFlow(fd: socket, client: client, owner: self, now: context.loop.now)
+        let flow = UDPFlow(fd: socket, client: client, target: target, owner: self, now: context.loop.now)
         do {
-            _ = try Sockets.connect(socket, to: spec.target)
+            _ = try Sockets.connect(socket, to: target)
             try context.loop.register(socket, .readable, flow)
         } catch {
             context.loop.deregister(socket)
@@ -276,6 +353,7 @@ final class UDPListener: EventHandler, RelayListener {
     private func drop(_ flow: UDPFlow, endingEpisode: Bool = true) {
         let source = flow.source
         flows.remove(flow)
+        flow.counters?.closed()
         if endingEpisode, let source, source.count == 0 { endEpisode(source.address, source.replaced) }
         context.loop.forget(flow.fd)   // our own socket: close removes it from epoll
         Posix.close(flow.fd)
