@@ -196,7 +196,7 @@ public struct TableReader {
             }
             // Layout 0.4's loopback chain (TCP only): read as it is, the UDP rules appended by the next change.
             if chain.name == TableLayout.loopbackChain, have != wanted,
-               have == TableLayout.redirectRules04.map({ $0.rule.expressions.map(\.fingerprint) }) {
+               have == TableLayout.redirectRules04.map({ $0.rule.expressions.map(\.record) }) {
                 upgrade.loopbackUDPMissing = true
                 continue
             }
