@@ -8,6 +8,9 @@ import NetworkAddress
 extension NFTRelayTests {
     @Suite("TCP relay: keepalive, idle timeout, per-source limit")
     struct HostileTCP {
+        /// The client leg inherits keepalive from the listening socket at once; the target leg
+        /// gets it once the connection has relayed for `TCPListener.keepaliveDelay` (1 s), so
+        /// this waits for it (bounded).
         @Test("keepalive is on, with the standard timings, on both legs of a relayed connection")
         func keepaliveBothLegs() throws {
             let echo = EchoServer()
@@ -26,6 +29,8 @@ extension NFTRelayTests {
             // (the echo server's accepted socket is peered with the relay's port instead).
             let legs = tcpSockets(connectedToPort: clientPort) + tcpSockets(connectedToPort: echo.port)
             try #require(legs.count == 2, "found \(legs.count) relay legs")
+            #expect(eventually(timeout: 10) { legs.allSatisfy { intOption($0, SOL_SOCKET, SO_KEEPALIVE) == 1 } },
+                    "the target leg never got keepalive")
             for fd in legs {
                 #expect(intOption(fd, SOL_SOCKET, SO_KEEPALIVE) == 1)
                 #expect(intOption(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE) == TCPKeepalive.standard.idle)

@@ -7,12 +7,17 @@ struct SplicePipe {
 
 /// Pipes for splice, lent to a connection direction only while it has bytes in flight, so an
 /// idle connection holds just its two sockets. Only empty pipes come back; a pipe that still
-/// holds bytes when its connection dies is closed instead.
+/// holds bytes when its connection dies is closed instead. Beside them, the loop's one copy
+/// buffer (`scratch`) for the directions that still relay with recv/send.
 ///
 /// Concurrency model: owned by one event loop thread.
 final class PipePool {
     /// Bytes a pipe can hold; every pipe in the pool has this capacity.
     let capacity: Int
+    /// 64 KiB every direction of the loop reads into and sends from within one `pump` call
+    /// (handlers run one at a time), so a small message costs no allocation; bytes left when
+    /// the call ends are copied out by their direction (`RelayDirection.keepPending`).
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
     private let requestedCapacity: Int
     private let maxIdle: Int
     private var idle: [SplicePipe] = []
@@ -33,6 +38,7 @@ final class PipePool {
 
     deinit {
         for pipe in idle { Posix.close(pipe.readFD); Posix.close(pipe.writeFD) }
+        scratch.deallocate()
     }
 
     var idleCount: Int { idle.count }

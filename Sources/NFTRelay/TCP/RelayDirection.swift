@@ -2,13 +2,15 @@ import SystemCalls
 /// One direction of a relayed TCP connection (client -> target or target -> client): moves
 /// bytes from `source` to `destination` until EOF, then half-closes the destination.
 ///
-/// A direction starts with plain recv/send through a 64 KiB buffer: most connections carry a
-/// few small messages, where a copy is cheaper than moving pages through a pipe. The first
-/// read that fills the buffer marks the direction as bulk, and from then on bytes go through
-/// a pipe with splice(2) (like haproxy's splice-auto). If the kernel refuses splice for these
-/// fds (EINVAL), the direction stays with recv/send. Either buffer is held only while it
-/// contains bytes, and is bounded (pipe capacity or 64 KiB), so a slow reader only ever
-/// stalls its own direction.
+/// A direction starts with plain recv/send through the loop's 64 KiB scratch buffer
+/// (`PipePool.scratch`): most connections carry a few small messages, where a copy is cheaper
+/// than moving pages through a pipe. The first read that fills the buffer marks the direction
+/// as bulk, and from then on bytes go through a pipe with splice(2) (like haproxy's
+/// splice-auto). If the kernel refuses splice for these fds (EINVAL), the direction stays with
+/// recv/send. Bytes read are sent at once; only what a full destination did not take is moved
+/// into a buffer of the direction's own (the scratch serves every direction of the loop), so
+/// no buffer is allocated per message. Either buffer is held only while it contains bytes, and
+/// is bounded (pipe capacity or 64 KiB), so a slow reader only ever stalls its own direction.
 ///
 /// Concurrency model: confined to the event loop thread of its connection.
 final class RelayDirection {
@@ -36,7 +38,10 @@ final class RelayDirection {
     private(set) var isFinished = false
 
     private var pipe: SplicePipe?
+    /// Where `pending` copied bytes are: the pool's scratch during a `pump` call, or `owned`.
     private var copyBuffer: UnsafeMutableRawBufferPointer?
+    /// This direction's own buffer, holding bytes a full destination has not taken yet.
+    private var owned: UnsafeMutableRawBufferPointer?
     private var copyStart = 0
     /// Bytes read from `source` not yet written to `destination`.
     private var pending = 0
@@ -59,14 +64,27 @@ final class RelayDirection {
     /// `budget` bytes were read in this call (then `.yielded`).
     /// `closingAfter`: the other direction is finished, so the connection closes as soon as
     /// this one finishes and the half-close (shutdown) would be redundant.
-    func pump(_ pool: PipePool, closingAfter: Bool = false) -> Outcome {
+    /// `edge`: the caller is handling a readiness event of the source that reported no
+    /// hang-up. A copy read that returns less than asked has then emptied the socket's queue
+    /// (TCP returns short only when nothing is left), and a byte or a FIN arriving later
+    /// raises a new edge, so the direction waits for it instead of reading again for EAGAIN
+    /// (one system call less per message). Without `edge` (a pump at connect, after a yield
+    /// or on the destination's writability) a FIN may have come with an edge that was already
+    /// consumed, so the source is read until EAGAIN or EOF.
+    func pump(_ pool: PipePool, closingAfter: Bool = false, edge: Bool = false) -> Outcome {
         if isFinished { return .finished }
         movedThisTurn = 0
+        var drained = false
+        defer { keepPending() }
         do {
             while true {
                 if pending > 0 {
                     if case .wouldBlock = try flush() { return .waiting }
                     continue
+                }
+                if drained && edge {
+                    release(pool)
+                    return .waiting
                 }
                 if movedThisTurn >= Self.budget && !sourceAtEOF {
                     return .yielded   // buffers are kept: the next turn goes on at once
@@ -77,14 +95,31 @@ final class RelayDirection {
                     release(pool)
                     return .finished
                 }
-                if case .wouldBlock = try fill(pool) {
+                switch try fill(pool) {
+                case .wouldBlock:
                     release(pool)
                     return .waiting
+                case .done(let n):
+                    drained = pipe == nil && n > 0 && n < Self.copyBufferSize
                 }
             }
         } catch {
             return .failed(error)
         }
+    }
+
+    /// `waiting` on the destination only: a writability event of the destination concerns
+    /// this direction only then (otherwise it waits on its source's readability).
+    var isWaitingForRoom: Bool { pending > 0 && !isFinished }
+
+    /// At the end of a `pump`: bytes still in the shared scratch move to this direction's own
+    /// buffer (allocated now, once per stall), since the next direction's read reuses it.
+    private func keepPending() {
+        guard pending > 0, pipe == nil, let buffer = copyBuffer, buffer.baseAddress != owned?.baseAddress else { return }
+        if owned == nil { owned = .allocate(byteCount: Self.copyBufferSize, alignment: 16) }
+        owned!.baseAddress!.copyMemory(from: buffer.baseAddress! + copyStart, byteCount: pending)
+        copyBuffer = owned
+        copyStart = 0
     }
 
     /// Gives back buffers; the pipe is closed instead if it still holds bytes.
@@ -93,9 +128,10 @@ final class RelayDirection {
             if pending == 0 { pool.give(pipe) } else { pool.discard(pipe) }
             self.pipe = nil
         }
-        if let copyBuffer, pending == 0 || isFinished {
-            copyBuffer.deallocate()
-            self.copyBuffer = nil
+        if pending == 0 || isFinished {
+            owned?.deallocate()
+            owned = nil
+            copyBuffer = nil
         }
     }
 
@@ -104,7 +140,8 @@ final class RelayDirection {
         isFinished = true
         if let pipe { pending == 0 ? pool.give(pipe) : pool.discard(pipe) }
         pipe = nil
-        copyBuffer?.deallocate()
+        owned?.deallocate()
+        owned = nil
         copyBuffer = nil
         pending = 0
     }
@@ -126,8 +163,9 @@ final class RelayDirection {
                 pipe = nil
             }
         }
-        if copyBuffer == nil { copyBuffer = .allocate(byteCount: Self.copyBufferSize, alignment: 16) }
-        let result = try Posix.read(source, into: copyBuffer!)
+        // `pending` is 0 here: whatever the owned buffer held was delivered.
+        copyBuffer = pool.scratch
+        let result = try Posix.read(source, into: pool.scratch)
         if case .done(let n) = result {
             if n == 0 { sourceAtEOF = true } else { pending = n; copyStart = 0; movedThisTurn += n }
             if n == Self.copyBufferSize { bulk = true }

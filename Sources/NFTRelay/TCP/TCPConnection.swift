@@ -33,6 +33,12 @@ final class TCPConnection: EventHandler, YieldingHandler {
     var idlePrevious: TCPConnection?
     var idleNext: TCPConnection?
     var lastActive: UInt64 = 0
+    /// Links and start (loop ns) of the list of connections whose target socket still waits
+    /// for its keepalive settings (`YoungConnections`).
+    var isYoung = false
+    var youngPrevious: TCPConnection?
+    var youngNext: TCPConnection?
+    var youngSince: UInt64 = 0
     private let upstream: RelayDirection     // client -> target
     private let downstream: RelayDirection   // target -> client
 
@@ -95,11 +101,18 @@ final class TCPConnection: EventHandler, YieldingHandler {
                 return
             }
             let fromClient = fd == client
-            if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
-                step(fromClient ? upstream : downstream)
+            let reading = fromClient ? upstream : downstream    // reads from fd
+            let writing = fromClient ? downstream : upstream    // writes to fd
+            let hangup = !events.isDisjoint(with: [.readHangup, .hangup, .error])
+            if hangup || events.contains(.readable) {
+                step(reading, edge: !hangup)
             }
-            if state == .relaying && !events.isDisjoint(with: [.writable, .hangup, .error]) {
-                step(fromClient ? downstream : upstream)
+            // An edge reports every ready event of the fd, so "writable" comes with nearly every
+            // read edge. It concerns the direction writing here only when that one stopped on
+            // a full send buffer; otherwise it waits for its source's own edge, and stepping it
+            // would cost a read that returns EAGAIN.
+            if state == .relaying && (!events.isDisjoint(with: [.hangup, .error]) || (events.contains(.writable) && writing.isWaitingForRoom)) {
+                step(writing)
             }
         }
     }
@@ -140,11 +153,13 @@ final class TCPConnection: EventHandler, YieldingHandler {
         if down && state == .relaying { step(downstream) }
     }
 
-    private func step(_ direction: RelayDirection) {
+    /// `edge`: called for a readable edge of the direction's source without hang-up (see
+    /// `RelayDirection.pump`).
+    private func step(_ direction: RelayDirection, edge: Bool = false) {
         let isUpstream = direction === upstream
         let other = isUpstream ? downstream : upstream
         let delivered = direction.delivered
-        let outcome = direction.pump(context.pipes, closingAfter: other.isFinished)
+        let outcome = direction.pump(context.pipes, closingAfter: other.isFinished, edge: edge)
         if direction.delivered != delivered { owner.transferred(self) }   // before any close
         switch outcome {
         case .waiting:

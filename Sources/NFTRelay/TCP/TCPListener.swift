@@ -50,6 +50,11 @@ final class TCPListener: EventHandler, RelayListener {
     private let idleTimeout: UInt64
     private var idle = IdleConnections()
     private var idleSweep: TimerToken?
+    /// Connections whose target socket gets its keepalive settings later (`YoungConnections`).
+    private var young = YoungConnections()
+    private var keepaliveSweep: TimerToken?
+    /// How long a connection relays before its target socket gets `spec.keepalive` (ns).
+    static let keepaliveDelay: UInt64 = 1_000_000_000
     /// This loop reported a target failure to `share` and has not seen a success since.
     private var sawTargetFailure = false
 
@@ -241,7 +246,8 @@ final class TCPListener: EventHandler, RelayListener {
             }
         }
         Sockets.setNoDelay(target)   // the client inherits TCP_NODELAY from the listening socket
-        if let keepalive = spec.keepalive { Sockets.setKeepalive(target, keepalive) }   // the client inherits it too
+        // Keepalive: the client inherits it too; the target gets it after `keepaliveDelay`
+        // (`YoungConnections`), so a short connection never pays for it.
         // The PROXY header names the client socket's two ends; a client gone already has
         // no peer address and is reset like any connection that failed to start.
         var header: [UInt8] = []
@@ -291,9 +297,30 @@ final class TCPListener: EventHandler, RelayListener {
     func connectionEstablished(_ connection: TCPConnection) {
         pending.remove(connection)
         if sawTargetFailure && share.targetRecovered() { sawTargetFailure = false }
+        if spec.keepalive != nil {
+            young.append(connection, now: context.loop.now)
+            if keepaliveSweep == nil { scheduleKeepaliveSweep() }
+        }
         if idleTimeout != 0 {
             idle.touch(connection, now: context.loop.now)
             if idleSweep == nil { scheduleIdleSweep() }
+        }
+    }
+
+    // MARK: keepalive of target sockets
+
+    /// Gives the target sockets of connections relaying for `keepaliveDelay` their keepalive
+    /// settings, once a second while there are young connections.
+    private func scheduleKeepaliveSweep() {
+        keepaliveSweep = context.loop.schedule(after: Self.keepaliveDelay) { [weak self] in
+            guard let self else { return }
+            self.keepaliveSweep = nil
+            let now = self.context.loop.now
+            while let oldest = self.young.oldest, now &- oldest.youngSince >= Self.keepaliveDelay {
+                self.young.remove(oldest)
+                if let keepalive = self.spec.keepalive { Sockets.setKeepalive(oldest.target, keepalive) }
+            }
+            if !self.young.isEmpty && !self.closed { self.scheduleKeepaliveSweep() }
         }
     }
 
@@ -355,6 +382,7 @@ final class TCPListener: EventHandler, RelayListener {
         if lastStarted === connection { lastStarted = nil }
         routed.removeValue(forKey: ObjectIdentifier(connection))?.closed()
         idle.remove(connection)
+        young.remove(connection)
         if let source = connection.source { share.release(source) }
         context.stats.closed(id)
         if onDrained != nil {
@@ -424,6 +452,7 @@ final class TCPListener: EventHandler, RelayListener {
         backoff?.cancel()
         pendingSweep?.cancel()
         idleSweep?.cancel()
+        keepaliveSweep?.cancel()
         // The socket closes when the last loop's listener lets go of it; a drained listener
         // already did, and its fd number may be reused by then.
         if socket != nil { context.loop.deregister(fd) }
