@@ -34,31 +34,16 @@ for tool in nginx haproxy curl python3 strace valgrind callgrind_annotate; do
 done
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
-if [[ -z ${NFTFWD_PROXY:-} ]]; then
-    log "building nftfwd-proxy (release)"
-    (cd "$REPO" && swift build -c release --scratch-path .build-relay --product nftfwd-proxy >&2)
-    NFTFWD_PROXY=$REPO/.build-relay/release/nftfwd-proxy
-fi
-if [[ -z ${DOCKER_PROXY:-} ]]; then
-    DOCKER_PROXY=$CACHE/root/usr/sbin/docker-proxy
-    if [[ ! -x $DOCKER_PROXY ]]; then
-        mkdir -p "$CACHE"
-        (cd "$CACHE" && { ls docker.io_*.deb >/dev/null 2>&1 || apt-get download docker.io >&2; } && dpkg -x docker.io_*.deb root)
-    fi
-fi
+source "$REPO/contrib/bench/relay-common.sh"
+bench_relay_binaries
+bench_docker_proxy
 
 NS="nfprof$$"
 WORK=$(mktemp -d /tmp/relay-profile.XXXXXX)
 BACKEND=25580
 LISTEN=25590
 cleanup() {
-    {   # TERM, then KILL what is left (bounded, 5 s)
-        ip netns pids "$NS" | xargs -r kill
-        for _ in $(seq 50); do [[ -z $(ip netns pids "$NS") ]] && break; sleep 0.1; done
-        ip netns pids "$NS" | xargs -r kill -9
-        wait
-    } 2>/dev/null || true
-    ip netns del "$NS" 2>/dev/null || true
+    bench_netns_remove "$NS"
     if [[ -n ${KEEP:-} ]]; then mkdir -p "$KEEP" && cp -r "$WORK"/out "$KEEP"/ 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
@@ -71,18 +56,8 @@ in_ns ip link set lo up
 mkdir -p "$WORK/www" "$WORK/out"
 truncate -s $((MIB << 20)) "$WORK/www/big"
 echo ok >"$WORK/www/index.html"
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    sendfile on;
-    client_body_temp_path $WORK; proxy_temp_path $WORK;
-    fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+bench_nginx_conf "$WORK" <<EOF
     server { listen 127.0.0.1:$BACKEND backlog=4096; root $WORK/www; }
-}
 EOF
 cat >"$WORK/haproxy.cfg" <<EOF
 global

@@ -27,21 +27,10 @@ for tool in wrk nginx haproxy curl python3; do
     command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install $tool)" >&2; exit 2; }
 done
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+source "$REPO/contrib/bench/relay-common.sh"
 
-if [[ -z ${NFTFWD:-} || -z ${NFTFWD_PROXY:-} ]]; then
-    log "building nftfwd and nftfwd-proxy (release)"
-    (cd "$REPO" && swift build -c release --scratch-path .build-relay --product nftfwd >&2 &&
-        swift build -c release --scratch-path .build-relay --product nftfwd-proxy >&2)
-    NFTFWD=${NFTFWD:-$REPO/.build-relay/release/nftfwd}
-    NFTFWD_PROXY=${NFTFWD_PROXY:-$REPO/.build-relay/release/nftfwd-proxy}
-fi
-if [[ -z ${DOCKER_PROXY:-} ]]; then
-    DOCKER_PROXY=$CACHE/root/usr/sbin/docker-proxy
-    if [[ ! -x $DOCKER_PROXY ]]; then
-        mkdir -p "$CACHE"
-        (cd "$CACHE" && { ls docker.io_*.deb >/dev/null 2>&1 || apt-get download docker.io >&2; } && dpkg -x docker.io_*.deb root)
-    fi
-fi
+bench_relay_binaries nftfwd
+bench_docker_proxy
 
 NS="nfpp$$"
 WORK=$(mktemp -d /tmp/relay-proxy.XXXXXX)
@@ -50,13 +39,7 @@ PP=25481      # nginx, PROXY protocol in front of HTTP
 declare -A PORT=([nftfwd-relay-pp2]=25490 [haproxy-pp2]=25491 [docker-proxy]=25492 [nftfwd-proxy]=25493)
 RELAYS="docker-proxy nftfwd-proxy nftfwd-relay-pp2 haproxy-pp2"
 cleanup() {
-    {   # TERM first (the relay removes its status socket), then KILL what is left (bounded, 5 s)
-        ip netns pids "$NS" | xargs -r kill
-        for _ in $(seq 50); do [[ -z $(ip netns pids "$NS") ]] && break; sleep 0.1; done
-        ip netns pids "$NS" | xargs -r kill -9
-        wait
-    } 2>/dev/null || true
-    ip netns del "$NS" 2>/dev/null || true
+    bench_netns_remove "$NS"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -68,22 +51,12 @@ in_ns ip link set lo up
 mkdir -p "$WORK/www"
 head -c $((1 << 30)) /dev/zero >"$WORK/www/big"
 echo ok >"$WORK/www/index.html"
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    sendfile on;
-    client_body_temp_path $WORK; proxy_temp_path $WORK;
-    fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+bench_nginx_conf "$WORK" <<EOF
     server { listen 127.0.0.1:$PLAIN backlog=4096; root $WORK/www; }
     server {
         listen 127.0.0.1:$PP proxy_protocol backlog=4096; root $WORK/www;
         location = /who { return 200 "\$proxy_protocol_addr \$proxy_protocol_port\n"; }
     }
-}
 EOF
 in_ns nginx -c "$WORK/nginx.conf" -p "$WORK"
 

@@ -71,19 +71,9 @@ if ((${#need[@]})); then
     apt-get install -y "${need[@]}" >/dev/null
 fi
 
-if [[ -z ${NFTFWD_PROXY:-} ]]; then
-    log "building nftfwd-proxy (release)"
-    (cd "$REPO" && swift build -c release --scratch-path .build-relay --product nftfwd-proxy >&2)
-    NFTFWD_PROXY=$REPO/.build-relay/release/nftfwd-proxy
-fi
-if [[ -z ${DOCKER_PROXY:-} ]]; then
-    DOCKER_PROXY=$CACHE/root/usr/sbin/docker-proxy
-    if [[ ! -x $DOCKER_PROXY ]]; then
-        log "extracting docker-proxy from Debian's docker.io"
-        mkdir -p "$CACHE"
-        (cd "$CACHE" && { ls docker.io_*.deb >/dev/null 2>&1 || apt-get download docker.io >&2; } && dpkg -x docker.io_*.deb root)
-    fi
-fi
+source "$REPO/contrib/bench/relay-common.sh"
+bench_relay_binaries
+bench_docker_proxy
 
 # ---------------------------------------------------------------- helpers
 # wait_port PROTO PORT: until something listens (bounded, 10 s).
