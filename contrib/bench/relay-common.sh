@@ -59,3 +59,23 @@ CONF
         echo "}"
     } >"$1/nginx.conf"
 }
+
+# Writes FILE, haproxy's config as the benchmarks run it: TCP mode, splice both ways, long
+# timeouts; the listen sections come from standard input.
+bench_haproxy_cfg() { # FILE
+    {
+        cat <<CONF
+global
+    maxconn 4000   # haproxy wants ~2.5 fds per conn under the 20000 fd limit
+defaults
+    mode tcp
+    timeout connect 10s
+    timeout client 1h
+    timeout server 1h
+    option splice-request
+    option splice-response
+    option splice-auto
+CONF
+        cat
+    } >"$1"
+}

@@ -59,17 +59,7 @@ echo ok >"$WORK/www/index.html"
 bench_nginx_conf "$WORK" <<EOF
     server { listen 127.0.0.1:$BACKEND backlog=4096; root $WORK/www; }
 EOF
-cat >"$WORK/haproxy.cfg" <<EOF
-global
-    maxconn 4000
-defaults
-    mode tcp
-    timeout connect 10s
-    timeout client 1h
-    timeout server 1h
-    option splice-request
-    option splice-response
-    option splice-auto
+bench_haproxy_cfg "$WORK/haproxy.cfg" <<EOF
 listen http
     bind 127.0.0.1:$LISTEN
     server s 127.0.0.1:$BACKEND

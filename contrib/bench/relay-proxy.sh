@@ -81,17 +81,7 @@ PID[nftfwd-proxy]=$!
 in_ns "$NFTFWD" add "127.0.0.1:${PORT[nftfwd-relay-pp2]}" "127.0.0.1:$PP" --proxy-protocol v2 >/dev/null
 ip netns exec "$NS" "$NFTFWD" relay >"$WORK/relay.log" 2>&1 &
 PID[nftfwd-relay-pp2]=$!
-cat >"$WORK/haproxy.cfg" <<EOF
-global
-    maxconn 4000
-defaults
-    mode tcp
-    timeout connect 10s
-    timeout client 1h
-    timeout server 1h
-    option splice-request
-    option splice-response
-    option splice-auto
+bench_haproxy_cfg "$WORK/haproxy.cfg" <<EOF
 listen pp
     bind 127.0.0.1:${PORT[haproxy-pp2]}
     server s 127.0.0.1:$PP send-proxy-v2

@@ -200,17 +200,7 @@ start_relay() {
         RELAY_PIDS+=("$LAST_PID")
         ;;
     haproxy)
-        cat >"$WORK/haproxy.cfg" <<EOF
-global
-    maxconn 4000   # haproxy wants ~2.5 fds per conn under the 20000 fd limit
-defaults
-    mode tcp
-    timeout connect 10s
-    timeout client 1h
-    timeout server 1h
-    option splice-request
-    option splice-response
-    option splice-auto
+        bench_haproxy_cfg "$WORK/haproxy.cfg" <<EOF
 listen iperf
     bind $a:$L_IPERF
     server s $a:$IPERF_PORT
