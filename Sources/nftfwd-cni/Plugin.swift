@@ -113,7 +113,7 @@ struct Plugin {
         case .status: break
         case .noRelay:
             log("no 'nftfwd relay' serves table \(config.table) here: the mappings are not reachable over 127.0.0.1 or ::1 (route_localnet is never set; start '\(config.table == "nftfwd" ? "nftfwd relay" : "nftfwd --table \(config.table) relay")' to serve them)")
-        case .notTrusted(let uid):
+        case .notTrusted(let uid, _):
             log("the relay status socket of table \(config.table) is held by uid \(uid), not root: 127.0.0.1 and ::1 may not be served")
         case .noAnswer(let why):
             log("could not ask the relay of table \(config.table) whether it serves 127.0.0.1 and ::1: \(why)")
