@@ -37,27 +37,12 @@ struct ProxyProcess {
         statusRead = fds[0]
         defer { close(fds[1]) }   // the child holds the only write end after the spawn
 
-        Self.markInheritedFDsCloseOnExec()
+        // dockerd's proxies inherit only fds 0-4: Command.spawn closes every other one in the child.
         var extra: [Int32: Int32] = [:]
         if statusPipe { extra[3] = fds[1] }
         if let listenFD { extra[4] = listenFD }
         let child = Command.spawn(wrapper + [path] + arguments, stderr: stderr, extra: extra)
         pid = try #require(child, "posix_spawn of \(path) failed")
-    }
-
-    /// dockerd's proxies inherit only fds 0-4. Test helpers (and the test runner) may hold fds
-    /// without FD_CLOEXEC; mark them all, so the child gets exactly what the file actions give.
-    private static func markInheritedFDsCloseOnExec() {
-        guard let dir = opendir("/proc/self/fd") else { return }
-        defer { closedir(dir) }
-        let own = dirfd(dir)
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard let fd = Int32(name), fd > 2, fd != own else { continue }
-            _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
-        }
     }
 
     /// Reads the status pipe until EOF, for at most `timeout` seconds (dockerd waits 16 s).

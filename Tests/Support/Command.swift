@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import CLinux
 #endif
 
 /// What a finished child process left behind.
@@ -121,7 +122,7 @@ public enum Command {
     /// Starts `argv` (searched in PATH) with a clean signal state and `environment` (this
     /// process's) less `withheldVariables`. Standard streams left nil read or write /dev/null;
     /// `extra` puts more descriptors in place (child fd: our fd), as dockerd hands a proxy its
-    /// status pipe on fd 3 and its socket on fd 4.
+    /// status pipe on fd 3 and its socket on fd 4; every other descriptor is closed in the child.
     public static func spawn(_ argv: [String], stdin: Int32? = nil, stdout: Int32? = nil, stderr: Int32? = nil,
                              extra: [Int32: Int32] = [:], environment: [String]? = nil) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
@@ -132,6 +133,11 @@ public enum Command {
             else { posix_spawn_file_actions_addopen(&actions, target, "/dev/null", mode, 0) }
         }
         for (target, fd) in extra.sorted(by: { $0.key < $1.key }) { posix_spawn_file_actions_adddup2(&actions, fd, target) }
+        // Nothing else crosses: test helpers open sockets without FD_CLOEXEC while other tests
+        // spawn, and a child holding a copy of, say, an echo server's accepted connection keeps
+        // that connection open after the server closed it (a relay under test then waits for
+        // an EOF that never comes). Closed in the child, after the dup2s: no race with threads.
+        _ = clinux_spawn_actions_closefrom(&actions, (extra.keys.max() ?? 2) + 1)
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)

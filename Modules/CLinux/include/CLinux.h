@@ -29,6 +29,12 @@ extern const unsigned int CLINUX_SPLICE_F_MORE;
 // accept4 is GNU-only; it sets SOCK_NONBLOCK|SOCK_CLOEXEC on the new socket atomically.
 int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
+// --- processes ----------------------------------------------------------------------------
+
+// posix_spawn_file_actions_addclosefrom_np is GNU-only (glibc 2.34): the child closes every
+// descriptor from `from` up, after the earlier actions. `actions` is a posix_spawn_file_actions_t *.
+int clinux_spawn_actions_closefrom(void *actions, int from);
+
 // --- namespaces ---------------------------------------------------------------------------
 
 // setns and CLONE_NEWNET are GNU-only; joins the network namespace open at fd (this thread only).
