@@ -17,7 +17,7 @@ final class ConntrackDestinations: DatagramDestinations {
 
     func originalDestination(client: SocketAddress, redirectedTo local: SocketAddress) -> SocketAddress? {
         conntrack.withLock { conntrack in
-            try? conntrack.originalDestination(proto: 17, replySource: local, replyDestination: client)
+            try? conntrack.originalDestination(proto: 17, replySource: local, replyDestination: client)   // 17: UDP
         }
     }
 }
