@@ -19,7 +19,8 @@ unset NFTFWD_SAVE
 phases=()
 phase_started=$SECONDS
 phase_done() { phases+=("$1 $(( SECONDS - phase_started ))s"); phase_started=$SECONDS; }
-build
+# The tests too: run-suites.sh below runs the bundle this makes.
+build --build-tests
 phase_done build
 # The package test installs the .deb; built here (a release build, about two minutes
 # from scratch) so it does not compete with the timing-sensitive tests for the two cores.
@@ -32,7 +33,7 @@ fi
 # mappings churn and the table is flushed, in namespaces it creates) on the debug build made
 # above, and the fuzzers (20 s per target, two at a time), side by side: the soak checks bytes
 # and errors, not speed, so sharing the cores costs it nothing but saves CI a minute. Both run
-# before the tests, so swift test's summary stays last; an unexpected soak error fails the run
+# before the tests, so their summary stays last; an unexpected soak error fails the run
 # at once, a fuzzer crash after the suite has run, with a closing count of its own. The relay
 # engine under ThreadSanitizer is not run here: it passes (contrib/sanitize.sh thread), but
 # needs a second full build of the package and its tests (.build-tsan, over 7 minutes on 2
@@ -60,9 +61,12 @@ if [ -n "$soak_pid" ]; then
     fi
 fi
 phase_done "soak+fuzzing"
-# The relay's tests start the nftfwd-proxy binary; swift build above made it.
+# The relay's tests start the nftfwd-proxy binary; swift build above made it. One process per
+# kernel suite, four at a time (contrib/testing/run-suites.sh says why not one `swift test`):
+# their tests mostly wait on namespaces, processes and sockets, and in one process Swift
+# Testing runs two at a time on two cores.
 test_status=0
-swift test 2>&1 || test_status=$?
+bash contrib/testing/run-suites.sh "$(swift build --show-bin-path)/nftfwdPackageTests.xctest" || test_status=$?
 phase_done tests
 echo "==> summary: ${phases[*]}"
 [ -n "${soak_line:-}" ] && echo "    $soak_line"

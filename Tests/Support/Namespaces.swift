@@ -19,6 +19,10 @@ public final class TestNetwork: @unchecked Sendable {
     private static let counter = Mutex(0)
 
     public init(_ label: String) {
+        // The orphan sweep reads the pid as the digits after "nft" and expects a lowercase letter
+        // next: a label starting with a digit would make another live process's namespaces look
+        // like orphans of a dead pid.
+        precondition(label.first.map { $0.isASCII && $0.isLowercase } == true, "TestNetwork label must start with a lowercase letter: \(label)")
         let n = Self.counter.withLock { $0 += 1; return $0 }
         if n == 1 { Self.removeOrphans() }
         prefix = "nft\(getpid() % 100000)\(label.prefix(4))\(n)"
