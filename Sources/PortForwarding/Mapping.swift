@@ -168,8 +168,9 @@ public struct Mapping: Hashable, Sendable, CustomStringConvertible {
     /// `8080/tcp -> 10.0.0.2:80`: how messages and the element comments name the mapping.
     /// With a PROXY protocol header: `8080/tcp -> 10.0.0.2:80 proxy-protocol v1`.
     public var label: String {
-        let base = hostText + "/" + proto.rawValue + " -> " + target.description
-        return proxyProtocol.map { base + ProxyProtocol.labelWord + $0.rawValue } ?? base
+        var out = LabelText()
+        writeLabel(into: &out)
+        return out.string
     }
 
     public var description: String {

@@ -50,6 +50,27 @@ public struct PortRange: Hashable, Sendable, Comparable, CustomStringConvertible
         return PortRange(first, last)
     }
 
+    /// `parse` for the text it accepts without a word to say, on bytes: `8080` or `8000-8099`,
+    /// no leading zero, 1-65535, first <= last. Nil for anything else, which `parse` then
+    /// reads and words (a large file's endpoints come through here).
+    static func simple<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> PortRange? {
+        var first: Int? = nil, value = 0, digits = 0
+        for b in bytes {
+            if b == UInt8(ascii: "-") {
+                guard first == nil, digits > 0 else { return nil }
+                first = value; value = 0; digits = 0
+                continue
+            }
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9"), digits < 5, !(digits == 1 && value == 0) else { return nil }
+            value = value * 10 + Int(b &- UInt8(ascii: "0"))
+            digits += 1
+        }
+        guard digits > 0, (1...65535).contains(value) else { return nil }
+        guard let first else { return PortRange(UInt16(value)) }
+        guard (1...65535).contains(first), first <= value else { return nil }
+        return PortRange(UInt16(first), UInt16(value))
+    }
+
     public var description: String { isSingle ? String(first) : String(first) + "-" + String(last) }
 
     public static func < (a: PortRange, b: PortRange) -> Bool { (a.first, a.last) < (b.first, b.last) }

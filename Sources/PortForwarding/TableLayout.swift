@@ -149,7 +149,13 @@ public struct TableLayout: Sendable {
 
     /// The comment stored in every element of a mapping: the mapping itself, then the user's text.
     public static func elementComment(for mapping: Mapping) -> String {
-        mapping.comment.isEmpty ? mapping.label : "\(mapping.label) # \(mapping.comment)"
+        var out = LabelText(capacity: 48 + mapping.comment.utf8.count)
+        mapping.writeLabel(into: &out)
+        if !mapping.comment.isEmpty {
+            out.text(" # ")
+            out.text(mapping.comment)
+        }
+        return out.string
     }
 
     /// The key of host port `port` of `mapping` in its map.
