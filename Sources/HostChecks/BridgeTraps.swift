@@ -15,18 +15,27 @@ public enum BridgeTraps {
         let kernel = mappings.filter { !$0.isRelayOnly }
         var hairpin: [Finding] = [], unroutable: [Finding] = []
         var seen = Set<String>()
-        var routes: [IPAddress.Family: [TargetPaths.Route]] = [:]
+        // One route table per family, read when first needed (two variables, not a
+        // Dictionary: its first use costs a scan of every conformance in the binary).
+        var routes4: [TargetPaths.Route]?, routes6: [TargetPaths.Route]?
+        func routes(_ family: IPAddress.Family) -> [TargetPaths.Route] {
+            if family == .ipv4 {
+                if routes4 == nil { routes4 = TargetPaths.routes(family) }
+                return routes4!
+            }
+            if routes6 == nil { routes6 = TargetPaths.routes(family) }
+            return routes6!
+        }
         for mapping in kernel {
             guard let target = mapping.target.address else { continue }
             let family = target.family
-            if routes[family] == nil { routes[family] = TargetPaths.routes(family) }
-            guard let route = TargetPaths.route(to: target, in: routes[family]!) else {
+            guard let route = TargetPaths.route(to: target, in: routes(family)) else {
                 unroutable.append(Finding(.targetRoute, .warn,
                                           "no route of this host leads to \(target), the target of \(mapping.label): DNAT'd traffic to it goes nowhere",
                                           fix: "check the address (a typo?), or add the route or the interface that reaches it"))
                 continue
             }
-            if let entry = TargetPaths.entryInterface(of: mapping, in: routes[family]!), route.viaGateway, route.interface == entry {
+            if let entry = TargetPaths.entryInterface(of: mapping, in: routes(family)), route.viaGateway, route.interface == entry {
                 let through = mapping.host.address.map { "the interface of \($0)" } ?? "the interface of the default route"
                 unroutable.append(Finding(.targetRoute, .warn,
                                           "\(target), the target of \(mapping.label), is reached through a gateway out of \(Untrusted.escape(entry)), \(through), by which its clients come in: DNAT'd traffic turns back the way it came",

@@ -103,6 +103,32 @@ public final class NFTables {
         return out
     }
 
+    /// Every rule of `table` and their fingerprint, from one dump: the messages are kept as
+    /// they came and parsed only when the fingerprint is not `known`.
+    public func rules(of table: TableSpec, unlessFingerprint known: [UInt8]?) throws(NetlinkError) -> (fingerprint: [UInt8], rules: [RuleRecord]?) {
+        var fingerprint: [UInt8] = [], messages: [[UInt8]] = []
+        fingerprint.reserveCapacity(32 * 1024)
+        let filter = nftnl_rule_alloc()!
+        defer { nftnl_rule_free(filter) }
+        nftnl_rule_set_str(filter, UInt16(NFTNL_RULE_TABLE.rawValue), table.name)
+        try dump(UInt16(NFT_MSG_GETRULE.rawValue), family: table.family, what: "list rules",
+                 build: { nftnl_rule_nlmsg_build_payload($0, filter) }) { nlh throws(NetlinkError) in
+            RuleFingerprint.append(nlh, to: &fingerprint)
+            messages.append(Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(nlh), count: Int(nlh.pointee.nlmsg_len))))
+        }
+        if let known, known == fingerprint { return (fingerprint, nil) }
+        var out: [RuleRecord] = []
+        for message in messages {
+            // A copy with a message's alignment (withUnsafeBytes would lose the typed throw).
+            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: message.count, alignment: MemoryLayout<nlmsghdr>.alignment)
+            defer { copy.deallocate() }
+            copy.copyBytes(from: message)
+            let rule = try ReplyParsers.rule(UnsafePointer(copy.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)))
+            if rule.table == table.name { out.append(rule.record) }
+        }
+        return (fingerprint, out)
+    }
+
     /// Every element of a map.
     public func elements(of table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord] {
         var out: [ElementRecord] = []
@@ -136,10 +162,19 @@ public final class NFTables {
     private func lookupChunk(_ keys: [[UInt8]], in table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord?] {
         guard !keys.isEmpty else { return [] }
         var datagram: [UInt8] = []
-        var indexBySeq: [UInt32: Int] = [:]
-        for (index, key) in keys.enumerated() {
+        // The sequence numbers in key order: consecutive but for a wrap, so a reply's key is
+        // found by subtraction (a Dictionary's first use costs the runtime a scan of every
+        // conformance in the binary, callgrind: more than the whole lookup).
+        var seqs: [UInt32] = []
+        seqs.reserveCapacity(keys.count)
+        func index(of seq: UInt32) -> Int? {
+            let guess = Int(truncatingIfNeeded: seq &- seqs[0])
+            if guess >= 0 && guess < seqs.count && seqs[guess] == seq { return guess }
+            return seqs.firstIndex(of: seq)
+        }
+        for key in keys {
             let seq = socket.allocateSeq()
-            indexBySeq[seq] = index
+            seqs.append(seq)
             let s = nftnl_set_alloc()!
             defer { nftnl_set_free(s) }
             nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
@@ -157,7 +192,7 @@ public final class NFTables {
         socket.reserve(sendBytes: datagram.count, expectedReplies: keys.count * 2)
         try socket.send(datagram)
         try socket.receive { nlh throws(NetlinkError) in
-            guard let index = indexBySeq[nlh.pointee.nlmsg_seq] else { return .more }
+            guard let index = index(of: nlh.pointee.nlmsg_seq) else { return .more }
             if nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) {
                 var err = nftfwd_nlerr()
                 nftfwd_parse_error(nlh, &err)

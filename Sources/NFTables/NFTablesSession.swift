@@ -18,6 +18,10 @@ public protocol NFTablesSession: AnyObject {
     func sets(of table: TableSpec) throws(NetlinkError) -> [SetRecord]
     /// The rules of a table, or of one chain of it (nil: every chain).
     func rules(of table: TableSpec, chain: String?) throws(NetlinkError) -> [RuleRecord]
+    /// Every rule of a table and their fingerprint (`RuleFingerprint`), from one read; the
+    /// rules are nil when the fingerprint equals `known` (they were not parsed). A session
+    /// that cannot fingerprint gives an empty one and always the rules.
+    func rules(of table: TableSpec, unlessFingerprint known: [UInt8]?) throws(NetlinkError) -> (fingerprint: [UInt8], rules: [RuleRecord]?)
     /// Every element of a set or map.
     func elements(of table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord]
     /// The element for each key, or nil where the map has no such key.
@@ -34,6 +38,10 @@ public protocol NFTablesSession: AnyObject {
 extension NFTablesSession {
     public func rules(of table: TableSpec) throws(NetlinkError) -> [RuleRecord] {
         try rules(of: table, chain: nil)
+    }
+
+    public func rules(of table: TableSpec, unlessFingerprint known: [UInt8]?) throws(NetlinkError) -> (fingerprint: [UInt8], rules: [RuleRecord]?) {
+        ([], try rules(of: table, chain: nil))
     }
 }
 

@@ -60,6 +60,9 @@ struct Kernel {
     func rules(of table: TableSpec) throws(PublishError) -> [RuleRecord] {
         try run { () throws(NetlinkError) in try session.rules(of: table, chain: nil) }
     }
+    func rules(of table: TableSpec, unlessFingerprint known: [UInt8]?) throws(PublishError) -> (fingerprint: [UInt8], rules: [RuleRecord]?) {
+        try run { () throws(NetlinkError) in try session.rules(of: table, unlessFingerprint: known) }
+    }
     func elements(of table: TableSpec, map: String) throws(PublishError) -> [ElementRecord] {
         try run { () throws(NetlinkError) in try session.elements(of: table, map: map) }
     }

@@ -19,7 +19,11 @@ public final class Publisher {
     /// The kernel (`NFTables`), or a stand-in for it in tests (`NFTablesFake`).
     public let session: any NFTablesSession
     var nft: Kernel { Kernel(session) }
-    public var reader: TableReader { TableReader(layout: layout, session: session) }
+    public var reader: TableReader { TableReader(layout: layout, session: session, verifiedRules: verifiedRules) }
+
+    /// Where the reader keeps the fingerprint of rules it found to be today's
+    /// (`VerifiedRules`); nil: every check of the table's structure parses its rules.
+    public var verifiedRules: VerifiedRules?
 
     /// The ruleset generation our last committed batch produced: a later read at the same
     /// generation sees exactly what we wrote.

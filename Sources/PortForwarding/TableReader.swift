@@ -54,9 +54,13 @@ public struct TableReader {
     public let session: any NFTablesSession
     var nft: Kernel { Kernel(session) }
 
-    public init(layout: TableLayout, session: any NFTablesSession) {
+    /// Where a fingerprint of rules found to be today's is kept (nil: every check is full).
+    public var verifiedRules: VerifiedRules?
+
+    public init(layout: TableLayout, session: any NFTablesSession, verifiedRules: VerifiedRules? = nil) {
         self.layout = layout
         self.session = session
+        self.verifiedRules = verifiedRules
     }
 
     /// The whole table, consistent: the maps are read in several dumps, so a read is kept only
@@ -113,14 +117,27 @@ public struct TableReader {
     /// Today's rules by chain, with the records a listing is compared with. Built once per
     /// process: every `add` and every publishing nftfwd-proxy (at its start and again at its
     /// exit) comes here.
-    static let written: [String: (rules: [(rule: RuleSpec, what: String)], records: [[ExpressionRecord]])] = {
-        var byChain: [String: (rules: [(rule: RuleSpec, what: String)], records: [[ExpressionRecord]])] = [:]
+    /// An array searched by name, not a Dictionary: a String-keyed one costs the runtime a scan
+    /// of every conformance in the binary on first use (callgrind), more than the search.
+    static let written: [(chain: String, rules: [(rule: RuleSpec, what: String)], records: [[ExpressionRecord]])] = {
+        var byChain: [(chain: String, rules: [(rule: RuleSpec, what: String)], records: [[ExpressionRecord]])] = []
         for entry in TableLayout.rules {
-            byChain[entry.rule.chain, default: ([], [])].rules.append(entry)
-            byChain[entry.rule.chain, default: ([], [])].records.append(entry.rule.expressions.map(\.record))
+            let record = entry.rule.expressions.map(\.record)
+            if let i = byChain.firstIndex(where: { $0.chain == entry.rule.chain }) {
+                byChain[i].rules.append(entry)
+                byChain[i].records.append(record)
+            } else {
+                byChain.append((entry.rule.chain, [entry], [record]))
+            }
         }
         return byChain
     }()
+
+    /// `written`'s rules and records of `chain`, none for a chain without rules.
+    static func written(in chain: String) -> (rules: [(rule: RuleSpec, what: String)], records: [[ExpressionRecord]]) {
+        guard let entry = written.first(where: { $0.chain == chain }) else { return ([], []) }
+        return (entry.rules, entry.records)
+    }
 
     /// Checks that chains, maps and rules are exactly those nftfwd creates, comparing each rule
     /// expression the kernel lists, attribute by attribute (`ExpressionRecord`: every kind
@@ -178,9 +195,14 @@ public struct TableReader {
             }
         }
 
-        let rules = try nft.rules(of: layout.table)
-        for chain in expectedChains {
-            let (expected, wanted) = TableReader.written[chain.name] ?? ([], [])
+        // Rules a full check of this binary accepted before, byte for byte, are not parsed
+        // or compared again (`VerifiedRules`); only a check that finds them exactly today's,
+        // with nothing to upgrade anywhere, vouches for a fingerprint.
+        let known = verifiedRules?.load()
+        let read = try nft.rules(of: layout.table, unlessFingerprint: known)
+        let rules = read.rules ?? []
+        for chain in expectedChains where read.rules != nil {
+            let (expected, wanted) = TableReader.written(in: chain.name)
             let actual = rules.filter { $0.chain == chain.name }
             let have = actual.map(\.values)
             // An earlier form of the publish rules: read as it is, replaced by the next change.
@@ -224,6 +246,7 @@ public struct TableReader {
             if missing.isEmpty { throw foreign("chain 'publish' has nftfwd 0.1's rules in a table of a later layout") }
             throw foreign("\(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") missing")
         }
+        if upgrade.isEmpty && read.rules != nil && !read.fingerprint.isEmpty { verifiedRules?.store(read.fingerprint) }
         return upgrade
     }
 

@@ -73,20 +73,5 @@ struct AddCommand: ParsableCommand {
 
     @OptionGroup var forwarding: ForwardingOption
 
-    func run() throws {
-        let mapping = try Mapping.parse(host: host, target: target, proto: proto, comment: comment).allowing(allow)
-            .proxying(try proxyProtocol.map { (text) throws(MappingError) in try ProxyProtocol.parse(text) })
-        switch try Persistence.change(global, saving, { try $0.add(mapping) }) {
-        case .added:
-            global.note("added \(mapping.host.ports.count) element(s) to map \(TableLayout.map(for: mapping).rawValue)")
-            Console.out("published \(mapping)\n")
-        case .alreadyPublished:
-            Console.out("already published: \(mapping)\n")
-        }
-        try forwarding.apply(to: [mapping], table: global.table, command: "add")
-        // A target no route leads to (a typo'd address) is published as asked, and said so.
-        for finding in BridgeTraps.findings(for: [mapping]) where finding.check == .targetRoute && finding.status == .warn {
-            Console.error("nftfwd: warning: " + finding.message)
-        }
-    }
+    func run() throws { try AddRequest(self).run() }
 }

@@ -125,10 +125,15 @@ extension SysctlError: ReportedError { var exitCode: Int32 { 2 } }
 @main
 enum Main {
     static func main() {
+        // The plain forms of `add` skip the library's parser and its option groups (QuickAdd:
+        // process start).
+        if let quick = QuickAdd.parse(CommandLine.arguments.dropFirst()) {
+            do { try quick.run() } catch { exit(Console.exitCode(reporting: error)) }
+            return
+        }
         let command: ParsableCommand
         do {
-            // The plain forms of `add` skip the library's parser (QuickAdd: process start).
-            if let quick = QuickAdd.parse(CommandLine.arguments.dropFirst()) { command = quick } else { command = try Nftfwd.parseAsRoot() }
+            command = try Nftfwd.parseAsRoot()
         } catch {
             // --help and --version exit 0 through the library; usage errors exit 1 with its message.
             if Nftfwd.exitCode(for: error) == .success { Nftfwd.exit(withError: error) }

@@ -11,6 +11,10 @@ struct ForwardingOption: ParsableArguments {
     /// After a successful publish: switches forwarding on if asked, then warns (stderr, one
     /// line each) about what still will not work.
     func apply(to mappings: [Mapping], table: String, command: String) throws {
+        try ForwardingOption.apply(enable: enableForwarding, to: mappings, table: table, command: command)
+    }
+
+    static func apply(enable enableForwarding: Bool, to mappings: [Mapping], table: String, command: String) throws {
         if enableForwarding {
             for family in Forwarding.families(needed: mappings) where Forwarding.isEnabled(family) != true {
                 do {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PortForwarding
+import SavedState
 
 /// The root command: only configuration; each subcommand lives in its own file.
 struct Nftfwd: ParsableCommand {
@@ -55,15 +56,20 @@ struct GlobalOptions: ParsableArguments {
         do { try TableLayout.validate(tableName: table) } catch { throw ValidationError(error.description) }
     }
 
-    func publisher() throws -> Publisher {
+    func publisher() throws -> Publisher { try GlobalOptions.publisher(table: table, verbose: verbose) }
+
+    static func publisher(table: String, verbose: Bool) throws -> Publisher {
         let publisher = try Publisher(tableName: table)
+        if let file = VerifiedRulesFile(table: table) { publisher.verifiedRules = VerifiedRules(load: file.load, store: file.store) }
         if verbose { publisher.trace = { Console.error("nftfwd: " + $0) } }
         // What failed after a committed change: said on one line, the exit status stays 0.
         publisher.warn = { Console.error("nftfwd: warning: " + $0) }
         return publisher
     }
 
-    func note(_ text: String) {
+    func note(_ text: String) { GlobalOptions.note(text, verbose: verbose) }
+
+    static func note(_ text: String, verbose: Bool) {
         if verbose { Console.error("nftfwd: \(text)") }
     }
 }

@@ -16,14 +16,22 @@ struct SaveOptions: ParsableArguments {
     static var setting: String { getenv("NFTFWD_SAVE").map { String(cString: $0) } ?? "" }
 
     func validate() throws {
+        if let problem = Self.settingProblem { throw ValidationError(problem) }
+    }
+
+    /// What is wrong with NFTFWD_SAVE, or nil.
+    static var settingProblem: String? {
         let setting = Self.setting
         if !["", "0", "1"].contains(setting) && !setting.hasPrefix("/") {
-            throw ValidationError("NFTFWD_SAVE=\(setting): use 1 (save every change to the default file, /etc/nftfwd/mappings.json), an absolute file path, or 0")
+            return "NFTFWD_SAVE=\(setting): use 1 (save every change to the default file, /etc/nftfwd/mappings.json), an absolute file path, or 0"
         }
+        return nil
     }
 
     /// Where to write the state after a successful change, or nil for nowhere.
-    func destination(table: String) -> String? {
+    func destination(table: String) -> String? { Self.destination(table: table, save: save) }
+
+    static func destination(table: String, save: Bool) -> String? {
         switch Self.setting {
         case "", "0": return save ? StateFile.defaultPath(table: table) : nil
         case "1": return StateFile.defaultPath(table: table)
@@ -60,24 +68,31 @@ enum Persistence {
     /// `restoring` is the file a `restore` applies: restoring the relay's own file needs no --save.
     static func change<T>(_ global: GlobalOptions, _ options: SaveOptions, restoring: String? = nil,
                           _ body: (Publisher) throws -> T) throws -> T {
-        let destination = options.destination(table: global.table)
-        let publisher = try global.publisher()
+        try change(table: global.table, verbose: global.verbose, save: options.save, restoring: restoring, body)
+    }
+
+    /// `change` on plain values (QuickAdd's `add` creates no option group).
+    static func change<T>(table: String, verbose: Bool, save: Bool, restoring: String? = nil,
+                          _ body: (Publisher) throws -> T) throws -> T {
+        let destination = SaveOptions.destination(table: table, save: save)
+        let publisher = try GlobalOptions.publisher(table: table, verbose: verbose)
+        func note(_ text: String) { GlobalOptions.note(text, verbose: verbose) }
         // A caller nftables refuses hears that first, not what asking the relay gives it (only
         // root may ask): one GETGEN round trip.
         _ = try publisher.generation()
-        let restorer = try refuseIfUndone(table: global.table, saving: destination, restoring: restoring)
+        let restorer = try refuseIfUndone(table: table, saving: destination, restoring: restoring)
         let lock = try destination.map { try Persistence.lock(of: $0) }
-        if let restorer, let destination { try catchUp(publisher, table: global.table, to: destination, restorer: restorer) }
+        if let restorer, let destination { try catchUp(publisher, table: table, to: destination, restorer: restorer) }
         let result = try body(publisher)
         if let destination {
             do {
-                let count = try save(publisher, to: destination)
-                global.note("saved \(count) mapping(s) to \(destination)")
+                let count = try Persistence.save(publisher, to: destination)
+                note("saved \(count) mapping(s) to \(destination)")
             } catch let error as StateFileError where error.replaced {
                 // The file holds the change (not durably yet): a relay restoring from it keeps it.
                 throw PersistenceError.notSaved("the change is made in the kernel, but \(error)")
             } catch {
-                if let restorer { throw rollBack(publisher, table: global.table, to: destination, restorer: restorer, because: error) }
+                if let restorer { throw rollBack(publisher, table: table, to: destination, restorer: restorer, because: error) }
                 throw PersistenceError.notSaved("the change is made in the kernel, but \(error); 'nftfwd save \(destination)' saves it once that is fixed")
             }
         }

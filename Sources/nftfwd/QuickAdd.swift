@@ -1,4 +1,4 @@
-import ArgumentParser
+import PortForwarding
 
 /// `nftfwd add HOST TARGET [options]` read without swift-argument-parser's parser, for the
 /// plain forms runtimes and scripts call once per port. The library finds a command's
@@ -13,8 +13,9 @@ import ArgumentParser
 /// which gives exactly the answer and message it always gave. `QuickAddTests` checks that
 /// every form read here parses to the same command through the library.
 enum QuickAdd {
-    /// The command for `arguments` (without the program name), or nil to let the library parse.
-    static func parse<C: Collection<String>>(_ arguments: C) -> AddCommand? {
+    /// The request for `arguments` (without the program name), or nil to let the library parse.
+    /// It creates no `AddCommand` or option group (`AddRequest` says why).
+    static func parse<C: Collection<String>>(_ arguments: C) -> AddRequest? {
         guard arguments.first == "add" else { return nil }
         // Arrays, not a Set and a Dictionary: each new Hashable key type costs the runtime a
         // scan of every protocol conformance in the binary (about 250,000 instructions, a
@@ -49,32 +50,20 @@ enum QuickAdd {
         guard positionals.count == 2 else { return nil }
         func value(_ name: String) -> String? { values.first { $0.name == name }?.value }
 
-        var global = GlobalOptions()
-        global.table = value("--table") ?? "nftfwd"
-        global.verbose = flags.contains("--verbose")
-        var saving = SaveOptions()
-        saving.save = flags.contains("--save")
-        var forwarding = ForwardingOption()
-        forwarding.enableForwarding = flags.contains("--enable-forwarding")
-        // The library runs these for every group it fills; a refusal is left to it to word.
-        do {
-            try global.validate()
-            try saving.validate()
-            try forwarding.validate()
-        } catch {
-            return nil
-        }
-        var command = AddCommand()
-        command.global = global
-        command.saving = saving
-        command.forwarding = forwarding
-        command.host = positionals[0]
-        command.target = positionals[1]
-        command.proto = value("--proto") ?? "tcp"
-        command.comment = value("--comment") ?? ""
-        command.allow = allow
-        command.proxyProtocol = value("--proxy-protocol")
-        do { try command.validate() } catch { return nil }
-        return command
+        // The validations the library runs for the groups it fills (GlobalOptions: the table
+        // name; SaveOptions: NFTFWD_SAVE; ForwardingOption and AddCommand have none), on the
+        // plain values; a refusal is left to the library to word.
+        let table = value("--table") ?? "nftfwd"
+        guard (try? TableLayout.validate(tableName: table)) != nil, SaveOptions.settingProblem == nil else { return nil }
+        var request = AddRequest(host: positionals[0], target: positionals[1])
+        request.table = table
+        request.verbose = flags.contains("--verbose")
+        request.save = flags.contains("--save")
+        request.enableForwarding = flags.contains("--enable-forwarding")
+        request.proto = value("--proto") ?? "tcp"
+        request.comment = value("--comment") ?? ""
+        request.allow = allow
+        request.proxyProtocol = value("--proxy-protocol")
+        return request
     }
 }

@@ -19,6 +19,11 @@ struct QuickAddTests {
             proxyProtocol = c.proxyProtocol; table = c.global.table; verbose = c.global.verbose
             save = c.saving.save; enableForwarding = c.forwarding.enableForwarding
         }
+        init(_ r: AddRequest) {
+            host = r.host; target = r.target; proto = r.proto; comment = r.comment; allow = r.allow
+            proxyProtocol = r.proxyProtocol; table = r.table; verbose = r.verbose
+            save = r.save; enableForwarding = r.enableForwarding
+        }
         var description: String { "\(host) \(target) \(proto) '\(comment)' \(allow) \(proxyProtocol ?? "-") \(table) v=\(verbose) s=\(save) f=\(enableForwarding)" }
     }
 
@@ -45,6 +50,9 @@ struct QuickAddTests {
         let quick = try #require(QuickAdd.parse(words), "QuickAdd left \(words) to the library")
         let library = try #require(Self.library(words), "the library refused \(words)")
         #expect(Fields(quick) == library)
+        // And the library's command runs what QuickAdd's does.
+        let parsed = try #require(try? Nftfwd.parseAsRoot(words) as? AddCommand)
+        #expect(AddRequest(parsed) == quick)
     }
 
     static let left: [[String]] = [

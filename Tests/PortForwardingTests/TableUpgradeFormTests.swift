@@ -29,12 +29,14 @@ struct TableUpgradeFormTests {
     @Test("the reader's rules by chain are today's rules, in order")
     func writtenByChain() {
         let chains = Set(TableLayout.rules.map(\.rule.chain))
-        #expect(Set(TableReader.written.keys) == chains)
+        #expect(Set(TableReader.written.map(\.chain)) == chains)
+        #expect(TableReader.written.count == chains.count, "one entry per chain")
         for chain in chains {
             let today = TableLayout.rules.filter { $0.rule.chain == chain }
-            let entry = TableReader.written[chain]
-            #expect(entry?.rules.map(\.rule) == today.map(\.rule))
-            #expect(entry?.records == today.map { $0.rule.expressions.map(\.record) })
+            let entry = TableReader.written(in: chain)
+            #expect(entry.rules.map(\.rule) == today.map(\.rule))
+            #expect(entry.records == today.map { $0.rule.expressions.map(\.record) })
         }
+        #expect(TableReader.written(in: "no-such-chain").rules.isEmpty)
     }
 }
