@@ -20,6 +20,9 @@ public protocol NFTablesSession: AnyObject {
     func rules(of table: TableSpec, chain: String?) throws(NetlinkError) -> [RuleRecord]
     /// Every element of a set or map.
     func elements(of table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord]
+    /// Every element of a set or map if it has at most about `limit`, else nil (see
+    /// `NFTables.elements(of:map:atMost:)`: a large map is cheaper to read otherwise).
+    func elements(of table: TableSpec, map: String, atMost limit: Int) throws(NetlinkError) -> [ElementRecord]?
     /// The element for each key, or nil where the map has no such key.
     func lookup(_ keys: [[UInt8]], in table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord?]
     /// Applies the whole batch or none of it; with a generation, refuses it (ERESTART in
@@ -32,6 +35,10 @@ public protocol NFTablesSession: AnyObject {
 }
 
 extension NFTablesSession {
+    public func elements(of table: TableSpec, map: String, atMost limit: Int) throws(NetlinkError) -> [ElementRecord]? {
+        let all = try elements(of: table, map: map)
+        return all.count <= limit ? all : nil
+    }
     public func rules(of table: TableSpec) throws(NetlinkError) -> [RuleRecord] {
         try rules(of: table, chain: nil)
     }
