@@ -1,17 +1,17 @@
 import NFTables
 
 extension TableReader {
-    /// Elements a map may hold and still be dumped when `scanLargeMaps` is set: a dump of
-    /// that many costs the kernel a few milliseconds (see `NFTables.elements(of:map:atMost:)`).
-    static let dumpLimit = 4096
+    /// Elements a map may hold and still be dumped by the relay: a dump of that many costs
+    /// the kernel a few milliseconds (see `NFTables.elements(of:map:atMost:)`).
+    public static let relayDumpLimit = 4096
 
     /// One map's mappings for the relay: dumped when small; a larger map keyed by protocol
     /// and port alone (`dnat4_any`, `dnat6_any`, where wildcard ranges live) is scanned by
     /// point lookups instead, whose cost is linear (one lookup per port no mapping covers, a
     /// few per mapping). Anything the scan finds amiss is read by the whole dump, whose
     /// checks name the problem.
-    func relayMappings(in map: TableLayout.MapName) throws(PublishError) -> [PublishedMapping] {
-        if let records = try nft.elements(of: layout.table, map: map.rawValue, atMost: TableReader.dumpLimit) {
+    func relayMappings(in map: TableLayout.MapName, dumpingAtMost limit: Int) throws(PublishError) -> [PublishedMapping] {
+        if let records = try nft.elements(of: layout.table, map: map.rawValue, atMost: limit) {
             return try decode(records, in: map, complete: true)
         }
         if !map.keyedByAddress, let scanned = try scan(map) { return scanned }

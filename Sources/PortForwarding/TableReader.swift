@@ -53,14 +53,15 @@ public struct TableReader {
     /// The kernel, or a stand-in (`NFTablesFake`).
     public let session: any NFTablesSession
     var nft: Kernel { Kernel(session) }
-    /// The relay's reading: a map too large to dump cheaply is scanned (`TableReader+Scan`),
-    /// which checks less than the whole dump and sums no counters. Off for everything else.
-    public var scanLargeMaps: Bool
+    /// The relay's reading: a map of more elements than this is scanned, not dumped
+    /// (`TableReader+Scan`), which checks less than the whole dump and sums no counters.
+    /// nil (everything but the relay): every map is dumped.
+    public var scanningMapsAbove: Int?
 
-    public init(layout: TableLayout, session: any NFTablesSession, scanLargeMaps: Bool = false) {
+    public init(layout: TableLayout, session: any NFTablesSession, scanningMapsAbove: Int? = nil) {
         self.layout = layout
         self.session = session
-        self.scanLargeMaps = scanLargeMaps
+        self.scanningMapsAbove = scanningMapsAbove
     }
 
     /// The whole table, consistent: the maps are read in several dumps, so a read is kept only
@@ -91,7 +92,9 @@ public struct TableReader {
         }
         let upgrade = try verifyStructure()
         var mappings: [PublishedMapping] = []
-        for name in TableLayout.MapName.allCases { mappings += try scanLargeMaps ? relayMappings(in: name) : self.mappings(in: name) }
+        for name in TableLayout.MapName.allCases {
+            if let limit = scanningMapsAbove { mappings += try relayMappings(in: name, dumpingAtMost: limit) } else { mappings += try self.mappings(in: name) }
+        }
         // A table from before masquerade has none; one from before allow-lists, no allow-list.
         let masquerade = upgrade.hasMasqueradeSets ? try masqueradeRules() : []
         if upgrade.hasAccessSets { mappings = try withAccessLists(mappings, matchSets: upgrade.hasMatchSets) }

@@ -352,19 +352,20 @@ public final class RelayDaemon {
         log(engine.heldListeners == 0 ? "drained, exiting" : "drain timeout reached, exiting")
     }
 
-    enum Reload {
+    enum Reload: Equatable {
         /// Served; `claimed`: our redirect ports were written into the snapshot read at
         /// `from`, which made generation `to` (the same table otherwise).
-        case followed(claimed: (from: UInt32, to: UInt32)?)
+        case followed(claimed: Claim?)
         case failed, moved
     }
+    struct Claim: Equatable { var from: UInt32, to: UInt32 }
 
     /// Reads the table and serves what it says: `.failed` if the table could not be read,
     /// `.moved` (nothing changed) if it was read at another generation than `expecting`.
     func reload(session: any NFTablesSession, engine: RelayEngine, expecting: UInt32?) -> Reload {
         // Scanning, not dumping, a large map: a 120,000-element dump costs the kernel 2 s.
-        let reader = TableReader(layout: layout, session: session, scanLargeMaps: true)
-        var claimed: (from: UInt32, to: UInt32)?
+        let reader = TableReader(layout: layout, session: session, scanningMapsAbove: TableReader.relayDumpLimit)
+        var claimed: Claim?
         do {
             let snapshot = try reader.snapshot()
             if let expecting, snapshot.generation != expecting { return .moved }
@@ -395,7 +396,7 @@ public final class RelayDaemon {
                         return created
                     }()
                     claimed = try redirect.claim(nft: session, table: layout.table, generation: snapshot.generation)
-                        .map { (from: snapshot.generation, to: $0) }
+                        .map { Claim(from: snapshot.generation, to: $0) }
                     useRedirect = true
                 } catch {
                     warn("cannot write the loopback redirect's ports into the table: \(error); serving every port with a socket of its own")
