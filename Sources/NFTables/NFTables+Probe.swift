@@ -4,8 +4,8 @@ import Glibc
 #endif
 
 extension NFTables {
-    /// Every element of a map if it has at most about `limit` (the dump's first replies held
-    /// them all), nil if it has more.
+    /// Every element of a map, unless `enough` (asked after each reply of the dump with the
+    /// elements so far) says the map is too large to finish the dump: nil then.
     ///
     /// Why: the kernel resumes an element dump by walking the set from its start and skipping
     /// what it already sent, one reply of at most 32 KB (~250 elements of ours) at a time, so
@@ -13,7 +13,7 @@ extension NFTables {
     /// elements (perf: rhashtable_walk_next, 70% of the relay's start). A map that large is
     /// read otherwise (`TableReader+Scan`). The probe runs on a socket of its own, closed
     /// after it: that ends a dump cut short, where ours would still hold its replies.
-    public func elements(of table: TableSpec, map: String, atMost limit: Int) throws(NetlinkError) -> [ElementRecord]? {
+    public func elements(of table: TableSpec, map: String, stoppingWhen enough: ([ElementRecord]) -> Bool) throws(NetlinkError) -> [ElementRecord]? {
         let probe = try NetlinkSocket()
         let s = nftnl_set_alloc()!
         defer { nftnl_set_free(s) }
@@ -42,7 +42,7 @@ extension NFTables {
                 return .stop
             default:
                 out += try NFTables.parseElements(nlh)
-                return out.count > limit ? .stop : .more
+                return enough(out) ? .stop : .more
             }
         }
         return complete ? out : nil
