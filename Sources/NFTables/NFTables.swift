@@ -158,41 +158,19 @@ public final class NFTables {
     }
 
     /// One round trip: the kernel queues every reply while still inside sendto, so the
-    /// chunk is sized for the receive buffer.
+    /// chunk is sized for the receive buffer. The requests differ only in their sequence
+    /// number and key (`LookupRequests`), and the replies are matched by sequence number.
     private func lookupChunk(_ keys: [[UInt8]], in table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord?] {
         guard !keys.isEmpty else { return [] }
-        var datagram: [UInt8] = []
-        // The sequence numbers in key order: consecutive but for a wrap, so a reply's key is
-        // found by subtraction (a Dictionary's first use costs the runtime a scan of every
-        // conformance in the binary, callgrind: more than the whole lookup).
-        var seqs: [UInt32] = []
-        seqs.reserveCapacity(keys.count)
-        func index(of seq: UInt32) -> Int? {
-            let guess = Int(truncatingIfNeeded: seq &- seqs[0])
-            if guess >= 0 && guess < seqs.count && seqs[guess] == seq { return guess }
-            return seqs.firstIndex(of: seq)
-        }
-        for key in keys {
-            let seq = socket.allocateSeq()
-            seqs.append(seq)
-            let s = nftnl_set_alloc()!
-            defer { nftnl_set_free(s) }
-            nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
-            nftnl_set_set_str(s, UInt16(NFTNL_SET_NAME.rawValue), map)
-            nftnl_set_elem_add(s, Batch.makeElement(Element(key: key, value: [])))
-            Batch.withScratch { buffer in
-                let nlh = nftnl_nlmsg_build_hdr(buffer, UInt16(NFT_MSG_GETSETELEM.rawValue), UInt16(table.family.kernelValue),
-                                                UInt16(NLM_F_REQUEST | NLM_F_ACK), seq)!
-                nftnl_set_elems_nlmsg_build_payload(nlh, s)
-                datagram.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: nftfwd_nlmsg_align(Int(nlh.pointee.nlmsg_len))))
-            }
-        }
+        let first = socket.allocateSeqs(keys.count)
+        let datagram = LookupRequests.datagram(keys, table: table, map: map, firstSeq: first)
         var results = [ElementRecord?](repeating: nil, count: keys.count)
         var pending = keys.count
         socket.reserve(sendBytes: datagram.count, expectedReplies: keys.count * 2)
         try socket.send(datagram)
         try socket.receive { nlh throws(NetlinkError) in
-            guard let index = index(of: nlh.pointee.nlmsg_seq) else { return .more }
+            let index = Int(nlh.pointee.nlmsg_seq &- first)
+            guard index < keys.count else { return .more }
             if nlh.pointee.nlmsg_type == UInt16(NLMSG_ERROR) {
                 var err = nftfwd_nlerr()
                 nftfwd_parse_error(nlh, &err)

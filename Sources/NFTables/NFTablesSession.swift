@@ -24,6 +24,10 @@ public protocol NFTablesSession: AnyObject {
     func rules(of table: TableSpec, unlessFingerprint known: [UInt8]?) throws(NetlinkError) -> (fingerprint: [UInt8], rules: [RuleRecord]?)
     /// Every element of a set or map.
     func elements(of table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord]
+    /// Every element of a set or map, or nil when `enough` (asked as the elements arrive)
+    /// says the map is too large to finish dumping (see `NFTables.elements(of:map:stoppingWhen:)`:
+    /// a large map is cheaper to read otherwise).
+    func elements(of table: TableSpec, map: String, stoppingWhen enough: ([ElementRecord]) -> Bool) throws(NetlinkError) -> [ElementRecord]?
     /// The element for each key, or nil where the map has no such key.
     func lookup(_ keys: [[UInt8]], in table: TableSpec, map: String) throws(NetlinkError) -> [ElementRecord?]
     /// Applies the whole batch or none of it; with a generation, refuses it (ERESTART in
@@ -36,6 +40,11 @@ public protocol NFTablesSession: AnyObject {
 }
 
 extension NFTablesSession {
+    /// All at once, asked once: a stand-in has no cost to save.
+    public func elements(of table: TableSpec, map: String, stoppingWhen enough: ([ElementRecord]) -> Bool) throws(NetlinkError) -> [ElementRecord]? {
+        let all = try elements(of: table, map: map)
+        return enough(all) ? nil : all
+    }
     public func rules(of table: TableSpec) throws(NetlinkError) -> [RuleRecord] {
         try rules(of: table, chain: nil)
     }

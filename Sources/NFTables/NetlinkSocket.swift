@@ -54,6 +54,18 @@ public final class NetlinkSocket {
         return nextSeq
     }
 
+    /// `count` consecutive sequence numbers, the first returned: replies to a pipelined
+    /// chunk are matched by their distance from it.
+    public func allocateSeqs(_ count: Int) -> UInt32 {
+        var first = allocateSeq()
+        if first &+ UInt32(count) < first {   // would wrap past 2^32: start again at the base
+            nextSeq = NetlinkSocket.requestSeqBase
+            first = allocateSeq()
+        }
+        nextSeq = first &+ UInt32(count - 1)
+        return first
+    }
+
     /// Makes sure one `sendto` of `bytes` fits the socket's send buffer: netlink refuses a
     /// datagram larger than it (EMSGSIZE) rather than splitting it. As root, the FORCE variant
     /// lifts the sysctl cap; the receive side grows too, so a reply per message still fits.

@@ -66,6 +66,9 @@ struct Kernel {
     func elements(of table: TableSpec, map: String) throws(PublishError) -> [ElementRecord] {
         try run { () throws(NetlinkError) in try session.elements(of: table, map: map) }
     }
+    func elements(of table: TableSpec, map: String, stoppingWhen enough: ([ElementRecord]) -> Bool) throws(PublishError) -> [ElementRecord]? {
+        try run { () throws(NetlinkError) in try session.elements(of: table, map: map, stoppingWhen: enough) }
+    }
     func lookup(_ keys: [[UInt8]], in table: TableSpec, map: String) throws(PublishError) -> [ElementRecord?] {
         try run { () throws(NetlinkError) in try session.lookup(keys, in: table, map: map) }
     }

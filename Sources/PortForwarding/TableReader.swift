@@ -53,13 +53,18 @@ public struct TableReader {
     /// The kernel, or a stand-in (`NFTablesFake`).
     public let session: any NFTablesSession
     var nft: Kernel { Kernel(session) }
+    /// The relay's reading: a map of more elements than this is scanned, not dumped
+    /// (`TableReader+Scan`), which checks less than the whole dump and sums no counters.
+    /// nil (everything but the relay): every map is dumped.
+    public var scanningMapsAbove: Int?
 
     /// Where a fingerprint of rules found to be today's is kept (nil: every check is full).
     public var verifiedRules: VerifiedRules?
 
-    public init(layout: TableLayout, session: any NFTablesSession, verifiedRules: VerifiedRules? = nil) {
+    public init(layout: TableLayout, session: any NFTablesSession, scanningMapsAbove: Int? = nil, verifiedRules: VerifiedRules? = nil) {
         self.layout = layout
         self.session = session
+        self.scanningMapsAbove = scanningMapsAbove
         self.verifiedRules = verifiedRules
     }
 
@@ -91,7 +96,9 @@ public struct TableReader {
         }
         let upgrade = try verifyStructure()
         var mappings: [PublishedMapping] = []
-        for name in TableLayout.MapName.allCases { mappings += try self.mappings(in: name) }
+        for name in TableLayout.MapName.allCases {
+            if let limit = scanningMapsAbove { mappings += try relayMappings(in: name, dumpingAtMost: limit) } else { mappings += try self.mappings(in: name) }
+        }
         // A table from before masquerade has none; one from before allow-lists, no allow-list.
         let masquerade = upgrade.hasMasqueradeSets ? try masqueradeRules() : []
         if upgrade.hasAccessSets { mappings = try withAccessLists(mappings, matchSets: upgrade.hasMatchSets) }

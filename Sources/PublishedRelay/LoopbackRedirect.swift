@@ -85,8 +85,9 @@ final class LoopbackRedirect: Sendable {
     }
 
     /// Makes `redirect4`/`redirect6` name our sockets (one batch, only when they do not yet:
-    /// a table recreated or a relay that died before us left others). True when they do.
-    func claim(nft: any NFTablesSession, table: TableSpec, generation: UInt32) throws -> Bool {
+    /// a table recreated or a relay that died before us left others). The generation our
+    /// batch made when it wrote them (exactly `generation` + 1), nil when nothing was written.
+    func claim(nft: any NFTablesSession, table: TableSpec, generation: UInt32) throws -> UInt32? {
         var batch = Batch(table: table)
         var changed = false
         for map in TableLayout.RedirectMap.allCases {
@@ -102,8 +103,7 @@ final class LoopbackRedirect: Sendable {
             }
             changed = true
         }
-        if changed { _ = try nft.commit(batch, expectingGeneration: generation) }
-        return changed
+        return changed ? try nft.commit(batch, expectingGeneration: generation) : nil
     }
 
     /// Takes our elements out (at a clean stop), so nothing is redirected to closed sockets.

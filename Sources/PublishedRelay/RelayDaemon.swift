@@ -295,8 +295,11 @@ public final class RelayDaemon {
                     holdSince = holdSince ?? monotonicNow()
                 } else {
                     switch reload(session: nft, engine: engine, expecting: patient ? verified : nil) {
-                    case .followed:
-                        generation = current
+                    case .followed(let claimed):
+                        // Our own write of the redirect ports moved the generation on from the
+                        // one read: what we serve is that table, so it is not read again (a
+                        // 120,000-element table costs seconds of kernel time to dump).
+                        if let claimed, claimed.from == current { generation = claimed.to } else { generation = current }
                         holdSince = nil
                     case .failed:   // tried again at the next poll, changed ruleset or not
                         generation = nil
@@ -349,12 +352,20 @@ public final class RelayDaemon {
         log(engine.heldListeners == 0 ? "drained, exiting" : "drain timeout reached, exiting")
     }
 
-    enum Reload { case followed, failed, moved }
+    enum Reload: Equatable {
+        /// Served; `claimed`: our redirect ports were written into the snapshot read at
+        /// `from`, which made generation `to` (the same table otherwise).
+        case followed(claimed: Claim?)
+        case failed, moved
+    }
+    struct Claim: Equatable { var from: UInt32, to: UInt32 }
 
     /// Reads the table and serves what it says: `.failed` if the table could not be read,
     /// `.moved` (nothing changed) if it was read at another generation than `expecting`.
     func reload(session: any NFTablesSession, engine: RelayEngine, expecting: UInt32?) -> Reload {
-        let reader = TableReader(layout: layout, session: session)
+        // Scanning, not dumping, a large map: a 120,000-element dump costs the kernel 2 s.
+        let reader = TableReader(layout: layout, session: session, scanningMapsAbove: TableReader.relayDumpLimit)
+        var claimed: Claim?
         do {
             let snapshot = try reader.snapshot()
             if let expecting, snapshot.generation != expecting { return .moved }
@@ -384,7 +395,8 @@ public final class RelayDaemon {
                         log("loopback TCP and UDP clients of published ports are redirected to \(created.description)\(handing ? " (taken over)" : "")")
                         return created
                     }()
-                    _ = try redirect.claim(nft: session, table: layout.table, generation: snapshot.generation)
+                    claimed = try redirect.claim(nft: session, table: layout.table, generation: snapshot.generation)
+                        .map { Claim(from: snapshot.generation, to: $0) }
                     useRedirect = true
                 } catch {
                     warn("cannot write the loopback redirect's ports into the table: \(error); serving every port with a socket of its own")
@@ -419,7 +431,7 @@ public final class RelayDaemon {
             return .failed
         }
         reconcile(engine: engine)
-        return .followed
+        return .followed(claimed: claimed)
     }
 
     /// Closes listeners no longer wanted and opens the missing ones. Consecutive ports of

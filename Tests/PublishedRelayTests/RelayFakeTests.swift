@@ -51,7 +51,7 @@ struct RelayFakeTests {
         defer { engine.stop() }
         func states() -> [RelayPortState] { RelayDaemon.status(state: daemon.state, engine: engine, table: "nftfwd").ports.map(\.state) }
 
-        #expect(daemon.reload(session: fake, engine: engine, expecting: nil) == .followed)
+        #expect(daemon.reload(session: fake, engine: engine, expecting: nil) == .followed(claimed: nil))
         #expect(states() == ["listening"])
         #expect(engine.stats().count == 1)
 
@@ -71,7 +71,7 @@ struct RelayFakeTests {
 
         // Readable again: the removed mapping's listener goes.
         fake.tamper { $0.tables[0].chains.removeLast() }
-        #expect(daemon.reload(session: fake, engine: engine, expecting: nil) == .followed)
+        #expect(daemon.reload(session: fake, engine: engine, expecting: nil) == .followed(claimed: nil))
         #expect(states().isEmpty)
         #expect(RelayDaemon.status(state: daemon.state, engine: engine, table: "nftfwd").problem == nil)
         #expect(lines.all.contains { $0.contains("stopped") })
@@ -91,7 +91,7 @@ struct RelayFakeTests {
         let other = try RelayEngine(loops: 1)
         try other.start()
         let held = try other.addListener(squatter)
-        #expect(daemon.reload(session: fake, engine: engine, expecting: nil) == .followed)
+        #expect(daemon.reload(session: fake, engine: engine, expecting: nil) == .followed(claimed: nil))
         let state = try #require(RelayDaemon.status(state: daemon.state, engine: engine, table: "nftfwd").ports.first?.state)
         guard case .failed(let reason) = state else { Issue.record("\(state) is no failure"); return }
         #expect(reason.contains("in use"))
