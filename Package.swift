@@ -147,12 +147,12 @@ let package = Package(
         .executableTarget(
             name: "nftfwd-proxy",
             // PortForwarding: NFTFWD_PROXY_PUBLISH=1 publishes the mapping in nftfwd's table.
-            dependencies: ["NetworkAddress", "NFTRelay", "ProxyCommandLine", "PortForwarding", "RelayReport", "SystemCalls"],
+            dependencies: ["NetworkAddress", "NFTRelay", "ProxyCommandLine", "PortForwarding", "RelayReport", "SavedState", "SystemCalls"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "nftfwd-cni",
-            dependencies: ["NetworkAddress", "PortForwarding", "PublishedRelay", "NFTables", "SystemCalls"],
+            dependencies: ["NetworkAddress", "PortForwarding", "PublishedRelay", "NFTables", "SavedState", "SystemCalls"],
             swiftSettings: strict
         ),
         .executableTarget(

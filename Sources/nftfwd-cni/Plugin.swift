@@ -1,6 +1,7 @@
 import NFTables
 import PortForwarding
 import PublishedRelay
+import SavedState
 
 /// ADD, DEL and CHECK against nftfwd's table in the runtime's network namespace (the one the
 /// plugin runs in). Each change is one batch through `Publisher`.
@@ -14,6 +15,8 @@ struct Plugin {
     func publisher() throws(CNIError) -> Publisher {
         do {
             let publisher = try Publisher(tableName: config.table)
+            // Each ADD and DEL is a process: rules checked before are not parsed again (VerifiedRules).
+            if let file = VerifiedRulesFile(table: config.table) { publisher.verifiedRules = VerifiedRules(load: file.load, store: file.store) }
             publisher.warn = { log($0) }
             return publisher
         } catch {

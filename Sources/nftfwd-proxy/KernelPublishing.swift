@@ -5,6 +5,7 @@ import SystemCalls
 import PortForwarding
 import NetworkAddress
 import RelayReport
+import SavedState
 
 /// `NFTFWD_PROXY_PUBLISH=1`: besides relaying, the proxy publishes its mapping in nftfwd's
 /// table, so that dockerd run with `--iptables=false` (which then writes no DNAT rule) still
@@ -40,6 +41,8 @@ struct KernelPublishing {
                                   target: Endpoint(address: target, ports: PortRange(containerPort)), comment: owner)
         try refuseIfUndone(table: table)
         let publisher = try Publisher(tableName: table)
+        // One proxy per published port: rules checked before are not parsed again (VerifiedRules).
+        if let file = VerifiedRulesFile(table: table) { publisher.verifiedRules = VerifiedRules(load: file.load, store: file.store) }
         publisher.warn = { printError("nftfwd-proxy: \($0)") }
         _ = try publisher.publish([mapping], takingOver: { orphaned($0.comment) })
         return KernelPublishing(publisher: publisher, owner: owner, mapping: mapping)
