@@ -12,9 +12,10 @@ extension NFTRelayTests {
     @Suite("UDP flows handed over between engines")
     struct FlowHandover {
         /// An engine with `clients` flows through it (one exchange each), the echo target, the clients.
+        /// A wildcard listener: only it asks for packet info, so only its flows carry a reply source.
         static func withFlows(_ clients: Int) throws -> (UDPEchoServer, RunningRelay, [Int32]) {
             let echo = UDPEchoServer()
-            let relay = try RunningRelay(.udp, listen: "127.0.0.1", targetPort: echo.port)
+            let relay = try RunningRelay(.udp, listen: "0.0.0.0", targetPort: echo.port)
             var fds: [Int32] = []
             for i in 0..<clients {
                 let (client, _) = TestSocket.udp("127.0.0.1")

@@ -42,6 +42,24 @@ extension NFTRelayTests {
             #expect(relay.stats?.activeConnections == 1, "one client port is one flow")
         }
 
+        @Test("a listener bound to one address (no packet info asked) replies from it, IPv4 and IPv6")
+        func boundListenerReplySource() throws {
+            let echo = UDPEchoServer()
+            defer { echo.stop() }
+            for (listen, shown) in [("127.0.0.2", "127.0.0.2"), ("::1", "[::1]")] {
+                let relay = try RunningRelay(.udp, listen: listen, targetPort: echo.port)
+                defer { relay.stop() }
+                let (client, _) = TestSocket.udp(listen == "::1" ? "::1" : "127.0.0.1")
+                defer { close(client) }
+                for round in 0..<2 {
+                    let payload = Array("bound \(listen) \(round)".utf8)
+                    let reply = try #require(udpExchange(client, listen, relay.port, payload))
+                    #expect(reply.0 == payload)
+                    #expect(reply.1 == "\(shown):\(relay.port)", "reply came from \(reply.1)")
+                }
+            }
+        }
+
         @Test("IPv6 wildcard listener replies from ::1 and relays to an IPv4 target")
         func ipv6Listener() throws {
             let echo = UDPEchoServer()

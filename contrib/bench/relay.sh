@@ -8,7 +8,16 @@
 #   tcp1     iperf3 TCP, 1 stream (Gbit/s)            cpu1   relay CPU seconds during tcp1
 #   tcp8     iperf3 TCP, -P 8 (Gbit/s)                cpu/GB relay CPU seconds per GB moved in tcp1
 #   conns    wrk -t2 -c50 -H 'Connection: close' against nginx (requests/s = connections/s)
-#   udp      iperf3 -u -b 0 -l 1400, delivered (Gbit/s)
+#   udp      iperf3 -u -b 0 -l 1400 -w 4M, delivered (Gbit/s)  udp-us  relay CPU microseconds per
+#                                                                   datagram delivered in udp
+#            -w 4M: the receiving iperf3's socket buffer (iperf3 sends it to the server). With
+#            the default ~200 KiB (~90 datagrams) every few milliseconds the receiver is not
+#            scheduled overflow it, and on a loaded box that, not the relay, set the udp row:
+#            2026-12-04, load 4-5, T=4: direct 1.09 Gbit/s with 41% lost, nftfwd-proxy 0.84,
+#            docker-proxy 0.29; with -w 4M direct 1.64 with 0% lost, nftfwd-proxy 1.12,
+#            docker-proxy 0.37 (its losses at its own socket: the relay is what is measured).
+#            The relays' own sockets keep their own sizes. Keep `direct` in RELAYS to see the
+#            ceiling; udp-us is the relay's own cost either way.
 #   rss/fds  relay RSS (MB) and open fds while 1,000 idle connections are held (summed over
 #            the process tree for socat, which forks per connection)
 #
@@ -243,12 +252,16 @@ measure_conns() {
     awk '/^Requests\/sec/{printf "%d\n", $2}' "$WORK/wrk.txt"
 }
 
-measure_udp() {
-    [[ $1 == haproxy ]] && { echo n/a; return; }
-    if iperf3 -c 127.0.0.1 -p "$L_IPERF" -u -b 0 -l 1400 -t "$T" -J >"$WORK/udp.json" 2>/dev/null; then
-        json "$WORK/udp.json" "round(d['end']['sum_received']['bits_per_second'] / 1e9, 2)"
+measure_udp() {   # prints "GBITS US": delivered, and the UDP relay's CPU us per datagram delivered
+    [[ $1 == haproxy ]] && { echo "n/a n/a"; return; }
+    local pid=${RELAY_PIDS[1]:-} before after
+    [[ -n $pid ]] && before=$(cpu_ticks "$pid")
+    if iperf3 -c 127.0.0.1 -p "$L_IPERF" -u -b 0 -l 1400 -w 4M -t "$T" -J >"$WORK/udp.json" 2>/dev/null; then
+        [[ -n $pid ]] && after=$(cpu_ticks "$pid")
+        echo "$(json "$WORK/udp.json" "round(d['end']['sum_received']['bits_per_second'] / 1e9, 2)")" \
+            "$(if [[ -n $pid ]]; then json "$WORK/udp.json" "round(($after - $before) / $(getconf CLK_TCK) * 1e6 / max(1, d['end']['sum_received']['packets'] - d['end']['sum_received']['lost_packets']), 2)"; else echo n/a; fi)"
     else
-        echo n/a
+        echo "n/a n/a"
     fi
 }
 
@@ -302,7 +315,9 @@ for run in $(seq "$RUNS"); do
         fi
         R[$relay,tcp8]+="$(measure_tcp8) "
         R[$relay,conns]+="$(measure_conns) "
-        R[$relay,udp]+="$(measure_udp "$relay") "
+        read -r udp udpus <<<"$(measure_udp "$relay")"
+        R[$relay,udp]+="$udp "
+        R[$relay,udpus]+="$udpus "
         read -r rss fds <<<"$(measure_idle "$relay")"
         R[$relay,rss]+="$rss "
         R[$relay,fds]+="$fds "
@@ -321,7 +336,7 @@ a, b = '$1', '$2'
 print('' if 'n/a' in (a, b) or float(b) == 0 else '(%.2fx)' % (float(a) / float(b)))"
 }
 
-metrics="tcp1 tcp8 cpu1 cpugb conns udp rss fds"
+metrics="tcp1 tcp8 cpu1 cpugb conns udp udpus rss fds"
 declare -A M
 for relay in $RELAYS; do
     for m in $metrics; do M[$relay,$m]=$(median "${R[$relay,$m]}"); done
@@ -331,9 +346,10 @@ echo
 echo "Loopback relay benchmark: T=${T}s, medians of $RUNS run(s), $(nproc) cores, kernel $(uname -r)"
 echo "tcp1/tcp8/udp in Gbit/s; cpu1 = relay CPU s during tcp1; cpu/GB = CPU s per GB in tcp1;"
 echo "conns = short connections/s (wrk, Connection: close); rss MB / fds with 1,000 idle connections."
+echo "udp-us = UDP relay CPU microseconds per datagram delivered in udp (udp is capped by direct's)."
 echo "rss/fds of a multi-process relay (socat forks per connection) are sums over its processes."
 echo "(ratios vs docker-proxy)"
-printf '%-13s %-16s %-16s %-13s %-15s %-17s %-15s %-13s %-12s\n' relay tcp1 tcp8 cpu1 cpu/GB conns udp rss fds
+printf '%-13s %-16s %-16s %-13s %-15s %-17s %-15s %-15s %-13s %-12s\n' relay tcp1 tcp8 cpu1 cpu/GB conns udp udp-us rss fds
 for relay in $RELAYS; do
     line=$(printf '%-13s' "$relay")
     for m in $metrics; do
@@ -341,7 +357,7 @@ for relay in $RELAYS; do
         r=""
         [[ $relay != docker-proxy && " $RELAYS " == *" docker-proxy "* ]] && r=$(ratio "$v" "${M[docker-proxy,$m]}")
         case $m in
-        tcp1 | tcp8) w=16 ;; cpu1 | rss | fds) w=13 ;; cpugb | udp) w=15 ;; conns) w=17 ;;
+        tcp1 | tcp8) w=16 ;; cpu1 | rss | fds) w=13 ;; cpugb | udp | udpus) w=15 ;; conns) w=17 ;;
         esac
         [[ $m == rss ]] && w=13
         [[ $m == fds ]] && w=12

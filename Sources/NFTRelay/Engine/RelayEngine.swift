@@ -87,7 +87,7 @@ public final class RelayEngine: Sendable {
             fd = preopened
             switch spec.proto {
             case .tcp: try TCPListener.adoptSocket(fd, keepalive: spec.keepalive)
-            case .udp: try UDPListener.adoptSocket(fd)
+            case .udp: try UDPListener.adoptSocket(fd, for: spec)
             }
         } else {
             switch spec.proto {

@@ -53,6 +53,11 @@ final class TCPConnection: EventHandler, YieldingHandler {
     /// Bytes sent to the target before any of the client's (a PROXY protocol header), or none.
     private let header: [UInt8]
 
+    /// The client's readiness events reported while the target connect was in flight (their
+    /// edges are consumed then, so `beginRelaying` must know them).
+    private var clientEventsWhileConnecting: Epoll.Events = []
+    private static let readReady: Epoll.Events = [.readable, .readHangup, .hangup, .error]
+
     init(client: Int32, target: Int32, source: IPAddress?, header: [UInt8] = [], owner: TCPListener, context: RelayContext) {
         self.header = header
         self.client = client
@@ -71,7 +76,7 @@ final class TCPConnection: EventHandler, YieldingHandler {
             try context.loop.register(target, Self.watched, self)
             switch try Sockets.connect(target, to: address) {
             case .connected:
-                beginRelaying()
+                beginRelaying(targetEvents: nil)
             case .inProgress:
                 connectDeadline = context.loop.now &+ timeout
                 owner.connectPending(self)
@@ -92,6 +97,8 @@ final class TCPConnection: EventHandler, YieldingHandler {
                 if !events.isDisjoint(with: [.writable, .error, .hangup]) { finishConnect(events) }
             } else if !events.isDisjoint(with: [.error, .hangup]) {
                 close(reset: true)   // the client went away before the target answered
+            } else {
+                clientEventsWhileConnecting.formUnion(events)
             }
         case .relaying:
             // A reset is reported as an error even when that side's reading direction is
@@ -123,10 +130,12 @@ final class TCPConnection: EventHandler, YieldingHandler {
             close(reset: true)   // refused, unreachable...: the client sees a reset right away
             return
         }
-        beginRelaying()
+        beginRelaying(targetEvents: events)
     }
 
-    private func beginRelaying() {
+    /// `targetEvents`: the target's events that reported the connect done, nil when connect(2)
+    /// succeeded at once (nothing reported yet: both sides are read until EAGAIN).
+    private func beginRelaying(targetEvents: Epoll.Events?) {
         owner.connectionEstablished(self)
         // A just-connected socket's send buffer is empty, so the header (at most 108 bytes
         // here) goes whole in one send; anything less means the target is already gone.
@@ -138,9 +147,21 @@ final class TCPConnection: EventHandler, YieldingHandler {
             }
         }
         state = .relaying
-        // Edges that came while connecting were ignored: pump both ways once now.
-        step(upstream)
-        if state == .relaying { step(downstream) }
+        // Edges that came while connecting were not acted on: pump each side that reported
+        // something. A side that reported nothing has nothing to read, and its first byte or
+        // FIN will raise an edge (epoll reports readiness present at registration too), so
+        // reading it now would only return EAGAIN: for a short connection that was one or two
+        // of its ~18 system calls. A reported hang-up means the FIN may be behind the bytes
+        // already signalled: that side is read until EAGAIN or EOF (no `edge`).
+        let clientReady = targetEvents == nil ? Self.readReady : clientEventsWhileConnecting
+        clientEventsWhileConnecting = []
+        if !clientReady.isDisjoint(with: Self.readReady) {
+            step(upstream, edge: targetEvents != nil && clientReady.isDisjoint(with: [.readHangup, .hangup, .error]))
+        }
+        let targetReady = targetEvents ?? Self.readReady
+        if state == .relaying && !targetReady.isDisjoint(with: Self.readReady) {
+            step(downstream, edge: targetEvents != nil && targetReady.isDisjoint(with: [.readHangup, .hangup, .error]))
+        }
     }
 
     func resumeAfterYield() {
