@@ -74,8 +74,12 @@ static inline void nftfwd_parse_error(const struct nlmsghdr *nlh, struct nftfwd_
         off += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
         if (off > nlh->nlmsg_len - NLMSG_HDRLEN) return;
     }
-    const struct nlattr *attr;
-    mnl_attr_for_each(attr, nlh, off) {
+    // Walked to the message's length, not to libmnl's aligned tail (mnl_attr_for_each): the
+    // last message of a datagram may stop short of the alignment padding, and an attribute
+    // reaching into that padding was read past the datagram (the conntrack fuzzer, ASan).
+    const char *end = (const char *)nlh + nlh->nlmsg_len;
+    const struct nlattr *attr = (const struct nlattr *)mnl_nlmsg_get_payload_offset(nlh, off);
+    for (; (const char *)attr < end && mnl_attr_ok(attr, (int)(end - (const char *)attr)); attr = mnl_attr_next(attr)) {
         uint16_t len = mnl_attr_get_payload_len(attr);
         switch (mnl_attr_get_type(attr)) {
         case NLMSGERR_ATTR_OFFS:

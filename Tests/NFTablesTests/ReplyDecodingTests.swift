@@ -85,6 +85,19 @@ struct ReplyDecodingTests {
         #expect(overlong.errors == [.init(operation: "reply 0", errno: .init(EINVAL), detail: nil)])
     }
 
+    @Test("an extended ACK's text cut short by the message's end is not read (the conntrack fuzzer's heap overflow: the aligned tail ran past the datagram)")
+    func extendedAckTail() {
+        let tlv = attr(UInt16(NLMSGERR_ATTR_MSG.rawValue), Array("bad".utf8))   // 7 bytes, padded to 8
+        let body = le32(UInt32(bitPattern: -EINVAL)) + le32(16) + [UInt8](repeating: 0, count: 12) + tlv
+        var bytes = header(length: UInt32(16 + body.count), type: UInt16(NLMSG_ERROR), flags: UInt16(NLM_F_ACK_TLVS)) + body
+        #expect(NetlinkReply.decode(bytes).errors == [.init(operation: "reply 0", errno: .init(EINVAL), detail: "bad")])
+        // The message and the datagram now end one byte into the text: the attribute says 7
+        // bytes, the message holds 6 of them, so it is not read at all.
+        bytes.removeLast(2)
+        bytes[0] -= 2
+        #expect(NetlinkReply.decode(bytes).errors == [.init(operation: "reply 0", errno: .init(EINVAL), detail: nil)])
+    }
+
     @Test("a ctnetlink attribute cut short by the message's end is not read (the aligned tail ran past the datagram)")
     func conntrackTail() {
         let original = nest(UInt16(CTA_TUPLE_ORIG.rawValue),
