@@ -49,13 +49,14 @@ measure() {   # $1: label, $2: protocols ("tcp udp"), $3: ports, $4: relay optio
     local ready; ready=$(echo "$(date +%s.%N) - $start" | bc)
     local fds rss; fds=$(ls "/proc/$RELAY/fd" | wc -l); rss=$(awk '/VmRSS/ {print $2}' "/proc/$RELAY/status")
     kill "$RELAY"; wait "$RELAY" 2>/dev/null || true; RELAY=
-    printf '%-36s %8s fds %8.1f MB RSS %7.2f s ready\n' "$1" "$fds" "$(echo "$rss / 1024" | bc -l)" "$ready"
+    # The row for the reader on stderr, the raw figures for the ratios on stdout.
+    printf '%-36s %8s fds %8.1f MB RSS %7.2f s ready\n' "$1" "$fds" "$(echo "$rss / 1024" | bc -l)" "$ready" >&2
     echo "$fds $rss $ready"
 }
 
 echo "relay scale, $N tcp + $N udp ports (one run; load: $(uptime | sed 's/.*load average: //'))"
-read -r rf rr rt < <(measure "redirect (tcp+udp), 2 x $N ports" "tcp udp" "$N" --loopback-redirect | tee /dev/stderr | tail -1)
-read -r pf pr pt < <(measure "per-port (udp), $PER_PORT_N ports" udp "$PER_PORT_N" | tee /dev/stderr | tail -1)
+read -r rf rr rt < <(measure "redirect (tcp+udp), 2 x $N ports" "tcp udp" "$N" --loopback-redirect | tail -1)
+read -r pf pr pt < <(measure "per-port (udp), $PER_PORT_N ports" udp "$PER_PORT_N" | tail -1)
 echo "(the per-port row serves $PER_PORT_N ports: its cost per port times $N is what the old design needs)"
 printf 'ratio redirect/per-port: fds %.4f  RSS %.2f  ready %.2f\n' \
     "$(echo "$rf / $pf" | bc -l)" "$(echo "$rr / $pr" | bc -l)" "$(echo "$rt / $pt" | bc -l)"
