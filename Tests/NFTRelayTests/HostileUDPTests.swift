@@ -4,6 +4,7 @@ import Glibc
 import NFTRelay
 import Testing
 import NetworkAddress
+import Synchronization
 
 extension NFTRelayTests {
     @Suite("UDP relay under hostile load")
@@ -83,5 +84,53 @@ extension NFTRelayTests.HostileUDP {
         // The flows expire (300 ms of silence): the episode ends with the number replaced.
         #expect(eventually(timeout: 5) { log.all.count == 2 })
         #expect(log.all.last == .sourceLimitEnded(relay.id, source: source, refused: 6))
+    }
+}
+
+/// A redirect listener's lookups of original destinations, counted; every answer is `answer`.
+final class CountingDestinations: DatagramDestinations {
+    let answer: SocketAddress
+    private let count = Mutex(0)
+    init(_ answer: SocketAddress) { self.answer = answer }
+    var lookups: Int { count.withLock { $0 } }
+    func originalDestination(client: SocketAddress, redirectedTo local: SocketAddress) -> SocketAddress? {
+        count.withLock { $0 += 1 }
+        return answer
+    }
+}
+
+extension NFTRelayTests.HostileUDP {
+    @Test("a redirected client the allow-list refuses costs one destination lookup, not one per datagram, until the routes change")
+    func refusedRedirectClientIsNotLookedUpPerDatagram() throws {
+        let echo = UDPEchoServer()
+        defer { echo.stop() }
+        let published = try #require(SocketAddress("127.0.0.1", port: 9000))
+        let destinations = CountingDestinations(published)
+        let routes = RedirectRoutes(destinations: destinations)
+        let onlyTen = Subnet(network: IPAddress("10.0.0.0")!, prefixLength: 8)
+        routes.replace(with: [.init(listen: published.ip, ports: 9000...9000, target: published.ip, targetFirstPort: echo.port,
+                                    allowedSources: [onlyTen])])
+        let relay = try RunningRelay(.udp, listen: "127.0.0.1", targetPort: echo.port) { $0.redirect = routes }
+        defer { relay.stop() }
+        let client = Self.socket("127.0.0.1")
+        defer { close(client) }
+        // One datagram at a time, each awaited as a refusal in the listener's counters, so each
+        // is a batch of its own (before the memo of refusals, each asked again).
+        for i in 1...20 {
+            _ = [UInt8(i)].withUnsafeBytes { raw in
+                TestSocket.withAddress("127.0.0.1", relay.port) { sendto(client, raw.baseAddress, raw.count, 0, $0, $1) }
+            }
+            #expect(eventually(timeout: 5) { relay.stats?.refusedSources == i }, "datagram \(i) not counted as refused")
+        }
+        #expect(destinations.lookups == 1, "\(destinations.lookups) lookups for 20 refused datagrams")
+        #expect(routes.counts(listen: published.ip, first: 9000).refused == 20)
+
+        // The routes change (the allow-list now admits loopback): the next datagram is looked up
+        // again at once and served.
+        let loopback = Subnet(network: IPAddress("127.0.0.0")!, prefixLength: 8)
+        routes.replace(with: [.init(listen: published.ip, ports: 9000...9000, target: published.ip, targetFirstPort: echo.port,
+                                    allowedSources: [loopback])])
+        #expect(udpExchange(client, "127.0.0.1", relay.port, [42])?.0 == [42])
+        #expect(destinations.lookups == 2)
     }
 }

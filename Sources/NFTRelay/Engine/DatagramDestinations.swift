@@ -8,7 +8,8 @@ import NetworkAddress
 /// engine knows nothing of netlink, so whoever builds the routes supplies the lookup
 /// (PublishedRelay: a ctnetlink query by reply tuple). Called on a loop thread, once per new
 /// flow and when a silent flow is checked again; a client that gets no flow (no entry, no
-/// route, refused by the allow-list) keeps nothing, so each of its datagrams asks again.
+/// route, refused by the allow-list) is not asked about again for a second, or until the
+/// routes change (`UDPListener.unserved`).
 public protocol DatagramDestinations: Sendable {
     /// The destination `client` sent to before the kernel redirected it to `local` (the
     /// listener's own address); nil when no entry says so (the datagram is dropped).

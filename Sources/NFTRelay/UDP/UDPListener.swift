@@ -233,12 +233,45 @@ final class UDPListener: EventHandler, RelayListener {
     /// another published port, which only a fresh lookup tells. Well below that timeout.
     static let revalidateAfter: UInt64 = 10_000_000_000
 
+    /// Redirected clients that got no flow (no conntrack entry, no route, or refused by the
+    /// route's allow-list), with the routes version and the time that answer holds for.
+    /// Without it every batch of such a client's datagrams asked conntrack again: a netlink
+    /// round trip per datagram, which any local user could drive at will against a port
+    /// whose allow-list refuses them.
+    private var unserved: [SocketAddress: Unserved] = [:]
+    private struct Unserved {
+        var version: Int
+        var until: UInt64
+        /// The refusing route's counters (nil: no entry or no route, nothing to count).
+        var refusedBy: RouteCounters?
+    }
+    /// Long enough to cap a flood at a lookup a second per client address, short enough that a
+    /// missed conntrack entry is asked again soon; any change of the routes ends it at once.
+    static let unservedFor: UInt64 = 1_000_000_000
+    /// Bounded: one address per client port, so a port scan fills it; then it starts over.
+    static let maxUnserved = 4096
+
+    private func remember(_ client: SocketAddress, version: Int, now: UInt64, refusedBy: RouteCounters?) {
+        if unserved.count >= Self.maxUnserved { unserved.removeAll(keepingCapacity: true) }
+        unserved[client] = Unserved(version: version, until: now &+ Self.unservedFor, refusedBy: refusedBy)
+    }
+
     /// The flow of a redirected client: found by its address, checked again when the routes
     /// changed or it was silent, else opened for the route of its original destination.
     private func redirectedFlow(for client: SocketAddress, routes: RedirectRoutes) -> UDPFlow? {
         let version = routes.version
         let now = context.loop.now
         var known: SocketAddress?
+        if let miss = unserved[client] {
+            if miss.version == version && now < miss.until {
+                if let counters = miss.refusedBy {
+                    context.stats.refused(id)
+                    counters.refusedOne()
+                }
+                return nil
+            }
+            unserved[client] = nil
+        }
         if let flow = flows[client] {
             let silent = now &- min(flow.lastActive, now) >= Self.revalidateAfter
             if !silent && flow.routesVersion == version { return flow }
@@ -254,10 +287,14 @@ final class UDPListener: EventHandler, RelayListener {
             known = destination(of: client, routes: routes)
         }
         // No entry, or a destination no route serves: not a port we carry (any more).
-        guard let destination = known, let route = routes.route(for: destination) else { return nil }
+        guard let destination = known, let route = routes.route(for: destination) else {
+            remember(client, version: version, now: now, refusedBy: nil)
+            return nil
+        }
         guard Subnet.admits(route.allowedSources, client.ip) else {
             context.stats.refused(id)
             route.counters.refusedOne()
+            remember(client, version: version, now: now, refusedBy: route.counters)
             return nil
         }
         guard let flow = openFlow(for: client, to: route.target) else { return nil }
