@@ -15,6 +15,8 @@ public enum NetlinkReply {
         /// NLMSG_ERROR replies: errno (0 for an ACK) and extended-ACK text.
         public var errors: [NetlinkError.Rejection] = []
         public var conntrack: [ConntrackFlow] = []
+        /// The rules' fingerprint (`RuleFingerprint`), of every NEWRULE message, in order.
+        public var ruleFingerprint: [UInt8] = []
         /// Messages a reader refused (`NetlinkError.malformedReply`, or `ReplyCheck`).
         public var refused = 0
         /// Why framing stopped early, if it did.
@@ -22,7 +24,8 @@ public enum NetlinkReply {
     }
 
     /// Frames `bytes` as one datagram and reads each message with the reader for its type:
-    /// nf_tables chains, sets, rules, elements and generations, ctnetlink entries, errors.
+    /// nf_tables chains, sets, rules (and their fingerprint), elements and generations,
+    /// ctnetlink entries, errors.
     /// Without `libnftnl`, nf_tables messages only go through `ReplyCheck` (which runs before
     /// libnftnl sees a message): libnftnl ends the process when an attribute has the wrong
     /// size for its type, its policy for a kernel that broke the ABI, so a fuzzer that wants
@@ -54,6 +57,11 @@ public enum NetlinkReply {
             return
         }
         if type < UInt16(NLMSG_MIN_TYPE) { return }   // NOOP, DONE, OVERRUN: no payload to read
+        // Fingerprinted as `NFTables.rules(of:unlessFingerprint:)` does, before any check:
+        // the fingerprint reads raw attributes of messages no parser has vouched for.
+        if UInt32(type) >> 8 == UInt32(NFNL_SUBSYS_NFTABLES), UInt32(type & 0xff) == NFT_MSG_NEWRULE.rawValue {
+            RuleFingerprint.append(nlh, to: &out.ruleFingerprint)
+        }
         do throws(NetlinkError) {
             switch UInt32(type) >> 8 {
             case UInt32(NFNL_SUBSYS_CTNETLINK):

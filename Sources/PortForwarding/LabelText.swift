@@ -15,19 +15,11 @@ struct LabelText {
     /// `address.bracketed`: IPv4 written here, IPv6 (RFC 5952) through its own text.
     mutating func bracketed(_ address: IPAddress) {
         guard case .v4(let a) = address.storage else { text(address.bracketed); return }
-        for shift in stride(from: 24, through: 0, by: -8) {
-            if shift != 24 { byte(UInt8(ascii: ".")) }
-            DigestWriter.decimal(Int((a >> UInt32(shift)) & 0xff), into: &bytes)
-        }
+        TextBytes.ipv4(a, into: &bytes)
     }
 
     /// `ports.description`.
-    mutating func ports(_ ports: PortRange) {
-        DigestWriter.decimal(Int(ports.first), into: &bytes)
-        guard !ports.isSingle else { return }
-        byte(UInt8(ascii: "-"))
-        DigestWriter.decimal(Int(ports.last), into: &bytes)
-    }
+    mutating func ports(_ ports: PortRange) { TextBytes.ports(ports, into: &bytes) }
 
     /// `endpoint.description`: `[ADDRESS:]PORTS`.
     mutating func endpoint(_ endpoint: Endpoint) {

@@ -67,44 +67,26 @@ struct SHA256 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// One block: the 64 bytes of `bytes` from `at`. Through unsafe buffers (the schedule on
-    /// the stack, the words loaded big-endian four bytes at a time) and a function of its own
-    /// whose working variables no closure captures (captured, each lives in memory): with a
-    /// bounds check on every schedule and table access the compression cost 85 instructions
-    /// a byte, a third of a 10,000-mapping digest (callgrind). The range is checked once, here.
+    /// One block: the 64 bytes of `bytes` from `at`.
     private mutating func compress(_ bytes: Span<UInt8>, at start: Int) {
-        precondition(start >= 0 && start + 64 <= bytes.count)
-        var words = (state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7])
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-            bytes.withUnsafeBytes { raw in
-                for i in 0..<16 { w[i] = UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self)) }
-            }
-            SHA256.roundConstants.withUnsafeBufferPointer { k in SHA256.rounds(&words, w, k) }
+        var w = InlineArray<64, UInt32>(repeating: 0)
+        for i in 0..<16 {
+            let j = start + 4 * i
+            w[i] = UInt32(bytes[j]) << 24 | UInt32(bytes[j + 1]) << 16 | UInt32(bytes[j + 2]) << 8 | UInt32(bytes[j + 3])
         }
-        state[0] &+= words.0; state[1] &+= words.1; state[2] &+= words.2; state[3] &+= words.3
-        state[4] &+= words.4; state[5] &+= words.5; state[6] &+= words.6; state[7] &+= words.7
-    }
-
-    /// The message schedule (w[0..<16] given) and the 64 rounds; `words` in, the working
-    /// variables out.
-    @inline(never)
-    private static func rounds(_ words: inout (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
-                               _ w: UnsafeMutableBufferPointer<UInt32>, _ k: UnsafeBufferPointer<UInt32>) {
         @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { x >> n | x << (32 - n) }
         for i in 16..<64 {
             let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
             let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
             w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
         }
-        var (a, b, c, d, e, f, g, h) = words
+        var a = state[0], b = state[1], c = state[2], d = state[3], e = state[4], f = state[5], g = state[6], h = state[7]
         for i in 0..<64 {
-            let t1 = h &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ k[i] &+ w[i]
+            let t1 = h &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ SHA256.k[i] &+ w[i]
             let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
             h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
         }
-        words = (a, b, c, d, e, f, g, h)
+        state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
+        state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
     }
-
-    /// `k` as an array, for `withUnsafeBufferPointer`.
-    private static let roundConstants: [UInt32] = (0..<64).map { k[$0] }
 }

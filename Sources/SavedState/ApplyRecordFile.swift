@@ -28,31 +28,17 @@ public struct ApplyRecordFile {
 
     /// The record's text: only from a regular file of root's, mode 0600, one link, small.
     public func load() -> String? {
-        guard RuntimeDirectory.check(directory) == .trusted else { return nil }
-        guard let fd = try? Posix.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) else { return nil }
-        defer { Posix.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0, st.st_mode & 0o7777 == 0o600,
-              st.st_nlink == 1, st.st_size < 4096 else { return nil }
-        guard let bytes = try? Posix.readOnce(fd, count: 4096) else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+        RootOnlyFile.read(path, maxBytes: 4095).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Replaces the record (a temporary file renamed over it; no fsync: the directory is a
-    /// tmpfs, and a lost record is only a slower apply).
+    /// Replaces the record (`RootOnlyFile`: a temporary file renamed over it).
     public func store(_ text: String) {
-        guard (try? RuntimeDirectory.prepare(directory)) != nil else { return }
-        let temporary = path + ".\(getpid()).tmp"
-        guard let fd = try? Posix.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600) else { return }
-        let written = (try? Posix.writeAll(fd, text)) != nil
-        let closed = (try? Posix.closeChecked(fd)) != nil
-        guard written, closed, rename(temporary, path) == 0 else { unlink(temporary); return }
+        var text = text
+        text.withUTF8 { RootOnlyFile.replace(path, with: UnsafeRawBufferPointer($0)) }
     }
 
     /// Removes the record (after the table was deleted: nothing left to vouch for).
     public func remove() { unlink(path) }
-
-    private var directory: String { String(path[..<path.lastIndex(of: "/")!]) }
 
     /// SO_NETNS_COOKIE (Linux 5.14): a 64-bit number unique to the network namespace for the
     /// whole boot, read from a throwaway socket created in it.

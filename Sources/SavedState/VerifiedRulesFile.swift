@@ -11,11 +11,10 @@ import SystemCalls
 /// alone, and today's rules list alike in every namespace.
 ///
 /// A memo: a missing, unreadable or untrusted file only costs a full check, so every failure
-/// here is silent. Written only by root (0600, by rename), read only from a regular file of
-/// root's with one link.
+/// here is silent (`RootOnlyFile`, as the apply records).
 public struct VerifiedRulesFile {
     public let path: String
-    /// Larger than any fingerprint of today's rules (about 9 KB) with room for growth.
+    /// Larger than any fingerprint of today's rules (about 27 KB) with room for growth.
     static let maxBytes = 65536
 
     /// The file of the running executable (or of `executable`), or nil when it cannot be told.
@@ -25,26 +24,15 @@ public struct VerifiedRulesFile {
         path = directory + "/rules-\(st.st_dev)-\(st.st_ino)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)-\(st.st_size)-" + table + ".verified"
     }
 
+    /// The fingerprint (`RootOnlyFile`'s checks), nil for none or an empty file.
     public func load() -> [UInt8]? {
-        guard RuntimeDirectory.check(directory) == .trusted else { return nil }
-        guard let fd = try? Posix.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) else { return nil }
-        defer { Posix.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0, st.st_mode & 0o7777 == 0o600,
-              st.st_nlink == 1, st.st_size > 0, st.st_size <= VerifiedRulesFile.maxBytes else { return nil }
-        guard let bytes = try? Posix.readOnce(fd, count: VerifiedRulesFile.maxBytes + 1), bytes.count == Int(st.st_size) else { return nil }
+        guard let bytes = RootOnlyFile.read(path, maxBytes: VerifiedRulesFile.maxBytes), !bytes.isEmpty else { return nil }
         return bytes
     }
 
-    /// Replaces the file (a temporary file renamed over it; no fsync: the directory is a tmpfs).
+    /// Replaces the file (`RootOnlyFile`: a temporary file renamed over it).
     public func store(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty, bytes.count <= VerifiedRulesFile.maxBytes, (try? RuntimeDirectory.prepare(directory)) != nil else { return }
-        let temporary = path + ".\(getpid()).tmp"
-        guard let fd = try? Posix.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600) else { return }
-        let written = bytes.withUnsafeBytes { raw in (try? Posix.writeAll(fd, raw)) != nil }
-        let closed = (try? Posix.closeChecked(fd)) != nil
-        guard written, closed, rename(temporary, path) == 0 else { unlink(temporary); return }
+        guard !bytes.isEmpty, bytes.count <= VerifiedRulesFile.maxBytes else { return }
+        bytes.withUnsafeBytes { RootOnlyFile.replace(path, with: $0) }
     }
-
-    private var directory: String { String(path[..<path.lastIndex(of: "/")!]) }
 }

@@ -139,5 +139,6 @@ enum FuzzTarget: String, CaseIterable {
         // What logs and error messages print of it.
         for flow in decoded.conntrack { _ = flow.description }
         for error in decoded.errors { _ = error.description }
+        _ = decoded.ruleFingerprint.count
     }
 }

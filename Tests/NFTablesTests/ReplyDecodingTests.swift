@@ -85,6 +85,35 @@ struct ReplyDecodingTests {
         #expect(overlong.errors == [.init(operation: "reply 0", errno: .init(EINVAL), detail: nil)])
     }
 
+    @Test("a rule's fingerprint ignores a counter's values, tells other expressions apart, and reads nothing past a cut message")
+    func ruleFingerprint() {
+        func expression(_ name: String, _ data: [UInt8]) -> [UInt8] {
+            nest(UInt16(NFTA_LIST_ELEM.rawValue), attr(UInt16(NFTA_EXPR_NAME.rawValue), cString(name)), nest(UInt16(NFTA_EXPR_DATA.rawValue), data))
+        }
+        func counter(packets: UInt8) -> [UInt8] {
+            expression("counter", attr(UInt16(NFTA_COUNTER_BYTES.rawValue), [0, 0, 0, 0, 0, 0, 0, packets &* 60])
+                + attr(UInt16(NFTA_COUNTER_PACKETS.rawValue), [0, 0, 0, 0, 0, 0, 0, packets]))
+        }
+        let verdict = expression("immediate", attr(UInt16(NFTA_IMMEDIATE_DREG.rawValue), [0, 0, 0, 0]))
+        let other = expression("immediate", attr(UInt16(NFTA_IMMEDIATE_DREG.rawValue), [0, 0, 0, 1]))
+        let idle = NetlinkReply.decode(rule(counter(packets: 0), verdict)).ruleFingerprint
+        #expect(!idle.isEmpty)
+        #expect(NetlinkReply.decode(rule(counter(packets: 9), verdict)).ruleFingerprint == idle, "a counter's values moved it")
+        #expect(NetlinkReply.decode(rule(counter(packets: 0), other)).ruleFingerprint != idle)
+        #expect(NetlinkReply.decode(rule(verdict, counter(packets: 0))).ruleFingerprint != idle, "the order is part of it")
+        // Two rules are not one rule with both expressions.
+        #expect(NetlinkReply.decode(rule(counter(packets: 0)) + rule(verdict)).ruleFingerprint != idle)
+
+        // Cut inside the last expression (message and datagram end there): the expression list,
+        // whose length says more than the message holds, is left out whole, not read past the
+        // end: the fingerprint is that of a rule without expressions.
+        var cut = rule(counter(packets: 0), verdict)
+        cut.removeLast(6)
+        cut[0] -= 6
+        #expect(NetlinkReply.decode(cut).ruleFingerprint == NetlinkReply.decode(rule()).ruleFingerprint)
+        #expect(NetlinkReply.decode(cut).ruleFingerprint != idle)
+    }
+
     @Test("an extended ACK's text cut short by the message's end is not read (the conntrack fuzzer's heap overflow: the aligned tail ran past the datagram)")
     func extendedAckTail() {
         let tlv = attr(UInt16(NLMSGERR_ATTR_MSG.rawValue), Array("bad".utf8))   // 7 bytes, padded to 8

@@ -262,16 +262,6 @@ final class UDPListener: EventHandler, RelayListener {
         let version = routes.version
         let now = context.loop.now
         var known: SocketAddress?
-        if let miss = unserved[client] {
-            if miss.version == version && now < miss.until {
-                if let counters = miss.refusedBy {
-                    context.stats.refused(id)
-                    counters.refusedOne()
-                }
-                return nil
-            }
-            unserved[client] = nil
-        }
         if let flow = flows[client] {
             let silent = now &- min(flow.lastActive, now) >= Self.revalidateAfter
             if !silent && flow.routesVersion == version { return flow }
@@ -284,6 +274,17 @@ final class UDPListener: EventHandler, RelayListener {
             }
             drop(flow)
         } else {
+            // Asked only without a flow: a served client's datagrams pay nothing for it.
+            if let miss = unserved[client] {
+                if miss.version == version && now < miss.until {
+                    if let counters = miss.refusedBy {
+                        context.stats.refused(id)
+                        counters.refusedOne()
+                    }
+                    return nil
+                }
+                unserved[client] = nil
+            }
             known = destination(of: client, routes: routes)
         }
         // No entry, or a destination no route serves: not a port we carry (any more).
