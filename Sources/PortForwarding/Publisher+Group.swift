@@ -28,12 +28,12 @@ extension Publisher {
         try PublishError.checking { () throws(MappingError) in try MasqueradeRule.checkNoOverlaps(masquerade) }
         let outcome = try retryingOnRestart { () throws(PublishError) -> GroupOutcome in
             let generation = try nft.generation()
-            let exists = try nft.tableExists(layout.table)
+            let structure = try structure(at: generation)
+            let exists = structure != nil
             var nearby: [Mapping] = []
             var rules: [MasqueradeRule] = []
-            var upgrade = TableUpgrade()
+            let upgrade = structure ?? TableUpgrade()
             if exists {
-                upgrade = try reader.verifyStructure()
                 nearby = try rivals(of: mappings)
                 // A table from before masquerade has no sets yet: the upgrade adds them empty.
                 if !masquerade.isEmpty && upgrade.sets.isEmpty { rules = try reader.masqueradeRules() }
@@ -83,8 +83,8 @@ extension Publisher {
             var upgrade = TableUpgrade()
             var candidates: [Mapping] = []
             if let near {
-                guard try nft.tableExists(layout.table) else { return [] }
-                upgrade = try reader.verifyStructure()
+                guard let structure = try structure(at: generation) else { return [] }
+                upgrade = structure
                 candidates = try rivals(of: near)
             } else {
                 let snapshot = try reader.snapshot()

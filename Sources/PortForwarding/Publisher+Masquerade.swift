@@ -11,11 +11,11 @@ extension Publisher {
     public func addMasquerade(_ rule: MasqueradeRule) throws(PublishError) -> MasqueradeOutcome {
         let outcome = try retryingOnRestart { () throws(PublishError) -> MasqueradeOutcome in
             let generation = try nft.generation()
-            let exists = try nft.tableExists(layout.table)
+            let structure = try structure(at: generation)
+            let exists = structure != nil
             var current: [MasqueradeRule] = []
-            var upgrade = TableUpgrade()
+            let upgrade = structure ?? TableUpgrade()
             if exists {
-                upgrade = try reader.verifyStructure()
                 if upgrade.isEmpty { current = try reader.masqueradeRules() }
             }
             if current.contains(rule) { return .alreadyPresent }
@@ -39,7 +39,7 @@ extension Publisher {
         let rule = try retryingOnRestart { () throws(PublishError) -> MasqueradeRule in
             let generation = try nft.generation()
             var current: [MasqueradeRule] = []
-            if try nft.tableExists(layout.table), try reader.verifyStructure().isEmpty {
+            if let structure = try structure(at: generation), structure.isEmpty {
                 current = try reader.masqueradeRules()
             }
             guard let rule = current.first(where: { $0.subnet == subnet }) else {

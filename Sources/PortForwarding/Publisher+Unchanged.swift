@@ -49,8 +49,7 @@ extension Publisher {
         guard let records = applyRecords else { return }
         var generation = readAt
         if committed {
-            var next = readAt &+ 1
-            if next == 0 { next = 1 }   // the kernel skips 0 when it wraps
+            let next = LayoutRecord.successor(of: readAt)
             guard lastCommittedGeneration == next else {
                 trace?("another commit came with ours (generation \(lastCommittedGeneration.map(String.init) ?? "?"), ours \(next)): no record")
                 return

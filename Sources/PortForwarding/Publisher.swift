@@ -33,6 +33,10 @@ public final class Publisher {
     /// the table (`ApplyRecords`); nil: every apply reads it.
     public var applyRecords: ApplyRecords?
 
+    /// Where commands keep the record that lets the next one skip checking the table's
+    /// structure (`LayoutRecords`); nil: every command checks it.
+    public var layoutRecords: LayoutRecords?
+
     /// Receives one line per kernel conversation step when set (`nftfwd -v`).
     public var trace: ((String) -> Void)?
 
@@ -88,12 +92,12 @@ public final class Publisher {
     public func add(_ mapping: Mapping) throws(PublishError) -> AddOutcome {
         let outcome = try retryingOnRestart { () throws(PublishError) -> AddOutcome in
             let generation = try nft.generation()
-            let exists = try nft.tableExists(layout.table)
+            let structure = try structure(at: generation)
+            let exists = structure != nil
             var nearby: [Mapping] = []
-            var upgrade = TableUpgrade()
+            let upgrade = structure ?? TableUpgrade()
             if exists {
                 let reader = self.reader
-                upgrade = try reader.verifyStructure()
                 for (map, keys) in Publisher.probes(for: mapping) {
                     if let keys { nearby += try reader.mappings(owning: keys, in: map) }
                     else { nearby += try reader.mappings(in: map).map(\.mapping) }
@@ -147,10 +151,10 @@ public final class Publisher {
         let removed = try retryingOnRestart { () throws(PublishError) -> [Mapping] in
             let generation = try nft.generation()
             var victims: [Mapping] = []
-            var upgrade = TableUpgrade()
-            if try nft.tableExists(layout.table) {
+            let structure = try structure(at: generation)
+            let upgrade = structure ?? TableUpgrade()
+            if structure != nil {
                 let reader = self.reader
-                upgrade = try reader.verifyStructure()
                 // The mapping owning the first port tells the whole range: one lookup per map.
                 for map in TableLayout.MapName.allCases where family == nil || map.hostFamily == family {
                     let address = map.keyedByAddress ? (wanted.address ?? .unspecified(map.hostFamily)) : wanted.address
@@ -280,7 +284,7 @@ public final class Publisher {
             cleanup = try? flushCleanup()
             var batch = Batch(table: layout.table)
             batch.deleteTable()
-            try commit(batch, generation)
+            try commit(batch, generation, leavesTodaysLayout: false)
             return true
         }
         if flushed, let cleanup {
@@ -377,11 +381,14 @@ public final class Publisher {
         }
     }
 
-    func commit(_ batch: Batch, _ generation: UInt32) throws(PublishError) {
+    /// Commits `batch` fenced at `generation`. Every batch but flush's completes or creates
+    /// today's layout (`leavesTodaysLayout`): the layout record says so, when it is provable.
+    func commit(_ batch: Batch, _ generation: UInt32, leavesTodaysLayout: Bool = true) throws(PublishError) {
         trace?("sending one batch of \(batch.count) message(s), \(batch.bytes.count) bytes, computed at ruleset generation \(generation)")
         let next = try nft.commit(batch, expectingGeneration: generation)
         lastCommittedGeneration = next
         trace?("the kernel committed it: ruleset generation \(next)")
+        if leavesTodaysLayout { rememberLayout(fence: generation, committed: next) }
     }
 
     func addElements(of mapping: Mapping, to batch: inout Batch) {

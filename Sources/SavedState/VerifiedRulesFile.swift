@@ -5,7 +5,7 @@ import SystemCalls
 
 /// Where the CLI keeps PortForwarding's `VerifiedRules`: one file per nftfwd executable and
 /// table name in the runtime directory, `rules-<dev>-<ino>-<mtime>-<size>-<table>.verified`,
-/// named after the executable (`/proc/self/exe`) so that an upgraded or rebuilt nftfwd, whose
+/// named after the executable (`/proc/self/exe`, `ExecutableIdentity`) so that an upgraded or rebuilt nftfwd, whose
 /// layout may differ, never reads an older binary's fingerprint, and after the table because
 /// its name is in the rules' bytes. Not per namespace: the fingerprint is of the rules' bytes
 /// alone, and today's rules list alike in every namespace.
@@ -19,9 +19,15 @@ public struct VerifiedRulesFile {
 
     /// The file of the running executable (or of `executable`), or nil when it cannot be told.
     public init?(table: String, executable: String = "/proc/self/exe", directory: String = RuntimeDirectory.path) {
-        var st = stat()
-        guard stat(executable, &st) == 0 else { return nil }
-        path = directory + "/rules-\(st.st_dev)-\(st.st_ino)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)-\(st.st_size)-" + table + ".verified"
+        guard let identity = ExecutableIdentity.of(executable) else { return nil }
+        path = directory + "/rules-" + identity + "-" + table + ".verified"
+    }
+
+    /// Load and store for `table`'s file that find the file only when first called: a command
+    /// whose layout record proves the table (most `add`s) never needs it, and naming it costs
+    /// a stat of the executable and about 2% of an `add` (perf).
+    public static func onDemand(table: String) -> (load: () -> [UInt8]?, store: ([UInt8]) -> Void) {
+        (load: { VerifiedRulesFile(table: table)?.load() }, store: { VerifiedRulesFile(table: table)?.store($0) })
     }
 
     /// The fingerprint (`RootOnlyFile`'s checks), nil for none or an empty file.

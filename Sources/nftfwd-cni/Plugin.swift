@@ -16,7 +16,8 @@ struct Plugin {
         do {
             let publisher = try Publisher(tableName: config.table)
             // Each ADD and DEL is a process: rules checked before are not parsed again (VerifiedRules).
-            if let file = VerifiedRulesFile(table: config.table) { publisher.verifiedRules = VerifiedRules(load: file.load, store: file.store) }
+            let rules = VerifiedRulesFile.onDemand(table: config.table); publisher.verifiedRules = VerifiedRules(load: rules.load, store: rules.store)
+            if let file = NamespaceRecordFile.layout(table: config.table) { publisher.layoutRecords = LayoutRecords(kernel: file.kernel, load: file.load, store: file.overwrite) }
             publisher.warn = { log($0) }
             return publisher
         } catch {

@@ -42,7 +42,8 @@ struct KernelPublishing {
         try refuseIfUndone(table: table)
         let publisher = try Publisher(tableName: table)
         // One proxy per published port: rules checked before are not parsed again (VerifiedRules).
-        if let file = VerifiedRulesFile(table: table) { publisher.verifiedRules = VerifiedRules(load: file.load, store: file.store) }
+        let rules = VerifiedRulesFile.onDemand(table: table); publisher.verifiedRules = VerifiedRules(load: rules.load, store: rules.store)
+        if let file = NamespaceRecordFile.layout(table: table) { publisher.layoutRecords = LayoutRecords(kernel: file.kernel, load: file.load, store: file.overwrite) }
         publisher.warn = { printError("nftfwd-proxy: \($0)") }
         _ = try publisher.publish([mapping], takingOver: { orphaned($0.comment) })
         return KernelPublishing(publisher: publisher, owner: owner, mapping: mapping)

@@ -60,7 +60,8 @@ struct GlobalOptions: ParsableArguments {
 
     static func publisher(table: String, verbose: Bool) throws -> Publisher {
         let publisher = try Publisher(tableName: table)
-        if let file = VerifiedRulesFile(table: table) { publisher.verifiedRules = VerifiedRules(load: file.load, store: file.store) }
+        let rules = VerifiedRulesFile.onDemand(table: table); publisher.verifiedRules = VerifiedRules(load: rules.load, store: rules.store)
+        if let file = NamespaceRecordFile.layout(table: table) { publisher.layoutRecords = LayoutRecords(kernel: file.kernel, load: file.load, store: file.overwrite) }
         if verbose { publisher.trace = { Console.error("nftfwd: " + $0) } }
         // What failed after a committed change: said on one line, the exit status stays 0.
         publisher.warn = { Console.error("nftfwd: warning: " + $0) }

@@ -177,18 +177,19 @@ public final class TestNetwork: @unchecked Sendable {
     deinit { destroy() }
 
     /// A relay killed above (SIGKILL) leaves its status socket and lock in /run/nftfwd (and
-    /// apply its record, `apply-<dev>-<ino>-<table>.record`), which
+    /// apply and add their records, `apply-` and `layout-<dev>-<ino>-<table>.record`), which
     /// `ip netns exec` shares with the host: they are named `relay-<dev>-<ino>-<table>.*` after
     /// the namespace, so the ones of a namespace this network made are removed with it.
     private func removeRelayFiles(of ns: String) {
         var st = stat()
         guard stat("/run/netns/\(ns)", &st) == 0 else { return }
-        let relay = "relay-\(st.st_dev)-\(st.st_ino)-", apply = "apply-\(st.st_dev)-\(st.st_ino)-"
+        let key = "-\(st.st_dev)-\(st.st_ino)-"
+        let prefixes = ["relay", "apply", "layout"].map { $0 + key }
         guard let dir = opendir("/run/nftfwd") else { return }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix(relay) || name.hasPrefix(apply) { unlink("/run/nftfwd/" + name) }
+            if prefixes.contains(where: { name.hasPrefix($0) }) { unlink("/run/nftfwd/" + name) }
         }
     }
 }

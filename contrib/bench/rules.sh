@@ -16,8 +16,8 @@
 # 4. scale (SCALE_N=100000, half tcp half udp): apply 10,000 and SCALE_N against nft -f of the
 #    minimal map (no counter, no comment) and of the same content; ls / ls --json against
 #    nft list; flush against nft delete table; an apply that changes nothing (and whether the
-#    generation moved); peak RSS of apply SCALE_N; add at 0 and SCALE_N against nft add element.
-#    SCALE_ONLY=1 runs this section alone.
+#    generation moved); peak RSS of apply SCALE_N; add at 0 and SCALE_N against nft add element
+#    (ADDS adds each, default 31, the two interleaved; medians). SCALE_ONLY=1 runs this section alone.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
 need_root "the benchmark"
@@ -56,9 +56,9 @@ fresh_ns() {
     # Forwarding on, as on a real host: add's forwarding check then finds nothing to warn about.
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1; echo "$ns"
 }
-drop_ns() { # and apply's record of the namespace (/run/nftfwd/apply-DEV-INO-TABLE.record)
+drop_ns() { # and the namespace's apply and layout records (/run/nftfwd/{apply,layout}-DEV-INO-TABLE.record)
     ip netns pids "$1" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-    local key; key=$(stat -c '%d-%i' "/run/netns/$1" 2>/dev/null) && rm -f /run/nftfwd/apply-"$key"-*
+    local key; key=$(stat -c '%d-%i' "/run/netns/$1" 2>/dev/null) && rm -f /run/nftfwd/apply-"$key"-* /run/nftfwd/layout-"$key"-*
     ip netns del "$1"
 }
 now_ns() { date +%s%N; }
@@ -216,18 +216,29 @@ scale_section() {
     add_at() { # count label: nftfwd add vs nft add element with count published
         local count=$1 a b
         gen_json_split "$count" > "$TMP/at.json"
-        ns=$(fresh_ns); ip netns exec "$ns" "$NFTFWD" apply "$TMP/at.json" >/dev/null; a=$(time_adds "$ns" add_nftfwd); drop_ns "$ns"
-        ns=$(fresh_ns); gen_split_nft "$count" | ip netns exec "$ns" nft -f -; b=$(time_adds "$ns" add_element); drop_ns "$ns"
+        local na nb; na=$(fresh_ns); nb=$(fresh_ns)
+        ip netns exec "$na" "$NFTFWD" apply "$TMP/at.json" >/dev/null; gen_split_nft "$count" | ip netns exec "$nb" nft -f -
+        read -r a b <<<"$(time_adds_paired "$na" add_nftfwd "$nb" add_element)"
+        drop_ns "$na"; drop_ns "$nb"
         printf '%-44s %10s %14s %14s\n' "add at $count" "$a" "$b" "$(ratio "$a" "$b")"
     }
     printf '%-44s %10s %14s %14s\n' "" "nftfwd add" "nft add elem" "ratio"
     add_at 0; add_at "$S"
 }
 if [ "${SCALE_ONLY:-0}" = 1 ]; then
-    ADDS=${ADDS:-5}
+    ADDS=${ADDS:-31}
     add_nftfwd() { ip netns exec "$1" "$NFTFWD" add "$2" 198.18.2.2:80; }
     add_element() { ip netns exec "$1" nft add element inet nftfwd dnat4_any "{ tcp . $2 counter comment \"$2/tcp -> 198.18.2.2:80\" : 198.18.2.2 . 80 }"; }
-    time_adds() { local ns=$1 fn=$2 samples=(); for i in $(seq "$ADDS"); do local t0 t1; t0=$(now_ns); "$fn" "$ns" $((60000 + i)) >/dev/null; t1=$(now_ns); samples+=("$(( (t1 - t0) / 1000 ))"); done; printf '%s\n' "${samples[@]}" | awk '{print $1/1000}' | median; }
+    # Interleaved (a, b, b, a, ...), so that a busy moment of the machine falls on both.
+    time_adds_paired() { # nsA fnA nsB fnB: prints "medianA medianB" (ms) of ADDS adds each
+        local sa=() sb=() i t0 t1
+        one() { t0=$(now_ns); "$2" "$1" "$3" >/dev/null; t1=$(now_ns); echo $(( (t1 - t0) / 1000 )); }
+        for i in $(seq "$ADDS"); do
+            if (( i % 2 )); then sa+=("$(one "$1" "$2" $((60000 + i)))"); sb+=("$(one "$3" "$4" $((60000 + i)))")
+            else sb+=("$(one "$3" "$4" $((60000 + i)))"); sa+=("$(one "$1" "$2" $((60000 + i)))"); fi
+        done
+        echo "$(printf '%s\n' "${sa[@]}" | awk '{print $1/1000}' | median) $(printf '%s\n' "${sb[@]}" | awk '{print $1/1000}' | median)"
+    }
 fi
 
 # --- 1. publish N at once -----------------------------------------------------------------
