@@ -53,8 +53,15 @@ echo 0 > "$TMP/seq"
 fresh_ns() {
     local n; n=$(( $(cat "$TMP/seq") + 1 )); echo "$n" > "$TMP/seq"
     local ns="$PREFIX-$n"; ip netns add "$ns"; ip -n "$ns" link set lo up
-    # Forwarding on, as on a real host: add's forwarding check then finds nothing to warn about.
-    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1; echo "$ns"
+    # Forwarding on and a route to the targets' subnet (a veth pair standing for a container
+    # bridge), as on a real host: add's forwarding and route checks then find nothing to warn about.
+    # ("fresh_ns bare": without the pair, for the traffic lab, which routes that subnet itself.)
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+    if [ "${1:-}" != bare ]; then
+        ip -n "$ns" link add v0 type veth peer name v1; ip -n "$ns" addr add 198.18.2.1/24 dev v0
+        ip -n "$ns" link set v0 up; ip -n "$ns" link set v1 up
+    fi
+    echo "$ns"
 }
 drop_ns() { # and the namespace's apply and layout records (/run/nftfwd/{apply,layout}-DEV-INO-TABLE.record)
     ip netns pids "$1" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
@@ -320,7 +327,7 @@ http {
 NGINX
 lab() { # builds client -- host -- target; echoes the host namespace name
     local c h t
-    c=$(fresh_ns); h=$(fresh_ns); t=$(fresh_ns)
+    c=$(fresh_ns bare); h=$(fresh_ns bare); t=$(fresh_ns bare)
     ip link add "$h-a" netns "$c" type veth peer name "$h-b" netns "$h"
     ip link add "$h-c" netns "$h" type veth peer name "$h-d" netns "$t"
     ip -n "$c" addr add 198.18.1.2/24 dev "$h-a"; ip -n "$c" link set "$h-a" up
