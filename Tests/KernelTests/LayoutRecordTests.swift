@@ -51,11 +51,7 @@ struct LayoutRecordTests {
         #expect(removed.stderr.contains(Self.proven), "\(removed.stderr)")
 
         // Another program's commit (a rule changed in place, the same count): checked in full, refused.
-        let listing = try lab.net.exec(lab.host, ["nft", "-a", "list", "chain", "inet", "nftfwd", "output"]).stdout
-        let handle = try #require(listing.split(separator: "\n").compactMap { line -> Substring? in
-            guard !line.contains("chain "), let r = line.firstRange(of: "# handle ") else { return nil }
-            return line[r.upperBound...]
-        }.first)
+        let handle = try VerifiedRulesTests.onlyHandle(lab, "nftfwd", chain: "output")
         try lab.net.exec(lab.host, ["nft", "replace rule inet nftfwd output handle \(handle) counter jump publish"])
         let refused = lab.nftfwd("-v", "add", "8082", "198.18.2.2:82")
         #expect(refused.status == 2, "\(refused.stdout) \(refused.stderr)")
@@ -80,11 +76,7 @@ struct LayoutRecordTests {
         try lab.nftfwdOK("add", "8080", "198.18.2.2:80")
         // A rule changed by another program, then a forged record claiming the generation after
         // it: each forgery below must still get the full check, which refuses the table.
-        let listing = try lab.net.exec(lab.host, ["nft", "-a", "list", "chain", "inet", "nftfwd", "output"]).stdout
-        let handle = try #require(listing.split(separator: "\n").compactMap { line -> Substring? in
-            guard !line.contains("chain "), let r = line.firstRange(of: "# handle ") else { return nil }
-            return line[r.upperBound...]
-        }.first)
+        let handle = try VerifiedRulesTests.onlyHandle(lab, "nftfwd", chain: "output")
         try lab.net.exec(lab.host, ["nft", "replace rule inet nftfwd output handle \(handle) counter jump publish"])
         let now = try generation(lab)
         let good = text(file, generation: now)
