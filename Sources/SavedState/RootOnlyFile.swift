@@ -11,7 +11,8 @@ import SystemCalls
 enum RootOnlyFile {
     static func read(_ path: String, maxBytes: Int) -> [UInt8]? {
         guard RuntimeDirectory.check(directory(of: path)) == .trusted else { return nil }
-        guard let fd = try? Posix.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) else { return nil }
+        // O_NONBLOCK: a FIFO in the file's place must not stall the command (a regular file ignores it).
+        guard let fd = try? Posix.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) else { return nil }
         defer { Posix.close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0, st.st_mode & 0o7777 == 0o600,
@@ -37,7 +38,7 @@ enum RootOnlyFile {
     /// what is written this way must prove itself whole (the layout record's checksum).
     static func overwrite(_ path: String, with bytes: UnsafeRawBufferPointer) {
         guard RuntimeDirectory.check(directory(of: path)) == .trusted,
-              let fd = try? Posix.open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) else { return replace(path, with: bytes) }
+              let fd = try? Posix.open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) else { return replace(path, with: bytes) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0, st.st_mode & 0o7777 == 0o600,
               st.st_nlink == 1, st.st_size == bytes.count else {

@@ -101,6 +101,11 @@ struct LayoutRecordTests {
         refused(text(file, generation: now &- 1), expecting: Self.moved, "one generation too old")
         refused(good, mode: 0o644, expecting: nil, "mode 0644")
         refused(good, owner: 65534, expecting: nil, "owned by nobody")
+        // A FIFO in its place: not waited on (opened non-blocking), not believed.
+        file.remove()
+        #expect(mkfifo(file.path, 0o600) == 0)
+        let fifo = lab.nftfwd("-v", "add", "8081", "198.18.2.2:81")
+        #expect(fifo.status == 2 && !fifo.stderr.contains(Self.proven), "\(fifo.stderr)")
 
         // The control: root's own whole record at the generation is believed (it is root's
         // word, as the apply record is), which makes each refusal above the check's doing.
