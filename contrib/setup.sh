@@ -86,7 +86,8 @@ build_release() { # products...
     [ -f "$archive" ] || { echo "setup: no static libstdc++ (apt-get install libstdc++-12-dev)" >&2; return 2; }
     mkdir -p "$cxx" && ln -sf "$archive" "$cxx/libstdc++.a"
     local RELEASE_FLAGS=(-c release --static-swift-stdlib --disable-local-rpath --scratch-path "$RELEASE_SCRATCH"
-                         -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xswiftc -L -Xswiftc "$cxx")
+                         -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xswiftc -L -Xswiftc "$cxx"
+                         -Xlinker --version-script="$PWD/contrib/build/executable-exports.map")
     for product in "$@"; do
         build "${RELEASE_FLAGS[@]}" --product "$product"
     done
