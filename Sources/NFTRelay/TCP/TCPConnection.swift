@@ -65,7 +65,7 @@ final class TCPConnection: EventHandler, YieldingHandler {
         self.source = source
         self.owner = owner
         self.context = context
-        upstream = RelayDirection(from: client, to: target)
+        upstream = RelayDirection(from: client, to: target, setsNoDelayLate: true)
         downstream = RelayDirection(from: target, to: client)
     }
 
@@ -140,6 +140,7 @@ final class TCPConnection: EventHandler, YieldingHandler {
         // A just-connected socket's send buffer is empty, so the header (at most 108 bytes
         // here) goes whole in one send; anything less means the target is already gone.
         if !header.isEmpty {
+            upstream.noDelayBeforeWrite(header.count)
             let sent = try? header.withUnsafeBytes { (raw) throws(SyscallError) in try Posix.send(target, raw) }
             guard case .done(let count)? = sent, count == header.count else {
                 close(reset: true)
