@@ -46,7 +46,7 @@ int clinux_setns_net(int fd);
 typedef struct { uint64_t data; uint32_t events; } clinux_ready_event;
 
 extern const uint32_t CLINUX_EPOLLIN, CLINUX_EPOLLOUT, CLINUX_EPOLLERR, CLINUX_EPOLLHUP,
-    CLINUX_EPOLLRDHUP, CLINUX_EPOLLET, CLINUX_EPOLLEXCLUSIVE;
+    CLINUX_EPOLLRDHUP, CLINUX_EPOLLET, CLINUX_EPOLLEXCLUSIVE, CLINUX_EPOLLPRI;
 // epoll_create1(EPOLL_CLOEXEC): sys/epoll.h is not in Swift's Glibc module.
 int clinux_epoll_create(void);
 // epoll_ctl with the event built here; op is 0 add, 1 modify, 2 delete.
