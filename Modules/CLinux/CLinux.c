@@ -160,6 +160,13 @@ socklen_t clinux_dgram_batch_peer(const clinux_dgram_batch *b, unsigned int i, s
     return len;
 }
 
+int clinux_dgram_batch_same_peer(const clinux_dgram_batch *b, unsigned int i, unsigned int j) {
+    const struct sockaddr_storage *x = &b->peers[i], *y = &b->peers[j];
+    if (x->ss_family != y->ss_family) return 0;
+    size_t len = x->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    return memcmp(x, y, len) == 0;
+}
+
 socklen_t clinux_dgram_batch_local(const clinux_dgram_batch *b, unsigned int i, struct sockaddr_storage *out, int *ifindex) {
     struct msghdr *h = (struct msghdr *)&b->msgs[i].msg_hdr;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {

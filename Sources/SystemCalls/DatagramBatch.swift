@@ -38,6 +38,14 @@ public final class DatagramBatch {
         return storage
     }
 
+    /// Whether slots `i` and `j` came from the same address and port, as `sameEndpoint` tells
+    /// of their `peer`s, compared where they lie: copying two 128-byte addresses out per
+    /// datagram to group a batch by client was a third of the UDP relay's user-space
+    /// instructions (callgrind).
+    public func samePeer(_ i: Int, _ j: Int) -> Bool {
+        clinux_dgram_batch_same_peer(batch, UInt32(i), UInt32(j)) != 0
+    }
+
     /// The local address slot `i` was sent to and the interface it came in on, if known.
     public func local(_ i: Int) -> (sockaddr_storage, Int32)? {
         var storage = sockaddr_storage()

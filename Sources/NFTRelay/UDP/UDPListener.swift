@@ -198,7 +198,7 @@ final class UDPListener: EventHandler, RelayListener {
             while start < received {
                 let peer = batch.peer(start)
                 var end = start + 1
-                while end < received && DatagramBatch.sameEndpoint(batch.peer(end), peer) { end += 1 }
+                while end < received && batch.samePeer(end, start) { end += 1 }
                 if let flow = flow(for: peer) {
                     if let local = batch.local(end - 1) { flow.local = local }
                     _ = try? batch.send(flow.fd, start..<end, gso: &flow.targetGSO)
