@@ -160,11 +160,13 @@ socklen_t clinux_dgram_batch_peer(const clinux_dgram_batch *b, unsigned int i, s
     return len;
 }
 
-int clinux_dgram_batch_same_peer(const clinux_dgram_batch *b, unsigned int i, unsigned int j) {
-    const struct sockaddr_storage *x = &b->peers[i], *y = &b->peers[j];
-    if (x->ss_family != y->ss_family) return 0;
-    size_t len = x->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    return memcmp(x, y, len) == 0;
+unsigned int clinux_dgram_batch_run_end(const clinux_dgram_batch *b, unsigned int start, unsigned int end) {
+    if (end > b->count) end = b->count;
+    const struct sockaddr_storage *first = &b->peers[start];
+    size_t len = first->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    unsigned int i = start + 1;
+    while (i < end && b->peers[i].ss_family == first->ss_family && memcmp(&b->peers[i], first, len) == 0) i++;
+    return i;
 }
 
 socklen_t clinux_dgram_batch_local(const clinux_dgram_batch *b, unsigned int i, struct sockaddr_storage *out, int *ifindex) {

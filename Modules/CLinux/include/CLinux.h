@@ -73,8 +73,9 @@ int clinux_dgram_batch_recv(clinux_dgram_batch *batch, int fd);
 const uint8_t *clinux_dgram_batch_data(const clinux_dgram_batch *batch, unsigned int i, size_t *len);
 // The sender of slot i (sockaddr_in or sockaddr_in6 in *out); returns its length.
 socklen_t clinux_dgram_batch_peer(const clinux_dgram_batch *batch, unsigned int i, struct sockaddr_storage *out);
-// Whether slots i and j came from the same IPv4/IPv6 address and port (compared in place).
-int clinux_dgram_batch_same_peer(const clinux_dgram_batch *batch, unsigned int i, unsigned int j);
+// The first slot after `start` and before `end` not from the same IPv4/IPv6 address and port
+// as slot `start` (compared in place), or `end`.
+unsigned int clinux_dgram_batch_run_end(const clinux_dgram_batch *batch, unsigned int start, unsigned int end);
 // The local address slot i was sent to, from packet info (port 0); returns 0 if there was none.
 socklen_t clinux_dgram_batch_local(const clinux_dgram_batch *batch, unsigned int i, struct sockaddr_storage *out, int *ifindex);
 // sendmmsg(MSG_DONTWAIT) of slots [start, start+count) as received; `to` NULL for a connected socket;
