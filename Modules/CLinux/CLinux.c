@@ -40,7 +40,7 @@ int clinux_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
 
 const uint32_t CLINUX_EPOLLIN = EPOLLIN, CLINUX_EPOLLOUT = EPOLLOUT, CLINUX_EPOLLERR = EPOLLERR,
     CLINUX_EPOLLHUP = EPOLLHUP, CLINUX_EPOLLRDHUP = EPOLLRDHUP, CLINUX_EPOLLET = EPOLLET,
-    CLINUX_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE;
+    CLINUX_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE, CLINUX_EPOLLPRI = EPOLLPRI;
 
 int clinux_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -158,6 +158,15 @@ socklen_t clinux_dgram_batch_peer(const clinux_dgram_batch *b, unsigned int i, s
     socklen_t len = b->msgs[i].msg_hdr.msg_namelen;
     memcpy(out, &b->peers[i], len <= sizeof *out ? len : sizeof *out);
     return len;
+}
+
+unsigned int clinux_dgram_batch_run_end(const clinux_dgram_batch *b, unsigned int start, unsigned int end) {
+    if (end > b->count) end = b->count;
+    const struct sockaddr_storage *first = &b->peers[start];
+    size_t len = first->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    unsigned int i = start + 1;
+    while (i < end && b->peers[i].ss_family == first->ss_family && memcmp(&b->peers[i], first, len) == 0) i++;
+    return i;
 }
 
 socklen_t clinux_dgram_batch_local(const clinux_dgram_batch *b, unsigned int i, struct sockaddr_storage *out, int *ifindex) {

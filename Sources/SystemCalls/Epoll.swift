@@ -13,6 +13,8 @@ public enum Epoll {
         public static let error = Events(rawValue: CLINUX_EPOLLERR)
         public static let hangup = Events(rawValue: CLINUX_EPOLLHUP)
         public static let readHangup = Events(rawValue: CLINUX_EPOLLRDHUP)
+        /// TCP: urgent data is waiting (a read stops short at its mark).
+        public static let priority = Events(rawValue: CLINUX_EPOLLPRI)
         public static let edgeTriggered = Events(rawValue: CLINUX_EPOLLET)
         /// Wake only one of the epoll instances watching a shared fd (a listener served by
         /// several loops). Cannot be changed with EPOLL_CTL_MOD: re-register instead.

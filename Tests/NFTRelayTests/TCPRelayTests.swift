@@ -77,6 +77,50 @@ extension NFTRelayTests {
             #expect(relay.waitIdle())
         }
 
+        // A read stops short at an urgent mark: the relay may take a short read for the end of
+        // the bytes before a FIN only when no urgent data is pending (EPOLLPRI). The second
+        // client's bytes, urgent byte and FIN all wait in the kernel while the relay is at its
+        // connection limit, so its first event reports all of them at once.
+        @Test("bytes after an urgent byte that came with the FIN are still relayed")
+        func urgentByteBeforeFIN() throws {
+            let (listener, targetPort) = TestSocket.listen()
+            defer { close(listener) }
+            let relay = try RunningRelay(targetPort: targetPort) { $0.connectionLimit = 1 }
+            defer { relay.stop() }
+
+            let serverGot = Shared<[UInt8]?>(nil)
+            let server = TestThread {
+                let first = TestSocket.accept(listener)
+                _ = TestSocket.drain(first)
+                close(first)
+                let second = TestSocket.accept(listener)
+                var bytes: [UInt8] = []
+                while true {
+                    let chunk = TestSocket.read(second, count: 1)
+                    if chunk.isEmpty { break }
+                    bytes += chunk
+                }
+                serverGot.set(bytes)
+                close(second)
+            }
+            let holder = TestSocket.connect("127.0.0.1", relay.port)
+            try #require(holder >= 0)
+            #expect(eventually { relay.stats?.activeConnections == 1 })
+            let client = TestSocket.connect("127.0.0.1", relay.port)   // waits in the backlog
+            try #require(client >= 0)
+            TestSocket.sendAll(client, Array("abc".utf8))
+            var urgent: UInt8 = UInt8(ascii: "X")
+            #expect(send(client, &urgent, 1, Int32(MSG_OOB)) == 1)
+            TestSocket.sendAll(client, Array("def".utf8))
+            shutdown(client, Int32(SHUT_WR))
+            close(holder)   // the relay accepts the waiting client now
+            server.join()
+            close(client)
+            // The urgent byte is not relayed (out of band); every other byte is.
+            #expect(serverGot.get() == Array("abcdef".utf8))
+            #expect(relay.waitIdle())
+        }
+
         @Test("target half-close reaches the client, and the client can still send")
         func targetHalfClose() throws {
             let (listener, targetPort) = TestSocket.listen()

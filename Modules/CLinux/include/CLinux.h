@@ -46,7 +46,7 @@ int clinux_setns_net(int fd);
 typedef struct { uint64_t data; uint32_t events; } clinux_ready_event;
 
 extern const uint32_t CLINUX_EPOLLIN, CLINUX_EPOLLOUT, CLINUX_EPOLLERR, CLINUX_EPOLLHUP,
-    CLINUX_EPOLLRDHUP, CLINUX_EPOLLET, CLINUX_EPOLLEXCLUSIVE;
+    CLINUX_EPOLLRDHUP, CLINUX_EPOLLET, CLINUX_EPOLLEXCLUSIVE, CLINUX_EPOLLPRI;
 // epoll_create1(EPOLL_CLOEXEC): sys/epoll.h is not in Swift's Glibc module.
 int clinux_epoll_create(void);
 // epoll_ctl with the event built here; op is 0 add, 1 modify, 2 delete.
@@ -73,6 +73,9 @@ int clinux_dgram_batch_recv(clinux_dgram_batch *batch, int fd);
 const uint8_t *clinux_dgram_batch_data(const clinux_dgram_batch *batch, unsigned int i, size_t *len);
 // The sender of slot i (sockaddr_in or sockaddr_in6 in *out); returns its length.
 socklen_t clinux_dgram_batch_peer(const clinux_dgram_batch *batch, unsigned int i, struct sockaddr_storage *out);
+// The first slot after `start` and before `end` not from the same IPv4/IPv6 address and port
+// as slot `start` (compared in place), or `end`.
+unsigned int clinux_dgram_batch_run_end(const clinux_dgram_batch *batch, unsigned int start, unsigned int end);
 // The local address slot i was sent to, from packet info (port 0); returns 0 if there was none.
 socklen_t clinux_dgram_batch_local(const clinux_dgram_batch *batch, unsigned int i, struct sockaddr_storage *out, int *ifindex);
 // sendmmsg(MSG_DONTWAIT) of slots [start, start+count) as received; `to` NULL for a connected socket;

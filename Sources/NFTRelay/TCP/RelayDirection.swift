@@ -55,9 +55,34 @@ final class RelayDirection {
     /// Bytes delivered to `destination` so far (the connection's idle timeout watches it).
     private(set) var delivered: UInt64 = 0
 
-    init(from source: Int32, to destination: Int32) {
+    /// The destination still lacks TCP_NODELAY (the target socket: `TCPConnection` sets it here
+    /// late, see `noDelayBeforeWrite`), and whether anything was written to it yet.
+    private var needsNoDelay: Bool
+    private var wroteBefore = false
+
+    /// A first write this small is one segment on any usual path (536 bytes: the MSS of a peer
+    /// that announces none, RFC 879; IPv6 guarantees 1,220), so Nagle cannot hold it: nothing
+    /// is in flight yet.
+    static let alwaysOneSegment = 536
+
+    init(from source: Int32, to destination: Int32, setsNoDelayLate: Bool = false) {
         self.source = source
         self.destination = destination
+        needsNoDelay = setsNoDelayLate
+    }
+
+    /// Called before every write of `count` bytes to the destination. Nagle only holds a
+    /// small segment while an earlier one is unacknowledged, so a first write of at most one
+    /// segment goes out at once with or without TCP_NODELAY: the option is set before any
+    /// later (or larger) write instead of at connect. A short connection whose request is
+    /// one small message never pays the setsockopt (one of ~15 system calls per connection).
+    func noDelayBeforeWrite(_ count: Int) {
+        guard needsNoDelay else { return }
+        if wroteBefore || count > Self.alwaysOneSegment {
+            needsNoDelay = false
+            Sockets.setNoDelay(destination)
+        }
+        wroteBefore = true
     }
 
     /// Moves bytes without blocking until EAGAIN (the sockets are edge-triggered) or until
@@ -71,7 +96,13 @@ final class RelayDirection {
     /// (one system call less per message). Without `edge` (a pump at connect, after a yield
     /// or on the destination's writability) a FIN may have come with an edge that was already
     /// consumed, so the source is read until EAGAIN or EOF.
-    func pump(_ pool: PipePool, closingAfter: Bool = false, edge: Bool = false) -> Outcome {
+    /// `finReceived`: the event being handled reported the source's FIN (read hang-up) with
+    /// neither an error nor urgent data. The FIN was then queued behind every byte before it,
+    /// and a copy read returns less than asked only at the end of the queue or at an urgent
+    /// mark (none here), so a short read has reached the FIN: the direction ends without the
+    /// read that would return 0 (one system call less for every connection a peer closes
+    /// right after its last message, as an HTTP server with Connection: close does).
+    func pump(_ pool: PipePool, closingAfter: Bool = false, edge: Bool = false, finReceived: Bool = false) -> Outcome {
         if isFinished { return .finished }
         movedThisTurn = 0
         var drained = false
@@ -101,6 +132,7 @@ final class RelayDirection {
                     return .waiting
                 case .done(let n):
                     drained = pipe == nil && n > 0 && n < Self.copyBufferSize
+                    if drained && finReceived { sourceAtEOF = true }
                 }
             }
         } catch {
@@ -175,6 +207,7 @@ final class RelayDirection {
 
     /// Writes pending bytes to the destination.
     private func flush() throws(SyscallError) -> IOResult<Int> {
+        noDelayBeforeWrite(pending)
         if let pipe {
             let result = try Splice.move(from: pipe.readFD, to: destination, count: pending)
             if case .done(let n) = result { pending -= n; delivered &+= UInt64(n) }

@@ -48,7 +48,15 @@ final class TCPConnection: EventHandler, YieldingHandler {
     private var downstreamYielded = false
     private var queued = false
 
-    private static let watched: Epoll.Events = [.readable, .writable, .readHangup, .edgeTriggered]
+    /// `.priority` (urgent data) is watched only so that events tell when a short read may
+    /// have stopped at an urgent mark (see `finReceived`).
+    private static let watched: Epoll.Events = [.readable, .writable, .readHangup, .priority, .edgeTriggered]
+
+    /// The events report the FIN of the fd with nothing that could make a read stop short of
+    /// it (an error, urgent data): see `RelayDirection.pump`'s `finReceived`.
+    private static func finReceived(_ events: Epoll.Events) -> Bool {
+        events.contains(.readHangup) && events.isDisjoint(with: [.error, .priority])
+    }
 
     /// Bytes sent to the target before any of the client's (a PROXY protocol header), or none.
     private let header: [UInt8]
@@ -65,7 +73,7 @@ final class TCPConnection: EventHandler, YieldingHandler {
         self.source = source
         self.owner = owner
         self.context = context
-        upstream = RelayDirection(from: client, to: target)
+        upstream = RelayDirection(from: client, to: target, setsNoDelayLate: true)
         downstream = RelayDirection(from: target, to: client)
     }
 
@@ -112,7 +120,7 @@ final class TCPConnection: EventHandler, YieldingHandler {
             let writing = fromClient ? downstream : upstream    // writes to fd
             let hangup = !events.isDisjoint(with: [.readHangup, .hangup, .error])
             if hangup || events.contains(.readable) {
-                step(reading, edge: !hangup)
+                step(reading, edge: !hangup, finReceived: Self.finReceived(events))
             }
             // An edge reports every ready event of the fd, so "writable" comes with nearly every
             // read edge. It concerns the direction writing here only when that one stopped on
@@ -140,6 +148,7 @@ final class TCPConnection: EventHandler, YieldingHandler {
         // A just-connected socket's send buffer is empty, so the header (at most 108 bytes
         // here) goes whole in one send; anything less means the target is already gone.
         if !header.isEmpty {
+            upstream.noDelayBeforeWrite(header.count)
             let sent = try? header.withUnsafeBytes { (raw) throws(SyscallError) in try Posix.send(target, raw) }
             guard case .done(let count)? = sent, count == header.count else {
                 close(reset: true)
@@ -156,11 +165,13 @@ final class TCPConnection: EventHandler, YieldingHandler {
         let clientReady = targetEvents == nil ? Self.readReady : clientEventsWhileConnecting
         clientEventsWhileConnecting = []
         if !clientReady.isDisjoint(with: Self.readReady) {
-            step(upstream, edge: targetEvents != nil && clientReady.isDisjoint(with: [.readHangup, .hangup, .error]))
+            step(upstream, edge: targetEvents != nil && clientReady.isDisjoint(with: [.readHangup, .hangup, .error]),
+                 finReceived: targetEvents != nil && Self.finReceived(clientReady))
         }
         let targetReady = targetEvents ?? Self.readReady
         if state == .relaying && !targetReady.isDisjoint(with: Self.readReady) {
-            step(downstream, edge: targetEvents != nil && targetReady.isDisjoint(with: [.readHangup, .hangup, .error]))
+            step(downstream, edge: targetEvents != nil && targetReady.isDisjoint(with: [.readHangup, .hangup, .error]),
+                 finReceived: targetEvents != nil && Self.finReceived(targetReady))
         }
     }
 
@@ -176,11 +187,11 @@ final class TCPConnection: EventHandler, YieldingHandler {
 
     /// `edge`: called for a readable edge of the direction's source without hang-up (see
     /// `RelayDirection.pump`).
-    private func step(_ direction: RelayDirection, edge: Bool = false) {
+    private func step(_ direction: RelayDirection, edge: Bool = false, finReceived: Bool = false) {
         let isUpstream = direction === upstream
         let other = isUpstream ? downstream : upstream
         let delivered = direction.delivered
-        let outcome = direction.pump(context.pipes, closingAfter: other.isFinished, edge: edge)
+        let outcome = direction.pump(context.pipes, closingAfter: other.isFinished, edge: edge, finReceived: finReceived)
         if direction.delivered != delivered { owner.transferred(self) }   // before any close
         switch outcome {
         case .waiting:

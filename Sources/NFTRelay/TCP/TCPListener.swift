@@ -245,7 +245,8 @@ final class TCPListener: EventHandler, RelayListener {
                 return .failed
             }
         }
-        Sockets.setNoDelay(target)   // the client inherits TCP_NODELAY from the listening socket
+        // TCP_NODELAY: the client inherits it from the listening socket; the target gets it
+        // before its first write that Nagle could hold (`RelayDirection.noDelayBeforeWrite`).
         // Keepalive: the client inherits it too; the target gets it after `keepaliveDelay`
         // (`YoungConnections`), so a short connection never pays for it.
         // The PROXY header names the client socket's two ends; a client gone already has

@@ -197,8 +197,7 @@ final class UDPListener: EventHandler, RelayListener {
             var start = 0
             while start < received {
                 let peer = batch.peer(start)
-                var end = start + 1
-                while end < received && DatagramBatch.sameEndpoint(batch.peer(end), peer) { end += 1 }
+                let end = batch.runEnd(from: start, before: received)
                 if let flow = flow(for: peer) {
                     if let local = batch.local(end - 1) { flow.local = local }
                     _ = try? batch.send(flow.fd, start..<end, gso: &flow.targetGSO)
