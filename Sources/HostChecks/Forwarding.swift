@@ -62,7 +62,7 @@ public enum Forwarding {
             case (true?, _):
                 return Finding(check, .ok, "\(name) is 1")
             case (_, true):
-                let state = enabled(family) == nil ? "cannot be read" : "is 0"
+                let state = on == nil ? "cannot be read" : "is 0"
                 return Finding(check, .ok, "\(name) \(state); no \(family.rawValue) mapping goes through the kernel")
             case (false?, false):
                 return Finding(check, .fail,
